@@ -1,0 +1,307 @@
+// Builds (once, then caches) every binary the local AKS environment needs,
+// using only package registries: Kubernetes, helm and virtual-kubelet from the
+// Go module proxy, etcd and openssl from Debian.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { runChecked, runCommand } from './proc.js'
+
+export const K8S_VERSION = 'v1.34.4'
+export const HELM4_VERSION = 'v4.3.1'
+export const HELM3_VERSION = 'v3.22.0'
+export const VIRTUAL_KUBELET_VERSION = 'v1.13.0'
+
+export interface Binaries {
+  kubeApiserver: string
+  kubeControllerManager: string
+  kubeScheduler: string
+  kubectl: string
+  etcd: string
+  helm4: string
+  helm3: string
+  virtualKubelet: string
+}
+
+type Log = (msg: string) => void
+
+const GO_TIMEOUT_MS = 45 * 60_000
+const K8S_CMDS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'] as const
+
+/** Cache root, outside the repo so `git clean` and checkouts keep it. */
+export function cacheRoot(): string {
+  if (process.env.AKS_LOCAL_CACHE) return process.env.AKS_LOCAL_CACHE
+  const base = process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache')
+  return join(base, 'aks-aci-connector-action')
+}
+
+function binPath(name: string, version: string, binary: string): string {
+  return join(cacheRoot(), 'bin', `${name}-${version}`, binary)
+}
+
+function goEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { ...process.env, CGO_ENABLED: '0', ...extra }
+}
+
+async function requireGo(): Promise<void> {
+  const r = await runCommand('go', ['version'], { timeoutMs: 30_000 }).catch(() => undefined)
+  if (!r || r.code !== 0) {
+    throw new Error(
+      'Go is required to build the local AKS test binaries (kube-apiserver, helm, virtual-kubelet) ' +
+        'but `go` was not found on PATH. Install Go >= 1.25 (https://go.dev/dl/) and retry.'
+    )
+  }
+}
+
+/** Runs a go command with a progress line every 20 s so long builds don't look hung. */
+function go(args: string[], cwd: string, log: Log, what: string, env?: NodeJS.ProcessEnv): Promise<string> {
+  return runChecked('go', args, {
+    cwd,
+    env: env ?? goEnv(),
+    timeoutMs: GO_TIMEOUT_MS,
+    progressMs: 20_000,
+    onProgress: (s) => log(`  ... still ${what} (${s}s)`)
+  })
+}
+
+/**
+ * Builds into a temp name and renames, so an interrupted build never leaves a
+ * half-written binary that a later run would take for a cached one.
+ */
+async function buildAtomically(out: string, build: (tmpOut: string) => Promise<void>): Promise<void> {
+  mkdirSync(join(out, '..'), { recursive: true })
+  const tmp = `${out}.tmp-${process.pid}`
+  rmSync(tmp, { force: true })
+  await build(tmp)
+  chmodSync(tmp, 0o755)
+  renameSync(tmp, out)
+}
+
+async function timed<T>(log: Log, what: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = Date.now()
+  log(`building ${what} ...`)
+  const r = await fn()
+  log(`built ${what} in ${((Date.now() - t0) / 1000).toFixed(1)}s`)
+  return r
+}
+
+// ---------------------------------------------------------------- Kubernetes
+
+/** `go mod download` prints the module's directory in the module cache. */
+async function moduleDir(mod: string, log: Log): Promise<string> {
+  const json = await go(['mod', 'download', '-json', mod], cacheRoot(), log, `downloading ${mod}`)
+  const info = JSON.parse(json) as { Dir?: string; Error?: string }
+  if (!info.Dir) throw new Error(`go mod download ${mod}: ${info.Error ?? 'no Dir'}`)
+  return info.Dir
+}
+
+/** The staging modules k8s.io/kubernetes replaces with ./staging/...; they must be pinned to v0.X.Y. */
+function stagingModules(kubernetesGoMod: string): string[] {
+  const mods = new Set<string>()
+  for (const m of kubernetesGoMod.matchAll(/^\s*(k8s\.io\/[\w.-]+)\s+=>\s+\.\/staging\//gm)) mods.add(m[1])
+  return [...mods].sort()
+}
+
+function stagingVersion(k8sVersion: string): string {
+  return k8sVersion.replace(/^v1\./, 'v0.')
+}
+
+/**
+ * The wrapper module: same settings as the warm-up build in /tmp/warm/k8s so
+ * the shared Go build cache is hit. `go install k8s.io/kubernetes/cmd/...@v`
+ * does not work because k8s.io/kubernetes has replace directives.
+ */
+async function prepareK8sModule(dir: string, log: Log): Promise<void> {
+  if (existsSync(join(dir, 'go.sum')) && existsSync(join(dir, '.tidy-ok'))) return
+  mkdirSync(dir, { recursive: true })
+  const kdir = await moduleDir(`k8s.io/kubernetes@${K8S_VERSION}`, log)
+  const staging = stagingModules(readFileSync(join(kdir, 'go.mod'), 'utf8'))
+  if (staging.length < 20) throw new Error(`found only ${staging.length} staging modules in k8s.io/kubernetes go.mod`)
+  const sv = stagingVersion(K8S_VERSION)
+  const goMod = [
+    'module local/k8sbuild',
+    '',
+    'go 1.24.0',
+    '',
+    'godebug default=go1.24',
+    '',
+    `require k8s.io/kubernetes ${K8S_VERSION}`,
+    '',
+    'replace (',
+    ...staging.map((m) => `\t${m} => ${m} ${sv}`),
+    ')',
+    ''
+  ].join('\n')
+  const tools = [
+    '//go:build tools',
+    'package k8sbuild',
+    '',
+    'import (',
+    ...K8S_CMDS.map((c) => `\t_ "k8s.io/kubernetes/cmd/${c}"`),
+    ')',
+    ''
+  ].join('\n')
+  writeFileSync(join(dir, 'go.mod'), goMod)
+  writeFileSync(join(dir, 'tools.go'), tools)
+  log(`  wrapper module ${dir}: ${staging.length} staging replaces, running go mod tidy`)
+  await go(['mod', 'tidy', '-e'], dir, log, 'resolving Kubernetes dependencies', goEnv({ GOFLAGS: '-mod=mod' }))
+  writeFileSync(join(dir, '.tidy-ok'), new Date().toISOString())
+}
+
+/** Pids of Kubernetes go builds that are not ours (the warm-up), to wait for. */
+async function foreignK8sBuilds(): Promise<number[]> {
+  const r = await runCommand('pgrep', ['-f', 'go build .*k8s.io/kubernetes/cmd/'], { timeoutMs: 10_000 })
+  return r.stdout
+    .split('\n')
+    .map((s) => Number(s.trim()))
+    .filter((p) => p > 0 && p !== process.pid)
+}
+
+/**
+ * Two concurrent Kubernetes builds on a small machine each take as long as
+ * both in sequence; waiting lets ours reuse the other's build cache.
+ */
+async function waitForOtherK8sBuilds(log: Log): Promise<void> {
+  const deadline = Date.now() + GO_TIMEOUT_MS
+  let announced = 0
+  for (;;) {
+    const pids = await foreignK8sBuilds()
+    if (pids.length === 0) return
+    if (Date.now() > deadline) throw new Error(`another Kubernetes build (pids ${pids.join(',')}) is still running`)
+    if (Date.now() - announced > 30_000) {
+      log(`  waiting for another Kubernetes go build to finish (pids ${pids.join(',')}); ours will reuse its cache`)
+      announced = Date.now()
+    }
+    await new Promise((r) => setTimeout(r, 5000))
+  }
+}
+
+async function ensureK8s(log: Log): Promise<Record<(typeof K8S_CMDS)[number], string>> {
+  const paths = Object.fromEntries(K8S_CMDS.map((c) => [c, binPath('kubernetes', K8S_VERSION, c)])) as Record<
+    (typeof K8S_CMDS)[number],
+    string
+  >
+  const missing = K8S_CMDS.filter((c) => !existsSync(paths[c]))
+  if (missing.length === 0) return paths
+  const modDir = join(cacheRoot(), 'src', `k8sbuild-${K8S_VERSION}`)
+  await prepareK8sModule(modDir, log)
+  const [, major, minor] = /^v(\d+)\.(\d+)\./.exec(K8S_VERSION) ?? []
+  const ldflags = `-s -w -X k8s.io/component-base/version.gitVersion=${K8S_VERSION} -X k8s.io/component-base/version.gitMajor=${major} -X k8s.io/component-base/version.gitMinor=${minor}`
+  for (const c of missing) {
+    await waitForOtherK8sBuilds(log)
+    await timed(log, `${c} ${K8S_VERSION}`, () =>
+      buildAtomically(paths[c], async (tmp) => {
+        await go(['build', '-o', tmp, '-ldflags', ldflags, `k8s.io/kubernetes/cmd/${c}`], modDir, log, `building ${c}`)
+      })
+    )
+  }
+  return paths
+}
+
+// ---------------------------------------------------------- helm, virtual-kubelet
+
+/** `go install pkg@version` into a private GOBIN, then move the binary into place. */
+async function goInstall(pkg: string, version: string, out: string, ldflags: string, log: Log): Promise<void> {
+  await buildAtomically(out, async (tmp) => {
+    const gobin = `${tmp}.d`
+    rmSync(gobin, { recursive: true, force: true })
+    mkdirSync(gobin, { recursive: true })
+    try {
+      await go(['install', '-ldflags', ldflags, `${pkg}@${version}`], cacheRoot(), log, `building ${pkg}`, goEnv({ GOBIN: gobin }))
+      renameSync(join(gobin, pkg.split('/').pop() ?? ''), tmp)
+    } finally {
+      rmSync(gobin, { recursive: true, force: true })
+    }
+  })
+}
+
+/** Version variables live in helm.sh/helm/vN/internal/version for both majors. */
+async function ensureHelm(version: string, log: Log): Promise<string> {
+  const major = version.split('.')[0] // v3 | v4
+  const out = binPath('helm', version, 'helm')
+  if (existsSync(out)) return out
+  const mod = `helm.sh/helm/${major}`
+  const ldflags = `-s -w -X ${mod}/internal/version.version=${version} -X ${mod}/internal/version.gitTreeState=clean`
+  await timed(log, `helm ${version}`, () => goInstall(`${mod}/cmd/helm`, version, out, ldflags, log))
+  return out
+}
+
+/**
+ * virtual-kubelet (with its mock provider) through a wrapper module rather than
+ * `go install pkg@v`: the proxy refuses the module's version list, and
+ * go install looks it up for deprecation notices and fails.
+ */
+async function ensureVirtualKubelet(log: Log): Promise<string> {
+  const out = binPath('virtual-kubelet', VIRTUAL_KUBELET_VERSION, 'virtual-kubelet')
+  if (existsSync(out)) return out
+  const mod = 'github.com/virtual-kubelet/virtual-kubelet'
+  const dir = join(cacheRoot(), 'src', `vkbuild-${VIRTUAL_KUBELET_VERSION}`)
+  await timed(log, `virtual-kubelet ${VIRTUAL_KUBELET_VERSION}`, async () => {
+    if (!existsSync(join(dir, '.tidy-ok'))) {
+      mkdirSync(dir, { recursive: true })
+      const vkDir = await moduleDir(`${mod}@${VIRTUAL_KUBELET_VERSION}`, log)
+      // Same language version as the module itself, so the same GODEBUG defaults apply as with go install.
+      const goLine = /^go\s+(\S+)/m.exec(readFileSync(join(vkDir, 'go.mod'), 'utf8'))?.[1] ?? '1.25.0'
+      writeFileSync(join(dir, 'go.mod'), `module local/vkbuild\n\ngo ${goLine}\n\nrequire ${mod} ${VIRTUAL_KUBELET_VERSION}\n`)
+      writeFileSync(join(dir, 'tools.go'), `//go:build tools\npackage vkbuild\n\nimport _ "${mod}/cmd/virtual-kubelet"\n`)
+      await go(['mod', 'tidy', '-e'], dir, log, 'resolving virtual-kubelet dependencies', goEnv({ GOFLAGS: '-mod=mod' }))
+      writeFileSync(join(dir, '.tidy-ok'), new Date().toISOString())
+    }
+    const ldflags = `-s -w -X main.buildVersion=${VIRTUAL_KUBELET_VERSION}`
+    await buildAtomically(out, async (tmp) => {
+      await go(['build', '-o', tmp, '-ldflags', ldflags, `${mod}/cmd/virtual-kubelet`], dir, log, 'building virtual-kubelet')
+    })
+  })
+  return out
+}
+
+// ------------------------------------------------------------------- Debian
+
+async function which(cmd: string): Promise<string | undefined> {
+  const r = await runCommand('sh', ['-c', `command -v ${cmd}`], { timeoutMs: 10_000 })
+  const p = r.stdout.trim()
+  return r.code === 0 && p ? p : undefined
+}
+
+async function ensureAptPackage(cmd: string, pkg: string, log: Log): Promise<string> {
+  const found = await which(cmd)
+  if (found) return found
+  log(`installing Debian package ${pkg} (for ${cmd}) ...`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  const opts = { timeoutMs: 10 * 60_000, env, onProgress: (s: number) => log(`  ... apt-get (${s}s)`) }
+  await runChecked('apt-get', ['update'], opts)
+  await runChecked('apt-get', ['install', '-y', '--no-install-recommends', pkg], opts)
+  const installed = await which(cmd)
+  if (!installed) throw new Error(`apt-get install ${pkg} succeeded but ${cmd} is not on PATH`)
+  return installed
+}
+
+// --------------------------------------------------------------------- entry
+
+/** Ensures every binary exists in the cache (building what is missing) and returns absolute paths. */
+export async function ensureBinaries(log: Log = () => {}): Promise<Binaries> {
+  mkdirSync(cacheRoot(), { recursive: true })
+  const etcd = await ensureAptPackage('etcd', 'etcd-server', log)
+  await ensureAptPackage('openssl', 'openssl', log)
+  const needGo = [
+    binPath('helm', HELM4_VERSION, 'helm'),
+    binPath('helm', HELM3_VERSION, 'helm'),
+    binPath('virtual-kubelet', VIRTUAL_KUBELET_VERSION, 'virtual-kubelet'),
+    ...K8S_CMDS.map((c) => binPath('kubernetes', K8S_VERSION, c))
+  ].some((p) => !existsSync(p))
+  if (needGo) await requireGo()
+  // Small builds first: they are useful on their own while Kubernetes builds.
+  const virtualKubelet = await ensureVirtualKubelet(log)
+  const helm4 = await ensureHelm(HELM4_VERSION, log)
+  const helm3 = await ensureHelm(HELM3_VERSION, log)
+  const k8s = await ensureK8s(log)
+  return {
+    kubeApiserver: k8s['kube-apiserver'],
+    kubeControllerManager: k8s['kube-controller-manager'],
+    kubeScheduler: k8s['kube-scheduler'],
+    kubectl: k8s.kubectl,
+    etcd,
+    helm4,
+    helm3,
+    virtualKubelet
+  }
+}

@@ -1,0 +1,61 @@
+import * as http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ArmClient, ArmError, retryAfterMs } from '../../src/arm.js'
+
+describe('Retry-After', () => {
+  it('reads seconds and HTTP dates, caps long waits, backs off without a header', () => {
+    expect(retryAfterMs('7', 1)).toBe(7000)
+    expect(retryAfterMs(new Date(1_000_000 + 3000).toUTCString(), 1, 1_000_000)).toBe(3000)
+    expect(retryAfterMs('3600', 1)).toBe(60_000)
+    expect(retryAfterMs(undefined, 3)).toBe(8000)
+  })
+})
+
+// A real HTTP server on 127.0.0.1 stands in for ARM here: the client's retry logic is
+// pure HTTP; the end-to-end tests run it against the Azure double with the real az.
+describe('ArmClient', () => {
+  let server: http.Server | undefined
+  afterEach(() => new Promise<void>(resolve => (server ? server.close(() => resolve()) : resolve())))
+
+  async function serve(responses: Array<[number, Record<string, string>, string]>): Promise<{ url: string; seen: string[] }> {
+    const seen: string[] = []
+    server = http.createServer((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization}`)
+      const [status, headers, body] = responses.shift() ?? [500, {}, '']
+      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body)
+    })
+    await new Promise<void>(resolve => server?.listen(0, '127.0.0.1', resolve))
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen }
+  }
+  const access = (endpoint: string) => ({ endpoint, token: 'tok', subscriptionId: 'sub', tenantId: 't', cloudName: 'c' })
+
+  it('retries 429 and 503 after the Retry-After it was given, with the bearer token', async () => {
+    const { url, seen } = await serve([
+      [429, { 'retry-after': '2' }, '{"error":{"code":"TooManyRequests"}}'],
+      [503, { 'retry-after': '1' }, ''],
+      [200, {}, '{"ok":true}']
+    ])
+    const waits: number[] = []
+    const arm = new ArmClient(access(url), { sleep: async ms => void waits.push(ms) })
+    expect(await arm.get(arm.subscriptionPath('/providers/X'), '2021-04-01')).toEqual({ ok: true })
+    expect(waits).toEqual([2000, 1000])
+    expect(seen).toEqual(Array(3).fill('GET /subscriptions/sub/providers/X?api-version=2021-04-01 Bearer tok'))
+  })
+
+  it('turns an ARM error body into an ArmError with its code', async () => {
+    const { url } = await serve([[404, {}, '{"error":{"code":"ResourceNotFound","message":"The Resource x was not found."}}']])
+    const arm = new ArmClient(access(url))
+    const err = await arm.get('/x', '1').catch(e => e as ArmError)
+    expect(err).toBeInstanceOf(ArmError)
+    expect(err).toMatchObject({ status: 404, code: 'ResourceNotFound' })
+    expect(err.message).toContain('The Resource x was not found.')
+  })
+
+  it('gives up after a bounded number of retries', async () => {
+    const { url, seen } = await serve(Array(10).fill([503, { 'retry-after': '0' }, '']))
+    const arm = new ArmClient(access(url), { sleep: async () => undefined })
+    await expect(arm.post('/x', '1')).rejects.toMatchObject({ status: 503 })
+    expect(seen).toHaveLength(6)
+  })
+})

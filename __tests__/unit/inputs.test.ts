@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest'
+import { InputError, parseDuration, parseInputs, readActionInput, DEFAULT_CHART_URL } from '../../src/inputs.js'
+
+const SP = '11111111-2222-4333-8444-555555555555'
+const TENANT = '99999999-8888-4777-8666-555555555555'
+const SUB = 'aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee'
+
+function reader(values: Record<string, string>): (name: string) => string {
+  return name => values[name] ?? ''
+}
+const base = { 'resource-group': 'rg-aks', 'cluster-name': 'aks1' }
+const parse = (extra: Record<string, string> = {}) => parseInputs(reader({ ...base, ...extra }))
+
+function problemsOf(extra: Record<string, string>): string[] {
+  try {
+    parse(extra)
+  } catch (err) {
+    expect(err).toBeInstanceOf(InputError)
+    return (err as InputError).problems
+  }
+  throw new Error('expected an InputError')
+}
+
+describe('parseInputs', () => {
+  it('applies the documented defaults', () => {
+    const i = parse()
+    expect(i).toMatchObject({
+      command: 'install',
+      connectorName: 'aci-connector',
+      osTypes: ['Linux'],
+      chartUrl: DEFAULT_CHART_URL,
+      signIn: { kind: 'ambient' },
+      connectorIdentity: 'managed',
+      deploySamples: false,
+      samplesNamespace: 'default',
+      waitTimeoutMs: 600_000,
+      cleanup: false,
+      admin: false,
+      environment: 'AzureCloud',
+      kubectlBaseUrl: 'https://dl.k8s.io/release',
+      helmBaseUrl: 'https://get.helm.sh'
+    })
+  })
+
+  it('reads os-type case-insensitively; Both means Linux and Windows', () => {
+    expect(parse({ 'os-type': 'both' }).osTypes).toEqual(['Linux', 'Windows'])
+    expect(parse({ 'os-type': 'WINDOWS' }).osTypes).toEqual(['Windows'])
+  })
+
+  it('normalizes the location as the old CLI did', () => {
+    expect(parse({ location: 'West Europe' }).location).toBe('westeurope')
+  })
+
+  it('uses a client secret for both sign-in and connector by default', () => {
+    const i = parse({ 'client-id': SP, 'tenant-id': TENANT, 'client-secret': 's3cr3t-value' })
+    expect(i.signIn).toEqual({ kind: 'secret', clientId: SP, tenantId: TENANT, clientSecret: 's3cr3t-value' })
+    expect(i.connectorIdentity).toBe('service-principal')
+    expect(i.connectorClientId).toBe(SP)
+    expect(i.connectorClientSecret).toBe('s3cr3t-value')
+  })
+
+  it('signs in with OIDC when no secret is given, and the connector then uses the managed identity', () => {
+    const i = parse({ 'client-id': SP, 'tenant-id': TENANT })
+    expect(i.signIn).toEqual({ kind: 'oidc', clientId: SP, tenantId: TENANT, audience: 'api://AzureADTokenExchange' })
+    expect(i.connectorIdentity).toBe('managed')
+  })
+
+  it('reads creds JSON, with its subscription unless subscription-id overrides it', () => {
+    const creds = JSON.stringify({ clientId: SP, clientSecret: 'x-secret', tenantId: TENANT, subscriptionId: SUB })
+    expect(parse({ creds }).subscriptionId).toBe(SUB)
+    expect(parse({ creds, 'subscription-id': TENANT }).subscriptionId).toBe(TENANT)
+    expect(parse({ creds }).signIn.kind).toBe('secret')
+  })
+
+  it('maps Azure/login cloud names and keeps registered custom clouds', () => {
+    expect(parse({ environment: 'azureusgovernment' }).environment).toBe('AzureUSGovernment')
+    expect(parse({ environment: 'AzureChinaCloud' }).environment).toBe('AzureChinaCloud')
+    expect(parse({ environment: 'MyAzureStack' }).environment).toBe('MyAzureStack')
+  })
+
+  it('normalizes tool versions to a leading v and keeps latest', () => {
+    expect(parse({ 'kubectl-version': '1.33.2' }).kubectlVersion).toBe('v1.33.2')
+    expect(parse({ 'helm-version': 'latest' }).helmVersion).toBe('latest')
+  })
+
+  const badInputs: Array<[string, Record<string, string>, RegExp]> = [
+    ['missing resource-group', { 'resource-group': '' }, /resource-group is required/],
+    ['missing cluster-name', { 'cluster-name': '' }, /cluster-name is required/],
+    ['bad command', { command: 'upgrade' }, /command: "upgrade" is not valid; use one of install, remove/],
+    ['bad os-type', { 'os-type': 'Mac' }, /os-type: "Mac" is not valid; use Linux, Windows or Both/],
+    ['upper-case connector name', { 'connector-name': 'ACI' }, /connector-name: "ACI" is not valid; it must be lower-case/],
+    ['connector name with trailing hyphen', { 'connector-name': 'aci-' }, /connector-name/],
+    ['connector name too long for the node name', { 'connector-name': 'a'.repeat(35), location: 'eastus' }, /within 47.*at most 32 characters/s],
+    ['bad subscription', { 'subscription-id': 'my-sub' }, /subscription-id: "my-sub" is not valid; use the subscription ID, a GUID/],
+    ['bad resource group', { 'resource-group': 'rg with spaces' }, /resource-group: "rg with spaces"/],
+    ['resource group ending in a period', { 'resource-group': 'rg.' }, /resource-group/],
+    ['bad aci resource group', { 'aci-resource-group': 'a/b' }, /aci-resource-group/],
+    ['bad cluster name', { 'cluster-name': '-aks' }, /cluster-name: "-aks"/],
+    ['bad location', { location: 'east-us!' }, /location/],
+    ['bad chart url', { 'chart-url': 'ftp://x/chart.tgz' }, /chart-url: "ftp:\/\/x\/chart.tgz" is not valid/],
+    ['bad image tag', { 'image-tag': 'has space' }, /image-tag/],
+    ['bad wait-timeout', { 'wait-timeout': 'ten minutes' }, /wait-timeout: "ten minutes" is not valid; use a duration such as 300s, 10m or 1m30s/],
+    ['zero wait-timeout', { 'wait-timeout': '0s' }, /wait-timeout/],
+    ['bad boolean', { 'deploy-samples': 'yes' }, /deploy-samples: "yes" is not valid; use true or false/],
+    ['bad cleanup', { cleanup: '1' }, /cleanup: "1"/],
+    ['bad kubectl version', { 'kubectl-version': '1.30' }, /kubectl-version: "1.30" is not valid; use a version such as v1.34.4 or latest/],
+    ['helm 2', { 'helm-version': 'v2.17.0' }, /helm-version: "v2.17.0" is not valid; use Helm 3 or 4/],
+    ['bad az version', { 'azure-cli-version': '2.x' }, /azure-cli-version/],
+    ['bad download url', { 'helm-download-base-url': 'get.helm.sh' }, /helm-download-base-url: "get.helm.sh"/],
+    ['bad environment', { environment: 'Azure Cloud!' }, /environment/],
+    ['client-id without tenant-id', { 'client-id': SP }, /tenant-id is required when client-id is set/],
+    ['tenant-id without client-id', { 'tenant-id': TENANT }, /client-id is required when tenant-id is set/],
+    ['secret alone', { 'client-secret': 'abc' }, /client-secret is set without client-id and tenant-id/],
+    ['client-id not a GUID', { 'client-id': 'my-app', 'tenant-id': TENANT }, /client-id: "my-app" is not valid; use the application \(client\) ID, a GUID/],
+    ['creds and client-id', { creds: '{}', 'client-id': SP, 'tenant-id': TENANT }, /creds and client-id\/tenant-id\/client-secret are both set/],
+    ['creds not JSON', { creds: 'not json' }, /creds: the value is not valid JSON/],
+    ['creds missing fields', { creds: JSON.stringify({ clientId: SP }) }, /creds: the JSON lacks clientSecret, tenantId/],
+    ['connector id without secret', { 'connector-client-id': SP }, /connector-client-id and connector-client-secret go together/],
+    ['service-principal without any secret', { 'connector-identity': 'service-principal' }, /connector-identity is service-principal, but no secret is known/],
+    ['managed plus connector sp', { 'connector-identity': 'managed', 'connector-client-id': SP, 'connector-client-secret': 'x' }, /connector-identity is managed, but connector-client-id is set/],
+    ['bad identity', { 'connector-identity': 'msi' }, /connector-identity: "msi" is not valid; use one of auto, service-principal, managed/],
+    ['bad samples namespace', { 'samples-namespace': 'Samples' }, /samples-namespace/]
+  ]
+  it.each(badInputs)('rejects %s, naming the input and the fix', (_label, extra, expected) => {
+    const problems = problemsOf(extra)
+    expect(problems.join('\n')).toMatch(expected)
+  })
+
+  it('reports every problem at once', () => {
+    const problems = problemsOf({ 'os-type': 'x', 'wait-timeout': 'y', command: 'z' })
+    expect(problems).toHaveLength(3)
+  })
+
+  it('never echoes the creds JSON (it holds a secret)', () => {
+    const creds = '{"clientSecret": "super-secret-value", broken'
+    expect(problemsOf({ creds }).join('\n')).not.toContain('super-secret-value')
+  })
+})
+
+describe('parseDuration', () => {
+  it.each([
+    ['300', 300_000],
+    ['300s', 300_000],
+    ['5m', 300_000],
+    ['1m30s', 90_000],
+    ['1h', 3_600_000],
+    ['1500ms', 1500]
+  ])('%s -> %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms))
+  it.each(['', 'm', '5 m', '5x', '-5s'])('rejects %j', text => expect(parseDuration(text)).toBeUndefined())
+})
+
+describe('readActionInput', () => {
+  it('reads INPUT_ variables the way the runner names them (hyphens kept, upper-case)', () => {
+    const read = readActionInput({ 'INPUT_RESOURCE-GROUP': '  rg1 ' })
+    expect(read('resource-group')).toBe('rg1')
+    expect(read('cluster-name')).toBe('')
+  })
+})

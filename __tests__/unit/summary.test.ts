@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest'
+import { renderSummary, type RunReport } from '../../src/summary.js'
+
+const base: RunReport = { command: 'install', cluster: 'rg/aks1', nodes: [], samples: [], removals: [], phases: [] }
+
+describe('job summary', () => {
+  it('shows nodes, samples and phase times of an install', () => {
+    const md = renderSummary({
+      ...base,
+      signedInAs: 'service principal cid (client secret)',
+      chart: 'https://x/chart.tgz',
+      nodes: [{ os: 'Linux', node: 'virtual-kubelet-a-linux-eastus', ready: true, waitedMs: 12_300, labels: {}, taints: ['virtual-kubelet.io/provider=azure:NoSchedule'] }],
+      samples: [{ os: 'Linux', name: 'aci-helloworld', namespace: 'default', pods: [{ name: 'aci-helloworld-1', ip: '10.1.2.3', node: 'virtual-kubelet-a-linux-eastus', phase: 'Running' }] }],
+      phases: [
+        { name: 'Tools', ms: 1000, ok: true },
+        { name: 'Wait for virtual nodes', ms: 12_300, ok: true }
+      ]
+    })
+    expect(md).toContain('## Virtual Kubelet ACI connector: install succeeded')
+    expect(md).toContain('| Linux | `virtual-kubelet-a-linux-eastus` | ✅ Ready | 12.3 s | `virtual-kubelet.io/provider=azure:NoSchedule` |')
+    expect(md).toContain('| aci-helloworld | default | aci-helloworld-1 | 10.1.2.3 | `virtual-kubelet-a-linux-eastus` |')
+    expect(md).toContain('| **Total** | **13.3 s** |')
+  })
+  it('shows the error and what was left behind on failure', () => {
+    const md = renderSummary({ ...base, error: 'Virtual node x was not Ready\nline 2', leftBehind: 'Installed so far: release r', phases: [{ name: 'Wait', ms: 5, ok: false }] })
+    expect(md).toContain('install failed')
+    expect(md).toContain('> [!CAUTION]\n> Virtual node x was not Ready\n> line 2')
+    expect(md).toContain('> [!WARNING]\n> Installed so far: release r')
+    expect(md).toContain('| ❌ Wait |')
+  })
+  it('says what a removal found missing', () => {
+    const md = renderSummary({ ...base, command: 'remove', removals: [{ os: 'Windows', release: 'r', node: 'n', releaseRemoved: false, nodeRemoved: true, podsEvicted: 2, podsForced: ['default/p'] }] })
+    expect(md).toContain('| Windows | `r` | was not there | yes | 2 (1 forced) |')
+  })
+})

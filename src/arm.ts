@@ -1,0 +1,135 @@
+// Direct Azure Resource Manager calls with one access token from az. Each az process
+// costs 0.5-2 s; one token and plain HTTPS calls keep the action fast. The endpoint is
+// the one of the az cloud in use, never a hard-coded host, so sovereign clouds and Azure
+// Stack Hub work unchanged.
+import * as core from '@actions/core'
+import { HttpClient } from '@actions/http-client'
+import { azJson, type AzSession } from './azure-login.js'
+
+export interface ArmAccess {
+  endpoint: string
+  token: string
+  subscriptionId: string
+  tenantId: string
+  cloudName: string
+}
+
+interface AzCloud {
+  name: string
+  endpoints: { resourceManager: string }
+}
+
+interface AzAccessToken {
+  accessToken: string
+  subscription: string
+  tenant: string
+}
+
+/** The two az calls (run at once) after which everything Azure goes over HTTPS. */
+export async function getArmAccess(session: AzSession, subscriptionId?: string): Promise<ArmAccess> {
+  const [cloud, token] = await Promise.all([
+    azJson<AzCloud>(session, ['cloud', 'show']),
+    azJson<AzAccessToken>(session, ['account', 'get-access-token', ...(subscriptionId ? ['--subscription', subscriptionId] : [])])
+  ])
+  core.setSecret(token.accessToken)
+  return {
+    endpoint: cloud.endpoints.resourceManager.replace(/\/+$/, ''),
+    token: token.accessToken,
+    subscriptionId: token.subscription,
+    tenantId: token.tenant,
+    cloudName: cloud.name
+  }
+}
+
+/** An ARM error with its code, e.g. ResourceNotFound, AuthorizationFailed. */
+export class ArmError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string
+  ) {
+    super(message)
+    this.name = 'ArmError'
+  }
+}
+
+/** Statuses ARM asks clients to retry (throttling, transient outages). */
+const RETRYABLE = new Set([429, 500, 502, 503, 504])
+const MAX_ATTEMPTS = 6
+const MAX_RETRY_WAIT_MS = 60_000
+const DEFAULT_RETRY_WAIT_MS = 2_000
+const REQUEST_TIMEOUT_MS = 60_000
+
+export interface ArmClientOptions {
+  sleep?: (ms: number) => Promise<void>
+}
+
+/** Seconds (or an HTTP date) in Retry-After -> milliseconds to wait, capped. */
+export function retryAfterMs(header: string | string[] | undefined, attempt: number, now = Date.now()): number {
+  const value = Array.isArray(header) ? header[0] : header
+  let ms = DEFAULT_RETRY_WAIT_MS * 2 ** (attempt - 1)
+  if (value && /^\d+$/.test(value.trim())) ms = Number(value.trim()) * 1000
+  else if (value && !Number.isNaN(Date.parse(value))) ms = Date.parse(value) - now
+  return Math.min(Math.max(ms, 0), MAX_RETRY_WAIT_MS)
+}
+
+export class ArmClient {
+  private readonly http: HttpClient
+  private readonly sleep: (ms: number) => Promise<void>
+
+  constructor(
+    readonly access: ArmAccess,
+    options: ArmClientOptions = {}
+  ) {
+    this.http = new HttpClient('aks-aci-connector-action', undefined, { socketTimeout: REQUEST_TIMEOUT_MS, allowRetries: false })
+    this.sleep = options.sleep ?? (ms => new Promise(resolve => setTimeout(resolve, ms)))
+  }
+
+  /** `/subscriptions/<current>` + rest. */
+  subscriptionPath(rest: string): string {
+    return `/subscriptions/${this.access.subscriptionId}${rest}`
+  }
+
+  async get<T>(path: string, apiVersion: string): Promise<T> {
+    return this.request<T>('GET', path, apiVersion)
+  }
+
+  async post<T>(path: string, apiVersion: string, body?: unknown): Promise<T> {
+    return this.request<T>('POST', path, apiVersion, body)
+  }
+
+  private async request<T>(method: 'GET' | 'POST', path: string, apiVersion: string, body?: unknown): Promise<T> {
+    const url = `${this.access.endpoint}${path}${path.includes('?') ? '&' : '?'}api-version=${apiVersion}`
+    const headers = {
+      authorization: `Bearer ${this.access.token}`,
+      accept: 'application/json',
+      'content-type': 'application/json'
+    }
+    for (let attempt = 1; ; attempt++) {
+      const response = await this.http.request(method, url, body === undefined ? (method === 'POST' ? '' : null) : JSON.stringify(body), headers)
+      const status = response.message.statusCode ?? 0
+      const text = await response.readBody()
+      if (status >= 200 && status < 300) return (text ? JSON.parse(text) : {}) as T
+      if (RETRYABLE.has(status) && attempt < MAX_ATTEMPTS) {
+        const wait = retryAfterMs(response.message.headers['retry-after'], attempt)
+        core.info(`ARM answered ${status} to ${method} ${path}; retrying in ${Math.round(wait / 1000)} s (attempt ${attempt + 1} of ${MAX_ATTEMPTS})`)
+        await this.sleep(wait)
+        continue
+      }
+      throw armError(status, method, path, text)
+    }
+  }
+}
+
+function armError(status: number, method: string, path: string, text: string): ArmError {
+  let code = `HTTP${status}`
+  let message = text.slice(0, 500)
+  try {
+    const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } }
+    code = parsed.error?.code ?? code
+    message = parsed.error?.message ?? message
+  } catch {
+    // Not JSON: keep the raw text.
+  }
+  return new ArmError(status, code, `${method} ${path} failed: ${status} ${code}: ${message}`)
+}

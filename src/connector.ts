@@ -1,0 +1,214 @@
+// The Virtual Kubelet ACI connector: Helm values for the current chart, install with
+// `helm upgrade --install` (so a re-run converges), and removal in the order that leaves
+// nothing billing in ACI: pods off the virtual node first, then the release, then the node.
+import { promises as fs } from 'node:fs'
+import * as path from 'node:path'
+import * as core from '@actions/core'
+import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node'
+import type { ConnectorNames } from './naming.js'
+import { ignoreNotFound, watchUntilAborted, type Kube } from './kube.js'
+import { runChecked, runProcess, lastLines } from './process.js'
+
+/** Helm keeps its release records here, as the old CLI did (the chart makes its own namespace). */
+export const RELEASE_NAMESPACE = 'default'
+const HELM_TIMEOUT_MS = 5 * 60_000
+/** Labels the action adds to what it owns, so teardown finds only its own objects. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
+export const MANAGED_BY_VALUE = 'aks-aci-connector-action'
+
+export interface ConnectorSettings {
+  tenantId: string
+  subscriptionId: string
+  aciResourceGroup: string
+  location: string
+  masterUri: string
+  enableRBAC: boolean
+  imageTag?: string
+  /** Service principal the connector runs as; absent = managed identity / azure.json. */
+  clientId?: string
+  clientSecret?: string
+  managedIdentityClientId?: string
+}
+
+/** Values for `virtual-kubelet-azure-aci` (facts.md section 3). */
+export function renderValues(c: ConnectorNames, s: ConnectorSettings): Record<string, unknown> {
+  return {
+    provider: 'azure',
+    nodeName: c.node,
+    nodeOsType: c.os,
+    namespace: c.namespace,
+    ...(s.imageTag ? { image: { tag: s.imageTag } } : {}),
+    taint: { enabled: true, key: 'virtual-kubelet.io/provider', value: 'azure', effect: 'NoSchedule' },
+    rbac: { install: s.enableRBAC },
+    providers: {
+      azure: {
+        targetAKS: true,
+        tenantId: s.tenantId,
+        subscriptionId: s.subscriptionId,
+        aciResourceGroup: s.aciResourceGroup,
+        aciRegion: s.location,
+        masterUri: s.masterUri,
+        ...(s.clientId ? { clientId: s.clientId, clientKey: s.clientSecret ?? '' } : {}),
+        ...(s.managedIdentityClientId ? { managedIdentityID: s.managedIdentityClientId } : {})
+      }
+    }
+  }
+}
+
+export interface HelmContext {
+  helm: string
+  kubeconfig: string
+  /** Where the 0600 values file lives for the seconds helm needs it. */
+  workDir: string
+}
+
+function helmEnv(ctx: HelmContext): NodeJS.ProcessEnv {
+  return { ...process.env, KUBECONFIG: ctx.kubeconfig }
+}
+
+/** Values go through a 0600 file that is deleted right after helm read it (they hold the client secret). */
+export async function withValuesFile<T>(workDir: string, values: Record<string, unknown>, use: (file: string) => Promise<T>): Promise<T> {
+  const dir = await fs.mkdtemp(path.join(workDir, 'values-'))
+  const file = path.join(dir, 'values.json')
+  try {
+    await fs.writeFile(file, JSON.stringify(values), { mode: 0o600 })
+    return await use(file)
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true })
+  }
+}
+
+export function installArgs(c: ConnectorNames, chart: string, valuesFile: string, kubeconfig: string): string[] {
+  return ['upgrade', '--install', c.release, chart, '--namespace', RELEASE_NAMESPACE, '--kubeconfig', kubeconfig, '--values', valuesFile, '--history-max', '5']
+}
+
+/**
+ * The chart templates its Namespace, so a namespace of that name that Helm does not own
+ * (or one still terminating after a removal) blocks the install: wait for a terminating
+ * one, refuse a foreign one with what to do.
+ */
+export async function checkNamespaceFree(kube: Kube, c: ConnectorNames, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const ns = await ignoreNotFound(kube.core.readNamespace({ name: c.namespace }))
+    if (!ns) return
+    const owner = ns.metadata?.annotations?.['meta.helm.sh/release-name']
+    if (!ns.metadata?.deletionTimestamp) {
+      if (owner === c.release) return
+      throw new Error(
+        `Namespace ${c.namespace} exists and is not owned by Helm release ${c.release}${owner ? ` (owner: ${owner})` : ''}; the chart must create it. ` +
+          `Delete it (\`kubectl delete namespace ${c.namespace}\`) if it is left over, or choose another connector-name.`
+      )
+    }
+    if (Date.now() > deadline) throw new Error(`Namespace ${c.namespace} is still terminating from an earlier removal; re-run when it is gone (\`kubectl get namespace ${c.namespace}\`).`)
+    await new Promise(resolve => setTimeout(resolve, 1_000))
+  }
+}
+
+export async function installConnector(ctx: HelmContext, c: ConnectorNames, chart: string, values: Record<string, unknown>): Promise<void> {
+  await withValuesFile(ctx.workDir, values, async file => {
+    await runChecked(`helm upgrade --install ${c.release}`, ctx.helm, installArgs(c, chart, file, ctx.kubeconfig), {
+      env: helmEnv(ctx),
+      timeoutMs: HELM_TIMEOUT_MS,
+      echo: true
+    })
+  })
+}
+
+/** `helm uninstall`; false when the release was not there. */
+export async function uninstallRelease(ctx: HelmContext, release: string): Promise<boolean> {
+  const result = await runProcess(ctx.helm, ['uninstall', release, '--namespace', RELEASE_NAMESPACE, '--kubeconfig', ctx.kubeconfig], {
+    env: helmEnv(ctx),
+    timeoutMs: HELM_TIMEOUT_MS
+  })
+  if (result.code === 0) {
+    core.info(lastLines(result.stdout, 3))
+    return true
+  }
+  if (/not found/i.test(result.stderr)) return false
+  throw new Error(`helm uninstall ${release} failed${result.timedOut ? ' (timed out)' : ''}:\n${lastLines(result.stderr, 10)}`)
+}
+
+async function podsOnNode(kube: Kube, node: string): Promise<V1Pod[]> {
+  return (await kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
+}
+
+/** Waits until no pod is bound to `node`; false at the deadline. */
+async function waitNodeEmpty(kube: Kube, node: string, timeoutMs: number): Promise<boolean> {
+  const abort = new AbortController()
+  const present = new Set<string>()
+  const empty = new Promise<boolean>(resolve => {
+    let synced = false
+    void watchUntilAborted<V1Pod>(kube, '/api/v1/pods', { fieldSelector: `spec.nodeName=${node}` }, (type, pod) => {
+      const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`
+      if (type === 'DELETED') present.delete(key)
+      else present.add(key)
+      if (synced && present.size === 0) resolve(true)
+    }, abort.signal)
+    // The watch replays existing pods first; a list tells when that replay may be complete.
+    void podsOnNode(kube, node).then(list => {
+      synced = true
+      if (list.length === 0) resolve(true)
+    })
+  })
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<boolean>(resolve => {
+    timer = setTimeout(() => resolve(false), timeoutMs)
+  })
+  return Promise.race([empty, deadline]).finally(() => {
+    clearTimeout(timer)
+    abort.abort()
+  })
+}
+
+export interface RemovalReport {
+  os: string
+  release: string
+  node: string
+  releaseRemoved: boolean
+  nodeRemoved: boolean
+  podsEvicted: number
+  podsForced: string[]
+}
+
+/**
+ * Cordon, delete every pod on the virtual node and wait for the connector to delete
+ * their container groups, then uninstall the release and delete the node. Each step
+ * is skipped when its object is gone, so removing twice succeeds.
+ */
+export async function removeConnector(kube: Kube, ctx: HelmContext, c: ConnectorNames, drainTimeoutMs: number, aciResourceGroup: string): Promise<RemovalReport> {
+  const report: RemovalReport = { os: c.os, release: c.release, node: c.node, releaseRemoved: false, nodeRemoved: false, podsEvicted: 0, podsForced: [] }
+  const node = await ignoreNotFound(kube.core.readNode({ name: c.node }))
+  if (node) {
+    // Cordon first, or controllers would put replacement pods straight back on the node.
+    await kube.core.patchNode({ name: c.node, body: { spec: { unschedulable: true } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+    const pods = await podsOnNode(kube, c.node)
+    report.podsEvicted = pods.length
+    if (pods.length > 0) core.info(`Deleting ${pods.length} pod(s) on ${c.node} so the connector removes their ACI container groups`)
+    await Promise.all(pods.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '' }))))
+    if (pods.length > 0 && !(await waitNodeEmpty(kube, c.node, drainTimeoutMs))) {
+      const left = await podsOnNode(kube, c.node)
+      report.podsForced = left.map(p => `${p.metadata?.namespace}/${p.metadata?.name}`)
+      core.warning(
+        `The connector did not confirm deleting ${left.length} pod(s) on ${c.node} in time; deleting them from Kubernetes anyway. ` +
+          `Their ACI container groups may still run (and bill) in resource group ${aciResourceGroup}: check \`az container list -g ${aciResourceGroup} -o table\`.`
+      )
+      await Promise.all(left.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '', gracePeriodSeconds: 0 }))))
+    }
+  }
+  report.releaseRemoved = await uninstallRelease(ctx, c.release)
+  report.nodeRemoved = Boolean(await ignoreNotFound(kube.core.deleteNode({ name: c.node })))
+  await waitNamespaceGone(kube, c.namespace, drainTimeoutMs)
+  return report
+}
+
+async function waitNamespaceGone(kube: Kube, namespace: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (await ignoreNotFound(kube.core.readNamespace({ name: namespace }))) {
+    if (Date.now() > deadline) {
+      core.warning(`Namespace ${namespace} is still terminating; it will go by itself (\`kubectl get namespace ${namespace}\`).`)
+      return
+    }
+    await new Promise(resolve => setTimeout(resolve, 1_000))
+  }
+}

@@ -1,0 +1,362 @@
+// Reads and validates every input before anything touches the network, so a typo
+// fails the step at once with the input's name, the bad value and the accepted form.
+import { connectorNameProblem, normalizeLocation, type OsType } from './naming.js'
+
+export type Command = 'install' | 'remove'
+export type ConnectorIdentity = 'auto' | 'service-principal' | 'managed'
+
+/** How the action gets an Azure session. */
+export type SignIn =
+  | { kind: 'secret'; clientId: string; tenantId: string; clientSecret: string; subscriptionId?: string }
+  | { kind: 'oidc'; clientId: string; tenantId: string; audience: string }
+  | { kind: 'ambient' }
+
+export interface Inputs {
+  command: Command
+  resourceGroup: string
+  clusterName: string
+  subscriptionId?: string
+  connectorName: string
+  osTypes: OsType[]
+  aciResourceGroup?: string
+  location?: string
+  chartUrl: string
+  imageTag?: string
+  signIn: SignIn
+  connectorIdentity: ConnectorIdentity
+  connectorClientId?: string
+  connectorClientSecret?: string
+  deploySamples: boolean
+  samplesNamespace: string
+  waitTimeoutMs: number
+  cleanup: boolean
+  kubectlVersion: string
+  helmVersion: string
+  azureCliVersion: string
+  kubectlBaseUrl: string
+  helmBaseUrl: string
+  admin: boolean
+  environment: string
+}
+
+/** The pinned chart: the current `virtual-kubelet-azure-aci` release (facts.md section 3). */
+export const DEFAULT_CHART_URL =
+  'https://github.com/virtual-kubelet/azure-aci/raw/gh-pages/charts/virtual-kubelet-azure-aci-1.6.4.tgz'
+export const DEFAULT_WAIT_TIMEOUT = '10m'
+export const DEFAULT_OIDC_AUDIENCE = 'api://AzureADTokenExchange'
+
+/** Names Azure/login accepts for `environment`, mapped to the az cloud names. */
+const KNOWN_CLOUDS: Record<string, string> = {
+  azurecloud: 'AzureCloud',
+  public: 'AzureCloud',
+  azureusgovernment: 'AzureUSGovernment',
+  usgovernment: 'AzureUSGovernment',
+  azurechinacloud: 'AzureChinaCloud',
+  china: 'AzureChinaCloud'
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+/** Azure resource group names: letters, digits, `._-()`, up to 90, not ending in a period. */
+const RESOURCE_GROUP = /^[-\w.()]{0,89}[-\w()]$/
+/** AKS cluster names. */
+const CLUSTER_NAME = /^[a-zA-Z0-9][-_a-zA-Z0-9]{0,62}$/
+const TENANT = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9][a-z0-9.-]*\.[a-z]{2,})$/i
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
+const IMAGE_TAG = /^[\w][\w.-]{0,127}$/
+const SEMVER = /^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/
+const CLOUD_NAME = /^[A-Za-z0-9_-]{1,64}$/
+const TRUE_VALUES = ['true', 'True', 'TRUE']
+const FALSE_VALUES = ['false', 'False', 'FALSE']
+
+/** One problem with one input: what was wrong and what would be right. */
+export class InputError extends Error {
+  constructor(readonly problems: string[]) {
+    super(
+      problems.length === 1
+        ? `Invalid input: ${problems[0]}`
+        : `Invalid inputs:\n${problems.map(p => `  - ${p}`).join('\n')}`
+    )
+    this.name = 'InputError'
+  }
+}
+
+type Read = (name: string) => string
+
+/**
+ * Parses all inputs; `read` returns the trimmed value or '' (as core.getInput does).
+ * Every problem found is reported together so one run shows them all.
+ */
+export function parseInputs(read: Read): Inputs {
+  const problems: string[] = []
+  const bad = (name: string, value: string, expected: string): void => {
+    problems.push(`${name}: "${value}" is not valid; ${expected}.`)
+  }
+
+  const command = oneOf(read, 'command', ['install', 'remove'], 'install', bad) as Command
+  const resourceGroup = required(read, 'resource-group', problems)
+  if (resourceGroup && !RESOURCE_GROUP.test(resourceGroup)) {
+    bad('resource-group', resourceGroup, 'use an Azure resource group name (letters, digits, ._-() up to 90 characters)')
+  }
+  const clusterName = required(read, 'cluster-name', problems)
+  if (clusterName && !CLUSTER_NAME.test(clusterName)) {
+    bad('cluster-name', clusterName, 'use an AKS cluster name (letters, digits, - and _, at most 63 characters)')
+  }
+  const subscriptionId = optional(read, 'subscription-id')
+  if (subscriptionId && !GUID.test(subscriptionId)) {
+    bad('subscription-id', subscriptionId, 'use the subscription ID, a GUID like 00000000-0000-0000-0000-000000000000')
+  }
+
+  const location = optional(read, 'location')
+  const normalizedLocation = location === undefined ? undefined : normalizeLocation(location)
+  if (normalizedLocation !== undefined && !/^[a-z0-9]+$/.test(normalizedLocation)) {
+    bad('location', location ?? '', 'use an Azure region such as eastus or "West Europe"')
+  }
+  const connectorName = read('connector-name') || 'aci-connector'
+  const nameProblem = connectorNameProblem(
+    connectorName,
+    // Without a location the longest common region name stands in; the exact check is
+    // repeated with the cluster's location before anything is installed.
+    normalizedLocation ?? 'eastus'
+  )
+  if (nameProblem) bad('connector-name', connectorName, nameProblem)
+
+  const osTypes = parseOsType(read('os-type') || 'Linux', bad)
+  const aciResourceGroup = optional(read, 'aci-resource-group')
+  if (aciResourceGroup && !RESOURCE_GROUP.test(aciResourceGroup)) {
+    bad('aci-resource-group', aciResourceGroup, 'use an Azure resource group name, or leave it empty for the cluster\'s node resource group')
+  }
+  const chartUrl = read('chart-url') || DEFAULT_CHART_URL
+  if (!/^(https?|oci):\/\/\S+$/.test(chartUrl) && !/^[./~]|^[A-Za-z]:[\\/]/.test(chartUrl)) {
+    bad('chart-url', chartUrl, 'use an https://, http:// or oci:// chart URL, or a local chart path')
+  }
+  const imageTag = optional(read, 'image-tag')
+  if (imageTag && !IMAGE_TAG.test(imageTag)) bad('image-tag', imageTag, 'use a container image tag such as 1.6.4')
+
+  const signIn = parseSignIn(read, problems, bad)
+  const identity = parseConnectorIdentity(read, signIn, problems, bad)
+
+  const deploySamples = bool(read, 'deploy-samples', false, bad)
+  const samplesNamespace = read('samples-namespace') || 'default'
+  if (!DNS_LABEL.test(samplesNamespace)) {
+    bad('samples-namespace', samplesNamespace, 'use a Kubernetes namespace name (lower-case letters, digits, -)')
+  }
+  const waitTimeout = read('wait-timeout') || DEFAULT_WAIT_TIMEOUT
+  const waitTimeoutMs = parseDuration(waitTimeout)
+  if (waitTimeoutMs === undefined || waitTimeoutMs <= 0) {
+    bad('wait-timeout', waitTimeout, 'use a duration such as 300s, 10m or 1m30s')
+  }
+  const cleanup = bool(read, 'cleanup', false, bad)
+  const admin = bool(read, 'admin', false, bad)
+
+  const kubectlVersion = toolVersion(read, 'kubectl-version', bad)
+  const helmVersion = toolVersion(read, 'helm-version', bad)
+  if (/^v\d/.test(helmVersion) && !/^v[34]\./.test(helmVersion)) {
+    bad('helm-version', helmVersion, 'use Helm 3 or 4 (for example v4.3.1 or v3.19.0), or latest')
+  }
+  const azureCliVersion = read('azure-cli-version')
+  if (azureCliVersion && azureCliVersion !== 'latest' && !/^\d+\.\d+\.\d+$/.test(azureCliVersion)) {
+    bad('azure-cli-version', azureCliVersion, 'use a version such as 2.67.0, latest, or leave it empty for the az on PATH')
+  }
+  const kubectlBaseUrl = baseUrl(read, 'kubectl-download-base-url', 'https://dl.k8s.io/release', bad)
+  const helmBaseUrl = baseUrl(read, 'helm-download-base-url', 'https://get.helm.sh', bad)
+  const environment = parseEnvironment(read('environment') || 'AzureCloud', bad)
+
+  if (problems.length > 0) throw new InputError(problems)
+  return {
+    command,
+    resourceGroup,
+    clusterName,
+    // The input wins over the creds JSON, as with Azure/login.
+    subscriptionId: (subscriptionId ?? (signIn.kind === 'secret' ? signIn.subscriptionId : undefined))?.toLowerCase(),
+    connectorName,
+    osTypes,
+    aciResourceGroup,
+    location: normalizedLocation,
+    chartUrl,
+    imageTag,
+    signIn,
+    ...identity,
+    deploySamples,
+    samplesNamespace,
+    waitTimeoutMs: waitTimeoutMs ?? 0,
+    cleanup,
+    kubectlVersion,
+    helmVersion,
+    azureCliVersion,
+    kubectlBaseUrl,
+    helmBaseUrl,
+    admin,
+    environment
+  }
+}
+
+type Bad = (name: string, value: string, expected: string) => void
+
+function required(read: Read, name: string, problems: string[]): string {
+  const value = read(name)
+  if (!value) problems.push(`${name} is required; set it in the step's \`with:\`.`)
+  return value
+}
+
+function optional(read: Read, name: string): string | undefined {
+  return read(name) || undefined
+}
+
+function oneOf(read: Read, name: string, allowed: string[], fallback: string, bad: Bad): string {
+  const value = read(name) || fallback
+  const match = allowed.find(a => a.toLowerCase() === value.toLowerCase())
+  if (!match) bad(name, value, `use one of ${allowed.join(', ')}`)
+  return match ?? fallback
+}
+
+function bool(read: Read, name: string, fallback: boolean, bad: Bad): boolean {
+  const value = read(name)
+  if (!value) return fallback
+  if (TRUE_VALUES.includes(value)) return true
+  if (FALSE_VALUES.includes(value)) return false
+  bad(name, value, 'use true or false')
+  return fallback
+}
+
+export function parseOsType(value: string, bad: Bad): OsType[] {
+  switch (value.toLowerCase()) {
+    case 'linux':
+      return ['Linux']
+    case 'windows':
+      return ['Windows']
+    case 'both':
+      return ['Linux', 'Windows']
+    default:
+      bad('os-type', value, 'use Linux, Windows or Both')
+      return ['Linux']
+  }
+}
+
+/** `300`, `300s`, `5m`, `1m30s`, `1h`, `1500ms` -> milliseconds; undefined when unparsable. */
+export function parseDuration(text: string): number | undefined {
+  const trimmed = text.trim()
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+  const parts = [...trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)]
+  if (parts.length === 0 || parts.map(p => p[0]).join('') !== trimmed) return undefined
+  return Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]], 0))
+}
+
+function toolVersion(read: Read, name: string, bad: Bad): string {
+  const value = read(name)
+  if (!value || value === 'latest') return value || 'latest'
+  if (!SEMVER.test(value)) {
+    bad(name, value, 'use a version such as v1.34.4 or latest')
+    return value
+  }
+  return value.startsWith('v') ? value : `v${value}`
+}
+
+function baseUrl(read: Read, name: string, fallback: string, bad: Bad): string {
+  const value = read(name) || fallback
+  if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(value)) {
+    bad(name, value, 'use an http(s) URL laid out like the official download host')
+  }
+  return value.replace(/\/+$/, '')
+}
+
+function parseEnvironment(value: string, bad: Bad): string {
+  const known = KNOWN_CLOUDS[value.toLowerCase()]
+  if (known) return known
+  if (!CLOUD_NAME.test(value)) {
+    bad('environment', value, 'use AzureCloud, AzureUSGovernment, AzureChinaCloud or the name of a cloud registered with `az cloud register` on the runner')
+  }
+  // Any other name is a cloud registered on the runner (Azure Stack Hub, sovereign clouds).
+  return value
+}
+
+interface CredsJson {
+  clientId?: unknown
+  clientSecret?: unknown
+  tenantId?: unknown
+  subscriptionId?: unknown
+}
+
+function parseSignIn(read: Read, problems: string[], bad: Bad): SignIn {
+  const creds = read('creds')
+  const clientId = read('client-id')
+  const tenantId = read('tenant-id')
+  const clientSecret = read('client-secret')
+  const audience = read('audience') || DEFAULT_OIDC_AUDIENCE
+
+  if (creds) {
+    if (clientId || tenantId || clientSecret) {
+      problems.push('creds and client-id/tenant-id/client-secret are both set; use one way of signing in.')
+    }
+    let parsed: CredsJson
+    try {
+      parsed = JSON.parse(creds) as CredsJson
+    } catch {
+      // The value is a secret: never echo it.
+      problems.push('creds: the value is not valid JSON; use the Azure/login form {"clientId": "...", "clientSecret": "...", "tenantId": "...", "subscriptionId": "..."}.')
+      return { kind: 'ambient' }
+    }
+    const field = (k: keyof CredsJson): string => (typeof parsed[k] === 'string' ? (parsed[k] as string).trim() : '')
+    const missing = (['clientId', 'clientSecret', 'tenantId'] as const).filter(k => !field(k))
+    if (missing.length > 0) {
+      problems.push(`creds: the JSON lacks ${missing.join(', ')}; use {"clientId", "clientSecret", "tenantId", "subscriptionId"}.`)
+      return { kind: 'ambient' }
+    }
+    checkIds(field('clientId'), field('tenantId'), 'creds.clientId', 'creds.tenantId', bad)
+    const subscriptionId = field('subscriptionId') || undefined
+    if (subscriptionId && !GUID.test(subscriptionId)) bad('creds.subscriptionId', subscriptionId, 'use the subscription ID, a GUID')
+    return { kind: 'secret', clientId: field('clientId'), tenantId: field('tenantId'), clientSecret: field('clientSecret'), subscriptionId }
+  }
+  if (!clientId && !tenantId) {
+    if (clientSecret) problems.push('client-secret is set without client-id and tenant-id; set both, or remove client-secret.')
+    return { kind: 'ambient' }
+  }
+  if (!clientId || !tenantId) {
+    problems.push(`${clientId ? 'tenant-id' : 'client-id'} is required when ${clientId ? 'client-id' : 'tenant-id'} is set; set both (and client-secret, or nothing for OIDC).`)
+    return { kind: 'ambient' }
+  }
+  checkIds(clientId, tenantId, 'client-id', 'tenant-id', bad)
+  if (clientSecret) return { kind: 'secret', clientId, tenantId, clientSecret }
+  return { kind: 'oidc', clientId, tenantId, audience }
+}
+
+function checkIds(clientId: string, tenantId: string, clientName: string, tenantName: string, bad: Bad): void {
+  if (!GUID.test(clientId)) bad(clientName, clientId, 'use the application (client) ID, a GUID')
+  if (!TENANT.test(tenantId)) bad(tenantName, tenantId, 'use the directory (tenant) ID, a GUID, or its domain')
+}
+
+/** The credentials the connector itself runs with. */
+function parseConnectorIdentity(
+  read: Read,
+  signIn: SignIn,
+  problems: string[],
+  bad: Bad
+): { connectorIdentity: ConnectorIdentity; connectorClientId?: string; connectorClientSecret?: string } {
+  const identity = oneOf(read, 'connector-identity', ['auto', 'service-principal', 'managed'], 'auto', bad) as ConnectorIdentity
+  let connectorClientId = optional(read, 'connector-client-id')
+  let connectorClientSecret = optional(read, 'connector-client-secret')
+  if (Boolean(connectorClientId) !== Boolean(connectorClientSecret)) {
+    problems.push('connector-client-id and connector-client-secret go together; set both, or neither to use the sign-in service principal.')
+  }
+  if (connectorClientId && !GUID.test(connectorClientId)) bad('connector-client-id', connectorClientId, 'use the application (client) ID, a GUID')
+  if (identity === 'managed' && connectorClientId) {
+    problems.push('connector-identity is managed, but connector-client-id is set; remove one of them.')
+  }
+  if (!connectorClientId && identity !== 'managed' && signIn.kind === 'secret') {
+    connectorClientId = signIn.clientId
+    connectorClientSecret = signIn.clientSecret
+  }
+  if (identity === 'service-principal' && !connectorClientSecret) {
+    problems.push(
+      'connector-identity is service-principal, but no secret is known: the sign-in has none (OIDC or the runner\'s session). ' +
+        'Set connector-client-id and connector-client-secret, or use connector-identity: managed.'
+    )
+  }
+  const resolved: ConnectorIdentity = identity === 'auto' ? (connectorClientSecret ? 'service-principal' : 'managed') : identity
+  return { connectorIdentity: resolved, connectorClientId, connectorClientSecret }
+}
+
+/** Reads inputs the way the runner passes them (used by main and post). */
+export function readActionInput(env: NodeJS.ProcessEnv = process.env): Read {
+  return name => (env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '').trim()
+}

@@ -1,0 +1,254 @@
+// The main step: validate, get tools, sign in, read the cluster, then install or remove
+// the connector(s), wait for the virtual nodes, deploy samples, report.
+import { promises as fs } from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import * as core from '@actions/core'
+import { parseInputs, readActionInput, type Inputs } from './inputs.js'
+import { installAzureCli, installHelm, installKubectl, DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from './tools.js'
+import { signIn, signOut, type AzSession } from './azure-login.js'
+import { ArmClient, getArmAccess } from './arm.js'
+import { ensureProviderRegistered } from './provider-registration.js'
+import { fetchKubeconfig, getCluster, writeKubeconfig, type ClusterInfo } from './cluster.js'
+import { connectorNameProblem, connectorNames, type ConnectorNames } from './naming.js'
+import { kubeFromString, maskKubeconfig, type Kube } from './kube.js'
+import { checkNamespaceFree, installConnector, removeConnector, renderValues, type ConnectorSettings, type HelmContext } from './connector.js'
+import { waitForVirtualNode, type DiagnosisContext } from './readiness.js'
+import { applySample, deleteSample, waitForSample } from './samples.js'
+import { PhaseClock, writeSummary, type RunReport } from './summary.js'
+import { markMainStarted, savePostState, type PostState } from './state.js'
+import { errorText } from './tools.js'
+
+/** Where the action may write files that the runner removes after the job. */
+export function runnerTemp(): string {
+  return process.env.RUNNER_TEMP || os.tmpdir()
+}
+
+function maskInputSecrets(inputs: Inputs): void {
+  if (inputs.signIn.kind === 'secret') core.setSecret(inputs.signIn.clientSecret)
+  if (inputs.connectorClientSecret) core.setSecret(inputs.connectorClientSecret)
+}
+
+interface Prepared {
+  inputs: Inputs
+  session: AzSession
+  cluster: ClusterInfo
+  arm: ArmClient
+  kubeconfigPath: string
+  kube: Kube
+  helm: string
+  location: string
+  connectors: ConnectorNames[]
+  aciResourceGroup: string
+}
+
+export async function run(): Promise<void> {
+  markMainStarted()
+  const clock = new PhaseClock()
+  let inputs: Inputs
+  try {
+    inputs = parseInputs(readActionInput())
+  } catch (err) {
+    core.setFailed(errorText(err))
+    return
+  }
+  maskInputSecrets(inputs)
+  const report: RunReport = {
+    command: inputs.command,
+    cluster: `${inputs.resourceGroup}/${inputs.clusterName}`,
+    nodes: [],
+    samples: [],
+    removals: [],
+    phases: clock.phases
+  }
+  const post: PostState = { connectors: [], samples: [] }
+  const workDir = await fs.mkdtemp(path.join(runnerTemp(), 'aci-connector-'))
+  post.workDir = workDir
+  savePostState(post)
+  let session: AzSession | undefined
+  try {
+    const prepared = await prepare(inputs, clock, report, post, s => (session = s))
+    if (inputs.command === 'install') await install(prepared, clock, workDir, report, post)
+    else await remove(prepared, clock, workDir, report)
+  } catch (err) {
+    report.error = errorText(err)
+    if (inputs.command === 'install' && post.connectors.length > 0) {
+      report.leftBehind =
+        `Installed so far: ${post.connectors.map(c => `release ${c.release} (node ${c.node})`).join(', ')}. ` +
+        `Re-run this step to retry (it converges), or run the action with command: remove${inputs.cleanup ? '; cleanup: true removes it in the post step of this job' : ' (or set cleanup: true) to take it away'}.`
+    }
+    core.setFailed(report.leftBehind ? `${report.error}\n${report.leftBehind}` : report.error)
+  } finally {
+    await signOut(session)
+    await writeSummary(report).catch(err => core.warning(`Could not write the job summary: ${errorText(err)}`))
+  }
+}
+
+async function prepare(
+  inputs: Inputs,
+  clock: PhaseClock,
+  report: RunReport,
+  post: PostState,
+  keepSession: (s: AzSession) => void
+): Promise<Prepared> {
+  const tools = await clock.run('Tools: az, kubectl, helm', async () => {
+    const [az, kubectl, helm] = await Promise.all([
+      installAzureCli(inputs.azureCliVersion),
+      inputs.command === 'install' ? installKubectl({ version: inputs.kubectlVersion || DEFAULT_KUBECTL_VERSION, baseUrl: inputs.kubectlBaseUrl }) : Promise.resolve(undefined),
+      installHelm({ version: inputs.helmVersion || DEFAULT_HELM_VERSION, baseUrl: inputs.helmBaseUrl })
+    ])
+    core.setOutput('az-path', az.path)
+    if (kubectl) core.setOutput('kubectl-path', kubectl)
+    core.setOutput('helm-path', helm)
+    core.info(`az ${az.version}: ${az.path}\nkubectl: ${kubectl ?? '(not needed to remove)'}\nhelm: ${helm}`)
+    return { az: az.path, helm }
+  })
+  post.helm = tools.helm
+
+  const { session, arm } = await clock.run('Azure sign-in', async () => {
+    const s = await signIn(tools.az, inputs.signIn, inputs.environment, runnerTemp())
+    keepSession(s)
+    const access = await getArmAccess(s, inputs.subscriptionId)
+    core.info(`Signed in as ${s.description}; subscription ${access.subscriptionId}, cloud ${access.cloudName} (${access.endpoint})`)
+    return { session: s, arm: new ArmClient(access) }
+  })
+  report.signedInAs = session.description
+
+  const cluster = await clock.run('Cluster access', async () => {
+    const [info] = await Promise.all([
+      getCluster(arm, inputs.resourceGroup, inputs.clusterName),
+      // Only an install needs ACI registered; a teardown must work even where it never was.
+      inputs.command === 'install' ? ensureProviderRegistered(arm) : Promise.resolve()
+    ])
+    core.info(`Cluster ${info.name}: Kubernetes ${info.kubernetesVersion} in ${info.location}, API server ${info.fqdn}, node resource group ${info.nodeResourceGroup}, RBAC ${info.enableRBAC}`)
+    if (info.virtualNodeAddon) core.info('The managed virtual-node add-on is also enabled; its node (virtual-node-aci-linux) is separate and left alone.')
+    return info
+  })
+
+  const location = inputs.location ?? cluster.location
+  const nameProblem = connectorNameProblem(inputs.connectorName, location)
+  if (nameProblem) throw new Error(`Invalid input: connector-name: "${inputs.connectorName}" is not valid in ${location}; ${nameProblem}.`)
+  const connectors = inputs.osTypes.map(o => connectorNames(inputs.connectorName, o, location))
+
+  const kubeconfigText = await clock.run('Cluster credentials', async () => {
+    const text = await fetchKubeconfig(arm, cluster, inputs.admin)
+    maskKubeconfig(text)
+    return text
+  })
+  const kubeconfigPath = await writeKubeconfig(kubeconfigText, runnerTemp(), cluster.name)
+  post.kubeconfig = kubeconfigPath
+  post.aciResourceGroup = inputs.aciResourceGroup ?? cluster.nodeResourceGroup
+  savePostState(post)
+  core.setOutput('kubeconfig-path', kubeconfigPath)
+  return {
+    inputs,
+    session,
+    cluster,
+    arm,
+    kubeconfigPath,
+    kube: kubeFromString(kubeconfigText),
+    helm: tools.helm,
+    location,
+    connectors,
+    aciResourceGroup: post.aciResourceGroup
+  }
+}
+
+function settingsFor(p: Prepared): ConnectorSettings {
+  const managed = p.inputs.connectorIdentity === 'managed'
+  return {
+    tenantId: p.arm.access.tenantId,
+    subscriptionId: p.arm.access.subscriptionId,
+    aciResourceGroup: p.aciResourceGroup,
+    location: p.location,
+    masterUri: `https://${p.cluster.fqdn}`,
+    enableRBAC: p.cluster.enableRBAC,
+    imageTag: p.inputs.imageTag,
+    clientId: managed ? undefined : p.inputs.connectorClientId,
+    clientSecret: managed ? undefined : p.inputs.connectorClientSecret,
+    managedIdentityClientId: managed ? p.cluster.kubeletIdentityClientId : undefined
+  }
+}
+
+function diagnosisContext(p: Prepared, s: ConnectorSettings): DiagnosisContext {
+  const identity = s.clientId
+    ? `service principal ${s.clientId}`
+    : s.managedIdentityClientId
+      ? `the cluster's kubelet identity ${s.managedIdentityClientId}`
+      : 'the cluster identity from the nodes\' azure.json'
+  return { aciResourceGroup: s.aciResourceGroup, subscriptionId: s.subscriptionId, identity, identityId: s.clientId ?? s.managedIdentityClientId }
+}
+
+async function install(p: Prepared, clock: PhaseClock, workDir: string, report: RunReport, post: PostState): Promise<void> {
+  const settings = settingsFor(p)
+  const helmCtx: HelmContext = { helm: p.helm, kubeconfig: p.kubeconfigPath, workDir }
+  report.chart = p.inputs.chartUrl
+  core.setOutput('release-names', JSON.stringify(p.connectors.map(c => c.release)))
+  core.setOutput('node-names', JSON.stringify(p.connectors.map(c => c.node)))
+  for (const c of p.connectors) core.setOutput(`${c.os.toLowerCase()}-node-name`, c.node)
+
+  await clock.run(`Install connector (${p.connectors.map(c => c.os).join(', ')})`, async () => {
+    // Check every namespace before changing anything, so a conflict leaves nothing half done.
+    await Promise.all(p.connectors.map(c => checkNamespaceFree(p.kube, c, p.inputs.waitTimeoutMs)))
+    post.connectors = p.connectors
+    savePostState(post)
+    await Promise.all(p.connectors.map(c => installConnector(helmCtx, c, p.inputs.chartUrl, renderValues(c, settings))))
+  })
+
+  report.nodes = await clock.run('Wait for virtual nodes', async () => {
+    const ctx = diagnosisContext(p, settings)
+    const settled = await Promise.allSettled(p.connectors.map(c => waitForVirtualNode(p.kube, c, p.inputs.waitTimeoutMs, ctx)))
+    const failures = settled.flatMap(s => (s.status === 'rejected' ? [errorText(s.reason)] : []))
+    const ready = settled.flatMap(s => (s.status === 'fulfilled' ? [s.value] : []))
+    for (const n of ready) core.info(`${n.node} is Ready after ${(n.waitedMs / 1000).toFixed(1)} s`)
+    if (failures.length > 0) {
+      report.nodes = ready
+      throw new Error(failures.join('\n\n'))
+    }
+    return ready
+  })
+
+  if (p.inputs.deploySamples) {
+    report.samples = await clock.run('Samples', async () => {
+      post.samples = p.connectors.map(c => ({ os: c.os, namespace: p.inputs.samplesNamespace }))
+      savePostState(post)
+      await Promise.all(p.connectors.map(c => applySample(p.kube, c.os, p.inputs.samplesNamespace)))
+      return Promise.all(p.connectors.map(c => waitForSample(p.kube, c.os, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs)))
+    })
+    const ips: Record<string, string[]> = {}
+    for (const s of report.samples) ips[s.os.toLowerCase()] = s.pods.map(x => x.ip)
+    core.setOutput('sample-pod-ips', JSON.stringify(ips))
+  }
+}
+
+async function remove(p: Prepared, clock: PhaseClock, workDir: string, report: RunReport): Promise<void> {
+  const helmCtx: HelmContext = { helm: p.helm, kubeconfig: p.kubeconfigPath, workDir }
+  core.setOutput('release-names', JSON.stringify(p.connectors.map(c => c.release)))
+  core.setOutput('node-names', JSON.stringify(p.connectors.map(c => c.node)))
+  report.removals = await clock.run(`Remove connector (${p.connectors.map(c => c.os).join(', ')})`, () =>
+    removeAll(p.kube, helmCtx, p.connectors, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs, p.aciResourceGroup)
+  )
+}
+
+/** Samples first, then each connector (in parallel); shared by `command: remove` and the post step. */
+export async function removeAll(
+  kube: Kube,
+  helmCtx: HelmContext,
+  connectors: ConnectorNames[],
+  samplesNamespace: string,
+  timeoutMs: number,
+  aciResourceGroup: string
+): Promise<RunReport['removals']> {
+  for (const c of connectors) {
+    if (await deleteSample(kube, c.os, samplesNamespace)) core.info(`Deleted sample for ${c.os} in ${samplesNamespace}`)
+  }
+  const removals = await Promise.all(connectors.map(c => removeConnector(kube, helmCtx, c, timeoutMs, aciResourceGroup)))
+  for (const r of removals) {
+    core.info(
+      r.releaseRemoved || r.nodeRemoved
+        ? `${r.os}: release ${r.release} ${r.releaseRemoved ? 'uninstalled' : 'was not there'}, node ${r.node} ${r.nodeRemoved ? 'deleted' : 'was not there'}`
+        : `${r.os}: nothing to remove (release ${r.release} and node ${r.node} are not there)`
+    )
+  }
+  return removals
+}

@@ -1,0 +1,74 @@
+// Names of everything the action creates, kept as the old `az aks install-connector`
+// made them so that users migrating from it find their releases and nodes where they
+// expect them (facts.md section 2).
+
+export type OsType = 'Linux' | 'Windows'
+
+/** Helm's own limit on release names. */
+export const MAX_RELEASE_NAME = 53
+/** The node name is also the value of the `kubernetes.io/hostname` label: 63 at most. */
+export const MAX_LABEL_VALUE = 63
+/** `virtual-kubelet-` is prepended to the release to make the node name. */
+export const NODE_NAME_PREFIX = 'virtual-kubelet-'
+/** The longest release whose node name is still a valid label value. */
+export const MAX_CONNECTOR_RELEASE = MAX_LABEL_VALUE - NODE_NAME_PREFIX.length
+
+/** The old CLI's check for --connector-name. */
+export const CONNECTOR_NAME_PATTERN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/
+
+/** `East US` -> `eastus`, as the old CLI normalized locations. */
+export function normalizeLocation(location: string): string {
+  return location.replace(/\s+/g, '').toLowerCase()
+}
+
+/** `<connector>-<linux|windows>-<location>`: the Helm release of one OS. */
+export function releaseName(connector: string, os: OsType, location: string): string {
+  return `${connector}-${os.toLowerCase()}-${normalizeLocation(location)}`
+}
+
+/** `virtual-kubelet-<release>`: the virtual node the connector registers. */
+export function nodeName(release: string): string {
+  return `${NODE_NAME_PREFIX}${release}`
+}
+
+/**
+ * The namespace the chart's templated Namespace object gets. It must differ per
+ * release: two releases with the same `namespace` value conflict (Helm will not adopt a
+ * Namespace owned by another release), so `Both` would fail on the second install.
+ * The release name is unique per OS and location and is a valid namespace name.
+ */
+export function connectorNamespace(release: string): string {
+  return release
+}
+
+export interface ConnectorNames {
+  os: OsType
+  release: string
+  node: string
+  namespace: string
+}
+
+export function connectorNames(connector: string, os: OsType, location: string): ConnectorNames {
+  const release = releaseName(connector, os, location)
+  return { os, release, node: nodeName(release), namespace: connectorNamespace(release) }
+}
+
+/**
+ * Why a connector name cannot be used in this location, or undefined when it can.
+ * The longest derived name is the Windows release, so that one is checked.
+ */
+export function connectorNameProblem(connector: string, location: string): string | undefined {
+  if (!CONNECTOR_NAME_PATTERN.test(connector)) {
+    return 'it must be lower-case letters, digits and hyphens, starting and ending with a letter or digit'
+  }
+  const longest = releaseName(connector, 'Windows', location)
+  if (longest.length > MAX_CONNECTOR_RELEASE) {
+    return (
+      `the derived release name "${longest}" has ${longest.length} characters; with the node name ` +
+      `"${nodeName(longest)}" it must stay within ${MAX_CONNECTOR_RELEASE} (node names are label values of ` +
+      `at most ${MAX_LABEL_VALUE}). Use a connector name of at most ` +
+      `${Math.max(1, connector.length - (longest.length - MAX_CONNECTOR_RELEASE))} characters here`
+    )
+  }
+  return undefined
+}

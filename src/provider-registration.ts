@@ -1,0 +1,46 @@
+// ACI needs the Microsoft.ContainerInstance resource provider registered in the
+// subscription (the seed's first step). Registering is idempotent; the action only
+// asks for it when it is not Registered and then waits for it to finish.
+import * as core from '@actions/core'
+import type { ArmClient } from './arm.js'
+
+export const ACI_PROVIDER = 'Microsoft.ContainerInstance'
+const PROVIDERS_API = '2021-04-01'
+const POLL_INTERVAL_MS = 5_000
+const REGISTRATION_TIMEOUT_MS = 10 * 60_000
+
+interface Provider {
+  registrationState?: string
+}
+
+export type RegistrationOutcome = 'already-registered' | 'registered'
+
+export async function ensureProviderRegistered(
+  arm: ArmClient,
+  options: { namespace?: string; pollMs?: number; timeoutMs?: number } = {}
+): Promise<RegistrationOutcome> {
+  const namespace = options.namespace ?? ACI_PROVIDER
+  const path = arm.subscriptionPath(`/providers/${namespace}`)
+  const state = (await arm.get<Provider>(path, PROVIDERS_API)).registrationState
+  if (state === 'Registered') {
+    core.info(`${namespace} is Registered`)
+    return 'already-registered'
+  }
+  core.info(`${namespace} is ${state ?? 'unknown'}; registering it`)
+  await arm.post(`${path}/register`, PROVIDERS_API)
+  const deadline = Date.now() + (options.timeoutMs ?? REGISTRATION_TIMEOUT_MS)
+  for (;;) {
+    const now = (await arm.get<Provider>(path, PROVIDERS_API)).registrationState
+    if (now === 'Registered') {
+      core.info(`${namespace} is Registered`)
+      return 'registered'
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${namespace} is still ${now} after waiting; registration can take several minutes. Re-run the step, or run ` +
+          `\`az provider register --namespace ${namespace} --wait\` once for the subscription.`
+      )
+    }
+    await new Promise(resolve => setTimeout(resolve, options.pollMs ?? POLL_INTERVAL_MS))
+  }
+}

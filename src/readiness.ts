@@ -1,0 +1,205 @@
+// Waits for each virtual node to be Ready by watching the API server, and stops waiting
+// as soon as the connector pod shows it cannot get there (crash loop, image pull, auth
+// error), with the reason and what to check. On timeout it says what it saw.
+import type { CoreV1Event, V1Node, V1Pod } from '@kubernetes/client-node'
+import { watchUntilAborted, type Kube } from './kube.js'
+import { lastLines } from './process.js'
+import type { ConnectorNames } from './naming.js'
+
+/** What a failure message may name to tell the user where to look. */
+export interface DiagnosisContext {
+  aciResourceGroup: string
+  subscriptionId: string
+  /** e.g. "service principal 1234..." or "the cluster's kubelet identity". */
+  identity: string
+  identityId?: string
+}
+
+export interface NodeStatus {
+  os: string
+  node: string
+  ready: boolean
+  waitedMs: number
+  labels: Record<string, string>
+  taints: string[]
+}
+
+/** Container states that will not get better by waiting. */
+const FATAL_WAITING_REASONS = new Set(['CrashLoopBackOff', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError', 'ErrImageNeverPull'])
+const LOG_TAIL_LINES = 20
+const EVENT_COUNT = 10
+
+export function nodeIsReady(node: V1Node | undefined): boolean {
+  return node?.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') ?? false
+}
+
+export function podIsReady(pod: V1Pod): boolean {
+  return (
+    !pod.metadata?.deletionTimestamp &&
+    pod.status?.phase === 'Running' &&
+    (pod.status?.containerStatuses?.length ?? 0) > 0 &&
+    (pod.status?.containerStatuses ?? []).every(c => c.ready)
+  )
+}
+
+/** Why this connector pod cannot become healthy, or undefined while it still may. */
+export function podFailureReason(pod: V1Pod): string | undefined {
+  if (pod.metadata?.deletionTimestamp) return undefined
+  for (const c of pod.status?.containerStatuses ?? []) {
+    const waiting = c.state?.waiting
+    if (waiting?.reason && FATAL_WAITING_REASONS.has(waiting.reason)) {
+      const last = c.lastState?.terminated
+      const exit = last ? ` (last exit code ${last.exitCode}${last.reason ? `, ${last.reason}` : ''}, ${c.restartCount} restarts)` : ''
+      return `container ${c.name} is ${waiting.reason}${exit}${waiting.message ? `: ${waiting.message}` : ''}`
+    }
+  }
+  if (pod.status?.phase === 'Failed') return `pod phase Failed${pod.status.reason ? ` (${pod.status.reason})` : ''}`
+  return undefined
+}
+
+/** The most likely cause in a connector log, phrased as what to do. */
+export function connectorLogHint(log: string, ctx: DiagnosisContext): string | undefined {
+  const scope = `/subscriptions/${ctx.subscriptionId}/resourceGroups/${ctx.aciResourceGroup}`
+  if (/AuthorizationFailed|does not have authorization|StatusCode=403|status code 403/i.test(log)) {
+    return (
+      `The connector's identity (${ctx.identity}) may not manage container groups in resource group ${ctx.aciResourceGroup}: ` +
+      `assign it the Contributor role there, e.g. \`az role assignment create --assignee ${ctx.identityId ?? '<client-id>'} --role Contributor --scope ${scope}\`.`
+    )
+  }
+  if (/AADSTS7000222/.test(log)) return `The connector's client secret has expired (${ctx.identity}): create a new secret and pass it as connector-client-secret (or client-secret).`
+  if (/AADSTS7000215|invalid_client/.test(log)) return `The connector's client secret is wrong (${ctx.identity}): use the secret's Value, not its ID.`
+  if (/AADSTS700016/.test(log)) return `The connector's client ID is not known in the tenant (${ctx.identity}).`
+  if (/ResourceGroupNotFound/.test(log)) return `The ACI resource group ${ctx.aciResourceGroup} does not exist: create it or set aci-resource-group to an existing one.`
+  if (/quota|capacity|RegionIsNotAvailable|SkuNotAvailable/i.test(log)) return 'ACI has no capacity or quota for this in the region: try another location, or request more quota.'
+  if (/MissingSubscriptionRegistration/.test(log)) return 'Microsoft.ContainerInstance is not registered in the subscription: run `az provider register -n Microsoft.ContainerInstance --wait`.'
+  return undefined
+}
+
+export function describePod(pod: V1Pod): string {
+  const containers = (pod.status?.containerStatuses ?? [])
+    .map(c => {
+      const state = c.state?.running ? 'running' : c.state?.waiting ? `waiting (${c.state.waiting.reason ?? ''})` : c.state?.terminated ? `terminated (${c.state.terminated.reason ?? c.state.terminated.exitCode})` : 'unknown'
+      return `${c.name}: ${state}, ready=${c.ready}, restarts=${c.restartCount}`
+    })
+    .join('; ')
+  return `pod ${pod.metadata?.name}: phase ${pod.status?.phase ?? 'unknown'}${pod.spec?.nodeName ? ` on ${pod.spec.nodeName}` : ''}${containers ? ` [${containers}]` : ''}`
+}
+
+export function describeEvents(events: CoreV1Event[]): string {
+  return events
+    .sort((a, b) => eventTime(a) - eventTime(b))
+    .slice(-EVENT_COUNT)
+    .map(e => `${e.type ?? ''} ${e.reason ?? ''} ${e.involvedObject?.kind ?? ''}/${e.involvedObject?.name ?? ''}: ${e.message ?? ''}`.trim())
+    .join('\n')
+}
+
+function eventTime(e: CoreV1Event): number {
+  const t = e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp
+  return t ? new Date(t as unknown as string).getTime() : 0
+}
+
+async function podLog(kube: Kube, pod: V1Pod): Promise<string> {
+  const name = pod.metadata?.name ?? ''
+  const namespace = pod.metadata?.namespace ?? ''
+  const restarted = (pod.status?.containerStatuses ?? []).some(c => c.restartCount > 0)
+  // After a crash the previous container's log holds the error; fall back to the current one.
+  for (const previous of restarted ? [true, false] : [false]) {
+    try {
+      const text = await kube.core.readNamespacedPodLog({ name, namespace, tailLines: LOG_TAIL_LINES, previous })
+      if (text && String(text).trim()) return String(text)
+    } catch {
+      // No log yet (container never started), or the node's kubelet endpoint is unreachable.
+    }
+  }
+  return ''
+}
+
+/** Pods, events and log lines of a connector namespace, as text for an error message. */
+export async function diagnoseConnector(kube: Kube, namespace: string): Promise<{ text: string; log: string }> {
+  const [pods, events] = await Promise.all([
+    kube.core.listNamespacedPod({ namespace }).then(l => l.items, () => [] as V1Pod[]),
+    kube.core.listNamespacedEvent({ namespace }).then(l => l.items, () => [] as CoreV1Event[])
+  ])
+  const newest = pods.sort((a, b) => eventTime({ metadata: b.metadata } as CoreV1Event) - eventTime({ metadata: a.metadata } as CoreV1Event))[0]
+  const log = newest ? await podLog(kube, newest) : ''
+  const parts = [
+    pods.length ? pods.map(describePod).join('\n') : `no connector pod in namespace ${namespace}`,
+    events.length ? `events:\n${describeEvents(events)}` : 'no events',
+    log ? `last log lines of ${newest?.metadata?.name}:\n${lastLines(log, LOG_TAIL_LINES)}` : 'no connector log'
+  ]
+  return { text: parts.join('\n'), log }
+}
+
+export class ConnectorNotReadyError extends Error {
+  constructor(
+    readonly connector: ConnectorNames,
+    message: string
+  ) {
+    super(message)
+    this.name = 'ConnectorNotReadyError'
+  }
+}
+
+function nodeStatus(c: ConnectorNames, node: V1Node | undefined, started: number): NodeStatus {
+  return {
+    os: c.os,
+    node: c.node,
+    ready: nodeIsReady(node),
+    waitedMs: Date.now() - started,
+    labels: node?.metadata?.labels ?? {},
+    taints: (node?.spec?.taints ?? []).map(t => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`)
+  }
+}
+
+/**
+ * Resolves when the node is Ready and its connector pod is Running and Ready (a stale
+ * Ready node left by an earlier connector does not count); rejects on a connector
+ * failure or at the deadline, with a diagnosis.
+ */
+export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutMs: number, ctx: DiagnosisContext): Promise<NodeStatus> {
+  const started = Date.now()
+  const abort = new AbortController()
+  let node: V1Node | undefined
+  const pods = new Map<string, V1Pod>()
+
+  const outcome = new Promise<NodeStatus | { failure: string }>(resolve => {
+    const check = (): void => {
+      const livePods = [...pods.values()]
+      const failure = livePods.map(podFailureReason).find(Boolean)
+      // A failing pod ends the wait only when no other pod (e.g. the one a rollout replaces it with) is healthy.
+      if (failure && !livePods.some(podIsReady)) resolve({ failure })
+      else if (nodeIsReady(node) && livePods.some(podIsReady)) resolve(nodeStatus(c, node, started))
+    }
+    void watchUntilAborted<V1Node>(kube, '/api/v1/nodes', { fieldSelector: `metadata.name=${c.node}` }, (type, obj) => {
+      node = type === 'DELETED' ? undefined : obj
+      check()
+    }, abort.signal)
+    void watchUntilAborted<V1Pod>(kube, `/api/v1/namespaces/${c.namespace}/pods`, {}, (type, obj) => {
+      const key = obj.metadata?.name ?? ''
+      if (type === 'DELETED') pods.delete(key)
+      else pods.set(key, obj)
+      check()
+    }, abort.signal)
+  })
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<'timeout'>(resolve => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs)
+  })
+  const result = await Promise.race([outcome, deadline]).finally(() => {
+    clearTimeout(timer)
+    abort.abort()
+  })
+  if (result !== 'timeout' && !('failure' in result)) return result
+
+  const diagnosis = await diagnoseConnector(kube, c.namespace)
+  const hint = connectorLogHint(diagnosis.log, ctx)
+  const what =
+    result === 'timeout'
+      ? `Virtual node ${c.node} was not Ready after ${Math.round(timeoutMs / 1000)} s (node ${node ? (nodeIsReady(node) ? 'Ready' : 'registered, not Ready') : 'never registered'}).`
+      : `The ${c.os} connector (release ${c.release}) is failing: ${result.failure}.`
+  throw new ConnectorNotReadyError(
+    c,
+    `${what}\n${hint ? `${hint}\n` : ''}What the cluster shows:\n${diagnosis.text}\n` +
+      `More: kubectl -n ${c.namespace} logs deploy/${c.release}-virtual-kubelet-azure-aci; kubectl describe node ${c.node}`
+  )
+}

@@ -1,0 +1,123 @@
+// The seed's two sample workloads, with today's images: applied (server-side, so a
+// re-run converges), waited for, and their pod IPs reported; deleted on removal.
+import * as core from '@actions/core'
+import { KubernetesObjectApi, PatchStrategy, type V1Deployment, type V1Pod } from '@kubernetes/client-node'
+import { ignoreNotFound, watchUntilAborted, type Kube } from './kube.js'
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './connector.js'
+import type { OsType } from './naming.js'
+
+const FIELD_MANAGER = 'aks-aci-connector-action'
+
+interface SampleSpec {
+  name: string
+  image: string
+}
+
+/**
+ * Linux: the ACI hello-world (moved from Docker Hub to MCR). Windows: the seed's
+ * `microsoft/iis:nanoserver` is gone; IIS on Server Core LTSC 2022 is a current image
+ * that ACI's Windows container groups run. The seed's deployment names are kept.
+ */
+export const SAMPLES: Record<OsType, SampleSpec> = {
+  Linux: { name: 'aci-helloworld', image: 'mcr.microsoft.com/azuredocs/aci-helloworld' },
+  Windows: { name: 'nanoserver-iis', image: 'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022' }
+}
+
+/** The seed's Deployment: nodeSelector and toleration pin it to the virtual node of its OS. */
+export function sampleDeployment(os: OsType, namespace: string): V1Deployment {
+  const { name, image } = SAMPLES[os]
+  const labels = { app: name, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE }
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, labels },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels },
+        spec: {
+          containers: [{ name, image, ports: [{ containerPort: 80 }] }],
+          nodeSelector: {
+            'kubernetes.io/os': os.toLowerCase(),
+            'kubernetes.io/role': 'agent',
+            type: 'virtual-kubelet'
+          },
+          tolerations: [{ key: 'virtual-kubelet.io/provider', operator: 'Equal', value: 'azure', effect: 'NoSchedule' }]
+        }
+      }
+    }
+  }
+}
+
+export async function applySample(kube: Kube, os: OsType, namespace: string): Promise<void> {
+  const api = KubernetesObjectApi.makeApiClient(kube.kc)
+  await api.patch(sampleDeployment(os, namespace), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)
+}
+
+export interface SampleStatus {
+  os: OsType
+  name: string
+  namespace: string
+  pods: Array<{ name: string; ip: string; node: string; phase: string }>
+}
+
+function deploymentAvailable(d: V1Deployment | undefined): boolean {
+  if (!d?.status || !d.metadata) return false
+  const wanted = d.spec?.replicas ?? 1
+  return (d.status.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) && (d.status.availableReplicas ?? 0) >= wanted && (d.status.updatedReplicas ?? 0) >= wanted
+}
+
+/** Why the sample's pods are stuck (scheduling, provider errors), for the failure message. */
+async function sampleProblems(kube: Kube, os: OsType, namespace: string): Promise<string> {
+  const { name } = SAMPLES[os]
+  const pods = (await kube.core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items
+  const events = (await kube.core.listNamespacedEvent({ namespace })).items.filter(e => pods.some(p => p.metadata?.name === e.involvedObject?.name))
+  return [
+    ...pods.map(p => `pod ${p.metadata?.name}: ${p.status?.phase ?? 'unknown'}${p.spec?.nodeName ? ` on ${p.spec.nodeName}` : ' (not scheduled)'}${p.status?.reason ? ` ${p.status.reason}` : ''}`),
+    ...events.slice(-5).map(e => `${e.reason}: ${e.message}`)
+  ].join('\n')
+}
+
+export async function waitForSample(kube: Kube, os: OsType, namespace: string, timeoutMs: number): Promise<SampleStatus> {
+  const { name } = SAMPLES[os]
+  const abort = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+  const available = new Promise<boolean>(resolve => {
+    void watchUntilAborted<V1Deployment>(kube, `/apis/apps/v1/namespaces/${namespace}/deployments`, { fieldSelector: `metadata.name=${name}` }, (_type, d) => {
+      if (deploymentAvailable(d)) resolve(true)
+    }, abort.signal)
+    timer = setTimeout(() => resolve(false), timeoutMs)
+  }).finally(() => {
+    clearTimeout(timer)
+    abort.abort()
+  })
+  if (!(await available)) {
+    throw new Error(
+      `Sample ${name} was not available after ${Math.round(timeoutMs / 1000)} s.\n${await sampleProblems(kube, os, namespace)}\n` +
+        `More: kubectl -n ${namespace} describe deployment ${name}`
+    )
+  }
+  const pods: V1Pod[] = (await kube.core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items.filter(p => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
+  const status: SampleStatus = {
+    os,
+    name,
+    namespace,
+    pods: pods.map(p => ({ name: p.metadata?.name ?? '', ip: p.status?.podIP ?? '', node: p.spec?.nodeName ?? '', phase: p.status?.phase ?? '' }))
+  }
+  core.info(`${name}: ${status.pods.map(p => `${p.name} ${p.ip} on ${p.node}`).join(', ')}`)
+  return status
+}
+
+/** Deletes a sample only if the action made it (its managed-by label); true when one was deleted. */
+export async function deleteSample(kube: Kube, os: OsType, namespace: string): Promise<boolean> {
+  const { name } = SAMPLES[os]
+  const existing = await ignoreNotFound(kube.apps.readNamespacedDeployment({ name, namespace }))
+  if (!existing) return false
+  if (existing.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
+    core.info(`Deployment ${namespace}/${name} was not made by this action; leaving it (its pods are still drained from the virtual node).`)
+    return false
+  }
+  await ignoreNotFound(kube.apps.deleteNamespacedDeployment({ name, namespace, propagationPolicy: 'Foreground' }))
+  return true
+}

@@ -1,0 +1,88 @@
+// Reporting: phase timing with folded log groups, and the job summary a user reads
+// after the run (what was installed or removed, node status, samples, time per phase).
+import * as core from '@actions/core'
+import type { RemovalReport } from './connector.js'
+import type { NodeStatus } from './readiness.js'
+import type { SampleStatus } from './samples.js'
+
+export interface PhaseTiming {
+  name: string
+  ms: number
+  ok: boolean
+}
+
+export class PhaseClock {
+  readonly phases: PhaseTiming[] = []
+
+  /** Runs `fn` inside a folded log group and records how long it took. */
+  async run<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const started = Date.now()
+    let ok = false
+    try {
+      const result = await core.group(name, fn)
+      ok = true
+      return result
+    } finally {
+      this.phases.push({ name, ms: Date.now() - started, ok })
+    }
+  }
+}
+
+export interface RunReport {
+  command: 'install' | 'remove'
+  cluster: string
+  signedInAs?: string
+  chart?: string
+  nodes: NodeStatus[]
+  samples: SampleStatus[]
+  removals: RemovalReport[]
+  phases: PhaseTiming[]
+  error?: string
+  /** What stays in the cluster after a failure, and how to deal with it. */
+  leftBehind?: string
+}
+
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`
+}
+
+/** Markdown for the job summary; built as text so it can be tested without the runner. */
+export function renderSummary(r: RunReport): string {
+  const lines: string[] = []
+  const verb = r.command === 'install' ? 'install' : 'remove'
+  const status = r.error ? 'failed' : 'succeeded'
+  lines.push(`## Virtual Kubelet ACI connector: ${verb} ${status}`, '')
+  lines.push(`Cluster **${r.cluster}**${r.signedInAs ? `, signed in as ${r.signedInAs}` : ''}${r.chart ? `, chart \`${r.chart}\`` : ''}.`, '')
+  if (r.error) lines.push('> [!CAUTION]', ...r.error.split('\n').map(l => `> ${l}`), '')
+  if (r.leftBehind) lines.push('> [!WARNING]', ...r.leftBehind.split('\n').map(l => `> ${l}`), '')
+  if (r.nodes.length > 0) {
+    lines.push('| OS | Virtual node | Ready | Waited | Taints |', '|---|---|---|---|---|')
+    for (const n of r.nodes) lines.push(`| ${n.os} | \`${n.node}\` | ${n.ready ? '✅ Ready' : '❌ not Ready'} | ${seconds(n.waitedMs)} | ${n.taints.map(t => `\`${t}\``).join(' ') || '-'} |`)
+    lines.push('')
+  }
+  if (r.samples.length > 0) {
+    lines.push('| Sample | Namespace | Pod | IP | Node |', '|---|---|---|---|---|')
+    for (const s of r.samples) for (const p of s.pods) lines.push(`| ${s.name} | ${s.namespace} | ${p.name} | ${p.ip || '-'} | \`${p.node}\` |`)
+    lines.push('')
+  }
+  if (r.removals.length > 0) {
+    lines.push('| OS | Release | Release removed | Node removed | Pods drained |', '|---|---|---|---|---|')
+    for (const x of r.removals) {
+      const drained = `${x.podsEvicted}${x.podsForced.length ? ` (${x.podsForced.length} forced)` : ''}`
+      lines.push(`| ${x.os} | \`${x.release}\` | ${x.releaseRemoved ? 'yes' : 'was not there'} | ${x.nodeRemoved ? 'yes' : 'was not there'} | ${drained} |`)
+    }
+    lines.push('')
+  }
+  if (r.phases.length > 0) {
+    lines.push('| Phase | Time |', '|---|---|')
+    for (const p of r.phases) lines.push(`| ${p.ok ? '' : '❌ '}${p.name} | ${seconds(p.ms)} |`)
+    const total = r.phases.reduce((s, p) => s + p.ms, 0)
+    lines.push(`| **Total** | **${seconds(total)}** |`, '')
+  }
+  return lines.join('\n')
+}
+
+export async function writeSummary(r: RunReport): Promise<void> {
+  if (!process.env.GITHUB_STEP_SUMMARY) return
+  await core.summary.addRaw(renderSummary(r), true).write()
+}
