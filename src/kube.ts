@@ -45,9 +45,11 @@ export async function ignoreNotFound<T>(promise: Promise<T>): Promise<T | undefi
 const RESUME_DELAY_MS = 1_000
 
 /**
- * Watches `path` until `signal` aborts. A watch started without a resourceVersion first
- * replays every existing object as ADDED, so a resumed watch sees the current state
- * again and handlers can stay state-based.
+ * Watches `path` until `signal` aborts. The watch asks for resourceVersion 0 ("any"): the
+ * API server replays its current objects as ADDED and streams changes from there, without
+ * the consistent-read wait that a resourceVersion-less watch needs on a quiet resource
+ * (which times out with "Too large resource version" where etcd sends no progress
+ * notifications). A resumed watch replays the state again, so handlers stay state-based.
  */
 export async function watchUntilAborted<T extends KubernetesObject>(
   kube: Kube,
@@ -60,7 +62,16 @@ export async function watchUntilAborted<T extends KubernetesObject>(
   while (!signal.aborted) {
     const ended = new Promise<unknown>(resolve => {
       watch
-        .watch(path, query, (type, obj) => onEvent(type, obj as T), err => resolve(err))
+        .watch(
+          path,
+          { ...query, resourceVersion: '0' },
+          (type, obj) => {
+            // An ERROR event carries a Status (e.g. 410 Gone); the watch ends and is resumed below.
+            if (type === 'ERROR') core.debug(`watch on ${path}: ${(obj as { message?: string })?.message ?? 'error'}`)
+            else onEvent(type, obj as T)
+          },
+          err => resolve(err)
+        )
         .then(controller => signal.addEventListener('abort', () => controller.abort(), { once: true }))
         .catch(err => resolve(err))
     })

@@ -212,7 +212,7 @@ async function install(p: Prepared, clock: PhaseClock, workDir: string, report: 
     report.samples = await clock.run('Samples', async () => {
       post.samples = p.connectors.map(c => ({ os: c.os, namespace: p.inputs.samplesNamespace }))
       savePostState(post)
-      await Promise.all(p.connectors.map(c => applySample(p.kube, c.os, p.inputs.samplesNamespace)))
+      await Promise.all(p.connectors.map(c => applySample(p.kube, c.os, p.inputs.samplesNamespace, c.node)))
       return Promise.all(p.connectors.map(c => waitForSample(p.kube, c.os, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs)))
     })
     const ips: Record<string, string[]> = {}

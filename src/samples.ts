@@ -23,8 +23,13 @@ export const SAMPLES: Record<OsType, SampleSpec> = {
   Windows: { name: 'nanoserver-iis', image: 'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022' }
 }
 
-/** The seed's Deployment: nodeSelector and toleration pin it to the virtual node of its OS. */
-export function sampleDeployment(os: OsType, namespace: string): V1Deployment {
+/**
+ * The seed's Deployment: nodeSelector and toleration pin it to the virtual node of its
+ * OS. The seed selected `beta.kubernetes.io/os`, but today's connector (azure-aci on
+ * virtual-kubelet's nodeutil) sets no OS label on its node, so such a pod would stay
+ * Pending; the node's own hostname label picks the virtual node of the right OS instead.
+ */
+export function sampleDeployment(os: OsType, namespace: string, node: string): V1Deployment {
   const { name, image } = SAMPLES[os]
   const labels = { app: name, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE }
   return {
@@ -38,8 +43,10 @@ export function sampleDeployment(os: OsType, namespace: string): V1Deployment {
         metadata: { labels },
         spec: {
           containers: [{ name, image, ports: [{ containerPort: 80 }] }],
+          // A sample has nothing to drain; a short grace keeps teardown (and ACI billing) short.
+          terminationGracePeriodSeconds: 5,
           nodeSelector: {
-            'kubernetes.io/os': os.toLowerCase(),
+            'kubernetes.io/hostname': node,
             'kubernetes.io/role': 'agent',
             type: 'virtual-kubelet'
           },
@@ -50,9 +57,9 @@ export function sampleDeployment(os: OsType, namespace: string): V1Deployment {
   }
 }
 
-export async function applySample(kube: Kube, os: OsType, namespace: string): Promise<void> {
+export async function applySample(kube: Kube, os: OsType, namespace: string, node: string): Promise<void> {
   const api = KubernetesObjectApi.makeApiClient(kube.kc)
-  await api.patch(sampleDeployment(os, namespace), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)
+  await api.patch(sampleDeployment(os, namespace, node), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)
 }
 
 export interface SampleStatus {

@@ -161,6 +161,8 @@ interface PodRun {
   vkLogPath?: string
   timers: NodeJS.Timeout[]
   stopping: boolean
+  /** Set once stopping began; every finalize waits for it, then deletes the pod. */
+  stopped?: Promise<void>
 }
 
 class AgentNodeImpl implements AgentNode {
@@ -641,31 +643,37 @@ class AgentNodeImpl implements AgentNode {
   private async finalize(pod: V1Pod): Promise<void> {
     const uid = pod.metadata?.uid ?? ''
     const run = this.pods.get(uid)
-    if (run?.stopping) return
+    // Every event for a terminating pod tries the delete again (a kubelet keeps syncing
+    // until the pod is gone), so one failed DELETE cannot leave it Terminating forever.
     if (run) await this.stopRun(run)
     else this.pods.set(uid, { uid, ns: '', name: '', podIP: '', startedAt: '', logs: new Map(), restartCount: 0, timers: [], stopping: true })
     const ns = pod.metadata?.namespace ?? 'default'
     const name = pod.metadata?.name ?? ''
+    this.log(`finalizing pod ${ns}/${name}`)
     try {
-      await api(this.kc, 'DELETE', `/api/v1/namespaces/${ns}/pods/${name}`, {
+      const deleted = await api(this.kc, 'DELETE', `/api/v1/namespaces/${ns}/pods/${name}?gracePeriodSeconds=0`, {
         apiVersion: 'v1',
         kind: 'DeleteOptions',
         gracePeriodSeconds: 0,
         preconditions: { uid }
       })
+      this.log(`deleted pod ${ns}/${name}: ${JSON.stringify((deleted as V1Pod | undefined)?.metadata?.deletionGracePeriodSeconds ?? 'gone')}`)
     } catch (e) {
       const code = errCode(e)
-      if (code !== 404 && code !== 409) this.log(`deleting pod ${ns}/${name}: ${String(e)}`)
+      if (code !== 404) this.log(`deleting pod ${ns}/${name}: ${String(e)}`)
     }
   }
 
-  private async stopRun(run: PodRun): Promise<void> {
+  private stopRun(run: PodRun): Promise<void> {
     run.stopping = true
-    for (const t of run.timers) clearTimeout(t)
-    if (run.vk?.isRunning()) {
-      this.log(`stopping virtual-kubelet pid ${run.vk.pid} (${run.connector?.nodeName})`)
-      await run.vk.kill(5000)
-    }
+    run.stopped ??= (async () => {
+      for (const t of run.timers) clearTimeout(t)
+      if (run.vk?.isRunning()) {
+        this.log(`stopping virtual-kubelet pid ${run.vk.pid} (${run.connector?.nodeName})`)
+        await run.vk.kill(5000)
+      }
+    })()
+    return run.stopped
   }
 
   private async forget(uid: string): Promise<void> {

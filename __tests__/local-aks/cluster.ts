@@ -290,6 +290,10 @@ async function boot(
       `--kubelet-client-key=${kubeletClient.keyPath}`,
       '--kubelet-preferred-address-types=InternalIP',
       '--enable-priority-and-fairness=false', // saves the APF bootstrap work and goroutines
+      // Debian's etcd 3.4 sends no watch progress notifications, so the watch cache of a
+      // quiet resource never catches up and consistent watches/lists time out with
+      // "Too large resource version". Serving them from etcd directly avoids that.
+      '--watch-cache=false',
       // A loopback advertise address cannot go into the kubernetes Service's endpoints.
       '--endpoint-reconciler-type=none',
       '--allow-privileged=true',

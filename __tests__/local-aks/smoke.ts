@@ -131,7 +131,8 @@ async function normalMode(cluster: LocalCluster, agent: AgentNode): Promise<void
 
   const pid = agent.connectorProcesses()[0]?.pid
   // Delete workloads first: a pod on a virtual node whose connector is gone is never finalized (as on AKS).
-  await core.deleteNamespacedPod({ name: 'aci-helloworld', namespace: 'default' })
+  // virtual-kubelet finalizes a deleted pod only once its grace period has elapsed (default 30 s).
+  await core.deleteNamespacedPod({ name: 'aci-helloworld', namespace: 'default', gracePeriodSeconds: 1 })
   await until('workload pod gone', 30_000, async () => {
     try {
       await core.readNamespacedPod({ name: 'aci-helloworld', namespace: 'default' })

@@ -46,7 +46,7 @@ describe('ArmClient', () => {
   it('turns an ARM error body into an ArmError with its code', async () => {
     const { url } = await serve([[404, {}, '{"error":{"code":"ResourceNotFound","message":"The Resource x was not found."}}']])
     const arm = new ArmClient(access(url))
-    const err = await arm.get('/x', '1').catch(e => e as ArmError)
+    const err = (await arm.get('/x', '1').catch((e: unknown) => e)) as ArmError
     expect(err).toBeInstanceOf(ArmError)
     expect(err).toMatchObject({ status: 404, code: 'ResourceNotFound' })
     expect(err.message).toContain('The Resource x was not found.')

@@ -1,0 +1,112 @@
+// Failures a user must be told about precisely: a wrong secret, a connector that crash
+// loops or lacks permissions, a node that never turns Ready, a corrupted download. Plus
+// Helm 3 and ARM throttling, which must just work.
+import { mkdtemp, readdir } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
+import { HELM3_VERSION } from '../local-aks/binaries.js'
+import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn } from './helpers.js'
+
+const LINUX_NODE = 'virtual-kubelet-aci-connector-linux-eastus'
+
+describe('failures that say what to do', () => {
+  let env: LocalAks
+  beforeAll(async () => {
+    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`) })
+  })
+  afterAll(async () => {
+    await env?.stop()
+  })
+
+  it('a wrong client secret fails the sign-in with the AADSTS reason, before anything is installed', async () => {
+    const wrong = 'Wr0ng~secret.value-123456789012345'
+    const { result, job: j } = await mainOnly(env, { ...secretSignIn, 'client-secret': wrong })
+    await j.cleanup()
+    expect(result.exitCode).toBe(1)
+    expect(result.log).toContain(`Azure sign-in failed for client ${IDS.clientId} in tenant ${IDS.tenantId} (client secret, cloud LocalAzure)`)
+    expect(result.log).toContain("The client secret is wrong: use the secret's Value (not its Secret ID)")
+    expect(result.log).toContain('AADSTS7000215')
+    expect(result.log).not.toMatch(/Please run:\s*az login/)
+    expect(await releasesIn(env)).toEqual([])
+    expect(await env.argvLog()).not.toMatch(/^helm /m)
+    await expectNoSecretLeak(env, [result], [wrong])
+  })
+
+  it('a crash-looping connector fails fast with the reason and its log; fixed, a re-run converges', async () => {
+    env.agent.setConnectorBehaviour({ mode: 'crashloop' })
+    const started = Date.now()
+    const { main, job: j } = await job(env, { ...secretSignIn, 'wait-timeout': '5m' })
+    await j.cleanup()
+    expect(main.exitCode).toBe(1)
+    expect(Date.now() - started).toBeLessThan(90_000)
+    expect(main.log).toContain('The Linux connector (release aci-connector-linux-eastus) is failing: container')
+    expect(main.log).toContain('CrashLoopBackOff')
+    expect(main.log).toMatch(/last log lines of aci-connector-linux-eastus-virtual-kubelet-azure-aci-/)
+    expect(main.log).toContain('Installed so far: release aci-connector-linux-eastus')
+    expect(main.summary).toContain('install failed')
+    expect(main.summary).toContain('> [!WARNING]')
+
+    env.agent.setConnectorBehaviour({ mode: 'normal' })
+    const again = await job(env, { ...secretSignIn })
+    await again.job.cleanup()
+    expectSuccess(again.main)
+    expect(isReady(await node(env, LINUX_NODE))).toBe(true)
+  })
+
+  it('a connector without rights on the ACI resource group fails with the role assignment to make', async () => {
+    env.agent.setConnectorBehaviour({ mode: 'auth-error' })
+    const { main, job: j } = await job(env, { ...secretSignIn, 'connector-name': 'noauth', 'wait-timeout': '5m' })
+    await j.cleanup()
+    env.agent.setConnectorBehaviour({ mode: 'normal' })
+    expect(main.exitCode).toBe(1)
+    expect(main.log).toContain(
+      `assign it the Contributor role there, e.g. \`az role assignment create --assignee ${IDS.clientId} --role Contributor --scope /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}\``
+    )
+  })
+
+  it('a node that never turns Ready times out and says what it saw', async () => {
+    env.agent.setConnectorBehaviour({ mode: 'never-ready' })
+    const { main, job: j } = await job(env, { ...secretSignIn, 'connector-name': 'stuck', 'wait-timeout': '15s' })
+    await j.cleanup()
+    env.agent.setConnectorBehaviour({ mode: 'normal' })
+    expect(main.exitCode).toBe(1)
+    expect(main.log).toContain('Virtual node virtual-kubelet-stuck-linux-eastus was not Ready after 15 s (node never registered)')
+    expect(main.log).toMatch(/pod stuck-linux-eastus-virtual-kubelet-azure-aci-\S+: phase Running/)
+    expect(main.log).toContain('kubectl -n stuck-linux-eastus logs deploy/stuck-linux-eastus-virtual-kubelet-azure-aci')
+  })
+
+  it('a corrupted kubectl download fails the step and caches nothing', async () => {
+    const toolCache = await mkdtemp(join(tmpdir(), 'tool-cache-'))
+    env.mirror.knobs.corrupt.add('kubectl')
+    try {
+      const { result, job: j } = await mainOnly(env, { ...secretSignIn }, toolCache)
+      await j.cleanup()
+      expect(result.exitCode).toBe(1)
+      expect(result.log).toMatch(/SHA-256 mismatch for http:\/\/127\.0\.0\.1:\d+\/kubectl\/release\/v1\.34\.4\/bin\/linux\/amd64\/kubectl: expected [0-9a-f]{64}, got [0-9a-f]{64}/)
+      expect(result.log).toContain('nothing was cached')
+      expect(await readdir(toolCache)).not.toContain('kubectl')
+    } finally {
+      env.mirror.knobs.corrupt.delete('kubectl')
+    }
+  })
+
+  it('Helm 3 installs and removes too, and ARM throttling (429, 503) is retried', async () => {
+    env.azure.knobs.failNext(2, 429, 1)
+    const installed = await job(env, { ...secretSignIn, 'helm-version': HELM3_VERSION, 'connector-name': 'helm3', 'os-type': 'Windows' })
+    await installed.job.cleanup()
+    expectSuccess(installed.main)
+    expect(installed.main.log).toMatch(/ARM answered 429 to GET \/subscriptions\/\S+; retrying in 1 s/)
+    expect(installed.main.outputs['helm-path']).toContain('/helm/3.22.0/')
+    expect(await releasesIn(env)).toContain('helm3-windows-eastus')
+
+    env.azure.knobs.failNext(1, 503, 1)
+    const removed = await job(env, { ...secretSignIn, 'helm-version': HELM3_VERSION, 'connector-name': 'helm3', 'os-type': 'Windows', command: 'remove' })
+    await removed.job.cleanup()
+    expectSuccess(removed.main)
+    expect(await releasesIn(env)).not.toContain('helm3-windows-eastus')
+    expect(await node(env, 'virtual-kubelet-helm3-windows-eastus')).toBeUndefined()
+    await expectNoSecretLeak(env, [installed.main, removed.main])
+  })
+})

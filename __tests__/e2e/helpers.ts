@@ -1,0 +1,90 @@
+// Shared by the end-to-end tests: run the built action as the runner does against the
+// local AKS, and look at what it left in the cluster.
+import { readdir } from 'node:fs/promises'
+import { expect } from 'vitest'
+import type { V1Node } from '@kubernetes/client-node'
+import { runJob, runMain, type JobStatus, type StepResult } from '../local-aks/runner.js'
+import { IDS, type LocalAks } from '../local-aks/local-aks.js'
+
+export const SECRETS = [IDS.clientSecret, IDS.connectorClientSecret]
+
+export const secretSignIn = { 'client-id': IDS.clientId, 'tenant-id': IDS.tenantId, 'client-secret': IDS.clientSecret }
+
+export async function job(env: LocalAks, inputs: Record<string, string>, opts: { failLaterStep?: boolean; jobStatus?: JobStatus; toolCache?: string } = {}) {
+  return runJob({
+    inputs: { ...env.baseInputs(), ...inputs },
+    env: env.actionEnv,
+    toolCache: opts.toolCache ?? env.toolCache,
+    failLaterStep: opts.failLaterStep,
+    jobStatus: opts.jobStatus,
+    timeoutMs: 8 * 60_000
+  })
+}
+
+export async function mainOnly(env: LocalAks, inputs: Record<string, string>, toolCache?: string) {
+  return runMain({ inputs: { ...env.baseInputs(), ...inputs }, env: env.actionEnv, toolCache: toolCache ?? env.toolCache, timeoutMs: 8 * 60_000 })
+}
+
+/** The step succeeded; otherwise show its log so the failure says why. */
+export function expectSuccess(step: StepResult | null): asserts step is StepResult {
+  expect(step, 'step did not run').not.toBeNull()
+  if (step && step.exitCode !== 0) expect.fail(`step failed (exit ${step.exitCode}):\n${step.log.slice(-6000)}`)
+}
+
+/** No secret in the log (even before masking), the summary, the outputs, or any process argument. */
+export async function expectNoSecretLeak(env: LocalAks, steps: Array<StepResult | null>, extraSecrets: string[] = []): Promise<void> {
+  const argv = await env.argvLog()
+  for (const secret of [...SECRETS, ...extraSecrets]) {
+    for (const step of steps) {
+      if (!step) continue
+      // The runner consumes ::add-mask:: commands; every other line is what a user could see.
+      const visible = step.rawLog.split('\n').filter(l => !l.startsWith('::add-mask::')).join('\n')
+      expect(visible, 'secret in the log').not.toContain(secret)
+      expect(step.summary, 'secret in the summary').not.toContain(secret)
+      expect(JSON.stringify(step.outputs), 'secret in an output').not.toContain(secret)
+    }
+    expect(argv, 'secret in a process argument').not.toContain(secret)
+  }
+}
+
+export async function node(env: LocalAks, name: string): Promise<V1Node | undefined> {
+  try {
+    return await env.core.readNode({ name })
+  } catch {
+    return undefined
+  }
+}
+
+export function isReady(n: V1Node | undefined): boolean {
+  return n?.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') ?? false
+}
+
+/** Helm 3 and 4 keep release records as Secrets of type helm.sh/release.v1. */
+export async function releasesIn(env: LocalAks, namespace = 'default'): Promise<string[]> {
+  const list = await env.core.listNamespacedSecret({ namespace, fieldSelector: 'type=helm.sh/release.v1' })
+  return [...new Set(list.items.map(s => s.metadata?.labels?.name ?? ''))].sort()
+}
+
+export async function namespaceExists(env: LocalAks, name: string): Promise<boolean> {
+  try {
+    await env.core.readNamespace({ name })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Everything the action may leave in RUNNER_TEMP after its post step: must be nothing of ours. */
+export async function leftoverFiles(runnerTemp: string): Promise<string[]> {
+  return (await readdir(runnerTemp)).filter(f => /^(azure-config-|kubeconfig-|aci-connector-)/.test(f))
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn()
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(r => setTimeout(r, 500))
+  }
+}

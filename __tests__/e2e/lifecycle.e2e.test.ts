@@ -1,0 +1,89 @@
+// The per-PR ephemeral use (install at start, post step removes it even when the job
+// fails) and the scheduled teardown use (remove with whatever session the runner has),
+// across the sign-in paths: OIDC federated token, creds JSON, the runner's az session.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
+import { azLoginAmbient, ensureAzCli } from '../local-aks/az-cli.js'
+import { runMain, runPost } from '../local-aks/runner.js'
+import { expectNoSecretLeak, expectSuccess, isReady, job, leftoverFiles, namespaceExists, node, releasesIn } from './helpers.js'
+
+const LINUX_NODE = 'virtual-kubelet-pr-42-linux-eastus'
+
+describe('ephemeral cluster per pull request, and scheduled teardown', () => {
+  let env: LocalAks
+  beforeAll(async () => {
+    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`) })
+  })
+  afterAll(async () => {
+    await env?.stop()
+  })
+
+  it('OIDC sign-in, cleanup: true; a later step fails and the post step removes everything', async () => {
+    const inputs = { ...env.baseInputs(), 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId, 'connector-name': 'pr-42', 'deploy-samples': 'true', cleanup: 'true' }
+    const { job: j, result: main } = await runMain({ inputs, env: env.actionEnv, toolCache: env.toolCache, timeoutMs: 8 * 60_000 })
+    try {
+      expectSuccess(main)
+      expect(isReady(await node(env, LINUX_NODE))).toBe(true)
+      expect(await env.argvLog()).toMatch(/^az login --service-principal --username c0ffee00-\S+ --tenant \S+ --federated-token=@\S+/m)
+      // Signed in without a secret, so the connector runs as the cluster's kubelet identity.
+      const deployment = await env.apps.readNamespacedDeployment({ name: 'pr-42-linux-eastus-virtual-kubelet-azure-aci', namespace: 'pr-42-linux-eastus' })
+      const envVars = deployment.spec?.template.spec?.containers[0].env ?? []
+      expect(envVars.find(e => e.name === 'VIRTUALNODE_USER_IDENTITY_CLIENTID')?.value).toBe(IDS.kubeletIdentityClientId)
+      expect(envVars.find(e => e.name === 'AZURE_CLIENT_ID')?.value ?? '').toBe('')
+
+      // A later step of the job fails: post-if: always() still runs the post step.
+      const post = await runPost(j, { jobStatus: 'failure' })
+      expectSuccess(post)
+      expect(post.log).toContain('Cleanup: remove what this job installed')
+      expect(await node(env, LINUX_NODE)).toBeUndefined()
+      expect(await releasesIn(env)).toEqual([])
+      expect(await namespaceExists(env, 'pr-42-linux-eastus')).toBe(false)
+      expect((await env.apps.listNamespacedDeployment({ namespace: 'default' })).items).toEqual([])
+      expect(env.agent.connectorProcesses()).toEqual([])
+      expect(await leftoverFiles(j.runnerTemp)).toEqual([])
+      // The federated token was masked and never became a process argument.
+      const jwts = main.masks.filter(m => /^ey[\w-]+\.[\w-]+\.[\w-]+$/.test(m))
+      expect(jwts.length).toBeGreaterThan(0)
+      await expectNoSecretLeak(env, [main, post], jwts)
+    } finally {
+      await j.cleanup()
+    }
+  })
+
+  it('creds JSON with a separate connector identity; the connector gets that identity', async () => {
+    const creds = JSON.stringify({ clientId: IDS.clientId, clientSecret: IDS.clientSecret, tenantId: IDS.tenantId, subscriptionId: IDS.subscriptionId })
+    const { main, job: j } = await job(env, {
+      creds,
+      'os-type': 'Windows',
+      'connector-client-id': IDS.connectorClientId,
+      'connector-client-secret': IDS.connectorClientSecret
+    })
+    await j.cleanup()
+    expectSuccess(main)
+    expect(main.outputs['windows-node-name']).toBe('virtual-kubelet-aci-connector-windows-eastus')
+    const deployment = await env.apps.readNamespacedDeployment({ name: 'aci-connector-windows-eastus-virtual-kubelet-azure-aci', namespace: 'aci-connector-windows-eastus' })
+    const envVars = deployment.spec?.template.spec?.containers[0].env ?? []
+    expect(envVars.find(e => e.name === 'AZURE_CLIENT_ID')?.value).toBe(IDS.connectorClientId)
+    expect(envVars.find(e => e.name === 'ACI_RESOURCE_GROUP')?.value).toBe(IDS.nodeResourceGroup)
+    expect(envVars.find(e => e.name === 'ACI_REGION')?.value).toBe('eastus')
+    expect(main.summary).toContain(`signed in as service principal ${IDS.clientId} (client secret)`)
+    await expectNoSecretLeak(env, [main])
+  })
+
+  it('scheduled teardown with the runner\'s own az session removes it; nothing else signs in', async () => {
+    // A self-hosted runner signed in once, outside this workflow.
+    await azLoginAmbient(await ensureAzCli(), env.actionEnv, { clientId: IDS.clientId, secret: IDS.clientSecret, tenantId: IDS.tenantId })
+    const argvBefore = (await env.argvLog()).split('\n').length
+    const { main, post, job: j } = await job(env, { command: 'remove', 'os-type': 'Both' })
+    await j.cleanup()
+    expectSuccess(main)
+    expectSuccess(post)
+    const newArgv = (await env.argvLog()).split('\n').slice(argvBefore - 1).join('\n')
+    expect(newArgv).not.toMatch(/^az login/m)
+    expect(main.summary).toContain("signed in as the runner's existing az session")
+    expect(await node(env, 'virtual-kubelet-aci-connector-windows-eastus')).toBeUndefined()
+    expect(await releasesIn(env)).toEqual([])
+    expect(main.summary).toContain('| Linux | `aci-connector-linux-eastus` | was not there | was not there | 0 |')
+    expect(main.summary).toContain('| Windows | `aci-connector-windows-eastus` | yes | yes |')
+  })
+})
