@@ -75,6 +75,12 @@ export function connectorLogHint(log: string, ctx: DiagnosisContext): string | u
   return undefined
 }
 
+/** The most recently created pod that is not being deleted. */
+export function newestPod(pods: V1Pod[]): V1Pod | undefined {
+  const created = (p: V1Pod): number => new Date(p.metadata?.creationTimestamp ?? 0).getTime()
+  return pods.filter(p => !p.metadata?.deletionTimestamp).sort((a, b) => created(b) - created(a))[0]
+}
+
 export function describePod(pod: V1Pod): string {
   const containers = (pod.status?.containerStatuses ?? [])
     .map(c => {
@@ -164,11 +170,12 @@ export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutM
 
   const outcome = new Promise<NodeStatus | { failure: string }>(resolve => {
     const check = (): void => {
-      const livePods = [...pods.values()]
-      const failure = livePods.map(podFailureReason).find(Boolean)
-      // A failing pod ends the wait only when no other pod (e.g. the one a rollout replaces it with) is healthy.
-      if (failure && !livePods.some(podIsReady)) resolve({ failure })
-      else if (nodeIsReady(node) && livePods.some(podIsReady)) resolve(nodeStatus(c, node, started))
+      // Only the newest pod speaks for the release: during a rollout the old pod may still
+      // be healthy (the new settings are not proven yet) or still crash (already replaced).
+      const newest = newestPod([...pods.values()])
+      const failure = newest && podFailureReason(newest)
+      if (failure) resolve({ failure })
+      else if (newest && podIsReady(newest) && nodeIsReady(node)) resolve(nodeStatus(c, node, started))
     }
     void watchUntilAborted<V1Node>(kube, '/api/v1/nodes', { fieldSelector: `metadata.name=${c.node}` }, (type, obj) => {
       node = type === 'DELETED' ? undefined : obj

@@ -93,7 +93,8 @@ describe('failures that say what to do', () => {
   })
 
   it('Helm 3 installs and removes too, and ARM throttling (429, 503) is retried', async () => {
-    env.azure.knobs.failNext(2, 429, 1)
+    // Aimed at the action's own ARM calls (az retries its own).
+    env.azure.knobs.failNext(2, 429, 1, `/subscriptions/${IDS.subscriptionId}/resourceGroups/`)
     const installed = await job(env, { ...secretSignIn, 'helm-version': HELM3_VERSION, 'connector-name': 'helm3', 'os-type': 'Windows' })
     await installed.job.cleanup()
     expectSuccess(installed.main)
@@ -101,10 +102,11 @@ describe('failures that say what to do', () => {
     expect(installed.main.outputs['helm-path']).toContain('/helm/3.22.0/')
     expect(await releasesIn(env)).toContain('helm3-windows-eastus')
 
-    env.azure.knobs.failNext(1, 503, 1)
+    env.azure.knobs.failNext(1, 503, 1, `/subscriptions/${IDS.subscriptionId}/resourceGroups/`)
     const removed = await job(env, { ...secretSignIn, 'helm-version': HELM3_VERSION, 'connector-name': 'helm3', 'os-type': 'Windows', command: 'remove' })
     await removed.job.cleanup()
     expectSuccess(removed.main)
+    expect(removed.main.log).toMatch(/ARM answered 503 to GET \/subscriptions\/\S+; retrying in 1 s/)
     expect(await releasesIn(env)).not.toContain('helm3-windows-eastus')
     expect(await node(env, 'virtual-kubelet-helm3-windows-eastus')).toBeUndefined()
     await expectNoSecretLeak(env, [installed.main, removed.main])

@@ -28,7 +28,8 @@ export async function mainOnly(env: LocalAks, inputs: Record<string, string>, to
 /** The step succeeded; otherwise show its log so the failure says why. */
 export function expectSuccess(step: StepResult | null): asserts step is StepResult {
   expect(step, 'step did not run').not.toBeNull()
-  if (step && step.exitCode !== 0) expect.fail(`step failed (exit ${step.exitCode}):\n${step.log.slice(-6000)}`)
+  const log = step?.log.split('\n').filter(l => !l.startsWith('::debug::')).join('\n') ?? ''
+  if (step && step.exitCode !== 0) expect.fail(`step failed (exit ${step.exitCode}):\n${log.slice(-6000)}`)
 }
 
 /** No secret in the log (even before masking), the summary, the outputs, or any process argument. */

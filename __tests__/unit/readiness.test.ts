@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { V1Node, V1Pod } from '@kubernetes/client-node'
-import { connectorLogHint, describePod, nodeIsReady, podFailureReason, podIsReady } from '../../src/readiness.js'
+import { connectorLogHint, describePod, newestPod, nodeIsReady, podFailureReason, podIsReady } from '../../src/readiness.js'
 
 const ctx = { aciResourceGroup: 'MC_rg_aks_eastus', subscriptionId: 'sub-1', identity: 'service principal cid', identityId: 'cid' }
 
@@ -40,6 +40,11 @@ describe('connector pod health', () => {
   it('counts a pod ready when running with every container ready', () => {
     expect(podIsReady(pod({ phase: 'Running', containerStatuses: [{ name: 'vk', ready: true, restartCount: 0, image: 'i', imageID: '' }] }))).toBe(true)
     expect(podIsReady(crash)).toBe(false)
+  })
+  it('judges a rollout by its newest pod, ignoring pods being deleted', () => {
+    const at = (name: string, t: string, deleting = false): V1Pod => ({ metadata: { name, creationTimestamp: new Date(t), ...(deleting ? { deletionTimestamp: new Date() } : {}) } })
+    expect(newestPod([at('old', '2026-01-01T00:00:00Z'), at('new', '2026-01-01T00:01:00Z'), at('newer-but-going', '2026-01-01T00:02:00Z', true)])?.metadata?.name).toBe('new')
+    expect(newestPod([])).toBeUndefined()
   })
   it('describes a pod for a failure message', () => {
     expect(describePod(crash)).toBe('pod p: phase Running [vk: waiting (CrashLoopBackOff), ready=false, restarts=3]')
