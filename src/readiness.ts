@@ -136,6 +136,32 @@ export async function diagnoseConnector(kube: Kube, namespace: string): Promise<
   return { text: parts.join('\n'), log }
 }
 
+const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision'
+const POLL_MS = 500
+
+/**
+ * The pod-template-hash of the connector Deployment's current revision, once the
+ * Deployment controller has seen the latest spec (as `kubectl rollout status` decides).
+ * Pods of older revisions are being replaced and say nothing about the new settings.
+ * Undefined when the namespace has no Deployment (a chart of another shape).
+ */
+export async function currentPodTemplateHash(kube: Kube, namespace: string, deadline: number): Promise<string | undefined> {
+  for (;;) {
+    const deployment = (await kube.apps.listNamespacedDeployment({ namespace })).items[0]
+    if (!deployment) return undefined
+    const revision = deployment.metadata?.annotations?.[REVISION_ANNOTATION]
+    const observed = (deployment.status?.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 1)
+    if (observed && revision) {
+      const sets = (await kube.apps.listNamespacedReplicaSet({ namespace })).items
+      const current = sets.find(rs => rs.metadata?.ownerReferences?.some(o => o.uid === deployment.metadata?.uid) && rs.metadata?.annotations?.[REVISION_ANNOTATION] === revision)
+      const hash = current?.metadata?.labels?.['pod-template-hash']
+      if (hash) return hash
+    }
+    if (Date.now() > deadline) return undefined
+    await new Promise(resolve => setTimeout(resolve, POLL_MS))
+  }
+}
+
 export class ConnectorNotReadyError extends Error {
   constructor(
     readonly connector: ConnectorNames,
@@ -168,11 +194,13 @@ export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutM
   let node: V1Node | undefined
   const pods = new Map<string, V1Pod>()
 
+  const hash = await currentPodTemplateHash(kube, c.namespace, started + timeoutMs)
   const outcome = new Promise<NodeStatus | { failure: string }>(resolve => {
     const check = (): void => {
-      // Only the newest pod speaks for the release: during a rollout the old pod may still
-      // be healthy (the new settings are not proven yet) or still crash (already replaced).
-      const newest = newestPod([...pods.values()])
+      // Only the current revision's newest pod speaks for the release: during a rollout the
+      // old pod may still be healthy (the new settings are not proven yet) or still crash.
+      const current = [...pods.values()].filter(p => !hash || p.metadata?.labels?.['pod-template-hash'] === hash)
+      const newest = newestPod(current)
       const failure = newest && podFailureReason(newest)
       if (failure) resolve({ failure })
       else if (newest && podIsReady(newest) && nodeIsReady(node)) resolve(nodeStatus(c, node, started))
@@ -190,7 +218,8 @@ export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutM
   })
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<'timeout'>(resolve => {
-    timer = setTimeout(() => resolve('timeout'), timeoutMs)
+    // One deadline for the whole wait, including the time spent finding the current revision.
+    timer = setTimeout(() => resolve('timeout'), Math.max(0, started + timeoutMs - Date.now()))
   })
   const result = await Promise.race([outcome, deadline]).finally(() => {
     clearTimeout(timer)
