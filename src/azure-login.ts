@@ -56,8 +56,8 @@ export function privateConfigText(ambientConfig: string | undefined, cloud: stri
   return [...kept.map(s => s.trimEnd() + '\n'), `[cloud]\nname = ${cloud}\n`].join('\n')
 }
 
-async function preparePrivateConfigDir(runnerTemp: string, cloud: string): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(runnerTemp, 'azure-config-'))
+async function preparePrivateConfigDir(parentDir: string, cloud: string): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(parentDir, 'azure-config-'))
   await fs.chmod(dir, 0o700)
   const ambient = ambientConfigDir()
   for (const name of CARRIED_CONFIG_FILES) {
@@ -113,7 +113,7 @@ async function federatedToken(audience: string): Promise<string> {
 }
 
 /** Signs in as the inputs say; returns the session every later az call uses. */
-export async function signIn(az: string, signInInput: SignIn, cloud: string, runnerTemp: string): Promise<AzSession> {
+export async function signIn(az: string, signInInput: SignIn, cloud: string, parentDir: string): Promise<AzSession> {
   if (signInInput.kind === 'ambient') {
     return {
       az,
@@ -121,13 +121,17 @@ export async function signIn(az: string, signInInput: SignIn, cloud: string, run
       description: `the runner's existing az session (${ambientConfigDir()})`
     }
   }
-  const configDir = await preparePrivateConfigDir(runnerTemp, cloud)
-  const env = azEnv(process.env, configDir)
   const secret = signInInput.kind === 'secret' ? signInInput.clientSecret : await federatedToken(signInInput.audience)
   const how = signInInput.kind === 'secret' ? 'client secret' : 'OIDC federated token'
-  const result = await withSecretFile(configDir, secret, file =>
-    runProcess(az, loginArgs(signInInput, file), { env, timeoutMs: AZ_TIMEOUT_MS })
-  )
+  const configDir = await preparePrivateConfigDir(parentDir, cloud)
+  const env = azEnv(process.env, configDir)
+  let result: ProcessResult
+  try {
+    result = await withSecretFile(configDir, secret, file => runProcess(az, loginArgs(signInInput, file), { env, timeoutMs: AZ_TIMEOUT_MS }))
+  } catch (err) {
+    await fs.rm(configDir, { recursive: true, force: true })
+    throw err
+  }
   if (result.code !== 0) {
     await fs.rm(configDir, { recursive: true, force: true })
     throw new Error(

@@ -6,12 +6,15 @@ import * as path from 'node:path'
 import * as core from '@actions/core'
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node'
 import type { ConnectorNames } from './naming.js'
-import { ignoreNotFound, watchUntilAborted, type Kube } from './kube.js'
+import { ignoreNotFound, type Kube } from './kube.js'
 import { runChecked, runProcess, lastLines } from './process.js'
 
 /** Helm keeps its release records here, as the old CLI did (the chart makes its own namespace). */
 export const RELEASE_NAMESPACE = 'default'
 const HELM_TIMEOUT_MS = 5 * 60_000
+const HELM_STATUS_TIMEOUT_MS = 60_000
+/** How often a removal looks whether the virtual node has emptied. */
+const DRAIN_POLL_MS = 2_000
 /** Labels the action adds to what it owns, so teardown finds only its own objects. */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
 export const MANAGED_BY_VALUE = 'aks-aci-connector-action'
@@ -105,6 +108,50 @@ export async function checkNamespaceFree(kube: Kube, c: ConnectorNames, timeoutM
   }
 }
 
+/** Helm's status of a release (`deployed`, `failed`, `pending-install`, ...); undefined when there is none. */
+export async function releaseStatus(ctx: HelmContext, release: string): Promise<string | undefined> {
+  const result = await runProcess(ctx.helm, ['status', release, '--namespace', RELEASE_NAMESPACE, '--kubeconfig', ctx.kubeconfig, '--output', 'json'], {
+    env: helmEnv(ctx),
+    timeoutMs: HELM_STATUS_TIMEOUT_MS
+  })
+  if (result.code !== 0) {
+    if (/not found/i.test(result.stderr)) return undefined
+    throw new Error(`helm status ${release} failed${result.timedOut ? ' (timed out)' : ''}:\n${lastLines(result.stderr, 10)}`)
+  }
+  try {
+    return (JSON.parse(result.stdout) as { info?: { status?: string } }).info?.status
+  } catch {
+    throw new Error(`helm status ${release} printed something that is not JSON:\n${lastLines(result.stdout, 5)}`)
+  }
+}
+
+/**
+ * A helm that was stopped mid-way (cancelled job, timeout) leaves its release `pending-*`,
+ * and every later `helm upgrade` fails with "another operation is in progress". Put the
+ * release back in a state an upgrade can start from, so a re-run converges.
+ */
+export async function recoverPendingRelease(
+  kube: Kube,
+  ctx: HelmContext,
+  c: ConnectorNames,
+  status: string | undefined,
+  timeoutMs: number,
+  aciResourceGroup: string
+): Promise<void> {
+  const release = c.release
+  if (status === 'pending-install') {
+    core.warning(`Release ${release} was left pending-install by an interrupted helm; uninstalling it before installing again.`)
+    // The whole removal: the chart's namespace must be gone before it can be created again.
+    await removeConnector(kube, ctx, c, timeoutMs, aciResourceGroup)
+  } else if (status === 'pending-upgrade' || status === 'pending-rollback') {
+    core.warning(`Release ${release} was left ${status} by an interrupted helm; rolling it back to its last revision before upgrading.`)
+    await runChecked(`helm rollback ${release}`, ctx.helm, ['rollback', release, '--namespace', RELEASE_NAMESPACE, '--kubeconfig', ctx.kubeconfig], {
+      env: helmEnv(ctx),
+      timeoutMs: HELM_TIMEOUT_MS
+    })
+  }
+}
+
 export async function installConnector(ctx: HelmContext, c: ConnectorNames, chart: string, values: Record<string, unknown>): Promise<void> {
   await withValuesFile(ctx.workDir, values, async file => {
     await runChecked(`helm upgrade --install ${c.release}`, ctx.helm, installArgs(c, chart, file, ctx.kubeconfig), {
@@ -129,36 +176,27 @@ export async function uninstallRelease(ctx: HelmContext, release: string): Promi
   throw new Error(`helm uninstall ${release} failed${result.timedOut ? ' (timed out)' : ''}:\n${lastLines(result.stderr, 10)}`)
 }
 
+/**
+ * Pods bound to `node` that a removal must delete. DaemonSet pods are left out, as
+ * `kubectl drain --ignore-daemonsets` does: their controller recreates them at once, and
+ * they go with the node.
+ */
 async function podsOnNode(kube: Kube, node: string): Promise<V1Pod[]> {
-  return (await kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
+  const pods = (await kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
+  return pods.filter(p => !p.metadata?.ownerReferences?.some(o => o.kind === 'DaemonSet'))
 }
 
-/** Waits until no pod is bound to `node`; false at the deadline. */
+/**
+ * Waits until no pod is bound to `node`; false at the deadline. Polls: a drain takes
+ * seconds, and a list cannot miss a deletion the way a resumed watch can.
+ */
 async function waitNodeEmpty(kube: Kube, node: string, timeoutMs: number): Promise<boolean> {
-  const abort = new AbortController()
-  const present = new Set<string>()
-  const empty = new Promise<boolean>(resolve => {
-    let synced = false
-    void watchUntilAborted<V1Pod>(kube, '/api/v1/pods', { fieldSelector: `spec.nodeName=${node}` }, (type, pod) => {
-      const key = `${pod.metadata?.namespace}/${pod.metadata?.name}`
-      if (type === 'DELETED') present.delete(key)
-      else present.add(key)
-      if (synced && present.size === 0) resolve(true)
-    }, abort.signal)
-    // The watch replays existing pods first; a list tells when that replay may be complete.
-    void podsOnNode(kube, node).then(list => {
-      synced = true
-      if (list.length === 0) resolve(true)
-    })
-  })
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<boolean>(resolve => {
-    timer = setTimeout(() => resolve(false), timeoutMs)
-  })
-  return Promise.race([empty, deadline]).finally(() => {
-    clearTimeout(timer)
-    abort.abort()
-  })
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if ((await podsOnNode(kube, node)).length === 0) return true
+    if (Date.now() > deadline) return false
+    await new Promise(resolve => setTimeout(resolve, DRAIN_POLL_MS))
+  }
 }
 
 export interface RemovalReport {
@@ -202,9 +240,16 @@ export async function removeConnector(kube: Kube, ctx: HelmContext, c: Connector
   return report
 }
 
+/** Waits for the connector namespace (the chart's) to finish terminating; one that is not terminating is not ours to wait for. */
 async function waitNamespaceGone(kube: Kube, namespace: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
-  while (await ignoreNotFound(kube.core.readNamespace({ name: namespace }))) {
+  for (;;) {
+    const ns = await ignoreNotFound(kube.core.readNamespace({ name: namespace }))
+    if (!ns) return
+    if (!ns.metadata?.deletionTimestamp) {
+      core.info(`Namespace ${namespace} exists but is not being deleted (Helm did not own it); left alone.`)
+      return
+    }
     if (Date.now() > deadline) {
       core.warning(`Namespace ${namespace} is still terminating; it will go by itself (\`kubectl get namespace ${namespace}\`).`)
       return

@@ -144,6 +144,9 @@ export function parseInputs(read: Read): Inputs {
   const waitTimeoutMs = parseDuration(waitTimeout)
   if (waitTimeoutMs === undefined || waitTimeoutMs <= 0) {
     bad('wait-timeout', waitTimeout, 'use a duration such as 300s, 10m or 1m30s')
+  } else if (waitTimeoutMs > MAX_WAIT_TIMEOUT_MS) {
+    // A GitHub-hosted job ends after 6 h; Node timers also cannot count past ~24.8 days.
+    bad('wait-timeout', waitTimeout, 'use at most 6h (a GitHub-hosted job runs 6 h at most)')
   }
   const cleanup = bool(read, 'cleanup', false, bad)
   const admin = bool(read, 'admin', false, bad)
@@ -231,6 +234,8 @@ export function parseOsType(value: string, bad: Bad): OsType[] {
       return ['Linux']
   }
 }
+
+const MAX_WAIT_TIMEOUT_MS = 6 * 3_600_000
 
 /** `300`, `300s`, `5m`, `1m30s`, `1h`, `1500ms` -> milliseconds; undefined when unparsable. */
 export function parseDuration(text: string): number | undefined {

@@ -2,7 +2,7 @@
 // resumes when the connection drops (API servers close watches every few minutes,
 // and load balancers in front of AKS drop idle ones).
 import * as core from '@actions/core'
-import { AppsV1Api, CoreV1Api, KubeConfig, Watch, type KubernetesObject } from '@kubernetes/client-node'
+import { AppsV1Api, CoreV1Api, createConfiguration, KubeConfig, ServerConfiguration, Watch, type KubernetesObject, type RequestContext, type ResponseContext } from '@kubernetes/client-node'
 
 export interface Kube {
   kc: KubeConfig
@@ -21,10 +21,31 @@ export function maskKubeconfig(text: string): void {
   for (const secret of kubeconfigSecrets(text)) core.setSecret(secret)
 }
 
+/**
+ * Time limit of one API request (not of a watch). The client sets none, and an API server
+ * that stops answering would otherwise hold a call until the OS gives up on the connection.
+ */
+export const API_REQUEST_TIMEOUT_MS = 30_000
+
+const requestTimeout = {
+  pre: async (request: RequestContext): Promise<RequestContext> => {
+    request.setSignal(AbortSignal.timeout(API_REQUEST_TIMEOUT_MS))
+    return request
+  },
+  post: async (response: ResponseContext): Promise<ResponseContext> => response
+}
+
 export function kubeFromString(text: string): Kube {
   const kc = new KubeConfig()
   kc.loadFromString(text)
-  return { kc, core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api) }
+  const cluster = kc.getCurrentCluster()
+  if (!cluster) throw new Error('The kubeconfig has no current cluster.')
+  const configuration = createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kc },
+    promiseMiddleware: [requestTimeout]
+  })
+  return { kc, core: new CoreV1Api(configuration), apps: new AppsV1Api(configuration) }
 }
 
 /** The API answered 404: the object is not there. */
@@ -43,6 +64,9 @@ export async function ignoreNotFound<T>(promise: Promise<T>): Promise<T | undefi
 }
 
 const RESUME_DELAY_MS = 1_000
+/** The server ends each watch after this long; the client gives it a margin, then ends it itself (a dropped connection sends nothing). */
+const WATCH_SERVER_TIMEOUT_S = 60
+const WATCH_CLIENT_MARGIN_MS = 15_000
 
 /**
  * Watches `path` until `signal` aborts. The watch asks for resourceVersion 0 ("any"): the
@@ -59,12 +83,16 @@ export async function watchUntilAborted<T extends KubernetesObject>(
   signal: AbortSignal
 ): Promise<void> {
   const watch = new Watch(kube.kc)
+  let warned = false
   while (!signal.aborted) {
+    let stop: (() => void) | undefined
+    const onAbort = (): void => stop?.()
+    signal.addEventListener('abort', onAbort, { once: true })
     const ended = new Promise<unknown>(resolve => {
       watch
         .watch(
           path,
-          { ...query, resourceVersion: '0' },
+          { ...query, resourceVersion: '0', timeoutSeconds: String(WATCH_SERVER_TIMEOUT_S) },
           (type, obj) => {
             // An ERROR event carries a Status (e.g. 410 Gone); the watch ends and is resumed below.
             if (type === 'ERROR') core.debug(`watch on ${path}: ${(obj as { message?: string })?.message ?? 'error'}`)
@@ -72,12 +100,25 @@ export async function watchUntilAborted<T extends KubernetesObject>(
           },
           err => resolve(err)
         )
-        .then(controller => signal.addEventListener('abort', () => controller.abort(), { once: true }))
+        .then(controller => {
+          stop = () => controller.abort()
+          // The wait may have ended while this watch was connecting: an abort now would
+          // otherwise be missed, and the open stream would keep the step's process alive.
+          if (signal.aborted) stop()
+        })
         .catch(err => resolve(err))
     })
+    const guard = setTimeout(() => stop?.(), WATCH_SERVER_TIMEOUT_S * 1000 + WATCH_CLIENT_MARGIN_MS)
     const err = await ended
+    clearTimeout(guard)
+    signal.removeEventListener('abort', onAbort)
     if (signal.aborted) return
-    core.debug(`watch on ${path} ended (${err ? String(err) : 'closed by the server'}); resuming`)
+    const reason = err ? String(err) : 'closed by the server'
+    // Forbidden or Unauthorized will not fix itself: say so once where the user sees it.
+    if (!warned && /\b(401|403)\b|Unauthorized|Forbidden/i.test(reason)) {
+      warned = true
+      core.warning(`Watching ${path} is refused (${reason}); the cluster credentials may lack read access. Retrying until the wait times out.`)
+    } else core.debug(`watch on ${path} ended (${reason}); resuming`)
     await new Promise(resolve => setTimeout(resolve, RESUME_DELAY_MS))
   }
 }

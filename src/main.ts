@@ -12,7 +12,7 @@ import { ensureProviderRegistered } from './provider-registration.js'
 import { fetchKubeconfig, getCluster, writeKubeconfig, type ClusterInfo } from './cluster.js'
 import { connectorNameProblem, connectorNames, type ConnectorNames } from './naming.js'
 import { kubeFromString, maskKubeconfig, type Kube } from './kube.js'
-import { checkNamespaceFree, installConnector, removeConnector, renderValues, type ConnectorSettings, type HelmContext } from './connector.js'
+import { checkNamespaceFree, installConnector, recoverPendingRelease, releaseStatus, removeConnector, renderValues, type ConnectorSettings, type HelmContext } from './connector.js'
 import { waitForVirtualNode, type DiagnosisContext } from './readiness.js'
 import { applySample, deleteSample, waitForSample } from './samples.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
@@ -72,16 +72,36 @@ export async function run(): Promise<void> {
     else await remove(prepared, clock, workDir, report)
   } catch (err) {
     report.error = errorText(err)
-    if (inputs.command === 'install' && post.connectors.length > 0) {
-      report.leftBehind =
-        `Installed so far: ${post.connectors.map(c => `release ${c.release} (node ${c.node})`).join(', ')}. ` +
-        `Re-run this step to retry (it converges), or run the action with command: remove${inputs.cleanup ? '; cleanup: true removes it in the post step of this job' : ' (or set cleanup: true) to take it away'}.`
-    }
+    report.leftBehind = leftBehind(inputs, post)
     core.setFailed(report.leftBehind ? `${report.error}\n${report.leftBehind}` : report.error)
   } finally {
     await signOut(session)
     await writeSummary(report).catch(err => core.warning(`Could not write the job summary: ${errorText(err)}`))
   }
+}
+
+/** What a failed run leaves in the cluster, and how to finish or undo it. */
+function leftBehind(inputs: Inputs, post: PostState): string | undefined {
+  if (inputs.command === 'remove') {
+    return 'The removal stopped part-way; what it already removed stays removed. Re-run the action with command: remove: it picks up where this run stopped.'
+  }
+  if (post.connectors.length === 0) return undefined
+  const samples = post.samples.length > 0 ? `; sample deployment(s) in namespace ${inputs.samplesNamespace}` : ''
+  return (
+    `Installed so far: ${post.connectors.map(c => `release ${c.release} (node ${c.node})`).join(', ')}${samples}. ` +
+    `Re-run this step to retry (it converges), or run the action with command: remove${inputs.cleanup ? '; cleanup: true removes it in the post step of this job' : ' (or set cleanup: true) to take it away'}.`
+  )
+}
+
+/**
+ * Waits for every part before reporting, so a failed part never leaves a sibling (a helm
+ * upgrade, a download) running unwatched; then throws all failures together.
+ */
+export async function settleAll<T extends readonly unknown[]>(work: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
+  const settled = await Promise.allSettled(work)
+  const failures = settled.flatMap(r => (r.status === 'rejected' ? [errorText(r.reason)] : []))
+  if (failures.length > 0) throw new Error(failures.join('\n\n'))
+  return settled.map(r => (r as PromiseFulfilledResult<unknown>).value) as unknown as T
 }
 
 async function prepare(
@@ -92,7 +112,7 @@ async function prepare(
   keepSession: (s: AzSession) => void
 ): Promise<Prepared> {
   const tools = await clock.run('Tools: az, kubectl, helm', async () => {
-    const [az, kubectl, helm] = await Promise.all([
+    const [az, kubectl, helm] = await settleAll([
       installAzureCli(inputs.azureCliVersion),
       inputs.command === 'install' ? installKubectl({ version: inputs.kubectlVersion || DEFAULT_KUBECTL_VERSION, baseUrl: inputs.kubectlBaseUrl }) : Promise.resolve(undefined),
       installHelm({ version: inputs.helmVersion || DEFAULT_HELM_VERSION, baseUrl: inputs.helmBaseUrl })
@@ -106,16 +126,21 @@ async function prepare(
   post.helm = tools.helm
 
   const { session, arm } = await clock.run('Azure sign-in', async () => {
-    const s = await signIn(tools.az, inputs.signIn, inputs.environment, runnerTemp())
+    // Inside the work dir, which the post step deletes even when this step is cancelled.
+    const s = await signIn(tools.az, inputs.signIn, inputs.environment, post.workDir ?? runnerTemp())
     keepSession(s)
     const access = await getArmAccess(s, inputs.subscriptionId)
     core.info(`Signed in as ${s.description}; subscription ${access.subscriptionId}, cloud ${access.cloudName} (${access.endpoint})`)
+    if (inputs.signIn.kind === 'ambient' && access.cloudName.toLowerCase() !== inputs.environment.toLowerCase()) {
+      // The action keeps a session it did not create as it is; it never switches its cloud.
+      core.warning(`environment is ${inputs.environment}, but the runner's az session is in cloud ${access.cloudName}; the session's cloud is used. Sign in to ${inputs.environment} in the earlier step, or pass credentials to this action.`)
+    }
     return { session: s, arm: new ArmClient(access) }
   })
   report.signedInAs = session.description
 
   const cluster = await clock.run('Cluster access', async () => {
-    const [info] = await Promise.all([
+    const [info] = await settleAll([
       getCluster(arm, inputs.resourceGroup, inputs.clusterName),
       // Only an install needs ACI registered; a teardown must work even where it never was.
       inputs.command === 'install' ? ensureProviderRegistered(arm) : Promise.resolve()
@@ -189,10 +214,22 @@ async function install(p: Prepared, clock: PhaseClock, workDir: string, report: 
 
   await clock.run(`Install connector (${p.connectors.map(c => c.os).join(', ')})`, async () => {
     // Check every namespace before changing anything, so a conflict leaves nothing half done.
-    await Promise.all(p.connectors.map(c => checkNamespaceFree(p.kube, c, p.inputs.waitTimeoutMs)))
-    post.connectors = p.connectors
+    await settleAll(p.connectors.map(c => checkNamespaceFree(p.kube, c, p.inputs.waitTimeoutMs)))
+    const statuses = await settleAll(p.connectors.map(c => releaseStatus(helmCtx, c.release)))
+    // The post step's cleanup removes what this run created, never a connector that was
+    // already there (a shared cluster's, or an earlier job's).
+    post.connectors = p.connectors.filter((c, i) => statuses[i] === undefined || statuses[i] === 'pending-install')
     savePostState(post)
-    await Promise.all(p.connectors.map(c => installConnector(helmCtx, c, p.inputs.chartUrl, renderValues(c, settings))))
+    p.connectors.forEach((c, i) => {
+      if (statuses[i] === undefined) return
+      core.info(`Release ${c.release} is already there (${statuses[i]}); upgrading it in place${p.inputs.cleanup && statuses[i] !== 'pending-install' ? ' (cleanup leaves it: this run did not create it)' : ''}.`)
+    })
+    await settleAll(
+      p.connectors.map(async (c, i) => {
+        await recoverPendingRelease(p.kube, helmCtx, c, statuses[i], p.inputs.waitTimeoutMs, p.aciResourceGroup)
+        await installConnector(helmCtx, c, p.inputs.chartUrl, renderValues(c, settings))
+      })
+    )
   })
 
   report.nodes = await clock.run('Wait for virtual nodes', async () => {
@@ -212,8 +249,8 @@ async function install(p: Prepared, clock: PhaseClock, workDir: string, report: 
     report.samples = await clock.run('Samples', async () => {
       post.samples = p.connectors.map(c => ({ os: c.os, namespace: p.inputs.samplesNamespace }))
       savePostState(post)
-      await Promise.all(p.connectors.map(c => applySample(p.kube, c.os, p.inputs.samplesNamespace, c.node)))
-      return Promise.all(p.connectors.map(c => waitForSample(p.kube, c.os, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs)))
+      await settleAll(p.connectors.map(c => applySample(p.kube, c.os, p.inputs.samplesNamespace, c.node)))
+      return settleAll(p.connectors.map(c => waitForSample(p.kube, c.os, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs)))
     })
     const ips: Record<string, string[]> = {}
     for (const s of report.samples) ips[s.os.toLowerCase()] = s.pods.map(x => x.ip)
@@ -242,7 +279,7 @@ export async function removeAll(
   for (const c of connectors) {
     if (await deleteSample(kube, c.os, samplesNamespace)) core.info(`Deleted sample for ${c.os} in ${samplesNamespace}`)
   }
-  const removals = await Promise.all(connectors.map(c => removeConnector(kube, helmCtx, c, timeoutMs, aciResourceGroup)))
+  const removals = await settleAll(connectors.map(c => removeConnector(kube, helmCtx, c, timeoutMs, aciResourceGroup)))
   for (const r of removals) {
     core.info(
       r.releaseRemoved || r.nodeRemoved

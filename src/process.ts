@@ -1,7 +1,8 @@
 // Starts az, helm and kubectl with a time limit. @actions/exec has no time limit, and a
 // hung helm or az would hold the job until the workflow's own timeout, so the action
-// spawns the tools itself and ends them (and only them) when their time is up.
-import { spawn } from 'node:child_process'
+// spawns the tools itself and ends them (and only them) when their time is up. The step's
+// own process is bounded too: see exitIfLingering.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import * as core from '@actions/core'
 
 export interface ProcessOptions {
@@ -51,17 +52,44 @@ export function lastLines(text: string, count: number): string {
     .join('\n')
 }
 
+/**
+ * Variables a tool never needs and must not see: the step's inputs (client secrets, creds
+ * JSON) and the runner's tokens (an OIDC request token mints federated tokens). pip, for
+ * one, runs third-party build code.
+ */
+const PRIVATE_ENV = /^(INPUT_|ACTIONS_ID_TOKEN_REQUEST_|ACTIONS_RUNTIME_TOKEN$|ACTIONS_RESULTS_URL$|ACTIONS_CACHE_URL$)/i
+
+export function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !PRIVATE_ENV.test(name)))
+}
+
+/** Process ids (group leaders on POSIX) of the tools running now, ended if the step must stop. */
+const running = new Set<number>()
+
+/**
+ * Node (18.20.2+) refuses to spawn .cmd/.bat files directly, and az on Windows is az.cmd:
+ * start those through cmd.exe with every argument quoted.
+ */
+export function windowsCommandLine(file: string, args: string[]): string {
+  const quote = (a: string): string => `"${a.replace(/"/g, '""')}"`
+  return `"${[file, ...args].map(quote).join(' ')}"`
+}
+
+function startTool(file: string, args: string[], options: ProcessOptions): ChildProcessWithoutNullStreams {
+  const common = { cwd: options.cwd, env: childEnv(options.env ?? process.env), windowsHide: true }
+  if (IS_WINDOWS && /\.(cmd|bat)$/i.test(file)) {
+    return spawn(process.env.ComSpec || 'cmd.exe', ['/d', '/s', '/c', windowsCommandLine(file, args)], { ...common, windowsVerbatimArguments: true })
+  }
+  // Own process group on POSIX, so a timeout ends the tool and its children only.
+  return spawn(file, args, { ...common, detached: !IS_WINDOWS })
+}
+
 /** Runs a process to completion; resolves with its exit code, never rejects on non-zero. */
 export function runProcess(file: string, args: string[], options: ProcessOptions): Promise<ProcessResult & { timedOut: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      cwd: options.cwd,
-      env: options.env ?? process.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      // Own process group on POSIX, so a timeout ends the tool and its children only.
-      detached: !IS_WINDOWS,
-      windowsHide: true
-    })
+    const child = startTool(file, args, options)
+    const pid = child.pid
+    if (pid !== undefined) running.add(pid)
     let stdout = ''
     let stderr = ''
     let timedOut = false
@@ -83,10 +111,12 @@ export function runProcess(file: string, args: string[], options: ProcessOptions
     }, options.timeoutMs)
     child.on('error', err => {
       clearTimeout(timer)
+      if (pid !== undefined) running.delete(pid)
       reject(new Error(`Could not start ${file}: ${err.message}`))
     })
     child.on('close', code => {
       clearTimeout(timer)
+      if (pid !== undefined) running.delete(pid)
       resolve({ code: code ?? (timedOut ? 124 : 1), stdout, stderr, timedOut })
     })
     child.stdin.on('error', () => undefined)
@@ -104,9 +134,48 @@ export async function runChecked(tool: string, file: string, args: string[], opt
 function signal(pid: number | undefined, sig: NodeJS.Signals): void {
   if (pid === undefined) return
   try {
-    if (IS_WINDOWS) process.kill(pid, sig)
+    // Windows has no process groups: taskkill /T ends the tool's children (az's python) too.
+    if (IS_WINDOWS) spawn('taskkill', ['/T', '/F', '/PID', String(pid)], { stdio: 'ignore', windowsHide: true }).on('error', () => undefined)
     else process.kill(-pid, sig)
   } catch {
     // Already gone.
   }
+}
+
+/** Ends every tool this step started that is still running (a helm upgrade, a pip install). */
+export function endRunningTools(): void {
+  for (const pid of running) signal(pid, 'SIGKILL')
+  running.clear()
+}
+
+/**
+ * On cancel the runner signals this process only; the tools run in their own process
+ * groups and would outlive it, racing the post step's cleanup. End them, then exit.
+ */
+export function endToolsOnSignal(): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      core.info(`Received ${sig}: stopping the tools this step started.`)
+      endRunningTools()
+      process.exit(sig === 'SIGINT' ? 130 : 143)
+    })
+  }
+}
+
+/** How long a finished step may stay alive before it is ended. */
+const EXIT_GRACE_MS = 10_000
+export const LINGERING_EXIT_MESSAGE = 'The step is done but a connection is still open; exiting.'
+
+/**
+ * Once the step's work is done, Node exits when nothing is left open. Should a connection
+ * stay open anyway (a watch the Kubernetes client did not close), end the process after a
+ * grace period instead of holding the job until its timeout. The timer is unref'd, so it
+ * never delays a clean exit.
+ */
+export function exitIfLingering(): void {
+  setTimeout(() => {
+    core.debug(LINGERING_EXIT_MESSAGE)
+    endRunningTools()
+    process.exit()
+  }, EXIT_GRACE_MS).unref()
 }

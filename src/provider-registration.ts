@@ -2,7 +2,7 @@
 // subscription (the seed's first step). Registering is idempotent; the action only
 // asks for it when it is not Registered and then waits for it to finish.
 import * as core from '@actions/core'
-import type { ArmClient } from './arm.js'
+import { ArmError, type ArmClient } from './arm.js'
 
 export const ACI_PROVIDER = 'Microsoft.ContainerInstance'
 const PROVIDERS_API = '2021-04-01'
@@ -27,7 +27,16 @@ export async function ensureProviderRegistered(
     return 'already-registered'
   }
   core.info(`${namespace} is ${state ?? 'unknown'}; registering it`)
-  await arm.post(`${path}/register`, PROVIDERS_API)
+  try {
+    await arm.post(`${path}/register`, PROVIDERS_API)
+  } catch (err) {
+    if (!(err instanceof ArmError && err.status === 403)) throw err
+    throw new Error(
+      `${namespace} is not registered in the subscription, and this identity may not register it (that needs ` +
+        `Microsoft.Resources/subscriptions/providers/register/action on the whole subscription, e.g. Contributor). ` +
+        `Ask a subscription owner to run once: \`az provider register --namespace ${namespace} --wait\`.\n${err.message}`
+    )
+  }
   const deadline = Date.now() + (options.timeoutMs ?? REGISTRATION_TIMEOUT_MS)
   for (;;) {
     const now = (await arm.get<Provider>(path, PROVIDERS_API)).registrationState

@@ -159,10 +159,7 @@ export async function installKubectl(request: ToolRequest): Promise<string> {
   const reused = await reuse('kubectl', version, t, binary)
   if (reused) return reused
 
-  const url = kubectlUrl(request.baseUrl, version, t)
-  core.info(`Downloading kubectl ${version} from ${url}`)
-  const [downloaded, expected] = await Promise.all([tc.downloadTool(url), fetchChecksum(kubectlChecksumUrl(request.baseUrl, version, t))])
-  await verifyChecksum(downloaded, expected, url)
+  const downloaded = await downloadVerified('kubectl', version, kubectlUrl(request.baseUrl, version, t), kubectlChecksumUrl(request.baseUrl, version, t))
   await fs.chmod(downloaded, 0o755)
   const dir = await tc.cacheFile(downloaded, binary, 'kubectl', version, t.arch)
   return path.join(dir, binary)
@@ -177,9 +174,7 @@ export async function installHelm(request: ToolRequest): Promise<string> {
   if (reused) return reused
 
   const url = helmUrl(request.baseUrl, version, t)
-  core.info(`Downloading helm ${version} from ${url}`)
-  const [archive, expected] = await Promise.all([tc.downloadTool(url), fetchChecksum(helmChecksumUrl(request.baseUrl, version, t))])
-  await verifyChecksum(archive, expected, url)
+  const archive = await downloadVerified('helm', version, url, helmChecksumUrl(request.baseUrl, version, t))
   const extracted = t.platform === 'windows' ? await tc.extractZip(archive) : await tc.extractTar(archive)
   const inner = path.join(extracted, `${t.platform}-${t.arch}`, binary)
   await fs.access(inner).catch(() => {
@@ -188,6 +183,14 @@ export async function installHelm(request: ToolRequest): Promise<string> {
   const dir = await tc.cacheFile(inner, binary, 'helm', version, t.arch)
   await fs.rm(archive, { force: true })
   return path.join(dir, binary)
+}
+
+/** Downloads `url` and checks it against the published SHA-256; a mismatch throws before anything is cached. */
+async function downloadVerified(tool: string, version: string, url: string, checksumUrl: string): Promise<string> {
+  core.info(`Downloading ${tool} ${version} from ${url}`)
+  const [file, expected] = await Promise.all([tc.downloadTool(url), fetchChecksum(checksumUrl)])
+  await verifyChecksum(file, expected, url)
+  return file
 }
 
 async function fetchChecksum(url: string): Promise<string> {

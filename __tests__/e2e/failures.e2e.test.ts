@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
 import { HELM3_VERSION } from '../local-aks/binaries.js'
-import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn } from './helpers.js'
+import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn, setReleaseStatus } from './helpers.js'
 
 const LINUX_NODE = 'virtual-kubelet-aci-connector-linux-eastus'
 
@@ -75,6 +75,35 @@ describe('failures that say what to do', () => {
     expect(main.log).toContain('Virtual node virtual-kubelet-stuck-linux-eastus was not Ready after 15 s (node never registered)')
     expect(main.log).toMatch(/pod stuck-linux-eastus-virtual-kubelet-azure-aci-\S+: phase Running/)
     expect(main.log).toContain('kubectl -n stuck-linux-eastus logs deploy/stuck-linux-eastus-virtual-kubelet-azure-aci')
+  })
+
+  it('a release left pending by an interrupted helm is put right, and the re-run converges', async () => {
+    const inputs = { ...secretSignIn, 'connector-name': 'pending' }
+    for (let i = 0; i < 2; i++) {
+      const r = await job(env, inputs)
+      await r.job.cleanup()
+      expectSuccess(r.main)
+    }
+    // A cancelled upgrade: every later `helm upgrade` would say "another operation is in progress".
+    await setReleaseStatus(env, 'pending-linux-eastus', 'pending-upgrade')
+    const again = await job(env, inputs)
+    await again.job.cleanup()
+    expectSuccess(again.main)
+    expect(again.main.log).toContain('Release pending-linux-eastus was left pending-upgrade by an interrupted helm; rolling it back to its last revision before upgrading.')
+    expect(isReady(await node(env, 'virtual-kubelet-pending-linux-eastus'))).toBe(true)
+
+    // An interrupted first install: uninstalled, then installed afresh.
+    await setReleaseStatus(env, 'pending-linux-eastus', 'pending-install')
+    const fresh = await job(env, inputs)
+    await fresh.job.cleanup()
+    expectSuccess(fresh.main)
+    expect(fresh.main.log).toContain('Release pending-linux-eastus was left pending-install by an interrupted helm; uninstalling it before installing again.')
+    expect(isReady(await node(env, 'virtual-kubelet-pending-linux-eastus'))).toBe(true)
+
+    const removed = await job(env, { ...inputs, command: 'remove' })
+    await removed.job.cleanup()
+    expectSuccess(removed.main)
+    expect(await releasesIn(env)).not.toContain('pending-linux-eastus')
   })
 
   it('a corrupted kubectl download fails the step and caches nothing', async () => {

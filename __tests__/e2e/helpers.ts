@@ -1,17 +1,24 @@
 // Shared by the end-to-end tests: run the built action as the runner does against the
 // local AKS, and look at what it left in the cluster.
 import { readdir } from 'node:fs/promises'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { expect } from 'vitest'
 import type { V1Node } from '@kubernetes/client-node'
 import { runJob, runMain, type JobStatus, type StepResult } from '../local-aks/runner.js'
 import { IDS, type LocalAks } from '../local-aks/local-aks.js'
+import { LINGERING_EXIT_MESSAGE } from '../../src/process.js'
 
 export const SECRETS = [IDS.clientSecret, IDS.connectorClientSecret]
 
 export const secretSignIn = { 'client-id': IDS.clientId, 'tenant-id': IDS.tenantId, 'client-secret': IDS.clientSecret }
 
+/** Every step must end by itself: a connection left open would hold a real job until its timeout. */
+function expectCleanExit(step: StepResult | null): void {
+  expect(step?.log ?? '', 'the step kept a connection open after its work was done').not.toContain(LINGERING_EXIT_MESSAGE)
+}
+
 export async function job(env: LocalAks, inputs: Record<string, string>, opts: { failLaterStep?: boolean; jobStatus?: JobStatus; toolCache?: string } = {}) {
-  return runJob({
+  const result = await runJob({
     inputs: { ...env.baseInputs(), ...inputs },
     env: env.actionEnv,
     toolCache: opts.toolCache ?? env.toolCache,
@@ -19,10 +26,15 @@ export async function job(env: LocalAks, inputs: Record<string, string>, opts: {
     jobStatus: opts.jobStatus,
     timeoutMs: 8 * 60_000
   })
+  expectCleanExit(result.main)
+  expectCleanExit(result.post)
+  return result
 }
 
 export async function mainOnly(env: LocalAks, inputs: Record<string, string>, toolCache?: string) {
-  return runMain({ inputs: { ...env.baseInputs(), ...inputs }, env: env.actionEnv, toolCache: toolCache ?? env.toolCache, timeoutMs: 8 * 60_000 })
+  const run = await runMain({ inputs: { ...env.baseInputs(), ...inputs }, env: env.actionEnv, toolCache: toolCache ?? env.toolCache, timeoutMs: 8 * 60_000 })
+  expectCleanExit(run.result)
+  return run
 }
 
 /** The step succeeded; otherwise show its log so the failure says why. */
@@ -88,4 +100,22 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise(r => setTimeout(r, 500))
   }
+}
+
+/**
+ * Marks the newest revision of a Helm release with `status`, as a helm stopped mid-way
+ * leaves it (Helm keeps each revision as a Secret: base64 of gzipped JSON, plus labels).
+ */
+export async function setReleaseStatus(env: LocalAks, release: string, status: string): Promise<void> {
+  const list = await env.core.listNamespacedSecret({ namespace: 'default', labelSelector: `owner=helm,name=${release}` })
+  const newest = list.items.sort((a, b) => Number(b.metadata?.labels?.version) - Number(a.metadata?.labels?.version))[0]
+  if (!newest?.metadata?.name || !newest.data?.release) throw new Error(`no Helm release ${release}`)
+  const body = JSON.parse(gunzipSync(Buffer.from(Buffer.from(newest.data.release, 'base64').toString(), 'base64')).toString()) as { info: { status: string } }
+  body.info.status = status
+  const encoded = Buffer.from(gzipSync(JSON.stringify(body)).toString('base64')).toString('base64')
+  await env.core.replaceNamespacedSecret({
+    name: newest.metadata.name,
+    namespace: 'default',
+    body: { ...newest, metadata: { ...newest.metadata, labels: { ...newest.metadata.labels, status } }, data: { release: encoded } }
+  })
 }

@@ -70,6 +70,22 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
     await expectNoSecretLeak(env, [main])
   })
 
+  it('cleanup: true leaves a connector that was there before the job (a shared cluster\'s)', async () => {
+    const creds = JSON.stringify({ clientId: IDS.clientId, clientSecret: IDS.clientSecret, tenantId: IDS.tenantId, subscriptionId: IDS.subscriptionId })
+    const { main, post, job: j } = await job(
+      env,
+      { creds, 'os-type': 'Windows', 'connector-client-id': IDS.connectorClientId, 'connector-client-secret': IDS.connectorClientSecret, cleanup: 'true' },
+      { failLaterStep: true }
+    )
+    await j.cleanup()
+    expectSuccess(main)
+    expectSuccess(post)
+    expect(main.log).toContain('Release aci-connector-windows-eastus is already there (deployed); upgrading it in place (cleanup leaves it: this run did not create it).')
+    expect(post?.log).toContain('cleanup: nothing that this run installed needs removing.')
+    expect(isReady(await node(env, 'virtual-kubelet-aci-connector-windows-eastus'))).toBe(true)
+    expect(await releasesIn(env)).toEqual(['aci-connector-windows-eastus'])
+  })
+
   it('scheduled teardown with the runner\'s own az session removes it; nothing else signs in', async () => {
     // A self-hosted runner signed in once, outside this workflow.
     await azLoginAmbient(await ensureAzCli(), env.actionEnv, { clientId: IDS.clientId, secret: IDS.clientSecret, tenantId: IDS.tenantId })

@@ -1,9 +1,9 @@
 // Builds (once, then caches) every binary the local AKS environment needs,
 // using only package registries: Kubernetes, helm and virtual-kubelet from the
 // Go module proxy, etcd and openssl from Debian.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { join } from 'node:path'
+import { delimiter, join } from 'node:path'
 import { runChecked, runCommand } from './proc.js'
 
 export const K8S_VERSION = 'v1.34.4'
@@ -256,10 +256,18 @@ async function ensureVirtualKubelet(log: Log): Promise<string> {
 
 // ------------------------------------------------------------------- Debian
 
+/** Looks `cmd` up on PATH in-process (a shell could wait seconds while apt keeps the CPUs busy). */
 async function which(cmd: string): Promise<string | undefined> {
-  const r = await runCommand('sh', ['-c', `command -v ${cmd}`], { timeoutMs: 10_000 })
-  const p = r.stdout.trim()
-  return r.code === 0 && p ? p : undefined
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const candidate = join(dir || '.', cmd)
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      // not here
+    }
+  }
+  return undefined
 }
 
 async function ensureAptPackage(cmd: string, pkg: string, log: Log): Promise<string> {

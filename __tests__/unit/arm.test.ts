@@ -2,6 +2,7 @@ import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ArmClient, ArmError, retryAfterMs } from '../../src/arm.js'
+import { ensureProviderRegistered } from '../../src/provider-registration.js'
 
 describe('Retry-After', () => {
   it('reads seconds and HTTP dates, caps long waits, backs off without a header', () => {
@@ -50,6 +51,18 @@ describe('ArmClient', () => {
     expect(err).toBeInstanceOf(ArmError)
     expect(err).toMatchObject({ status: 404, code: 'ResourceNotFound' })
     expect(err.message).toContain('The Resource x was not found.')
+  })
+
+  it('a provider this identity may not register fails with the one-time command for an owner', async () => {
+    const { url, seen } = await serve([
+      [200, {}, '{"namespace":"Microsoft.ContainerInstance","registrationState":"NotRegistered"}'],
+      [403, {}, '{"error":{"code":"AuthorizationFailed","message":"The client does not have authorization to perform action register/action."}}']
+    ])
+    const arm = new ArmClient(access(url))
+    const err = (await ensureProviderRegistered(arm).catch((e: unknown) => e)) as Error
+    expect(err.message).toContain('Ask a subscription owner to run once: `az provider register --namespace Microsoft.ContainerInstance --wait`')
+    expect(err.message).toContain('AuthorizationFailed')
+    expect(seen.map(s => s.split(' ')[0])).toEqual(['GET', 'POST'])
   })
 
   it('gives up after a bounded number of retries', async () => {

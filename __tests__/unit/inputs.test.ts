@@ -101,6 +101,7 @@ describe('parseInputs', () => {
     ['bad image tag', { 'image-tag': 'has space' }, /image-tag/],
     ['bad wait-timeout', { 'wait-timeout': 'ten minutes' }, /wait-timeout: "ten minutes" is not valid; use a duration such as 300s, 10m or 1m30s/],
     ['zero wait-timeout', { 'wait-timeout': '0s' }, /wait-timeout/],
+    ['wait-timeout beyond a job', { 'wait-timeout': '700h' }, /wait-timeout: "700h" is not valid; use at most 6h/],
     ['bad boolean', { 'deploy-samples': 'yes' }, /deploy-samples: "yes" is not valid; use true or false/],
     ['bad cleanup', { cleanup: '1' }, /cleanup: "1"/],
     ['bad kubectl version', { 'kubectl-version': '1.30' }, /kubectl-version: "1.30" is not valid; use a version such as v1.34.4 or latest/],

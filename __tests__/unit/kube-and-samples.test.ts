@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isNotFound, kubeconfigSecrets } from '../../src/kube.js'
+import { isNotFound, kubeconfigSecrets, kubeFromString, watchUntilAborted } from '../../src/kube.js'
 import { sampleDeployment } from '../../src/samples.js'
 
 describe('kubeconfig secrets', () => {
@@ -37,5 +37,78 @@ describe('sample deployments (the seed\'s, with today\'s images)', () => {
     expect(d.metadata).toMatchObject({ name: 'nanoserver-iis', namespace: 'samples', labels: { 'app.kubernetes.io/managed-by': 'aks-aci-connector-action' } })
     expect(d.spec?.template.spec?.containers[0].image).toMatch(/^mcr\.microsoft\.com\/windows\/servercore\/iis:windowsservercore-ltsc20\d\d$/)
     expect(d.spec?.template.spec?.nodeSelector?.['kubernetes.io/hostname']).toBe('virtual-kubelet-aci-connector-windows-eastus')
+  })
+})
+
+describe('a watch ended by its caller', () => {
+  // A stand-in API server that answers a watch slowly and then keeps the stream open, as a
+  // quiet resource does; it records when the client hangs up.
+  async function slowWatchServer(headerDelayMs: number) {
+    const { createServer } = await import('node:http')
+    const state = { requests: 0, open: 0, closed: 0 }
+    const server = createServer((req, res) => {
+      state.requests++
+      state.open++
+      res.on('close', () => {
+        state.open--
+        state.closed++
+      })
+      setTimeout(() => {
+        if (!res.destroyed) {
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.write('')
+        }
+      }, headerDelayMs)
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as { port: number }).port
+    const kube = kubeFromString(
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: c, cluster: {server: "http://127.0.0.1:' + port + '", insecure-skip-tls-verify: true}}]',
+        'users: [{name: u, user: {}}]',
+        'contexts: [{name: x, context: {cluster: c, user: u}}]',
+        'current-context: x'
+      ].join('\n')
+    )
+    return { state, kube, close: () => new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) }) }
+  }
+
+  const until = async (cond: () => boolean, ms: number): Promise<boolean> => {
+    const end = Date.now() + ms
+    while (!cond() && Date.now() < end) await new Promise(r => setTimeout(r, 20))
+    return cond()
+  }
+
+  it('hangs up even when the caller aborts while the watch is still connecting', async () => {
+    const srv = await slowWatchServer(300)
+    try {
+      const abort = new AbortController()
+      const done = watchUntilAborted(srv.kube, '/api/v1/nodes', {}, () => {}, abort.signal)
+      expect(await until(() => srv.state.requests === 1, 2000)).toBe(true)
+      abort.abort() // before the server has answered
+      await done
+      // An open stream would keep the step's process alive until the runner kills it.
+      expect(await until(() => srv.state.open === 0, 3000)).toBe(true)
+      expect(srv.state.requests).toBe(1)
+    } finally {
+      await srv.close()
+    }
+  })
+
+  it('hangs up when aborted after the stream is open', async () => {
+    const srv = await slowWatchServer(0)
+    try {
+      const abort = new AbortController()
+      const done = watchUntilAborted(srv.kube, '/api/v1/nodes', {}, () => {}, abort.signal)
+      expect(await until(() => srv.state.requests === 1, 2000)).toBe(true)
+      await new Promise(r => setTimeout(r, 200))
+      abort.abort()
+      await done
+      expect(await until(() => srv.state.open === 0, 3000)).toBe(true)
+    } finally {
+      await srv.close()
+    }
   })
 })
