@@ -27,6 +27,7 @@ export interface NodeStatus {
 /** Container states that will not get better by waiting. */
 const FATAL_WAITING_REASONS = new Set(['CrashLoopBackOff', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError', 'ErrImageNeverPull'])
 const LOG_TAIL_LINES = 20
+const CONDITION_TAINT_PREFIX = 'node.kubernetes.io/'
 const EVENT_COUNT = 10
 
 export function nodeIsReady(node: V1Node | undefined): boolean {
@@ -179,7 +180,9 @@ function nodeStatus(c: ConnectorNames, node: V1Node | undefined, started: number
     ready: nodeIsReady(node),
     waitedMs: Date.now() - started,
     labels: node?.metadata?.labels ?? {},
-    taints: (node?.spec?.taints ?? []).map(t => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`)
+    // node.kubernetes.io/* taints follow the node's conditions and are cleared by the node
+    // controller moments after Ready; shown, they would report a passing state as the node's.
+    taints: (node?.spec?.taints ?? []).filter(t => !t.key.startsWith(CONDITION_TAINT_PREFIX)).map(t => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`)
   }
 }
 

@@ -21,6 +21,8 @@ export const MIN_AZURE_CLI_VERSION = '2.30.0'
 
 /** Bounds for network and process work done here. */
 const LATEST_LOOKUP_TIMEOUT_MS = 10_000
+/** kubectl is ~60 MB; a download that has not finished in this time has stalled. */
+const DOWNLOAD_TIMEOUT_MS = 10 * 60_000
 const VERSION_PROBE_TIMEOUT_MS = 60_000
 const PIP_INSTALL_TIMEOUT_MS = 20 * 60_000
 const USER_AGENT = 'aks-aci-connector-action'
@@ -188,7 +190,12 @@ export async function installHelm(request: ToolRequest): Promise<string> {
 /** Downloads `url` and checks it against the published SHA-256; a mismatch throws before anything is cached. */
 async function downloadVerified(tool: string, version: string, url: string, checksumUrl: string): Promise<string> {
   core.info(`Downloading ${tool} ${version} from ${url}`)
-  const [file, expected] = await Promise.all([tc.downloadTool(url), fetchChecksum(checksumUrl)])
+  const [file, expected] = await Promise.all([
+    withTimeout(tc.downloadTool(url), DOWNLOAD_TIMEOUT_MS).catch((err: unknown) => {
+      throw new Error(`Could not download ${tool} ${version} from ${url}: ${errorText(err)}. Check the download base URL (mirror) and the runner's network.`)
+    }),
+    withTimeout(fetchChecksum(checksumUrl), DOWNLOAD_TIMEOUT_MS)
+  ])
   await verifyChecksum(file, expected, url)
   return file
 }

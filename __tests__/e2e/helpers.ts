@@ -2,6 +2,7 @@
 // local AKS, and look at what it left in the cluster.
 import { readdir } from 'node:fs/promises'
 import { gunzipSync, gzipSync } from 'node:zlib'
+import { spawnSync } from 'node:child_process'
 import { expect } from 'vitest'
 import type { V1Node } from '@kubernetes/client-node'
 import { runJob, runMain, type JobStatus, type StepResult } from '../local-aks/runner.js'
@@ -118,4 +119,10 @@ export async function setReleaseStatus(env: LocalAks, release: string, status: s
     namespace: 'default',
     body: { ...newest, metadata: { ...newest.metadata, labels: { ...newest.metadata.labels, status } }, data: { release: encoded } }
   })
+}
+
+/** Command lines of the processes on this machine whose arguments contain `text`. */
+export function processesMatching(text: string): string[] {
+  const r = spawnSync('pgrep', ['-af', '--', text], { encoding: 'utf8', timeout: 10_000 })
+  return r.status === 0 ? r.stdout.trim().split('\n').filter(Boolean) : []
 }

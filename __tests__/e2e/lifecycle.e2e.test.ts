@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
 import { azLoginAmbient, ensureAzCli } from '../local-aks/az-cli.js'
 import { runMain, runPost } from '../local-aks/runner.js'
-import { expectNoSecretLeak, expectSuccess, isReady, job, leftoverFiles, namespaceExists, node, releasesIn } from './helpers.js'
+import { expectNoSecretLeak, expectSuccess, isReady, job, leftoverFiles, namespaceExists, node, processesMatching, releasesIn, secretSignIn } from './helpers.js'
 
 const LINUX_NODE = 'virtual-kubelet-pr-42-linux-eastus'
 
@@ -45,6 +45,33 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
       const jwts = main.masks.filter(m => /^ey[\w-]+\.[\w-]+\.[\w-]+$/.test(m))
       expect(jwts.length).toBeGreaterThan(0)
       await expectNoSecretLeak(env, [main, post], jwts)
+    } finally {
+      await j.cleanup()
+    }
+  })
+
+  it('a job cancelled mid-install: the step ends its helm at once, the post step removes what was started', async () => {
+    const inputs = { ...env.baseInputs(), ...secretSignIn, 'connector-name': 'cancelled', 'os-type': 'Both', cleanup: 'true' }
+    // Cancel while helm is installing (it prints this line as it starts).
+    const { job: j, result: main } = await runMain({ inputs, env: env.actionEnv, toolCache: env.toolCache, timeoutMs: 8 * 60_000, cancelOn: /Installing it now/ })
+    try {
+      expect(main.cancelled).toBe(true)
+      expect(main.exitCode).toBe(130)
+      expect(main.log).toContain('Received SIGINT: stopping the tools this step started.')
+      // Nothing of the step outlives it to race the post step (the tools run in their own process groups).
+      expect(processesMatching('upgrade --install cancelled-')).toEqual([])
+
+      const post = await runPost(j)
+      expectSuccess(post)
+      expect(post.log).toContain('Cleanup: remove what this job installed')
+      expect((await releasesIn(env)).filter(r => r.startsWith('cancelled-'))).toEqual([])
+      for (const os of ['linux', 'windows']) {
+        expect(await namespaceExists(env, `cancelled-${os}-eastus`)).toBe(false)
+        expect(await node(env, `virtual-kubelet-cancelled-${os}-eastus`)).toBeUndefined()
+      }
+      // The private az config (it held the secret) went with the work dir.
+      expect(await leftoverFiles(j.runnerTemp)).toEqual([])
+      await expectNoSecretLeak(env, [main, post])
     } finally {
       await j.cleanup()
     }

