@@ -1,6 +1,7 @@
 // Waits for each virtual node to be Ready by watching the API server, and stops waiting
 // as soon as the connector pod shows it cannot get there (crash loop, image pull, auth
 // error), with the reason and what to check. On timeout it says what it saw.
+import * as core from '@actions/core'
 import type { CoreV1Event, V1Node, V1Pod } from '@kubernetes/client-node'
 import { watchUntilAborted, type Kube } from './kube.js'
 import { lastLines } from './process.js'
@@ -148,15 +149,20 @@ const POLL_MS = 500
  */
 export async function currentPodTemplateHash(kube: Kube, namespace: string, deadline: number): Promise<string | undefined> {
   for (;;) {
-    const deployment = (await kube.apps.listNamespacedDeployment({ namespace })).items[0]
-    if (!deployment) return undefined
-    const revision = deployment.metadata?.annotations?.[REVISION_ANNOTATION]
-    const observed = (deployment.status?.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 1)
-    if (observed && revision) {
-      const sets = (await kube.apps.listNamespacedReplicaSet({ namespace })).items
-      const current = sets.find(rs => rs.metadata?.ownerReferences?.some(o => o.uid === deployment.metadata?.uid) && rs.metadata?.annotations?.[REVISION_ANNOTATION] === revision)
-      const hash = current?.metadata?.labels?.['pod-template-hash']
-      if (hash) return hash
+    try {
+      const deployment = (await kube.apps.listNamespacedDeployment({ namespace })).items[0]
+      if (!deployment) return undefined
+      const revision = deployment.metadata?.annotations?.[REVISION_ANNOTATION]
+      const observed = (deployment.status?.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 1)
+      if (observed && revision) {
+        const sets = (await kube.apps.listNamespacedReplicaSet({ namespace })).items
+        const current = sets.find(rs => rs.metadata?.ownerReferences?.some(o => o.uid === deployment.metadata?.uid) && rs.metadata?.annotations?.[REVISION_ANNOTATION] === revision)
+        const hash = current?.metadata?.labels?.['pod-template-hash']
+        if (hash) return hash
+      }
+    } catch (err) {
+      // A dropped connection or a busy API server: ask again until the deadline.
+      core.debug(`reading the rollout of ${namespace}: ${err instanceof Error ? err.message : String(err)}`)
     }
     if (Date.now() > deadline) return undefined
     await new Promise(resolve => setTimeout(resolve, POLL_MS))

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
 import { HELM3_VERSION } from '../local-aks/binaries.js'
-import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn, setReleaseStatus } from './helpers.js'
+import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn, setReleaseStatus, waitFor } from './helpers.js'
 
 const LINUX_NODE = 'virtual-kubelet-aci-connector-linux-eastus'
 
@@ -104,6 +104,31 @@ describe('failures that say what to do', () => {
     await removed.job.cleanup()
     expectSuccess(removed.main)
     expect(await releasesIn(env)).not.toContain('pending-linux-eastus')
+  })
+
+  it('the load balancer drops every connection while the action waits: the watches resume and the install finishes', async () => {
+    // Slow registration keeps the action in its wait while the connections are dropped.
+    env.agent.setConnectorBehaviour({ mode: 'normal', registrationDelayMs: 7000 })
+    try {
+      const running = job(env, { ...secretSignIn, 'connector-name': 'dropped' })
+      await waitFor('the connector pod', async () => (await env.core.listNamespacedPod({ namespace: 'dropped-linux-eastus' }).catch(() => undefined))?.items.length)
+      await new Promise(r => setTimeout(r, 1500)) // helm has returned; the action is watching
+      let dropped = 0
+      for (let i = 0; i < 4; i++) {
+        dropped += env.front.dropAll()
+        await new Promise(r => setTimeout(r, 1000))
+      }
+      const { main, job: j } = await running
+      await j.cleanup()
+      expect(dropped, 'connections the action held open').toBeGreaterThanOrEqual(2)
+      expectSuccess(main)
+      expect(main.log).toMatch(/::debug::watch on \/api\/v1\/nodes ended \(.*\); resuming/)
+      expect(main.log).toMatch(/::debug::watch on \/api\/v1\/namespaces\/dropped-linux-eastus\/pods ended \(.*\); resuming/)
+      expect(main.log).toContain('virtual-kubelet-dropped-linux-eastus is Ready after')
+      expect(isReady(await node(env, 'virtual-kubelet-dropped-linux-eastus'))).toBe(true)
+    } finally {
+      env.agent.setConnectorBehaviour({ mode: 'normal' })
+    }
   })
 
   it('a corrupted kubectl download fails the step and caches nothing', async () => {

@@ -13,6 +13,7 @@ import { startAzureDouble, type AzureDouble } from './azure.js'
 import { ensureAzCli, prepareRunnerAzConfig } from './az-cli.js'
 import { startMirror, type Mirror } from './mirror.js'
 import { packageChart } from './chart.js'
+import { startApiFront, type ApiFront } from './api-front.js'
 
 /** Identities and names of the imitated subscription; the secrets are test values. */
 export const IDS = {
@@ -34,6 +35,8 @@ export const IDS = {
 export interface LocalAks {
   bins: Binaries
   cluster: LocalCluster
+  /** the action's way to the API server (kubeconfigs from the Azure double point here) */
+  front: ApiFront
   agent: AgentNode
   azure: AzureDouble
   mirror: Mirror
@@ -102,7 +105,10 @@ export async function startLocalAks(opts: { log?: (m: string) => void; providerI
     })
     stops.push(() => mirror.stop())
 
-    const apiserver = new URL(cluster.server)
+    // The action reaches the API server through a front that tests can make drop connections.
+    const front = await startApiFront(new URL(cluster.server))
+    stops.push(() => front.stop())
+    const throughFront = (kubeconfig: string): string => kubeconfig.split(`server: ${cluster.server}\n`).join(`server: ${front.server}\n`)
     const azure = await startAzureDouble({
       tenantId: IDS.tenantId,
       subscription: { id: IDS.subscriptionId, name: IDS.subscriptionName },
@@ -115,13 +121,13 @@ export async function startLocalAks(opts: { log?: (m: string) => void; providerI
         resourceGroup: IDS.resourceGroup,
         name: IDS.clusterName,
         location: IDS.location,
-        fqdn: apiserver.host,
+        fqdn: front.host,
         nodeResourceGroup: IDS.nodeResourceGroup,
         enableRBAC: true,
         kubernetesVersion: K8S_VERSION.slice(1),
         kubeletIdentityClientId: IDS.kubeletIdentityClientId,
-        userKubeconfig: cluster.userKubeconfig,
-        adminKubeconfig: cluster.adminKubeconfig
+        userKubeconfig: throughFront(cluster.userKubeconfig),
+        adminKubeconfig: throughFront(cluster.adminKubeconfig)
       },
       providerInitiallyRegistered: opts.providerInitiallyRegistered ?? false,
       providerRegistrationDelayMs: 3000
@@ -137,6 +143,7 @@ export async function startLocalAks(opts: { log?: (m: string) => void; providerI
     return {
       bins,
       cluster,
+      front,
       agent,
       azure,
       mirror,
