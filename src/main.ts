@@ -72,7 +72,7 @@ export async function run(): Promise<void> {
     else await remove(prepared, clock, workDir, report)
   } catch (err) {
     report.error = errorText(err)
-    report.leftBehind = leftBehind(inputs, post)
+    report.leftBehind = leftBehind(inputs, post, report)
     core.setFailed(report.leftBehind ? `${report.error}\n${report.leftBehind}` : report.error)
   } finally {
     await signOut(session)
@@ -80,9 +80,13 @@ export async function run(): Promise<void> {
   }
 }
 
+const REMOVE_PHASE = 'Remove connector'
+
 /** What a failed run leaves in the cluster, and how to finish or undo it. */
-function leftBehind(inputs: Inputs, post: PostState): string | undefined {
+function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string | undefined {
   if (inputs.command === 'remove') {
+    // Only a failure during the removal itself leaves the cluster half-done.
+    if (!report.phases.some(p => p.name.startsWith(REMOVE_PHASE))) return undefined
     return 'The removal stopped part-way; what it already removed stays removed. Re-run the action with command: remove: it picks up where this run stopped.'
   }
   if (post.connectors.length === 0) return undefined
@@ -221,8 +225,9 @@ async function install(p: Prepared, clock: PhaseClock, workDir: string, report: 
     post.connectors = p.connectors.filter((c, i) => statuses[i] === undefined || statuses[i] === 'pending-install')
     savePostState(post)
     p.connectors.forEach((c, i) => {
-      if (statuses[i] === undefined) return
-      core.info(`Release ${c.release} is already there (${statuses[i]}); upgrading it in place${p.inputs.cleanup && statuses[i] !== 'pending-install' ? ' (cleanup leaves it: this run did not create it)' : ''}.`)
+      // A pending release gets its own warning from recoverPendingRelease.
+      if (statuses[i] === undefined || statuses[i]?.startsWith('pending-')) return
+      core.info(`Release ${c.release} is already there (${statuses[i]}); upgrading it in place${p.inputs.cleanup ? ' (cleanup leaves it: this run did not create it)' : ''}.`)
     })
     await settleAll(
       p.connectors.map(async (c, i) => {
@@ -262,7 +267,7 @@ async function remove(p: Prepared, clock: PhaseClock, workDir: string, report: R
   const helmCtx: HelmContext = { helm: p.helm, kubeconfig: p.kubeconfigPath, workDir }
   core.setOutput('release-names', JSON.stringify(p.connectors.map(c => c.release)))
   core.setOutput('node-names', JSON.stringify(p.connectors.map(c => c.node)))
-  report.removals = await clock.run(`Remove connector (${p.connectors.map(c => c.os).join(', ')})`, () =>
+  report.removals = await clock.run(`${REMOVE_PHASE} (${p.connectors.map(c => c.os).join(', ')})`, () =>
     removeAll(p.kube, helmCtx, p.connectors, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs, p.aciResourceGroup)
   )
 }
