@@ -84,21 +84,19 @@ describe('failures that say what to do', () => {
       await r.job.cleanup()
       expectSuccess(r.main)
     }
-    // A cancelled upgrade: every later `helm upgrade` would say "another operation is in progress".
-    await setReleaseStatus(env, 'pending-linux-eastus', 'pending-upgrade')
-    const again = await job(env, inputs)
-    await again.job.cleanup()
-    expectSuccess(again.main)
-    expect(again.main.log).toContain('Release pending-linux-eastus was left pending-upgrade by an interrupted helm; rolling it back to its last revision before upgrading.')
-    expect(isReady(await node(env, 'virtual-kubelet-pending-linux-eastus'))).toBe(true)
-
-    // An interrupted first install: uninstalled, then installed afresh.
-    await setReleaseStatus(env, 'pending-linux-eastus', 'pending-install')
-    const fresh = await job(env, inputs)
-    await fresh.job.cleanup()
-    expectSuccess(fresh.main)
-    expect(fresh.main.log).toContain('Release pending-linux-eastus was left pending-install by an interrupted helm; uninstalling it before installing again.')
-    expect(isReady(await node(env, 'virtual-kubelet-pending-linux-eastus'))).toBe(true)
+    // Every later `helm upgrade` would say "another operation is in progress".
+    const interruptions: Array<[string, string]> = [
+      ['pending-upgrade', 'rolling it back to its last revision before upgrading.'], // a cancelled upgrade
+      ['pending-install', 'uninstalling it before installing again.'] // a cancelled first install
+    ]
+    for (const [status, remedy] of interruptions) {
+      await setReleaseStatus(env, 'pending-linux-eastus', status)
+      const again = await job(env, inputs)
+      await again.job.cleanup()
+      expectSuccess(again.main)
+      expect(again.main.log).toContain(`Release pending-linux-eastus was left ${status} by an interrupted helm; ${remedy}`)
+      expect(isReady(await node(env, 'virtual-kubelet-pending-linux-eastus'))).toBe(true)
+    }
 
     const removed = await job(env, { ...inputs, command: 'remove' })
     await removed.job.cleanup()
