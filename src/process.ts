@@ -3,6 +3,7 @@
 // spawns the tools itself and ends them (and only them) when their time is up. The step's
 // own process is bounded too: see exitIfLingering.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import * as path from 'node:path'
 import * as core from '@actions/core'
 
 export interface ProcessOptions {
@@ -63,8 +64,8 @@ export function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([name]) => !PRIVATE_ENV.test(name)))
 }
 
-/** Process ids (group leaders on POSIX) of the tools running now, ended if the step must stop. */
-const running = new Set<number>()
+/** The tools running now, by process id (group leader on POSIX), ended if the step must stop. */
+const running = new Map<number, string>()
 
 /**
  * Node (18.20.2+) refuses to spawn .cmd/.bat files directly, and az on Windows is az.cmd:
@@ -89,7 +90,8 @@ export function runProcess(file: string, args: string[], options: ProcessOptions
   return new Promise((resolve, reject) => {
     const child = startTool(file, args, options)
     const pid = child.pid
-    if (pid !== undefined) running.add(pid)
+    // Named by the tool and its subcommand (never later arguments: they may be paths to secrets).
+    if (pid !== undefined) running.set(pid, [path.basename(file), ...args.slice(0, 2)].join(' '))
     let stdout = ''
     let stderr = ''
     let timedOut = false
@@ -142,10 +144,12 @@ function signal(pid: number | undefined, sig: NodeJS.Signals): void {
   }
 }
 
-/** Ends every tool this step started that is still running (a helm upgrade, a pip install). */
-export function endRunningTools(): void {
-  for (const pid of running) signal(pid, 'SIGKILL')
+/** Ends every tool this step started that is still running (a helm upgrade, a pip install); returns what it ended. */
+export function endRunningTools(): string[] {
+  const ended = [...running.values()]
+  for (const pid of running.keys()) signal(pid, 'SIGKILL')
   running.clear()
+  return ended
 }
 
 /**
@@ -155,8 +159,8 @@ export function endRunningTools(): void {
 export function endToolsOnSignal(): void {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
-      core.info(`Received ${sig}: stopping the tools this step started.`)
-      endRunningTools()
+      const ended = endRunningTools()
+      core.info(`Received ${sig}: stopped the tools this step started${ended.length > 0 ? `: ${ended.join(', ')}` : ' (none was running)'}.`)
       process.exit(sig === 'SIGINT' ? 130 : 143)
     })
   }

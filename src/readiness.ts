@@ -5,6 +5,7 @@ import * as core from '@actions/core'
 import type { CoreV1Event, V1Node, V1Pod } from '@kubernetes/client-node'
 import { watchUntilAborted, type Kube } from './kube.js'
 import { lastLines } from './process.js'
+import { errorText } from './tools.js'
 import type { ConnectorNames } from './naming.js'
 
 /** What a failure message may name to tell the user where to look. */
@@ -162,7 +163,7 @@ export async function currentPodTemplateHash(kube: Kube, namespace: string, dead
       }
     } catch (err) {
       // A dropped connection or a busy API server: ask again until the deadline.
-      core.debug(`reading the rollout of ${namespace}: ${err instanceof Error ? err.message : String(err)}`)
+      core.debug(`reading the rollout of ${namespace}: ${errorText(err)}`)
     }
     if (Date.now() > deadline) return undefined
     await new Promise(resolve => setTimeout(resolve, POLL_MS))

@@ -394,10 +394,10 @@ function lineSplitter(onLine: (l: string) => void): { push(chunk: Buffer): void;
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 }
 
-/** Spawns node in its own process group; on timeout the whole group is killed by pid. */
 /** How long the runner waits after SIGINT before it ends a cancelled step's process. */
 const CANCEL_GRACE_MS = 7_500
 
+/** Spawns node in its own process group; on timeout the whole group is killed by pid. */
 function runNode(nodePath: string, script: string, env: Record<string, string>, cwd: string, timeoutMs: number, proc: CommandProcessor, cancelOn?: RegExp): Promise<ProcessOutcome> {
   const started = Date.now()
   return new Promise((resolvePromise, reject) => {
@@ -419,6 +419,7 @@ function runNode(nodePath: string, script: string, env: Record<string, string>, 
       killGroup()
     }, timeoutMs)
     let cancelled = false
+    let cancelTimer: NodeJS.Timeout | undefined
     const onLine = (l: string): void => {
       proc.line(l)
       if (!cancelOn || cancelled || !cancelOn.test(l)) return
@@ -429,7 +430,7 @@ function runNode(nodePath: string, script: string, env: Record<string, string>, 
       } catch {
         // already gone
       }
-      setTimeout(killGroup, CANCEL_GRACE_MS).unref()
+      cancelTimer = setTimeout(killGroup, CANCEL_GRACE_MS)
     }
     const out = lineSplitter(onLine)
     const err = lineSplitter(onLine)
@@ -441,6 +442,7 @@ function runNode(nodePath: string, script: string, env: Record<string, string>, 
     })
     child.on('close', (code, sig) => {
       clearTimeout(timer)
+      clearTimeout(cancelTimer)
       process.removeListener('exit', killGroup)
       // The action may have left children (helm, kubectl) in its group: end them too.
       killGroup()

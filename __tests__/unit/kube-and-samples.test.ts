@@ -81,32 +81,22 @@ describe('a watch ended by its caller', () => {
     return cond()
   }
 
-  it('hangs up even when the caller aborts while the watch is still connecting', async () => {
-    const srv = await slowWatchServer(300)
+  // [when the caller aborts, server's delay before it answers, wait before the abort]
+  it.each([
+    ['while the watch is still connecting', 300, 0],
+    ['after the stream is open', 0, 200]
+  ])('hangs up when aborted %s', async (_when, headerDelayMs, abortAfterMs) => {
+    const srv = await slowWatchServer(headerDelayMs)
     try {
       const abort = new AbortController()
       const done = watchUntilAborted(srv.kube, '/api/v1/nodes', {}, () => {}, abort.signal)
       expect(await until(() => srv.state.requests === 1, 2000)).toBe(true)
-      abort.abort() // before the server has answered
+      await new Promise(r => setTimeout(r, abortAfterMs))
+      abort.abort()
       await done
       // An open stream would keep the step's process alive until the runner kills it.
       expect(await until(() => srv.state.open === 0, 3000)).toBe(true)
       expect(srv.state.requests).toBe(1)
-    } finally {
-      await srv.close()
-    }
-  })
-
-  it('hangs up when aborted after the stream is open', async () => {
-    const srv = await slowWatchServer(0)
-    try {
-      const abort = new AbortController()
-      const done = watchUntilAborted(srv.kube, '/api/v1/nodes', {}, () => {}, abort.signal)
-      expect(await until(() => srv.state.requests === 1, 2000)).toBe(true)
-      await new Promise(r => setTimeout(r, 200))
-      abort.abort()
-      await done
-      expect(await until(() => srv.state.open === 0, 3000)).toBe(true)
     } finally {
       await srv.close()
     }
