@@ -15,7 +15,8 @@ export default defineConfig({
           name: 'e2e',
           include: ['__tests__/e2e/**/*.test.ts'],
           environment: 'node',
-          // One local cluster serves every end-to-end file; they must not run at once.
+          // Each file starts its own local AKS (a control plane, an agent node, pod network
+          // namespaces); two at once would overload a 2-core machine, so files run one by one.
           fileParallelism: false,
           testTimeout: 15 * 60_000,
           hookTimeout: 15 * 60_000

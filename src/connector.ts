@@ -7,7 +7,7 @@ import * as core from '@actions/core'
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node'
 import type { ConnectorNames } from './naming.js'
 import { ignoreNotFound, type Kube } from './kube.js'
-import { runChecked, runProcess, lastLines } from './process.js'
+import { runChecked, runProcess, lastLines, readableEcho } from './process.js'
 
 /** Helm keeps its release records here, as the old CLI did (the chart makes its own namespace). */
 export const RELEASE_NAMESPACE = 'default'
@@ -157,7 +157,7 @@ export async function installConnector(ctx: HelmContext, c: ConnectorNames, char
     await runChecked(`helm upgrade --install ${c.release}`, ctx.helm, installArgs(c, chart, file, ctx.kubeconfig), {
       env: helmEnv(ctx),
       timeoutMs: HELM_TIMEOUT_MS,
-      echo: true
+      echo: readableEcho('helm')
     })
   })
 }

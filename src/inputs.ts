@@ -1,6 +1,12 @@
 // Reads and validates every input before anything touches the network, so a typo
 // fails the step at once with the input's name, the bad value and the accepted form.
+import { promises as fs } from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
 import { connectorNameProblem, normalizeLocation, type OsType } from './naming.js'
+import { azConfigDir, findCloud, knownClouds } from './clouds.js'
+import { regionProblem } from './regions.js'
+import { compareVersions, MIN_AZURE_CLI_VERSION } from './tools.js'
 
 export type Command = 'install' | 'remove'
 export type ConnectorIdentity = 'auto' | 'service-principal' | 'managed'
@@ -65,6 +71,10 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
 const IMAGE_TAG = /^[\w][\w.-]{0,127}$/
 const SEMVER = /^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/
 const CLOUD_NAME = /^[A-Za-z0-9_-]{1,64}$/
+/** C0 controls (newline, tab, ...) and DEL. */
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/
+/** Inputs whose value may span lines: the creds JSON may be pretty-printed. */
+const MULTI_LINE_INPUTS = new Set(['creds'])
 const TRUE_VALUES = ['true', 'True', 'TRUE']
 const FALSE_VALUES = ['false', 'False', 'FALSE']
 
@@ -86,10 +96,21 @@ type Read = (name: string) => string
  * Parses all inputs; `read` returns the trimmed value or '' (as core.getInput does).
  * Every problem found is reported together so one run shows them all.
  */
-export function parseInputs(read: Read): Inputs {
+export function parseInputs(readRaw: Read): Inputs {
   const problems: string[] = []
   const bad = (name: string, value: string, expected: string): void => {
     problems.push(`${name}: "${value}" is not valid; ${expected}.`)
+  }
+  // A line break or control character in a one-line value would end up in a release name,
+  // a URL or a command line; say so instead of passing it on (the value is not echoed: it
+  // may be a secret pasted with its newline).
+  const read: Read = name => {
+    const value = readRaw(name)
+    if (!MULTI_LINE_INPUTS.has(name) && CONTROL_CHARACTER.test(value)) {
+      problems.push(`${name} contains a line break or control character; give it as a single line (in YAML, quote it or use a plain scalar, not | or >).`)
+      return ''
+    }
+    return value
   }
 
   const command = oneOf(read, 'command', ['install', 'remove'], 'install', bad) as Command
@@ -110,6 +131,9 @@ export function parseInputs(read: Read): Inputs {
   const normalizedLocation = location === undefined ? undefined : normalizeLocation(location)
   if (normalizedLocation !== undefined && !/^[a-z0-9]+$/.test(normalizedLocation)) {
     bad('location', location ?? '', 'use an Azure region such as eastus or "West Europe"')
+  } else if (location !== undefined && command === 'install') {
+    const problem = regionProblem(location)
+    if (problem) bad('location', location, problem)
   }
   const connectorName = read('connector-name') || 'aci-connector'
   const nameProblem = connectorNameProblem(
@@ -359,6 +383,40 @@ function parseConnectorIdentity(
   }
   const resolved: ConnectorIdentity = identity === 'auto' ? (connectorClientSecret ? 'service-principal' : 'managed') : identity
   return { connectorIdentity: resolved, connectorClientId, connectorClientSecret }
+}
+
+/**
+ * The checks that depend on the runner, made before anything is downloaded or signed in:
+ * the cloud must be one az knows (public, or registered with `az cloud register`; read
+ * from az's files, without starting it), a local chart must be there and be a chart, and
+ * a pinned az must be new enough. Throws an InputError with every problem found.
+ */
+export async function checkInputsOnRunner(inputs: Inputs, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const problems: string[] = []
+  if (!findCloud(await knownClouds(azConfigDir(env)), inputs.environment)) {
+    problems.push(
+      `environment: "${inputs.environment}" is not a cloud the runner's az knows; use AzureCloud, AzureUSGovernment or AzureChinaCloud, or register it in an earlier step with \`az cloud register --name ${inputs.environment} --endpoint-resource-manager <ARM URL>\` (az reads ${path.join(azConfigDir(env), 'clouds.config')}).`
+    )
+  }
+  const chartProblem = await localChartProblem(inputs.chartUrl)
+  if (chartProblem) problems.push(`chart-url: ${chartProblem}`)
+  if (/^\d+\.\d+\.\d+$/.test(inputs.azureCliVersion) && compareVersions(inputs.azureCliVersion, MIN_AZURE_CLI_VERSION) < 0) {
+    problems.push(`azure-cli-version: "${inputs.azureCliVersion}" is older than ${MIN_AZURE_CLI_VERSION}, the oldest az this action supports (federated sign-in and @file arguments); use ${MIN_AZURE_CLI_VERSION} or newer, latest, or leave it empty.`)
+  }
+  if (problems.length > 0) throw new InputError(problems)
+}
+
+/** For a local chart path: why helm could not use it, or undefined (URLs are checked when fetched). */
+export async function localChartProblem(chartUrl: string): Promise<string | undefined> {
+  if (/^(https?|oci):\/\//.test(chartUrl)) return undefined
+  const file = chartUrl.startsWith('~') ? path.join(os.homedir(), chartUrl.slice(1)) : path.resolve(chartUrl)
+  const stat = await fs.stat(file).catch(() => undefined)
+  if (!stat) return `"${chartUrl}" does not exist on the runner (resolved to ${file}); check out the repository that holds it first, or use a chart URL.`
+  if (stat.isDirectory()) {
+    const hasChartYaml = await fs.stat(path.join(file, 'Chart.yaml')).then(s => s.isFile(), () => false)
+    return hasChartYaml ? undefined : `"${chartUrl}" is a directory without a Chart.yaml; point it at the chart's own directory (the one holding Chart.yaml) or at a packaged .tgz.`
+  }
+  return /\.(tgz|tar\.gz)$/.test(file) ? undefined : `"${chartUrl}" is neither a chart directory nor a packaged chart (.tgz); use \`helm package\` to make one.`
 }
 
 /** Reads inputs the way the runner passes them (used by main and post). */

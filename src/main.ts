@@ -4,7 +4,8 @@ import { promises as fs } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import { parseInputs, readActionInput, type Inputs } from './inputs.js'
+import { regionProblem } from './regions.js'
+import { checkInputsOnRunner, parseInputs, readActionInput, type Inputs } from './inputs.js'
 import { installAzureCli, installHelm, installKubectl, DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from './tools.js'
 import { signIn, signOut, type AzSession } from './azure-login.js'
 import { ArmClient, getArmAccess } from './arm.js'
@@ -48,6 +49,7 @@ export async function run(): Promise<void> {
   let inputs: Inputs
   try {
     inputs = parseInputs(readActionInput())
+    await checkInputsOnRunner(inputs)
   } catch (err) {
     core.setFailed(errorText(err))
     return
@@ -155,6 +157,9 @@ async function prepare(
   })
 
   const location = inputs.location ?? cluster.location
+  // Only an install starts a connector; a removal must work for any release name.
+  const regionIssue = inputs.command === 'install' && inputs.location === undefined ? regionProblem(location) : undefined
+  if (regionIssue) throw new Error(`The cluster is in ${location}, but ${regionIssue}.`)
   const nameProblem = connectorNameProblem(inputs.connectorName, location)
   if (nameProblem) throw new Error(`Invalid input: connector-name: "${inputs.connectorName}" is not valid in ${location}; ${nameProblem}.`)
   const connectors = inputs.osTypes.map(o => connectorNames(inputs.connectorName, o, location))

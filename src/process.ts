@@ -13,8 +13,45 @@ export interface ProcessOptions {
   cwd?: string
   /** Written to stdin, then stdin is closed (used to hand over secrets). */
   input?: string
-  /** Copy output lines to the job log as they come (never for commands that print tokens). */
-  echo?: boolean
+  /**
+   * Copy output lines to the job log as they come (never for commands that print tokens):
+   * true prints each with core.info; a function decides per line.
+   */
+  echo?: boolean | ((line: string) => void)
+}
+
+/**
+ * A klog-formatted line (`I1123 10:00:00.123456   42 warnings.go:107] message`), as helm
+ * prints client-go's messages on stderr: its severity letter, source file and message.
+ */
+const KLOG_LINE = /^([IWEF])\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+([\w.-]+):\d+\]\s?(.*)$/
+
+export function parseKlogLine(line: string): { severity: string; file: string; message: string } | undefined {
+  const m = KLOG_LINE.exec(line)
+  return m ? { severity: m[1]!, file: m[2]!, message: m[3]! } : undefined
+}
+
+/** API server warnings already shown in this step (each helm run repeats the chart's). */
+const shownWarnings = new Set<string>()
+
+/**
+ * Echoes a tool's output for a reader: plain lines as info; klog lines in debug only. An
+ * API server warning (client-go warnings.go) is shown once per step in plain words: as a
+ * warning, except a deprecation of a field in the chart's own templates, which the user
+ * cannot act on (one info line).
+ */
+export function readableEcho(tool: string): (line: string) => void {
+  return line => {
+    const klog = parseKlogLine(line)
+    if (!klog) return core.info(line)
+    core.debug(`${tool}: ${line}`)
+    if (klog.file !== 'warnings.go') return
+    const message = klog.message.replace(/^"|"$/g, '').replace(/\\"/g, '"').replace(/^warning:\s*/i, '')
+    if (shownWarnings.has(message)) return
+    shownWarnings.add(message)
+    if (/deprecated/i.test(message)) core.info(`${tool}: the API server notes that the chart uses a deprecated field: ${message}`)
+    else core.warning(`${tool}: the API server warned: ${message}`)
+  }
 }
 
 export interface ProcessResult {
@@ -95,16 +132,22 @@ export function runProcess(file: string, args: string[], options: ProcessOptions
     let stdout = ''
     let stderr = ''
     let timedOut = false
-    const echo = (chunk: string): void => {
-      if (options.echo) for (const line of chunk.split(/\r?\n/)) if (line) core.info(line)
+    const perLine = typeof options.echo === 'function' ? options.echo : options.echo ? (line: string) => core.info(line) : undefined
+    // Whole lines only: a chunk may end mid-line; the rest waits for the next chunk (or the end).
+    const partial = { stdout: '', stderr: '' }
+    const echo = (stream: 'stdout' | 'stderr', chunk: string, final = false): void => {
+      if (!perLine) return
+      const lines = (partial[stream] + chunk).split(/\r?\n/)
+      partial[stream] = final ? '' : (lines.pop() ?? '')
+      for (const line of lines) if (line) perLine(line)
     }
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk
-      echo(chunk)
+      echo('stdout', chunk)
     })
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk
-      echo(chunk)
+      echo('stderr', chunk)
     })
     const timer = setTimeout(() => {
       timedOut = true
@@ -117,6 +160,8 @@ export function runProcess(file: string, args: string[], options: ProcessOptions
       reject(new Error(`Could not start ${file}: ${err.message}`))
     })
     child.on('close', code => {
+      echo('stdout', '', true)
+      echo('stderr', '', true)
       clearTimeout(timer)
       if (pid !== undefined) running.delete(pid)
       resolve({ code: code ?? (timedOut ? 124 : 1), stdout, stderr, timedOut })

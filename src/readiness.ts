@@ -2,7 +2,7 @@
 // as soon as the connector pod shows it cannot get there (crash loop, image pull, auth
 // error), with the reason and what to check. On timeout it says what it saw.
 import * as core from '@actions/core'
-import type { CoreV1Event, V1Node, V1Pod } from '@kubernetes/client-node'
+import type { CoreV1Event, V1ContainerStatus, V1Node, V1Pod } from '@kubernetes/client-node'
 import { watchUntilAborted, type Kube } from './kube.js'
 import { lastLines } from './process.js'
 import { errorText } from './tools.js'
@@ -48,7 +48,8 @@ export function podIsReady(pod: V1Pod): boolean {
 /** Why this connector pod cannot become healthy, or undefined while it still may. */
 export function podFailureReason(pod: V1Pod): string | undefined {
   if (pod.metadata?.deletionTimestamp) return undefined
-  for (const c of pod.status?.containerStatuses ?? []) {
+  // Init containers first: the chart's init-validation runs before the connector starts.
+  for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
     const waiting = c.state?.waiting
     if (waiting?.reason && FATAL_WAITING_REASONS.has(waiting.reason)) {
       const last = c.lastState?.terminated
@@ -107,14 +108,24 @@ function eventTime(e: CoreV1Event): number {
   return t ? new Date(t as unknown as string).getTime() : 0
 }
 
+/**
+ * The container whose log explains the pod: an init container that has not completed
+ * (while one runs or fails, the main container has not started), else the first container.
+ */
+export function containerToLog(pod: V1Pod): V1ContainerStatus | undefined {
+  const unfinishedInit = (pod.status?.initContainerStatuses ?? []).find(c => c.state?.terminated?.exitCode !== 0)
+  return unfinishedInit ?? pod.status?.containerStatuses?.[0]
+}
+
 async function podLog(kube: Kube, pod: V1Pod): Promise<string> {
   const name = pod.metadata?.name ?? ''
   const namespace = pod.metadata?.namespace ?? ''
-  const restarted = (pod.status?.containerStatuses ?? []).some(c => c.restartCount > 0)
+  const status = containerToLog(pod)
+  const container = status?.name
   // After a crash the previous container's log holds the error; fall back to the current one.
-  for (const previous of restarted ? [true, false] : [false]) {
+  for (const previous of (status?.restartCount ?? 0) > 0 ? [true, false] : [false]) {
     try {
-      const text = await kube.core.readNamespacedPodLog({ name, namespace, tailLines: LOG_TAIL_LINES, previous })
+      const text = await kube.core.readNamespacedPodLog({ name, namespace, container, tailLines: LOG_TAIL_LINES, previous })
       if (text && String(text).trim()) return String(text)
     } catch {
       // No log yet (container never started), or the node's kubelet endpoint is unreachable.
@@ -134,13 +145,15 @@ export async function diagnoseConnector(kube: Kube, namespace: string): Promise<
   const parts = [
     pods.length ? pods.map(describePod).join('\n') : `no connector pod in namespace ${namespace}`,
     events.length ? `events:\n${describeEvents(events)}` : 'no events',
-    log ? `last log lines of ${newest?.metadata?.name}:\n${lastLines(log, LOG_TAIL_LINES)}` : 'no connector log'
+    log ? `last log lines of ${newest?.metadata?.name} (container ${newest ? containerToLog(newest)?.name ?? '' : ''}):\n${lastLines(log, LOG_TAIL_LINES)}` : 'no connector log'
   ]
   return { text: parts.join('\n'), log }
 }
 
 const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision'
 const POLL_MS = 500
+/** Consecutive failed log reads (at POLL_MS) before the ACI check gives up with a warning. */
+const LOG_READ_ATTEMPTS = 20
 
 /**
  * The pod-template-hash of the connector Deployment's current revision, once the
@@ -166,6 +179,56 @@ export async function currentPodTemplateHash(kube: Kube, namespace: string, dead
       core.debug(`reading the rollout of ${namespace}: ${errorText(err)}`)
     }
     if (Date.now() > deadline) return undefined
+    await new Promise(resolve => setTimeout(resolve, POLL_MS))
+  }
+}
+
+/**
+ * virtual-kubelet's pod controller (v1.11.0 node/podcontroller.go) lists the provider's pods
+ * (for azure-aci: the container groups in the ACI resource group) before it logs
+ * "starting workers", and logs a failed list as "failed to fetch the list of pods from the
+ * provider: <the ARM error>", then carries on: the node stays Ready, every pod later fails.
+ */
+export const WORKERS_STARTED = 'starting workers'
+export const PROVIDER_LIST_FAILED = 'failed to fetch the list of pods from the provider'
+
+/** The connector's verdict on its first ACI call, from its log; undefined while it has not made it. */
+export function aciVerdictFromLog(log: string): 'ok' | { failure: string } | undefined {
+  const lines = log.split('\n')
+  const started = lines.findIndex(l => l.includes(WORKERS_STARTED))
+  if (started < 0) return undefined
+  const failed = lines.slice(0, started).find(l => l.includes(PROVIDER_LIST_FAILED))
+  if (!failed) return 'ok'
+  // logrus quotes the message: msg="failed to fetch ...: GET https://...\n----...RESPONSE 403: ...ERROR CODE: AuthorizationFailed..."
+  const message = (/msg="((?:[^"\\]|\\.)*)"/.exec(failed)?.[1] ?? failed).replace(/\\n/g, '\n').replace(/\\"/g, '"')
+  const code = /ERROR CODE: (\S+)/.exec(message)?.[1]
+  const status = /RESPONSE (\d{3})/.exec(message)?.[1]
+  const armMessage = /"message":\s*"((?:[^"\\]|\\.)*)"/.exec(message)?.[1]
+  const summary = [status && `ARM answered ${status}`, code, armMessage].filter(Boolean).join(': ')
+  return { failure: `the connector cannot list container groups in ACI (${summary || message.split('\n')[0]})` }
+}
+
+/** Waits for the connector's first ACI call and reads how it went; 'timeout' at the deadline. */
+async function connectorAciCheck(kube: Kube, pod: V1Pod, deadline: number): Promise<'ok' | 'timeout' | { failure: string }> {
+  const name = pod.metadata?.name ?? ''
+  const namespace = pod.metadata?.namespace ?? ''
+  const container = pod.spec?.containers?.[0]?.name
+  let unreadable = 0
+  for (;;) {
+    try {
+      const log = String(await kube.core.readNamespacedPodLog({ name, namespace, container }))
+      const verdict = aciVerdictFromLog(log)
+      if (verdict) return verdict
+      unreadable = 0
+    } catch (err) {
+      core.debug(`reading the log of ${namespace}/${name}: ${errorText(err)}`)
+      // Logs can be out of reach (a kubeconfig without pods/log, a node's log endpoint behind a firewall).
+      if (++unreadable >= LOG_READ_ATTEMPTS) {
+        core.warning(`Could not read the log of ${namespace}/${name} (${errorText(err)}), so the connector's access to ACI is not verified; pods on ${pod.spec?.nodeName ? 'its node' : 'the virtual node'} may still fail with ProviderFailed.`)
+        return 'ok'
+      }
+    }
+    if (Date.now() > deadline) return 'timeout'
     await new Promise(resolve => setTimeout(resolve, POLL_MS))
   }
 }
@@ -231,11 +294,17 @@ export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutM
     // One deadline for the whole wait, including the time spent finding the current revision.
     timer = setTimeout(() => resolve('timeout'), Math.max(0, started + timeoutMs - Date.now()))
   })
-  const result = await Promise.race([outcome, deadline]).finally(() => {
+  let result = await Promise.race([outcome, deadline]).finally(() => {
     clearTimeout(timer)
     abort.abort()
   })
-  if (result !== 'timeout' && !('failure' in result)) return result
+  if (result !== 'timeout' && !('failure' in result)) {
+    // Ready says nothing about Azure: the connector registers its node before its first ACI call.
+    const current = newestPod([...pods.values()].filter(p => !hash || p.metadata?.labels?.['pod-template-hash'] === hash))
+    const aci = current ? await connectorAciCheck(kube, current, started + timeoutMs) : 'ok'
+    if (aci === 'ok') return result
+    result = aci === 'timeout' ? 'timeout' : { failure: aci.failure }
+  }
 
   const diagnosis = await diagnoseConnector(kube, c.namespace)
   const hint = connectorLogHint(diagnosis.log, ctx)

@@ -24,10 +24,13 @@ export const SAMPLES: Record<OsType, SampleSpec> = {
 }
 
 /**
- * The seed's Deployment: nodeSelector and toleration pin it to the virtual node of its
- * OS. The seed selected `beta.kubernetes.io/os`, but today's connector (azure-aci on
- * virtual-kubelet's nodeutil) sets no OS label on its node, so such a pod would stay
- * Pending; the node's own hostname label picks the virtual node of the right OS instead.
+ * The 2019 procedure's sample Deployment: nodeSelector and toleration pin it to the virtual
+ * node of its OS. The connector labels its node with `kubernetes.io/os` (and the older
+ * `beta.kubernetes.io/os` the 2019 page selected), `type: virtual-kubelet` and
+ * `kubernetes.io/role: agent` (virtual-kubelet v1.11.0 node/nodeutil/controller.go, azure-aci v1.6.4
+ * pkg/provider/vk_node.go). The hostname label narrows it to this connector's own node, so
+ * a second connector of the same OS (another pull request's, the managed add-on's
+ * `virtual-node-aci-linux`) never gets the sample.
  */
 export function sampleDeployment(os: OsType, namespace: string, node: string): V1Deployment {
   const { name, image } = SAMPLES[os]
@@ -46,6 +49,7 @@ export function sampleDeployment(os: OsType, namespace: string, node: string): V
           // A sample has nothing to drain; a short grace keeps teardown (and ACI billing) short.
           terminationGracePeriodSeconds: 5,
           nodeSelector: {
+            'kubernetes.io/os': os.toLowerCase(),
             'kubernetes.io/hostname': node,
             'kubernetes.io/role': 'agent',
             type: 'virtual-kubelet'

@@ -25,6 +25,8 @@ const LATEST_LOOKUP_TIMEOUT_MS = 10_000
 const DOWNLOAD_TIMEOUT_MS = 10 * 60_000
 const VERSION_PROBE_TIMEOUT_MS = 60_000
 const PIP_INSTALL_TIMEOUT_MS = 20 * 60_000
+/** Unpacking helm (~20 MB) takes about a second. */
+const EXTRACT_TIMEOUT_MS = 2 * 60_000
 const USER_AGENT = 'aks-aci-connector-action'
 
 export type Platform = 'linux' | 'darwin' | 'windows'
@@ -167,6 +169,17 @@ export async function installKubectl(request: ToolRequest): Promise<string> {
   return path.join(dir, binary)
 }
 
+/**
+ * Unpacks a .tar.gz into a new directory next to the tool cache's temp files. Not
+ * tc.extractTar: it prints its whole tar command line into the step log.
+ */
+export async function extractTarGz(archive: string): Promise<string> {
+  const dest = await fs.mkdtemp(path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'extract-'))
+  core.debug(`tar xzf ${archive} -C ${dest}`)
+  await runChecked('tar', 'tar', ['xzf', archive, '-C', dest], { timeoutMs: EXTRACT_TIMEOUT_MS })
+  return dest
+}
+
 /** helm of the requested version; returns the binary's full path. */
 export async function installHelm(request: ToolRequest): Promise<string> {
   const t = request.target ?? currentTarget()
@@ -177,13 +190,14 @@ export async function installHelm(request: ToolRequest): Promise<string> {
 
   const url = helmUrl(request.baseUrl, version, t)
   const archive = await downloadVerified('helm', version, url, helmChecksumUrl(request.baseUrl, version, t))
-  const extracted = t.platform === 'windows' ? await tc.extractZip(archive) : await tc.extractTar(archive)
+  const extracted = t.platform === 'windows' ? await tc.extractZip(archive) : await extractTarGz(archive)
   const inner = path.join(extracted, `${t.platform}-${t.arch}`, binary)
   await fs.access(inner).catch(() => {
     throw new Error(`The helm archive from ${url} has no ${t.platform}-${t.arch}/${binary}; is the download base URL laid out like get.helm.sh?`)
   })
   const dir = await tc.cacheFile(inner, binary, 'helm', version, t.arch)
   await fs.rm(archive, { force: true })
+  await fs.rm(extracted, { recursive: true, force: true })
   return path.join(dir, binary)
 }
 

@@ -17,14 +17,31 @@ describe('CI step: install Both with samples', () => {
     await env?.stop()
   })
 
-  it('rejects bad input before any Azure or download request', async () => {
-    const { result, job: j } = await mainOnly(env, { ...secretSignIn, 'os-type': 'Mac', 'wait-timeout': 'soon' })
+  it.each<{ label: string; inputs: Record<string, string>; problems: string[] }>([
+    {
+      label: 'malformed values',
+      inputs: { 'os-type': 'Mac', 'wait-timeout': 'soon', location: 'east\nus' },
+      problems: ['os-type: "Mac" is not valid; use Linux, Windows or Both.', 'wait-timeout: "soon" is not valid', 'location contains a line break or control character; give it as a single line']
+    },
+    {
+      label: 'values the runner cannot honour',
+      inputs: { environment: 'NoSuchCloud', 'chart-url': '/nonexistent/virtual-kubelet-azure-aci', 'azure-cli-version': '2.29.0' },
+      problems: [
+        'environment: "NoSuchCloud" is not a cloud the runner\'s az knows',
+        'chart-url: "/nonexistent/virtual-kubelet-azure-aci" does not exist on the runner',
+        'azure-cli-version: "2.29.0" is older than 2.30.0, the oldest az this action supports'
+      ]
+    }
+  ])('rejects $label before any download, Azure request or tool process', async ({ inputs, problems }) => {
+    const argvBefore = await env.argvLog()
+    const { result, job: j } = await mainOnly(env, { ...secretSignIn, ...inputs })
     await j.cleanup()
     expect(result.exitCode).toBe(1)
-    expect(result.log).toContain('os-type: "Mac" is not valid; use Linux, Windows or Both.')
-    expect(result.log).toContain('wait-timeout: "soon" is not valid')
+    for (const p of problems) expect(result.log).toContain(p)
     expect(env.azure.requests).toEqual([])
     expect(env.mirror.requests).toEqual([])
+    // No az, helm or kubectl was started (each goes through a recording shim).
+    expect(await env.argvLog()).toBe(argvBefore)
   })
 
   it('installs both connectors, the nodes turn Ready with the virtual node labels and taint, samples run on them', async () => {
@@ -42,7 +59,9 @@ describe('CI step: install Both with samples', () => {
       for (const [name, os] of [[LINUX_NODE, 'linux'], [WINDOWS_NODE, 'windows']] as const) {
         const n = await node(env, name)
         expect(isReady(n), `${name} Ready`).toBe(true)
-        expect(n?.metadata?.labels).toMatchObject({ type: 'virtual-kubelet', 'kubernetes.io/role': 'agent', 'kubernetes.io/hostname': name })
+        // virtual-kubelet v1.11.0 node/nodeutil/controller.go and azure-aci v1.6.4 pkg/provider/vk_node.go
+        expect(n?.metadata?.labels).toMatchObject({ type: 'virtual-kubelet', 'kubernetes.io/role': 'agent', 'kubernetes.io/hostname': name, 'kubernetes.io/os': os, 'beta.kubernetes.io/os': os })
+        expect(n?.status?.nodeInfo?.kubeletVersion).toMatch(/-vk-azure-aci-/)
         expect(n?.status?.nodeInfo?.operatingSystem?.toLowerCase()).toBe(os)
         expect(n?.spec?.taints).toEqual(expect.arrayContaining([expect.objectContaining({ key: 'virtual-kubelet.io/provider', value: 'azure', effect: 'NoSchedule' })]))
       }
@@ -54,8 +73,15 @@ describe('CI step: install Both with samples', () => {
         expect(pods[0].status?.phase).toBe('Running')
         expect(pods[0].spec?.nodeName).toBe(nodeName)
         expect(ips[os]).toEqual([pods[0].status?.podIP])
-        expect(ips[os][0]).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
+        // Each sample is a container group of its own in the ACI resource group, tagged by the connector.
+        const group = env.azure.aci.groups().find(g => g.tags.PodName === pods[0].metadata?.name)
+        expect(group, `${name} container group`).toMatchObject({ name: `default-${pods[0].metadata?.name}`, resourceGroup: IDS.nodeResourceGroup, osType: os === 'linux' ? 'Linux' : 'Windows', state: 'Running' })
+        expect(group?.tags).toMatchObject({ NodeName: nodeName, Namespace: 'default', UID: pods[0].metadata?.uid })
       }
+      // ACI gives a Linux group a public IP of its own; the connector reports none for Windows
+      // (azure-aci v1.6.4 pkg/provider/containergroup_to_pod.go).
+      expect(ips.linux[0]).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
+      expect(env.azure.aci.groups()).toHaveLength(2)
 
       // The agent pool node must not have attracted the samples (it carries no virtual-kubelet label).
       expect((await node(env, env.agent.nodeName))?.metadata?.labels?.type).toBeUndefined()
@@ -121,7 +147,8 @@ describe('CI step: install Both with samples', () => {
     expect(await namespaceExists(env, 'aci-connector-windows-eastus')).toBe(false)
     expect((await env.apps.listNamespacedDeployment({ namespace: 'default' })).items).toEqual([])
     expect((await env.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${LINUX_NODE}` })).items).toEqual([])
-    expect(env.agent.connectorProcesses()).toEqual([])
+    expect(env.agent.containers()).toEqual([])
+    expect(env.azure.aci.groups(), 'container groups left in ACI').toEqual([])
     expect(first.main.summary).toContain('remove succeeded')
 
     const second = await job(env, { ...secretSignIn, command: 'remove', 'os-type': 'Both' })
@@ -130,6 +157,5 @@ describe('CI step: install Both with samples', () => {
     expect(second.main.log).toContain('Linux: nothing to remove (release aci-connector-linux-eastus and node virtual-kubelet-aci-connector-linux-eastus are not there)')
     expect(second.main.summary).toContain('| Windows | `aci-connector-windows-eastus` | was not there | was not there | 0 |')
     await expectNoSecretLeak(env, [first.main, second.main])
-    void IDS
   })
 })

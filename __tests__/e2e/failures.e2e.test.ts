@@ -1,11 +1,12 @@
-// Failures a user must be told about precisely: a wrong secret, a connector that crash
-// loops or lacks permissions, a node that never turns Ready, a corrupted download. Plus
-// Helm 3 and ARM throttling, which must just work.
+// Failures a user must be told about precisely, each made by the real connector and chart
+// on the local AKS: a wrong secret, a connector that crash loops or whose image cannot be
+// pulled, an identity without rights, a node that never turns Ready, a corrupted download.
+// Plus Helm 3 and ARM throttling, which must just work.
 import { mkdtemp, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
+import { aksAzureJson, startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { HELM3_VERSION } from '../local-aks/binaries.js'
 import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn, setReleaseStatus, waitFor } from './helpers.js'
 
@@ -34,47 +35,99 @@ describe('failures that say what to do', () => {
     await expectNoSecretLeak(env, [result], [wrong])
   })
 
-  it('a crash-looping connector fails fast with the reason and its log; fixed, a re-run converges', async () => {
-    env.agent.setConnectorBehaviour({ mode: 'crashloop' })
+  it('a node whose azure.json cannot be read: init-validation crash-loops, the step fails fast with its log; fixed, a re-run converges', async () => {
+    // init-validation exits when SetAuthConfig fails (azure-aci v1.6.4 cmd/init-container/main.go,
+    // pkg/auth/auth_config.go "cannot get AKS credential config"), so the kubelet restarts it.
+    const inputs = { ...secretSignIn, 'connector-name': 'badnode' }
+    env.agent.writeNodeFile('/etc/kubernetes/azure.json', '{ "cloud": "AzurePublicCloud", ')
     const started = Date.now()
-    const { main, job: j } = await job(env, { ...secretSignIn, 'wait-timeout': '5m' })
-    await j.cleanup()
-    expect(main.exitCode).toBe(1)
-    expect(Date.now() - started).toBeLessThan(90_000)
-    expect(main.log).toContain('The Linux connector (release aci-connector-linux-eastus) is failing: container')
-    expect(main.log).toContain('CrashLoopBackOff')
-    expect(main.log).toMatch(/last log lines of aci-connector-linux-eastus-virtual-kubelet-azure-aci-/)
-    expect(main.log).toContain('Installed so far: release aci-connector-linux-eastus')
-    expect(main.summary).toContain('install failed')
-    expect(main.summary).toContain('> [!WARNING]')
-
-    env.agent.setConnectorBehaviour({ mode: 'normal' })
-    const again = await job(env, { ...secretSignIn })
+    try {
+      const { main, job: j } = await job(env, { ...inputs, 'wait-timeout': '5m' })
+      await j.cleanup()
+      expect(main.exitCode).toBe(1)
+      expect(Date.now() - started).toBeLessThan(120_000)
+      expect(main.log).toContain('The Linux connector (release badnode-linux-eastus) is failing: container init-validation is CrashLoopBackOff')
+      expect(main.log).toMatch(/last log lines of badnode-linux-eastus-virtual-kubelet-azure-aci-\S+ \(container init-validation\)/)
+      expect(main.log).toContain('cannot get AKS credential config')
+      expect(main.log).toContain('Installed so far: release badnode-linux-eastus')
+      expect(main.summary).toContain('install failed')
+      expect(main.summary).toContain('> [!WARNING]')
+    } finally {
+      env.agent.writeNodeFile('/etc/kubernetes/azure.json', aksAzureJson())
+    }
+    const again = await job(env, inputs)
     await again.job.cleanup()
     expectSuccess(again.main)
-    expect(isReady(await node(env, LINUX_NODE))).toBe(true)
+    expect(isReady(await node(env, 'virtual-kubelet-badnode-linux-eastus'))).toBe(true)
   })
 
-  it('a connector without rights on the ACI resource group fails with the role assignment to make', async () => {
-    env.agent.setConnectorBehaviour({ mode: 'auth-error' })
-    const { main, job: j } = await job(env, { ...secretSignIn, 'connector-name': 'noauth', 'wait-timeout': '5m' })
+  it('a region the connector does not run in is refused before anything changes', async () => {
+    const { result, job: j } = await mainOnly(env, { ...secretSignIn, location: 'antarctica' })
     await j.cleanup()
-    env.agent.setConnectorBehaviour({ mode: 'normal' })
+    expect(result.exitCode).toBe(1)
+    expect(result.log).toContain('location: "antarctica" is not valid; the azure-aci connector runs only in the regions where ACI is offered')
+    expect(await releasesIn(env)).not.toContain('aci-connector-linux-antarctica')
+    expect(await env.argvLog()).not.toMatch(/aci-connector-linux-antarctica/)
+  })
+
+  it('a connector image that cannot be pulled fails fast with the pull error; fixed, a re-run converges', async () => {
+    const inputs = { ...secretSignIn, 'connector-name': 'badtag' }
+    const { main, job: j } = await job(env, { ...inputs, 'image-tag': '9.9.9', 'wait-timeout': '5m' })
+    await j.cleanup()
     expect(main.exitCode).toBe(1)
+    expect(main.log).toContain('The Linux connector (release badtag-linux-eastus) is failing: container badtag-linux-eastus-virtual-kubelet-azure-aci is ImagePullBackOff')
+    expect(main.log).toContain('mcr.microsoft.com/oss/virtual-kubelet/virtual-kubelet:9.9.9')
+
+    const again = await job(env, inputs)
+    await again.job.cleanup()
+    expectSuccess(again.main)
+    expect(isReady(await node(env, 'virtual-kubelet-badtag-linux-eastus'))).toBe(true)
+  })
+
+  it('a connector identity without a role on the ACI resource group: the node turns Ready, but the step fails at once with the 403 and the role assignment to make', async () => {
+    // The kubelet identity has no Azure role (AKS grants it none). The real connector registers
+    // a Ready node anyway; its first ACI call is refused.
+    const inputs = { ...secretSignIn, 'connector-identity': 'managed', 'connector-name': 'noauth' }
+    const started = Date.now()
+    const { main, job: j } = await job(env, inputs)
+    await j.cleanup()
+    expect(main.exitCode).toBe(1)
+    expect(Date.now() - started).toBeLessThan(60_000)
+    expect(main.log).toContain('The Linux connector (release noauth-linux-eastus) is failing: the connector cannot list container groups in ACI (ARM answered 403: AuthorizationFailed: The client')
     expect(main.log).toContain(
-      `assign it the Contributor role there, e.g. \`az role assignment create --assignee ${IDS.clientId} --role Contributor --scope /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}\``
+      `assign it the Contributor role there, e.g. \`az role assignment create --assignee ${IDS.kubeletIdentityClientId} --role Contributor --scope /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}\``
     )
+    const denied = env.azure.requests.find(r => r.host === 'management.azure.com' && r.status === 403 && r.path.includes('/providers/Microsoft.ContainerInstance/containerGroups'))
+    expect(denied?.path).toContain(`/resourceGroups/${IDS.nodeResourceGroup}/`)
+
+    // Granted the role, a re-run converges (the upgrade restarts the connector).
+    env.azure.assignRole({ clientId: IDS.kubeletIdentityClientId, role: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE })
+    try {
+      const again = await job(env, inputs)
+      await again.job.cleanup()
+      expectSuccess(again.main)
+    } finally {
+      env.azure.unassignRole({ clientId: IDS.kubeletIdentityClientId, role: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE })
+    }
+    const removed = await job(env, { ...inputs, command: 'remove' })
+    await removed.job.cleanup()
+    expectSuccess(removed.main)
   })
 
   it('a node that never turns Ready times out and says what it saw', async () => {
-    env.agent.setConnectorBehaviour({ mode: 'never-ready' })
-    const { main, job: j } = await job(env, { ...secretSignIn, 'connector-name': 'stuck', 'wait-timeout': '15s' })
-    await j.cleanup()
-    env.agent.setConnectorBehaviour({ mode: 'normal' })
-    expect(main.exitCode).toBe(1)
-    expect(main.log).toContain('Virtual node virtual-kubelet-stuck-linux-eastus was not Ready after 15 s (node never registered)')
-    expect(main.log).toMatch(/pod stuck-linux-eastus-virtual-kubelet-azure-aci-\S+: phase Running/)
-    expect(main.log).toContain('kubectl -n stuck-linux-eastus logs deploy/stuck-linux-eastus-virtual-kubelet-azure-aci')
+    // A fresh node whose registry never answers: the connector's images never arrive.
+    env.agent.forgetPulledImages()
+    env.agent.knobs.imagePullMs = Infinity
+    try {
+      const { main, job: j } = await job(env, { ...secretSignIn, 'connector-name': 'stuck', 'wait-timeout': '15s' })
+      await j.cleanup()
+      expect(main.exitCode).toBe(1)
+      expect(main.log).toContain('Virtual node virtual-kubelet-stuck-linux-eastus was not Ready after 15 s (node never registered)')
+      expect(main.log).toMatch(/pod stuck-linux-eastus-virtual-kubelet-azure-aci-\S+: phase Pending/)
+      expect(main.log).toContain('kubectl -n stuck-linux-eastus logs deploy/stuck-linux-eastus-virtual-kubelet-azure-aci')
+    } finally {
+      env.agent.knobs.imagePullMs = 0
+    }
   })
 
   it('a release left pending by an interrupted helm is put right, and the re-run converges', async () => {
@@ -105,8 +158,9 @@ describe('failures that say what to do', () => {
   })
 
   it('the load balancer drops every connection while the action waits: the watches resume and the install finishes', async () => {
-    // Slow registration keeps the action in its wait while the connections are dropped.
-    env.agent.setConnectorBehaviour({ mode: 'normal', registrationDelayMs: 7000 })
+    // A slow image pull (a fresh node) keeps the action in its wait while the connections are dropped.
+    env.agent.forgetPulledImages()
+    env.agent.knobs.imagePullMs = 7000
     try {
       const running = job(env, { ...secretSignIn, 'connector-name': 'dropped' })
       await waitFor('the connector pod', async () => (await env.core.listNamespacedPod({ namespace: 'dropped-linux-eastus' }).catch(() => undefined))?.items.length)
@@ -125,7 +179,7 @@ describe('failures that say what to do', () => {
       expect(main.log).toContain('virtual-kubelet-dropped-linux-eastus is Ready after')
       expect(isReady(await node(env, 'virtual-kubelet-dropped-linux-eastus'))).toBe(true)
     } finally {
-      env.agent.setConnectorBehaviour({ mode: 'normal' })
+      env.agent.knobs.imagePullMs = 0
     }
   })
 

@@ -2,7 +2,8 @@
 // local AKS, and look at what it left in the cluster.
 import { readdir } from 'node:fs/promises'
 import { gunzipSync, gzipSync } from 'node:zlib'
-import { spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { expect } from 'vitest'
 import type { V1Node } from '@kubernetes/client-node'
 import { runJob, runMain, type JobStatus, type StepResult } from '../local-aks/runner.js'
@@ -121,8 +122,16 @@ export async function setReleaseStatus(env: LocalAks, release: string, status: s
   })
 }
 
-/** Command lines of the processes on this machine whose arguments contain `text`. */
-export function processesMatching(text: string): string[] {
-  const r = spawnSync('pgrep', ['-af', '--', text], { encoding: 'utf8', timeout: 10_000 })
-  return r.status === 0 ? r.stdout.trim().split('\n').filter(Boolean) : []
+/**
+ * Command lines of the processes on this machine whose arguments contain `text`. Async: the
+ * local AKS's servers run in the test's own process and must keep serving meanwhile.
+ */
+export async function processesMatching(text: string): Promise<string[]> {
+  try {
+    const { stdout } = await promisify(execFile)('pgrep', ['-af', '--', text], { encoding: 'utf8', timeout: 10_000 })
+    return stdout.trim().split('\n').filter(Boolean)
+  } catch {
+    // pgrep exits 1 when nothing matches.
+    return []
+  }
 }

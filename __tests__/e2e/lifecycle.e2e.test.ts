@@ -2,7 +2,7 @@
 // fails) and the scheduled teardown use (remove with whatever session the runner has),
 // across the sign-in paths: OIDC federated token, creds JSON, the runner's az session.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
+import { startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { azLoginAmbient, ensureAzCli } from '../local-aks/az-cli.js'
 import { runMain, runPost } from '../local-aks/runner.js'
 import { expectNoSecretLeak, expectSuccess, isReady, job, leftoverFiles, namespaceExists, node, processesMatching, releasesIn, secretSignIn } from './helpers.js'
@@ -19,11 +19,21 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
   })
 
   it('OIDC sign-in, cleanup: true; a later step fails and the post step removes everything', async () => {
+    // Signed in without a secret, the connector runs as the cluster's kubelet identity, which
+    // AKS grants no role: give it one on the node resource group as the team's setup would
+    // (azure-aci's own AKS end-to-end setup does the same, hack/e2e/aks.sh).
+    env.azure.assignRole({ clientId: IDS.kubeletIdentityClientId, role: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE })
     const inputs = { ...env.baseInputs(), 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId, 'connector-name': 'pr-42', 'deploy-samples': 'true', cleanup: 'true' }
     const { job: j, result: main } = await runMain({ inputs, env: env.actionEnv, toolCache: env.toolCache, timeoutMs: 8 * 60_000 })
     try {
       expectSuccess(main)
       expect(isReady(await node(env, LINUX_NODE))).toBe(true)
+      // The sample runs in ACI: a container group named <namespace>-<pod>, tagged by the connector.
+      const [group] = env.azure.aci.groups()
+      expect(env.azure.aci.groups()).toHaveLength(1)
+      expect(group).toMatchObject({ resourceGroup: IDS.nodeResourceGroup, state: 'Running', osType: 'Linux' })
+      expect(group.tags).toMatchObject({ NodeName: LINUX_NODE, Namespace: 'default' })
+      expect(group.name).toBe(`default-${group.tags.PodName}`)
       expect(await env.argvLog()).toMatch(/^az login --service-principal --username c0ffee00-\S+ --tenant \S+ --federated-token=@\S+/m)
       // Signed in without a secret, so the connector runs as the cluster's kubelet identity.
       const deployment = await env.apps.readNamespacedDeployment({ name: 'pr-42-linux-eastus-virtual-kubelet-azure-aci', namespace: 'pr-42-linux-eastus' })
@@ -39,7 +49,8 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
       expect(await releasesIn(env)).toEqual([])
       expect(await namespaceExists(env, 'pr-42-linux-eastus')).toBe(false)
       expect((await env.apps.listNamespacedDeployment({ namespace: 'default' })).items).toEqual([])
-      expect(env.agent.connectorProcesses()).toEqual([])
+      expect(env.agent.containers()).toEqual([])
+      expect(env.azure.aci.groups(), 'container groups left in ACI').toEqual([])
       expect(await leftoverFiles(j.runnerTemp)).toEqual([])
       // The federated token was masked and never became a process argument.
       const jwts = main.masks.filter(m => /^ey[\w-]+\.[\w-]+\.[\w-]+$/.test(m))
@@ -60,7 +71,7 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
       // The step names what it stopped: at least one helm was still installing when the cancel came.
       expect(main.log).toMatch(/Received SIGINT: stopped the tools this step started: .*helm upgrade --install/)
       // Nothing of the step outlives it to race the post step (the tools run in their own process groups).
-      expect(processesMatching('upgrade --install cancelled-')).toEqual([])
+      expect(await processesMatching('upgrade --install cancelled-')).toEqual([])
 
       const post = await runPost(j)
       expectSuccess(post)

@@ -3,12 +3,13 @@
  * "runner-level" AZURE_CONFIG_DIR in which the double is a registered, active cloud -
  * the state a self-hosted runner would be in after an admin ran `az cloud register`.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import type { AzureDouble } from './azure.js'
+import { runCommand } from './proc.js'
 
 export interface AzResult {
   code: number | null
@@ -45,9 +46,9 @@ export async function ensureAzCli(): Promise<string> {
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
   for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'azure-cli']]) {
-    // Bounded: apt on a slow mirror must not hang the test run forever.
-    const r = spawnSync('apt-get', args, { env, stdio: 'inherit', timeout: 15 * 60_000 })
-    if (r.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (status ${String(r.status)}${r.error ? `, ${r.error.message}` : ''})`)
+    // Bounded (a slow mirror must not hang the run) and asynchronous (servers may share this process).
+    const r = await runCommand('apt-get', args, { env, timeoutMs: 15 * 60_000 })
+    if (r.code !== 0) throw new Error(`apt-get ${args.join(' ')} failed (exit ${String(r.code)}):\n${r.stderr.slice(-2000)}`)
   }
   const installed = findAz()
   if (!installed) throw new Error('apt-get installed azure-cli but az is still not on PATH')

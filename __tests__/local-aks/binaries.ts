@@ -1,6 +1,7 @@
 // Builds (once, then caches) every binary the local AKS environment needs,
-// using only package registries: Kubernetes, helm and virtual-kubelet from the
-// Go module proxy, etcd and openssl from Debian.
+// using only package registries: Kubernetes, helm and the azure-aci connector (with its
+// init-validation program and its chart) from the Go module proxy, etcd, openssl and iproute2 from
+// Debian.
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { delimiter, join } from 'node:path'
@@ -9,7 +10,8 @@ import { runChecked, runCommand } from './proc.js'
 export const K8S_VERSION = 'v1.34.4'
 export const HELM4_VERSION = 'v4.3.1'
 export const HELM3_VERSION = 'v3.22.0'
-export const VIRTUAL_KUBELET_VERSION = 'v1.13.0'
+/** github.com/virtual-kubelet/azure-aci: the connector, its init container and its chart (charts/virtual-kubelet). */
+export const AZURE_ACI_VERSION = 'v1.6.4'
 
 export interface Binaries {
   kubeApiserver: string
@@ -19,7 +21,12 @@ export interface Binaries {
   etcd: string
   helm4: string
   helm3: string
-  virtualKubelet: string
+  /** azure-aci cmd/virtual-kubelet: the connector (image mcr.microsoft.com/oss/virtual-kubelet/virtual-kubelet). */
+  aciConnector: string
+  /** azure-aci cmd/init-container (image mcr.microsoft.com/oss/virtual-kubelet/init-validation). */
+  aciInitValidation: string
+  /** The module's charts/virtual-kubelet: the chart published as virtual-kubelet-azure-aci. */
+  aciChartDir: string
 }
 
 type Log = (msg: string) => void
@@ -226,32 +233,33 @@ async function ensureHelm(version: string, log: Log): Promise<string> {
 }
 
 /**
- * virtual-kubelet (with its mock provider) through a wrapper module rather than
- * `go install pkg@v`: the proxy refuses the module's version list, and
- * go install looks it up for deprecation notices and fails.
+ * The azure-aci connector and its init container, through a wrapper module rather than
+ * `go install pkg@v`: the proxy refuses the module's version list, which go install reads.
+ * Version flags as the module's Makefile sets them (VERSION_FLAGS: main.buildVersion).
  */
-async function ensureVirtualKubelet(log: Log): Promise<string> {
-  const out = binPath('virtual-kubelet', VIRTUAL_KUBELET_VERSION, 'virtual-kubelet')
-  if (existsSync(out)) return out
-  const mod = 'github.com/virtual-kubelet/virtual-kubelet'
-  const dir = join(cacheRoot(), 'src', `vkbuild-${VIRTUAL_KUBELET_VERSION}`)
-  await timed(log, `virtual-kubelet ${VIRTUAL_KUBELET_VERSION}`, async () => {
+async function ensureAzureAci(log: Log): Promise<{ connector: string; initValidation: string; chartDir: string }> {
+  const mod = 'github.com/virtual-kubelet/azure-aci'
+  const connector = binPath('azure-aci', AZURE_ACI_VERSION, 'virtual-kubelet')
+  const initValidation = binPath('azure-aci', AZURE_ACI_VERSION, 'init-validation')
+  const dir = join(cacheRoot(), 'src', `acibuild-${AZURE_ACI_VERSION}`)
+  const chartDir = join(await moduleDir(`${mod}@${AZURE_ACI_VERSION}`, log), 'charts', 'virtual-kubelet')
+  if (existsSync(connector) && existsSync(initValidation)) return { connector, initValidation, chartDir }
+  await timed(log, `azure-aci ${AZURE_ACI_VERSION} (connector and init-validation)`, async () => {
     if (!existsSync(join(dir, '.tidy-ok'))) {
       mkdirSync(dir, { recursive: true })
-      const vkDir = await moduleDir(`${mod}@${VIRTUAL_KUBELET_VERSION}`, log)
-      // Same language version as the module itself, so the same GODEBUG defaults apply as with go install.
-      const goLine = /^go\s+(\S+)/m.exec(readFileSync(join(vkDir, 'go.mod'), 'utf8'))?.[1] ?? '1.25.0'
-      writeFileSync(join(dir, 'go.mod'), `module local/vkbuild\n\ngo ${goLine}\n\nrequire ${mod} ${VIRTUAL_KUBELET_VERSION}\n`)
-      writeFileSync(join(dir, 'tools.go'), `//go:build tools\npackage vkbuild\n\nimport _ "${mod}/cmd/virtual-kubelet"\n`)
-      await go(['mod', 'tidy', '-e'], dir, log, 'resolving virtual-kubelet dependencies', goEnv({ GOFLAGS: '-mod=mod' }))
+      const aciDir = await moduleDir(`${mod}@${AZURE_ACI_VERSION}`, log)
+      // Same language version as the module itself, so the same GODEBUG defaults apply.
+      const goLine = /^go\s+(\S+)/m.exec(readFileSync(join(aciDir, 'go.mod'), 'utf8'))?.[1] ?? '1.24.0'
+      writeFileSync(join(dir, 'go.mod'), `module local/acibuild\n\ngo ${goLine}\n\nrequire ${mod} ${AZURE_ACI_VERSION}\n`)
+      writeFileSync(join(dir, 'tools.go'), `//go:build tools\npackage acibuild\n\nimport (\n\t_ "${mod}/cmd/virtual-kubelet"\n\t_ "${mod}/cmd/init-container"\n)\n`)
+      await go(['mod', 'tidy', '-e'], dir, log, 'resolving azure-aci dependencies', goEnv({ GOFLAGS: '-mod=mod' }))
       writeFileSync(join(dir, '.tidy-ok'), new Date().toISOString())
     }
-    const ldflags = `-s -w -X main.buildVersion=${VIRTUAL_KUBELET_VERSION}`
-    await buildAtomically(out, async (tmp) => {
-      await go(['build', '-o', tmp, '-ldflags', ldflags, `${mod}/cmd/virtual-kubelet`], dir, log, 'building virtual-kubelet')
-    })
+    const tag = AZURE_ACI_VERSION.replace(/^v/, '')
+    await buildAtomically(connector, tmp => go(['build', '-o', tmp, '-ldflags', `-s -w -X main.buildVersion=${tag}`, `${mod}/cmd/virtual-kubelet`], dir, log, 'building the azure-aci connector').then(() => undefined))
+    await buildAtomically(initValidation, tmp => go(['build', '-o', tmp, '-ldflags', '-s -w', `${mod}/cmd/init-container`], dir, log, 'building azure-aci init-validation').then(() => undefined))
   })
-  return out
+  return { connector, initValidation, chartDir }
 }
 
 // ------------------------------------------------------------------- Debian
@@ -290,15 +298,18 @@ export async function ensureBinaries(log: Log = () => {}): Promise<Binaries> {
   mkdirSync(cacheRoot(), { recursive: true })
   const etcd = await ensureAptPackage('etcd', 'etcd-server', log)
   await ensureAptPackage('openssl', 'openssl', log)
+  // The agent node's pod network: `ip netns` / veth pairs (iproute2).
+  await ensureAptPackage('ip', 'iproute2', log)
   const needGo = [
     binPath('helm', HELM4_VERSION, 'helm'),
     binPath('helm', HELM3_VERSION, 'helm'),
-    binPath('virtual-kubelet', VIRTUAL_KUBELET_VERSION, 'virtual-kubelet'),
+    binPath('azure-aci', AZURE_ACI_VERSION, 'virtual-kubelet'),
+    binPath('azure-aci', AZURE_ACI_VERSION, 'init-validation'),
     ...K8S_CMDS.map((c) => binPath('kubernetes', K8S_VERSION, c))
   ].some((p) => !existsSync(p))
   if (needGo) await requireGo()
   // Small builds first: they are useful on their own while Kubernetes builds.
-  const virtualKubelet = await ensureVirtualKubelet(log)
+  const aci = await ensureAzureAci(log)
   const helm4 = await ensureHelm(HELM4_VERSION, log)
   const helm3 = await ensureHelm(HELM3_VERSION, log)
   const k8s = await ensureK8s(log)
@@ -310,6 +321,8 @@ export async function ensureBinaries(log: Log = () => {}): Promise<Binaries> {
     etcd,
     helm4,
     helm3,
-    virtualKubelet
+    aciConnector: aci.connector,
+    aciInitValidation: aci.initValidation,
+    aciChartDir: aci.chartDir
   }
 }

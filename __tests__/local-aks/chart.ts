@@ -1,25 +1,13 @@
-// Packages the chart double (chart/virtual-kubelet-azure-aci) with the real
-// `helm package`, so the action installs a .tgz exactly like the one published
-// on gh-pages: same file name, same chart name and version.
+// The real connector chart: the azure-aci module's charts/virtual-kubelet (the chart
+// published as virtual-kubelet-azure-aci), packaged with the real `helm package`, so the
+// action installs a .tgz like the one on the project's gh-pages branch: same file name,
+// same chart name, version and templates.
 import { execFile } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { mkdir, readFile } from 'node:fs/promises'
-import { join, dirname } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { mkdir } from 'node:fs/promises'
 
 export const CHART_NAME = 'virtual-kubelet-azure-aci'
-export const CHART_VERSION = '1.6.4'
-
-/** Source folder of the chart double. */
-export const chartSourceDir = join(dirname(fileURLToPath(import.meta.url)), 'chart', CHART_NAME)
-
-export interface PackagedChart {
-  /** Absolute path of virtual-kubelet-azure-aci-<version>.tgz */
-  path: string
-  version: string
-  /** Hex SHA-256 of the .tgz */
-  sha256: string
-}
+/** Where the project publishes its packaged charts (the action's default chart-url lives here). */
+export const PUBLISHED_CHARTS_PATH = '/virtual-kubelet/azure-aci/raw/gh-pages/charts'
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -31,13 +19,16 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<string> {
   })
 }
 
-/** `helm package` the double into outDir; returns the archive and its checksum. */
-export async function packageChart(helm: string, outDir: string): Promise<PackagedChart> {
+/** `helm package <chartDir>` into outDir; returns the archive's path (virtual-kubelet-azure-aci-<version>.tgz). */
+export async function packageChart(helm: string, chartDir: string, outDir: string): Promise<string> {
   await mkdir(outDir, { recursive: true })
-  const out = await run(helm, ['package', chartSourceDir, '--destination', outDir], 60_000)
+  const out = await run(helm, ['package', chartDir, '--destination', outDir], 60_000)
   // helm prints "Successfully packaged chart and saved it to: <path>"
   const match = /saved it to:\s*(\S+\.tgz)/.exec(out)
-  const path = match?.[1] ?? join(outDir, `${CHART_NAME}-${CHART_VERSION}.tgz`)
-  const sha256 = createHash('sha256').update(await readFile(path)).digest('hex')
-  return { path, version: CHART_VERSION, sha256 }
+  if (!match?.[1]) throw new Error(`helm package printed no archive path:\n${out}`)
+  return match[1]
+}
+
+export function chartFileName(version: string): string {
+  return `${CHART_NAME}-${version.replace(/^v/, '')}.tgz`
 }

@@ -1,7 +1,6 @@
 // A real Kubernetes control plane on 127.0.0.1: etcd + kube-apiserver +
 // kube-controller-manager + kube-scheduler, client-certificate users, all in a
 // temp dir. Stands in for the AKS control plane in the e2e tests.
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { request } from 'node:https'
 import { createServer } from 'node:net'
@@ -10,11 +9,9 @@ import { join } from 'node:path'
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { ensureBinaries, type Binaries } from './binaries.js'
 import { runChecked, spawnLogged, tailFile, type ManagedProcess } from './proc.js'
+import { createCa, issueCert, type CertOptions, type CertPair } from './tls.js'
 
-export interface CertPair {
-  certPath: string
-  keyPath: string
-}
+export type { CertOptions, CertPair } from './tls.js'
 
 export interface LocalCluster {
   dir: string
@@ -35,14 +32,6 @@ export interface LocalCluster {
   /** Issues a cert signed by the cluster CA (e.g. a kubelet serving cert). */
   issueCert(name: string, opts: CertOptions): Promise<CertPair>
   stop(): Promise<void>
-}
-
-export interface CertOptions {
-  cn: string
-  org?: string
-  usage: 'server' | 'client'
-  ips?: string[]
-  dns?: string[]
 }
 
 export interface StartClusterOptions {
@@ -68,55 +57,6 @@ export function freePort(): Promise<number> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const b64 = (path: string): string => readFileSync(path).toString('base64')
-
-// ------------------------------------------------------------------ PKI
-
-/** EC P-256 keys: a fraction of the cost of RSA and accepted everywhere here. */
-async function genKey(path: string): Promise<void> {
-  await runChecked('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', path], {
-    timeoutMs: 30_000
-  })
-}
-
-async function makeCa(dir: string): Promise<CertPair> {
-  const pair = { certPath: join(dir, 'ca.crt'), keyPath: join(dir, 'ca.key') }
-  await genKey(pair.keyPath)
-  await runChecked(
-    'openssl',
-    ['req', '-x509', '-new', '-key', pair.keyPath, '-out', pair.certPath, '-days', '30', '-subj', '/CN=local-aks-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature'],
-    { timeoutMs: 30_000 }
-  )
-  return pair
-}
-
-async function signCert(dir: string, ca: CertPair, name: string, o: CertOptions): Promise<CertPair> {
-  const pair = { certPath: join(dir, `${name}.crt`), keyPath: join(dir, `${name}.key`) }
-  const csr = join(dir, `${name}.csr`)
-  const ext = join(dir, `${name}.ext`)
-  // A random serial per cert: -CAcreateserial races when certs are signed in parallel.
-  const serial = `0x${randomBytes(8).toString('hex').replace(/^./, '1')}`
-  await genKey(pair.keyPath)
-  const subj = `/CN=${o.cn}${o.org ? `/O=${o.org}` : ''}`
-  await runChecked('openssl', ['req', '-new', '-key', pair.keyPath, '-out', csr, '-subj', subj], { timeoutMs: 30_000 })
-  const sans = [...(o.ips ?? []).map((i) => `IP:${i}`), ...(o.dns ?? []).map((d) => `DNS:${d}`)]
-  writeFileSync(
-    ext,
-    [
-      'basicConstraints=CA:FALSE',
-      'keyUsage=critical,digitalSignature,keyEncipherment',
-      `extendedKeyUsage=${o.usage === 'server' ? 'serverAuth' : 'clientAuth'}`,
-      ...(sans.length ? [`subjectAltName=${sans.join(',')}`] : [])
-    ].join('\n') + '\n'
-  )
-  await runChecked(
-    'openssl',
-    ['x509', '-req', '-in', csr, '-CA', ca.certPath, '-CAkey', ca.keyPath, '-set_serial', serial, '-out', pair.certPath,
-      '-days', '30', '-extfile', ext],
-    { timeoutMs: 30_000 }
-  )
-  return pair
-}
 
 function kubeconfigYaml(server: string, caPath: string, user: string, cert: CertPair): string {
   // Plain template: the shape is fixed and this avoids a YAML dependency here.
@@ -226,8 +166,8 @@ async function boot(
   await runChecked('mkdir', ['-p', pki, join(dir, 'etcd')], { timeoutMs: 5000 })
 
   // --- certificates
-  const ca = await makeCa(pki)
-  const issue = (name: string, o: CertOptions): Promise<CertPair> => signCert(pki, ca, name, o)
+  const ca = await createCa(pki, 'local-aks-ca')
+  const issue = (name: string, o: CertOptions): Promise<CertPair> => issueCert(pki, ca, name, o)
   const [serving, admin, user, kcm, sched, kubeletClient] = await Promise.all([
     issue('apiserver', {
       cn: 'kube-apiserver',
@@ -243,7 +183,7 @@ async function boot(
   ])
   const saKey = join(pki, 'sa.key')
   const saPub = join(pki, 'sa.pub')
-  await genKey(saKey)
+  await runChecked('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', saKey], { timeoutMs: 30_000 })
   await runChecked('openssl', ['pkey', '-in', saKey, '-pubout', '-out', saPub], { timeoutMs: 30_000 })
   log(`certificates ready (${Date.now() - t0} ms)`)
 

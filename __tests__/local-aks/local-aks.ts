@@ -1,18 +1,24 @@
-// The whole local AKS in one call: a real control plane with an AKS-like agent node
-// that plays ACI, Azure imitated at the HTTP level (the real az signs in to it), a
-// tool mirror laid out like dl.k8s.io / get.helm.sh serving real kubectl and helm, and
-// the chart double. Used by the end-to-end tests and by `npm run demo`.
+// The whole local AKS in one call: a real control plane (cluster.ts) with an AKS agent node
+// whose kubelet runs pods in their own network namespaces (kubelet.ts, pod-network.ts,
+// container-runtime.ts), the real azure-aci connector and init-validation programs as its
+// images, the real connector chart served at its published path, Azure imitated at the
+// HTTP level (azure.ts: the real az signs in to it, the connector reaches it as public
+// Azure through the cluster's outbound proxy), and a tool mirror laid out like dl.k8s.io /
+// get.helm.sh serving real kubectl and helm. Used by the end-to-end tests, the demo and
+// the bench.
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node'
-import { ensureBinaries, HELM3_VERSION, HELM4_VERSION, K8S_VERSION, type Binaries } from './binaries.js'
+import { AZURE_ACI_VERSION, ensureBinaries, HELM3_VERSION, HELM4_VERSION, K8S_VERSION, type Binaries } from './binaries.js'
 import { startCluster, type LocalCluster } from './cluster.js'
-import { startAgentNode, type AgentNode } from './agent-node.js'
+import { startAgentNode, type AgentNode } from './kubelet.js'
+import { DISTROLESS_ENV, type ContainerImage } from './container-runtime.js'
+import { startPodNetwork, type PodNetwork } from './pod-network.js'
 import { startAzureDouble, type AzureDouble } from './azure.js'
 import { ensureAzCli, prepareRunnerAzConfig } from './az-cli.js'
 import { startMirror, type Mirror } from './mirror.js'
-import { packageChart } from './chart.js'
+import { chartFileName, packageChart, PUBLISHED_CHARTS_PATH } from './chart.js'
 import { startApiFront, type ApiFront } from './api-front.js'
 
 /** Identities and names of the imitated subscription; the secrets are test values. */
@@ -32,10 +38,75 @@ export const IDS = {
   nodeResourceGroup: 'MC_rg-aks-local_aks-local_eastus'
 }
 
+export const SUBSCRIPTION_SCOPE = `/subscriptions/${IDS.subscriptionId}`
+export const NODE_RESOURCE_GROUP_SCOPE = `${SUBSCRIPTION_SCOPE}/resourceGroups/${IDS.nodeResourceGroup}`
+export const CLUSTER_RESOURCE_GROUP_SCOPE = `${SUBSCRIPTION_SCOPE}/resourceGroups/${IDS.resourceGroup}`
+
+/**
+ * Who may do what, as a team would have set it up: the CI service principal is Contributor
+ * on the subscription; the separate connector principal holds Contributor on the node
+ * resource group where the container groups go; the OIDC principal is Contributor on the
+ * subscription and may assign roles on the node resource group. The kubelet identity has no
+ * role at all: AKS grants it none (azure-aci's own AKS end-to-end script assigns it one,
+ * hack/e2e/aks.sh).
+ */
+const ROLE_ASSIGNMENTS = [
+  { clientId: IDS.clientId, role: 'Contributor', scope: SUBSCRIPTION_SCOPE },
+  { clientId: IDS.connectorClientId, role: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE },
+  { clientId: IDS.oidcClientId, role: 'Contributor', scope: SUBSCRIPTION_SCOPE },
+  { clientId: IDS.oidcClientId, role: 'User Access Administrator', scope: NODE_RESOURCE_GROUP_SCOPE }
+]
+
+const REGION = 'eastus'
+const VNET_SUFFIX = '12345678'
+
+/**
+ * /etc/kubernetes/azure.json as AKS writes it on a kubenet node pool with a kubelet managed
+ * identity (the cloud provider config: https://cloud-provider-azure.sigs.k8s.io/install/configs/).
+ * The connector reads cloud, tenant, subscription, resource group, location, VNet and the
+ * identity from here (azure-aci v1.6.4 pkg/auth/authentication.go aksCredential).
+ */
+export function aksAzureJson(cloud = 'AzurePublicCloud'): string {
+  return `${JSON.stringify(
+    {
+      cloud,
+      tenantId: IDS.tenantId,
+      subscriptionId: IDS.subscriptionId,
+      aadClientId: 'msi',
+      aadClientSecret: 'msi',
+      resourceGroup: IDS.nodeResourceGroup,
+      location: REGION,
+      vmType: 'vmss',
+      subnetName: 'aks-subnet',
+      securityGroupName: `aks-agentpool-${VNET_SUFFIX}-nsg`,
+      vnetName: `aks-vnet-${VNET_SUFFIX}`,
+      vnetResourceGroup: '',
+      routeTableName: `aks-agentpool-${VNET_SUFFIX}-routetable`,
+      primaryAvailabilitySetName: '',
+      primaryScaleSetName: `aks-nodepool1-${VNET_SUFFIX}-vmss`,
+      cloudProviderBackoffMode: 'v2',
+      cloudProviderBackoff: true,
+      cloudProviderBackoffRetries: 6,
+      cloudProviderBackoffDuration: 5,
+      cloudProviderRateLimit: true,
+      cloudProviderRateLimitQPS: 10,
+      cloudProviderRateLimitBucket: 100,
+      useManagedIdentityExtension: true,
+      userAssignedIdentityID: IDS.kubeletIdentityClientId,
+      useInstanceMetadata: true,
+      loadBalancerSku: 'Standard',
+      excludeMasterFromStandardLB: true,
+      maximumLoadBalancerRuleCount: 250
+    },
+    null,
+    4
+  )}\n`
+}
+
 export interface LocalAks {
   bins: Binaries
   cluster: LocalCluster
-  /** the action's way to the API server (kubeconfigs from the Azure double point here) */
+  /** The action's way to the API server (kubeconfigs from the Azure double point here). */
   front: ApiFront
   agent: AgentNode
   azure: AzureDouble
@@ -74,7 +145,72 @@ async function writeShim(dir: string, name: string, tool: string, real: string):
   return file
 }
 
-export async function startLocalAks(opts: { log?: (m: string) => void; providerInitiallyRegistered?: boolean } = {}): Promise<LocalAks> {
+/**
+ * The images the agent node can run, laid out as azure-aci's Dockerfiles build them
+ * (docker/virtual-kubelet/Dockerfile: /usr/bin/virtual-kubelet on distroless/static with
+ * the CA bundle; docker/init-container/Dockerfile: /initcontainer), at the tags chart 1.6.4
+ * names (values.yaml image.tag 1.6.4, initImage.initTag 0.3.2; init-validation is built
+ * from the same module version). The outbound proxy's CA is added as AKS adds a proxy's
+ * trusted CA.
+ */
+function images(bins: Binaries, proxyCa: string): ContainerImage[] {
+  const trust = { '/etc/ssl/certs/ca-certificates.crt': '/etc/ssl/certs/ca-certificates.crt', [PROXY_CA_PATH]: proxyCa }
+  return [
+    {
+      repository: 'mcr.microsoft.com/oss/virtual-kubelet/virtual-kubelet',
+      tags: [AZURE_ACI_VERSION.replace(/^v/, '')],
+      files: { '/usr/bin/virtual-kubelet': bins.aciConnector, ...trust },
+      entrypoint: ['/usr/bin/virtual-kubelet'],
+      cmd: ['--help'],
+      env: DISTROLESS_ENV
+    },
+    {
+      repository: 'mcr.microsoft.com/oss/virtual-kubelet/init-validation',
+      tags: ['0.3.2'],
+      files: { '/initcontainer': bins.aciInitValidation, ...trust },
+      entrypoint: ['/initcontainer'],
+      cmd: [],
+      env: DISTROLESS_ENV
+    }
+  ]
+}
+
+const PROXY_CA_PATH = '/etc/ssl/certs/aks-proxy-trusted-ca.crt'
+
+/**
+ * What the cluster puts into every container: the `kubernetes` service's variables as
+ * AKS's admissions enforcer rewrites them to the API server's address, and AKS's HTTP
+ * proxy variables (https://learn.microsoft.com/azure/aks/http-proxy). Both addresses are
+ * the pod's own 127.0.0.1, where the pod network relays to the host.
+ */
+function podEnv(apiPort: number, proxyPort: number, fqdn: string): Record<string, string> {
+  const proxy = `http://127.0.0.1:${proxyPort}`
+  const noProxy = ['localhost', '127.0.0.1', fqdn.split(':')[0], '10.0.0.0/16', '10.244.0.0/16', '.svc', '.cluster.local'].join(',')
+  return {
+    KUBERNETES_SERVICE_HOST: '127.0.0.1',
+    KUBERNETES_SERVICE_PORT: String(apiPort),
+    KUBERNETES_SERVICE_PORT_HTTPS: String(apiPort),
+    KUBERNETES_PORT: `tcp://127.0.0.1:${apiPort}`,
+    KUBERNETES_PORT_443_TCP: `tcp://127.0.0.1:${apiPort}`,
+    KUBERNETES_PORT_443_TCP_PROTO: 'tcp',
+    KUBERNETES_PORT_443_TCP_ADDR: '127.0.0.1',
+    KUBERNETES_PORT_443_TCP_PORT: String(apiPort),
+    HTTP_PROXY: proxy,
+    HTTPS_PROXY: proxy,
+    http_proxy: proxy,
+    https_proxy: proxy,
+    NO_PROXY: noProxy,
+    no_proxy: noProxy,
+    SSL_CERT_FILE: PROXY_CA_PATH
+  }
+}
+
+export interface LocalAksOptions {
+  log?: (m: string) => void
+  providerInitiallyRegistered?: boolean
+}
+
+export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAks> {
   const log = opts.log ?? (() => undefined)
   const dir = await mkdtemp(join(tmpdir(), 'local-aks-'))
   const stops: Array<() => Promise<void>> = []
@@ -86,24 +222,6 @@ export async function startLocalAks(opts: { log?: (m: string) => void; providerI
     const [bins, az] = await Promise.all([ensureBinaries(log), ensureAzCli()])
     const cluster = await startCluster({ log, bins })
     stops.push(() => cluster.stop())
-    const agent = await startAgentNode(cluster, bins, { log, region: 'eastus', nodeResourceGroup: IDS.nodeResourceGroup })
-    stops.push(() => agent.stop())
-
-    const shims = join(dir, 'shims')
-    const bin = join(dir, 'bin')
-    await mkdir(shims, { recursive: true })
-    await mkdir(bin, { recursive: true })
-    const chart = await packageChart(bins.helm4, join(dir, 'charts'))
-    const mirror = await startMirror({
-      kubectl: { [K8S_VERSION]: await writeShim(shims, 'kubectl', 'kubectl', bins.kubectl) },
-      helm: {
-        [HELM4_VERSION]: await writeShim(shims, 'helm4', 'helm', bins.helm4),
-        [HELM3_VERSION]: await writeShim(shims, 'helm3', 'helm', bins.helm3)
-      },
-      charts: [chart.path],
-      latest: { kubectl: K8S_VERSION, helm: HELM4_VERSION }
-    })
-    stops.push(() => mirror.stop())
 
     // The action reaches the API server through a front that tests can make drop connections.
     const front = await startApiFront(new URL(cluster.server))
@@ -113,9 +231,9 @@ export async function startLocalAks(opts: { log?: (m: string) => void; providerI
       tenantId: IDS.tenantId,
       subscription: { id: IDS.subscriptionId, name: IDS.subscriptionName },
       principals: [
-        { clientId: IDS.clientId, secret: IDS.clientSecret },
-        { clientId: IDS.connectorClientId, secret: IDS.connectorClientSecret },
-        { clientId: IDS.oidcClientId, federatedSubject: 'repo:octo/repo:ref:refs/heads/main' }
+        { clientId: IDS.clientId, secret: IDS.clientSecret, displayName: 'ci-deployer' },
+        { clientId: IDS.connectorClientId, secret: IDS.connectorClientSecret, displayName: 'aci-connector' },
+        { clientId: IDS.oidcClientId, federatedSubject: 'repo:octo/repo:ref:refs/heads/main', displayName: 'github-oidc' }
       ],
       cluster: {
         resourceGroup: IDS.resourceGroup,
@@ -129,10 +247,53 @@ export async function startLocalAks(opts: { log?: (m: string) => void; providerI
         userKubeconfig: throughFront(cluster.userKubeconfig),
         adminKubeconfig: throughFront(cluster.adminKubeconfig)
       },
+      roleAssignments: ROLE_ASSIGNMENTS,
       providerInitiallyRegistered: opts.providerInitiallyRegistered ?? false,
       providerRegistrationDelayMs: 3000
     })
     stops.push(() => azure.stop())
+
+    const apiPort = Number(new URL(front.server).port)
+    const network: PodNetwork = await startPodNetwork({
+      dir: join(dir, 'pod-network'),
+      routes: [
+        { port: apiPort, target: { host: '127.0.0.1', port: apiPort } },
+        { port: azure.proxyPort, target: { host: '127.0.0.1', port: azure.proxyPort } }
+      ],
+      log
+    })
+    stops.push(() => network.stop())
+    const agent = await startAgentNode({
+      cluster,
+      network,
+      images: images(bins, azure.caPath),
+      nodeFiles: { '/etc/kubernetes/azure.json': aksAzureJson(), '/etc/kubernetes/certs/ca.crt': cluster.caPem },
+      podEnv: podEnv(apiPort, azure.proxyPort, front.host),
+      region: REGION,
+      nodeResourceGroup: IDS.nodeResourceGroup,
+      subscriptionId: IDS.subscriptionId,
+      log
+    })
+    // Before the network: a pod's containers run in its namespaces.
+    stops.push(() => agent.stop())
+
+    const shims = join(dir, 'shims')
+    const bin = join(dir, 'bin')
+    await mkdir(shims, { recursive: true })
+    await mkdir(bin, { recursive: true })
+    const chart = await packageChart(bins.helm4, bins.aciChartDir, join(dir, 'charts'))
+    const chartPath = `${PUBLISHED_CHARTS_PATH}/${chartFileName(AZURE_ACI_VERSION)}`
+    const mirror = await startMirror({
+      kubectl: { [K8S_VERSION]: await writeShim(shims, 'kubectl', 'kubectl', bins.kubectl) },
+      helm: {
+        [HELM4_VERSION]: await writeShim(shims, 'helm4', 'helm', bins.helm4),
+        [HELM3_VERSION]: await writeShim(shims, 'helm3', 'helm', bins.helm3)
+      },
+      files: { [chartPath]: chart },
+      latest: { kubectl: K8S_VERSION, helm: HELM4_VERSION }
+    })
+    stops.push(() => mirror.stop())
+
     const { env: azEnv } = await prepareRunnerAzConfig(az, azure, join(dir, 'runner-azure'))
     await writeShim(bin, 'az', 'az', az)
 
@@ -140,6 +301,7 @@ export async function startLocalAks(opts: { log?: (m: string) => void; providerI
     await writeFile(argvLog, '')
     const toolCache = join(dir, 'tool-cache')
     await mkdir(toolCache)
+    const chartUrl = mirror.url(chartPath)
     return {
       bins,
       cluster,
@@ -147,7 +309,7 @@ export async function startLocalAks(opts: { log?: (m: string) => void; providerI
       agent,
       azure,
       mirror,
-      chartUrl: mirror.chartUrl(chart.path.split('/').pop() ?? ''),
+      chartUrl,
       actionEnv: {
         ...azEnv,
         PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
@@ -160,7 +322,7 @@ export async function startLocalAks(opts: { log?: (m: string) => void; providerI
         'resource-group': IDS.resourceGroup,
         'cluster-name': IDS.clusterName,
         environment: azure.cloudName,
-        'chart-url': mirror.chartUrl(chart.path.split('/').pop() ?? ''),
+        'chart-url': chartUrl,
         'kubectl-download-base-url': mirror.kubectlBaseUrl,
         'helm-download-base-url': mirror.helmBaseUrl,
         'wait-timeout': '120s'

@@ -8,15 +8,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { copyFile, chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { basename, join } from 'node:path'
+import { join } from 'node:path'
 
 export interface MirrorOptions {
   /** version ('v1.34.4') -> path of a linux/amd64 kubectl binary */
   kubectl: Record<string, string>
   /** version ('v4.3.1') -> path of a linux/amd64 helm binary */
   helm: Record<string, string>
-  /** .tgz paths served under /charts/<basename> */
-  charts?: string[]
+  /** Other files: URL path (e.g. the published chart's path on github.com) -> file on this machine */
+  files?: Record<string, string>
   /** What stable.txt / helm-latest-version answer; absent -> 404 */
   latest?: { kubectl?: string; helm?: string }
 }
@@ -28,7 +28,8 @@ export interface Mirror {
   kubectlBaseUrl: string
   /** <base>/helm-<v>-linux-amd64.tar.gz (+ .sha256sum), <base>/helm-latest-version */
   helmBaseUrl: string
-  chartUrl(file: string): string
+  /** Absolute URL of a path this mirror serves. */
+  url(path: string): string
   knobs: {
     /** serve this tool's binary/archive with flipped bytes; its checksum file stays right */
     corrupt: Set<MirrorTool>
@@ -94,8 +95,8 @@ async function buildFiles(opts: MirrorOptions, workDir: string): Promise<Map<str
   const files = new Map<string, Entry>()
   for (const [v, bin] of Object.entries(opts.kubectl)) await addKubectl(files, v, bin)
   for (const [v, bin] of Object.entries(opts.helm)) await addHelm(files, v, bin, workDir)
-  for (const chart of opts.charts ?? []) {
-    files.set(`/charts/${basename(chart)}`, { body: await readFile(chart), contentType: 'application/gzip' })
+  for (const [urlPath, file] of Object.entries(opts.files ?? {})) {
+    files.set(urlPath, { body: await readFile(file), contentType: /\.t?gz$/.test(file) ? 'application/gzip' : BINARY })
   }
   // The real hosts answer "latest" with a version and a trailing newline.
   if (opts.latest?.kubectl) files.set('/kubectl/release/stable.txt', { body: Buffer.from(`${opts.latest.kubectl}\n`), contentType: TEXT })
@@ -157,7 +158,7 @@ export async function startMirror(opts: MirrorOptions): Promise<Mirror> {
   const mirror: Mirror = {
     kubectlBaseUrl: `${origin}/kubectl/release`,
     helmBaseUrl: `${origin}/helm`,
-    chartUrl: (file: string) => `${origin}/charts/${basename(file)}`,
+    url: (path: string) => `${origin}${path}`,
     knobs: { corrupt: new Set<MirrorTool>(), down: false },
     requests: [],
     stop: () =>

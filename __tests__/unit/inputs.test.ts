@@ -1,5 +1,9 @@
-import { describe, expect, it } from 'vitest'
-import { InputError, parseDuration, parseInputs, readActionInput, DEFAULT_CHART_URL } from '../../src/inputs.js'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { checkInputsOnRunner, InputError, parseDuration, parseInputs, readActionInput, DEFAULT_CHART_URL } from '../../src/inputs.js'
+import { MIN_AZURE_CLI_VERSION } from '../../src/tools.js'
 
 const SP = '11111111-2222-4333-8444-555555555555'
 const TENANT = '99999999-8888-4777-8666-555555555555'
@@ -155,5 +159,91 @@ describe('readActionInput', () => {
     const read = readActionInput({ 'INPUT_RESOURCE-GROUP': '  rg1 ' })
     expect(read('resource-group')).toBe('rg1')
     expect(read('cluster-name')).toBe('')
+  })
+})
+
+describe('single-line inputs', () => {
+  it.each([
+    ['location', 'eastus\nwestus'],
+    ['connector-name', 'pr-1\r'],
+    ['chart-url', 'https://example.com/chart.tgz\u0000'],
+    ['image-tag', '1.6.4\t'],
+    ['aci-resource-group', 'rg\u001b[31m']
+  ])('rejects a line break or control character in %s without echoing the value', (name, value) => {
+    const problems = problemsOf({ [name]: value })
+    const problem = problems.find(p => p.startsWith(name))
+    expect(problem).toBe(`${name} contains a line break or control character; give it as a single line (in YAML, quote it or use a plain scalar, not | or >).`)
+  })
+
+  it('lets the creds JSON span lines', () => {
+    const creds = JSON.stringify({ clientId: SP, clientSecret: 's3cret', tenantId: TENANT, subscriptionId: SUB }, null, 2)
+    expect(parse({ creds }).signIn).toMatchObject({ kind: 'secret', clientId: SP })
+  })
+})
+
+describe('checkInputsOnRunner', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'inputs-runner-'))
+  })
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+  const env = (): NodeJS.ProcessEnv => ({ AZURE_CONFIG_DIR: join(dir, 'azure') })
+  async function runnerProblems(extra: Record<string, string>): Promise<string[]> {
+    try {
+      await checkInputsOnRunner(parse(extra), env())
+      return []
+    } catch (err) {
+      expect(err).toBeInstanceOf(InputError)
+      return (err as InputError).problems
+    }
+  }
+
+  it('accepts the public clouds and the default chart URL without any az config', async () => {
+    for (const environment of ['AzureCloud', 'AzureUSGovernment', 'AzureChinaCloud', 'public']) expect(await runnerProblems({ environment })).toEqual([])
+  })
+
+  it('accepts a cloud the runner registered with az cloud register, and refuses one it did not', async () => {
+    await mkdir(join(dir, 'azure'))
+    await writeFile(
+      join(dir, 'azure', 'clouds.config'),
+      '[MyStack]\nendpoint_resource_manager = https://management.local.azurestack.external/\nendpoint_active_directory = https://adfs.local.azurestack.external/adfs\nendpoint_active_directory_resource_id = https://management.adfs.azurestack.local/123\n'
+    )
+    expect(await runnerProblems({ environment: 'mystack' })).toEqual([])
+    const [problem] = await runnerProblems({ environment: 'OtherStack' })
+    expect(problem).toContain('environment: "OtherStack" is not a cloud the runner\'s az knows')
+    expect(problem).toContain('az cloud register --name OtherStack --endpoint-resource-manager <ARM URL>')
+  })
+
+  it('checks a local chart path: missing, a directory without Chart.yaml, not an archive', async () => {
+    expect((await runnerProblems({ 'chart-url': join(dir, 'nope') }))[0]).toMatch(/^chart-url: ".*nope" does not exist on the runner/)
+    await mkdir(join(dir, 'empty'))
+    expect((await runnerProblems({ 'chart-url': join(dir, 'empty') }))[0]).toContain('is a directory without a Chart.yaml')
+    await writeFile(join(dir, 'notes.txt'), 'x')
+    expect((await runnerProblems({ 'chart-url': join(dir, 'notes.txt') }))[0]).toContain('is neither a chart directory nor a packaged chart (.tgz)')
+    await mkdir(join(dir, 'chart'))
+    await writeFile(join(dir, 'chart', 'Chart.yaml'), 'apiVersion: v2\nname: c\nversion: 1.0.0\n')
+    await writeFile(join(dir, 'c-1.0.0.tgz'), '')
+    expect(await runnerProblems({ 'chart-url': join(dir, 'chart') })).toEqual([])
+    expect(await runnerProblems({ 'chart-url': join(dir, 'c-1.0.0.tgz') })).toEqual([])
+  })
+
+  it('refuses an az older than the supported floor, naming the floor', async () => {
+    expect(await runnerProblems({ 'azure-cli-version': '2.29.9' })).toEqual([
+      `azure-cli-version: "2.29.9" is older than ${MIN_AZURE_CLI_VERSION}, the oldest az this action supports (federated sign-in and @file arguments); use ${MIN_AZURE_CLI_VERSION} or newer, latest, or leave it empty.`
+    ])
+    expect(await runnerProblems({ 'azure-cli-version': MIN_AZURE_CLI_VERSION })).toEqual([])
+    expect(await runnerProblems({ 'azure-cli-version': 'latest' })).toEqual([])
+  })
+})
+
+describe('location', () => {
+  it('refuses a region the connector does not run in, listing those it does', () => {
+    const [problem] = problemsOf({ location: 'antarctica' })
+    expect(problem).toMatch(/^location: "antarctica" is not valid; the azure-aci connector runs only in the regions where ACI is offered \(australiacentral, .*westus3, usgovvirginia, usgovarizona\); it would exit at start for "antarctica"/)
+    expect(parse({ location: 'West Europe' }).location).toBe('westeurope')
+    // A removal must still reach a release whatever its region.
+    expect(parse({ location: 'antarctica', command: 'remove' }).location).toBe('antarctica')
   })
 })

@@ -29,7 +29,7 @@ describe('sample deployments (the seed\'s, with today\'s images)', () => {
     const d = sampleDeployment('Linux', 'default', 'virtual-kubelet-aci-connector-linux-eastus')
     expect(d.metadata?.name).toBe('aci-helloworld')
     expect(d.spec?.template.spec?.containers[0].image).toBe('mcr.microsoft.com/azuredocs/aci-helloworld')
-    expect(d.spec?.template.spec?.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'virtual-kubelet-aci-connector-linux-eastus', 'kubernetes.io/role': 'agent', type: 'virtual-kubelet' })
+    expect(d.spec?.template.spec?.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux', 'kubernetes.io/hostname': 'virtual-kubelet-aci-connector-linux-eastus', 'kubernetes.io/role': 'agent', type: 'virtual-kubelet' })
     expect(d.spec?.template.spec?.tolerations).toEqual([{ key: 'virtual-kubelet.io/provider', operator: 'Equal', value: 'azure', effect: 'NoSchedule' }])
   })
   it('use a current IIS image for Windows and mark both as made by the action', () => {

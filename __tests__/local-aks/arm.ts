@@ -1,0 +1,327 @@
+// Azure Resource Manager for one subscription: subscriptions and tenants (what `az login`
+// lists), resource providers and their registration, resource groups, the AKS managed
+// cluster with its credentials, Azure RBAC (azure-rbac.ts) on every request, and
+// Microsoft.ContainerInstance (aci.ts). The same handler answers on 127.0.0.1 (the cloud
+// az is registered with) and as management.azure.com (the connector, through the proxy):
+// one ARM, one state.
+//
+// Paths, bodies and error codes follow the REST API reference of each resource provider
+// (https://learn.microsoft.com/rest/api/resources, /aks/managed-clusters); a request needs
+// the action its operation is documented with (https://learn.microsoft.com/azure/role-based-access-control/permissions/).
+import { randomUUID } from 'node:crypto'
+import { armError, type Caller, type Reply, type Req } from './azure-http.js'
+import type { Aci } from './aci.js'
+import type { Rbac } from './azure-rbac.js'
+import type { Entra } from './entra.js'
+
+export type ProviderState = 'NotRegistered' | 'Registering' | 'Registered'
+
+/** Resource ids (token audiences) ARM accepts, as the real one does. */
+export const ARM_AUDIENCES = ['https://management.core.windows.net/', 'https://management.core.windows.net', 'https://management.azure.com/', 'https://management.azure.com']
+
+export interface ManagedClusterOptions {
+  resourceGroup: string
+  name: string
+  /** Display ('East US') or normalized ('eastus'); served normalized like ARM does. */
+  location: string
+  /** host[:port] of the API server */
+  fqdn: string
+  nodeResourceGroup: string
+  enableRBAC: boolean
+  kubernetesVersion: string
+  kubeletIdentity: { clientId: string; objectId: string }
+  /** AKS-managed Microsoft Entra ID integration. */
+  aad?: { enableAzureRBAC: boolean }
+  disableLocalAccounts?: boolean
+  /** YAML text, returned base64 by listClusterUserCredential */
+  userKubeconfig: string
+  /** YAML text, returned base64 by listClusterAdminCredential */
+  adminKubeconfig: string
+}
+
+export interface ArmOptions {
+  subscription: { id: string; name: string }
+  tenantId: string
+  cluster: ManagedClusterOptions
+  entra: Entra
+  rbac: Rbac
+  aci: Aci
+  providerInitiallyRegistered: boolean
+  /** After POST register: 'Registering' until this much time has passed. */
+  providerRegistrationDelayMs: number
+}
+
+export interface ArmKnobs {
+  /** The next `count` ARM requests whose path starts with `pathPrefix` fail with `status`. */
+  failNext(count: number, status: 429 | 503, retryAfterSeconds: number, pathPrefix?: string): void
+  setProviderState(s: ProviderState): void
+}
+
+export interface Arm {
+  knobs: ArmKnobs
+  state(): { providerState: ProviderState; registerCalls: number }
+  /** `base`: the origin the client used (for 401 challenges). */
+  handle(req: Req, base: string): Reply
+}
+
+const KNOWN_PROVIDERS = ['Microsoft.ContainerInstance', 'Microsoft.ContainerService', 'Microsoft.Resources', 'Microsoft.Network', 'Microsoft.Compute', 'Microsoft.Authorization', 'Microsoft.ManagedIdentity']
+
+export function normalizeLocation(location: string): string {
+  return location.replace(/\s+/g, '').toLowerCase()
+}
+
+function displayLocation(location: string): string {
+  if (/\s/.test(location)) return location
+  const known: Record<string, string> = { eastus: 'East US', eastus2: 'East US 2', westus: 'West US', westus2: 'West US 2', westeurope: 'West Europe', northeurope: 'North Europe', centralus: 'Central US' }
+  return known[normalizeLocation(location)] ?? location
+}
+
+interface Failure {
+  remaining: number
+  status: 429 | 503
+  retryAfterSeconds: number
+  pathPrefix?: string
+}
+
+export function createArm(opts: ArmOptions): Arm {
+  const sub = opts.subscription
+  const cluster = opts.cluster
+  const location = normalizeLocation(cluster.location)
+  const subscriptionScope = `/subscriptions/${sub.id}`
+  const clusterId = `${subscriptionScope}/resourcegroups/${cluster.resourceGroup}/providers/Microsoft.ContainerService/managedClusters/${cluster.name}`
+  const failures: Failure[] = []
+  const provider = { state: (opts.providerInitiallyRegistered ? 'Registered' : 'NotRegistered') as ProviderState, since: 0, registerCalls: 0 }
+  const knobs: ArmKnobs = {
+    failNext: (remaining, status, retryAfterSeconds, pathPrefix) => failures.push({ remaining, status, retryAfterSeconds, pathPrefix }),
+    setProviderState: s => {
+      provider.state = s
+      provider.since = Date.now()
+    }
+  }
+  // Registering turns into Registered lazily, when somebody looks.
+  const providerState = (): ProviderState => {
+    if (provider.state === 'Registering' && Date.now() - provider.since >= opts.providerRegistrationDelayMs) provider.state = 'Registered'
+    return provider.state
+  }
+
+  const subscriptionBody = (): Record<string, unknown> => ({
+    id: subscriptionScope,
+    authorizationSource: 'RoleBased',
+    managedByTenants: [],
+    subscriptionId: sub.id,
+    tenantId: opts.tenantId,
+    displayName: sub.name,
+    state: 'Enabled',
+    subscriptionPolicies: { locationPlacementId: 'Public_2014-09-01', quotaId: 'PayAsYouGo_2014-09-01', spendingLimit: 'Off' }
+  })
+
+  const tenantBody = (): Record<string, unknown> => ({
+    id: `/tenants/${opts.tenantId}`,
+    tenantId: opts.tenantId,
+    countryCode: 'US',
+    displayName: 'Local Azure Double',
+    domains: ['localazure.onmicrosoft.com'],
+    tenantCategory: 'Home',
+    defaultDomain: 'localazure.onmicrosoft.com',
+    tenantType: 'AAD'
+  })
+
+  const providerBody = (namespace: string): Record<string, unknown> => ({
+    id: `${subscriptionScope}/providers/${namespace}`,
+    namespace,
+    authorizations: [],
+    resourceTypes:
+      namespace === 'Microsoft.ContainerInstance'
+        ? [
+            { resourceType: 'containerGroups', locations: [displayLocation(cluster.location)], apiVersions: ['2023-05-01', '2022-09-01', '2021-09-01'], capabilities: 'SupportsTags, SupportsLocation' },
+            { resourceType: 'locations', locations: [], apiVersions: ['2023-05-01', '2022-09-01'] }
+          ]
+        : [{ resourceType: 'managedClusters', locations: [displayLocation(cluster.location)], apiVersions: ['2024-05-01', '2023-01-01'], capabilities: 'SupportsTags, SupportsLocation' }],
+    registrationState: namespace === 'Microsoft.ContainerInstance' ? providerState() : 'Registered',
+    registrationPolicy: 'RegistrationRequired'
+  })
+
+  function clusterBody(): Record<string, unknown> {
+    const dnsPrefix = `${cluster.name}-${cluster.resourceGroup}-${sub.id.slice(0, 6)}`.slice(0, 54)
+    return {
+      id: clusterId,
+      location,
+      name: cluster.name,
+      type: 'Microsoft.ContainerService/ManagedClusters',
+      sku: { name: 'Base', tier: 'Free' },
+      identity: { type: 'SystemAssigned', principalId: randomUUID(), tenantId: opts.tenantId },
+      properties: {
+        provisioningState: 'Succeeded',
+        powerState: { code: 'Running' },
+        kubernetesVersion: cluster.kubernetesVersion,
+        currentKubernetesVersion: cluster.kubernetesVersion,
+        dnsPrefix,
+        fqdn: cluster.fqdn,
+        azurePortalFQDN: `${dnsPrefix}-portal.hcp.${location}.azmk8s.io`,
+        agentPoolProfiles: [
+          {
+            name: 'nodepool1', count: 1, vmSize: 'Standard_DS2_v2', osDiskSizeGB: 128, osDiskType: 'Managed', kubeletDiskType: 'OS', maxPods: 110,
+            type: 'VirtualMachineScaleSets', enableAutoScaling: false, provisioningState: 'Succeeded', powerState: { code: 'Running' },
+            orchestratorVersion: cluster.kubernetesVersion, currentOrchestratorVersion: cluster.kubernetesVersion, enableNodePublicIP: false,
+            mode: 'System', osType: 'Linux', osSKU: 'Ubuntu', nodeImageVersion: 'AKSUbuntu-2204gen2containerd-202401.09.0', enableFIPS: false
+          }
+        ],
+        servicePrincipalProfile: { clientId: 'msi' },
+        addonProfiles: {},
+        nodeResourceGroup: cluster.nodeResourceGroup,
+        enableRBAC: cluster.enableRBAC,
+        networkProfile: {
+          networkPlugin: 'kubenet', loadBalancerSku: 'Standard', podCidr: '10.244.0.0/16', serviceCidr: '10.0.0.0/16', dnsServiceIP: '10.0.0.10',
+          outboundType: 'loadBalancer', podCidrs: ['10.244.0.0/16'], serviceCidrs: ['10.0.0.0/16'], ipFamilies: ['IPv4']
+        },
+        ...(cluster.aad ? { aadProfile: { managed: true, enableAzureRBAC: cluster.aad.enableAzureRBAC, tenantID: opts.tenantId, adminGroupObjectIDs: null } } : {}),
+        maxAgentPools: 100,
+        identityProfile: {
+          kubeletidentity: {
+            resourceId: `${subscriptionScope}/resourcegroups/${cluster.nodeResourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${cluster.name}-agentpool`,
+            clientId: cluster.kubeletIdentity.clientId,
+            objectId: cluster.kubeletIdentity.objectId
+          }
+        },
+        disableLocalAccounts: cluster.disableLocalAccounts ?? false,
+        securityProfile: {},
+        storageProfile: { diskCSIDriver: { enabled: true }, fileCSIDriver: { enabled: true }, snapshotController: { enabled: true } },
+        oidcIssuerProfile: { enabled: false }
+      }
+    }
+  }
+
+  const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64')
+  const notFound = (path: string): Reply => armError(404, 'NotFound', `The requested resource '${path}' does not exist.`)
+
+  /** 403 when the caller's roles do not grant `action` at `scope`. */
+  const authorize = (caller: Caller, action: string, scope: string): Reply | undefined => opts.rbac.authorize(caller, action, scope)
+
+  /** Subscriptions the caller can see: those where it holds any role assignment (at or below the subscription). */
+  const canSeeSubscription = (caller: Caller): boolean =>
+    opts.rbac.assignments().some(a => a.principalId.toLowerCase() === caller.objectId.toLowerCase() && a.scope.toLowerCase().startsWith(subscriptionScope.toLowerCase()))
+
+  function handleResourceGroup(req: Req, caller: Caller, segs: string[]): Reply {
+    const rg = segs[3] ?? ''
+    const known = [cluster.resourceGroup, cluster.nodeResourceGroup].find(g => g.toLowerCase() === rg.toLowerCase())
+    const rgScope = `${subscriptionScope}/resourceGroups/${known ?? rg}`
+    const rest = segs.slice(4)
+    const l = rest.map(s => s.toLowerCase())
+    if (!known) return authorize(caller, 'Microsoft.Resources/subscriptions/resourceGroups/read', rgScope) ?? armError(404, 'ResourceGroupNotFound', `Resource group '${rg}' could not be found.`)
+    if (rest.length === 0 && req.method === 'GET') {
+      return (
+        authorize(caller, 'Microsoft.Resources/subscriptions/resourceGroups/read', rgScope) ?? {
+          status: 200,
+          body: { id: rgScope, name: known, type: 'Microsoft.Resources/resourceGroups', location, ...(known === cluster.nodeResourceGroup ? { managedBy: clusterId } : {}), properties: { provisioningState: 'Succeeded' } }
+        }
+      )
+    }
+    if (l[0] !== 'providers') return notFound(req.url.pathname)
+    if (l[1] === 'microsoft.containerinstance') {
+      const aciRest = rest.slice(2)
+      const scope = `${rgScope}/providers/Microsoft.ContainerInstance/${aciRest.slice(0, 2).join('/')}`
+      return authorize(caller, opts.aci.actionFor(req.method, aciRest), scope) ?? opts.aci.handle({ method: req.method, resourceGroup: known, rest: aciRest, query: req.url.searchParams, body: req.body })
+    }
+    if (l[1] === 'microsoft.containerservice' && l[2] === 'managedclusters' && rest[3] !== undefined) {
+      const name = rest[3]
+      const found = known === cluster.resourceGroup && name.toLowerCase() === cluster.name.toLowerCase()
+      const scope = `${rgScope}/providers/Microsoft.ContainerService/managedClusters/${name}`
+      const action = rest.length === 5 ? `Microsoft.ContainerService/managedClusters/${rest[4]}/action` : 'Microsoft.ContainerService/managedClusters/read'
+      const denied = authorize(caller, action, scope)
+      if (denied) return denied
+      if (!found) {
+        return armError(404, 'ResourceNotFound', `The Resource 'Microsoft.ContainerService/managedClusters/${name}' under resource group '${rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`)
+      }
+      if (rest.length === 4 && req.method === 'GET') return { status: 200, body: clusterBody() }
+      if (rest.length === 5 && req.method === 'POST' && l[4] === 'listclusterusercredential') {
+        return { status: 200, body: { kubeconfigs: [{ name: 'clusterUser', value: b64(cluster.userKubeconfig) }] } }
+      }
+      if (rest.length === 5 && req.method === 'POST' && l[4] === 'listclusteradmincredential') {
+        if (cluster.disableLocalAccounts) {
+          return armError(400, 'BadRequest', 'Getting static credential is not allowed because this cluster is set to disable local accounts.')
+        }
+        return { status: 200, body: { kubeconfigs: [{ name: 'clusterAdmin', value: b64(cluster.adminKubeconfig) }] } }
+      }
+    }
+    return armError(404, 'ResourceNotFound', `The Resource '${rest.slice(1).join('/')}' under resource group '${rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`)
+  }
+
+  function handleProviders(req: Req, caller: Caller, rest: string[]): Reply {
+    if (rest.length === 0 && req.method === 'GET') return { status: 200, body: { value: KNOWN_PROVIDERS.map(providerBody) } }
+    const ns = KNOWN_PROVIDERS.find(k => k.toLowerCase() === (rest[0] ?? '').toLowerCase())
+    if (!ns) return armError(404, 'InvalidResourceNamespace', `The resource namespace '${rest[0] ?? ''}' is invalid.`)
+    if (ns === 'Microsoft.ContainerInstance' && rest.length >= 2 && rest[1]?.toLowerCase() !== 'register') {
+      const aciRest = rest.slice(1)
+      return authorize(caller, opts.aci.actionFor(req.method, aciRest), subscriptionScope) ?? opts.aci.handleSubscription({ method: req.method, rest: aciRest, query: req.url.searchParams, body: req.body })
+    }
+    if (rest.length === 1 && req.method === 'GET') return { status: 200, body: providerBody(ns) }
+    if (rest.length === 2 && req.method === 'POST' && rest[1]?.toLowerCase() === 'register') {
+      // Registering needs <namespace>/register/action on the subscription (Contributor has it).
+      const denied = authorize(caller, `${ns}/register/action`, subscriptionScope)
+      if (denied) return denied
+      if (ns === 'Microsoft.ContainerInstance') {
+        provider.registerCalls++
+        if (providerState() === 'NotRegistered') knobs.setProviderState('Registering')
+      }
+      return { status: 200, body: providerBody(ns) }
+    }
+    return armError(405, 'MethodNotAllowed', `The requested method '${req.method}' is not allowed for this resource.`)
+  }
+
+  function route(req: Req, caller: Caller): Reply {
+    const segs = req.url.pathname.split('/').filter(Boolean).map(s => decodeURIComponent(s))
+    const l = segs.map(s => s.toLowerCase())
+    // Microsoft.Authorization at any scope: /<scope>/providers/Microsoft.Authorization/<rest>
+    const authz = l.findIndex((s, i) => s === 'microsoft.authorization' && l[i - 1] === 'providers')
+    if (authz > 0) {
+      const scope = `/${segs.slice(0, authz - 1).join('/')}`
+      const rest = segs.slice(authz + 1)
+      return authorize(caller, opts.rbac.actionFor(req.method, rest), scope) ?? opts.rbac.handle({ method: req.method, scope, rest, query: req.url.searchParams, body: req.body, caller })
+    }
+    if (req.method === 'GET' && l.length === 1 && l[0] === 'tenants') return { status: 200, body: { value: [tenantBody()] } }
+    if (l[0] !== 'subscriptions') return notFound(req.url.pathname)
+    if (req.method === 'GET' && l.length === 1) {
+      const visible = canSeeSubscription(caller) ? [subscriptionBody()] : []
+      return { status: 200, body: { value: visible, count: { type: 'Total', value: visible.length } } }
+    }
+    if ((segs[1] ?? '').toLowerCase() !== sub.id.toLowerCase()) {
+      return armError(404, 'SubscriptionNotFound', `The subscription '${segs[1] ?? ''}' could not be found.`)
+    }
+    // A caller without a role here is refused per request with 403 AuthorizationFailed (it
+    // only does not see the subscription in the list above).
+    if (req.method === 'GET' && l.length === 2) return authorize(caller, 'Microsoft.Resources/subscriptions/read', subscriptionScope) ?? { status: 200, body: subscriptionBody() }
+    if (l[2] === 'providers') return handleProviders(req, caller, segs.slice(3))
+    if (l[2] === 'resourcegroups' && l.length >= 4) return handleResourceGroup(req, caller, segs)
+    return notFound(req.url.pathname)
+  }
+
+  function injectedFailure(path: string): Reply | undefined {
+    const f = failures.find(x => x.remaining > 0 && (x.pathPrefix === undefined || path.startsWith(x.pathPrefix)))
+    if (!f) return undefined
+    f.remaining--
+    const headers = { 'Retry-After': String(f.retryAfterSeconds), 'x-ms-failure-cause': 'gateway' }
+    return f.status === 429
+      ? armError(429, 'SubscriptionRequestsThrottled', `Number of 'read' requests for subscription '${sub.id}' actor '${randomUUID()}' exceeded. Please try again after '${f.retryAfterSeconds}' seconds after additional '${f.retryAfterSeconds}' seconds. For more information, refer to - https://aka.ms/srpthrottlinglimits`, headers)
+      : armError(503, 'ServiceUnavailable', 'The service is temporarily unavailable. Please retry the request later.', headers)
+  }
+
+  return {
+    knobs,
+    state: () => ({ providerState: providerState(), registerCalls: provider.registerCalls }),
+    handle(req: Req, base: string): Reply {
+      if (req.url.pathname.toLowerCase() === '/metadata/endpoints') {
+        // ARM's discovery document (`az cloud register` reads it when endpoints are left out).
+        return {
+          status: 200,
+          body: { galleryEndpoint: '', graphEndpoint: 'https://graph.windows.net/', portalEndpoint: '', authentication: { loginEndpoint: `${base}/adfs`, audiences: ['https://management.core.windows.net/', 'https://management.azure.com/'] } }
+        }
+      }
+      const failed = injectedFailure(req.url.pathname + req.url.search)
+      if (failed) return failed
+      const caller = opts.entra.verifyBearer(req.headers.authorization, ARM_AUDIENCES, base.includes('management.azure.com') ? 'https://login.microsoftonline.com/common' : `${base}/adfs`)
+      if ('status' in caller) return caller
+      if (!req.url.searchParams.get('api-version')) return armError(400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.')
+      return route(req, caller)
+    }
+  }
+}

@@ -1,0 +1,868 @@
+// The AKS agent node: a node object with its lease and status, and a kubelet for the pods
+// bound to it. The kubelet does what a real one does for the programs this machine can
+// run (see container-runtime.ts): a sandbox with its own network and pod IP, the pod's
+// volumes (secret, configMap, projected service-account token, downward API, hostPath of
+// the node's disk, emptyDir), image pulls, init containers in order and then the main
+// containers, each restarted with the kubelet's back-off; states, restarts, exit codes,
+// events and logs reach the API server as a real kubelet reports them. The azure-aci
+// connector pod therefore runs the real connector and init-validation programs, and the
+// virtual nodes, pods and container groups the tests see are the connector's own.
+//
+// Kubelet behaviour imitated here comes from kubernetes v1.34 pkg/kubelet (kubelet.go:
+// backOffPeriod 10 s, MaxContainerBackOff 300 s; kubelet_pods.go: pod phase, container
+// statuses, service environment variables, $(VAR) expansion; images/image_manager.go:
+// ErrImagePull then ImagePullBackOff; events/event.go: event reasons).
+import { mkdirSync, readFileSync, rmSync, existsSync, statSync, writeFileSync } from 'node:fs'
+import { createServer, request, type Server } from 'node:https'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { dirname, join } from 'node:path'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { Watch, type KubeConfig, type V1Container, type V1ContainerState, type V1ContainerStatus, type V1EnvVar, type V1Pod, type V1Volume } from '@kubernetes/client-node'
+import { K8S_VERSION } from './binaries.js'
+import { freePort, type CertPair, type LocalCluster } from './cluster.js'
+import { containerArgv, prepareRoot, resolveImage, startContainer, type ContainerImage, type Mount } from './container-runtime.js'
+import type { PodNetwork, PodSandbox } from './pod-network.js'
+import type { ManagedProcess } from './proc.js'
+
+export interface AgentNodeOptions {
+  cluster: LocalCluster
+  network: PodNetwork
+  images: ContainerImage[]
+  /** Files on the node's disk (absolute path -> content), e.g. /etc/kubernetes/azure.json as AKS writes it. */
+  nodeFiles: Record<string, string>
+  /** Variables the cluster puts into every container (service links; AKS's outbound proxy settings). */
+  podEnv: Record<string, string>
+  region: string
+  nodeResourceGroup: string
+  subscriptionId: string
+  nodeName?: string
+  log?: (m: string) => void
+}
+
+export interface AgentNodeKnobs {
+  /** How long an image pull takes; Infinity: the registry never answers. */
+  imagePullMs: number
+}
+
+export interface AgentNode {
+  nodeName: string
+  knobs: AgentNodeKnobs
+  /** Replaces a file on the node's disk; containers started later see it. */
+  writeNodeFile(path: string, content: string): void
+  /** Containers whose process runs now. */
+  containers(): Array<{ pod: string; container: string; pid: number }>
+  /** As on a fresh node: the next container of each image pulls it again (see knobs.imagePullMs). */
+  forgetPulledImages(): void
+  stop(): Promise<void>
+}
+
+const DEFAULT_NODE = 'aks-nodepool1-12345678-vmss000000'
+/** kubernetes pkg/kubelet/kubelet.go: backOffPeriod and MaxContainerBackOff (the image back-off uses the same). */
+const BACKOFF_INITIAL_MS = 10_000
+const BACKOFF_MAX_MS = 300_000
+/** kubelet's default --node-status-update-frequency for the lease (10 s) and node status (1 min when unchanged). */
+const LEASE_RENEW_MS = 10_000
+const NODE_STATUS_MS = 60_000
+/** A kubelet sends SIGKILL after the grace period; short here, so removals stay quick when a program ignores SIGTERM. */
+const MAX_GRACE_MS = 10_000
+const SA_TOKEN_SECONDS = 3607
+
+// ------------------------------------------------------------ raw API calls
+
+/**
+ * A JSON request to the API server as the node. The generated client is not used here:
+ * the kubelet needs control of the patch content type, and client-node serializes
+ * MicroTime with millisecond precision, which the API server rejects for Leases.
+ */
+async function api(kc: KubeConfig, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<unknown> {
+  const cluster = kc.getCurrentCluster()
+  if (!cluster) throw new Error('kubeconfig has no current cluster')
+  const url = new URL(path, cluster.server)
+  const payload = body === undefined ? undefined : JSON.stringify(body)
+  // An explicit length: sent chunked, a DELETE's DeleteOptions body is not read by the API
+  // server, and the pod would keep its grace period.
+  const length: Record<string, string> = payload === undefined ? {} : { 'content-length': String(Buffer.byteLength(payload)) }
+  const opts: Parameters<typeof request>[1] = { method, headers: { 'content-type': contentType, accept: 'application/json', ...length }, timeout: 15_000 }
+  await kc.applyToHTTPSOptions(opts)
+  return new Promise((resolve, reject) => {
+    const req = request(url, opts, res => {
+      let text = ''
+      res.on('data', (d: Buffer) => (text += d.toString()))
+      res.on('end', () => {
+        const status = res.statusCode ?? 0
+        if (status >= 200 && status < 300) resolve(text ? (JSON.parse(text) as unknown) : undefined)
+        else reject(Object.assign(new Error(`${method} ${path}: ${status} ${text.slice(0, 500)}`), { code: status }))
+      })
+    })
+    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: timeout`)))
+    req.on('error', reject)
+    if (payload) req.write(payload)
+    req.end()
+  })
+}
+
+const SMP = 'application/strategic-merge-patch+json'
+const MERGE = 'application/merge-patch+json'
+
+function errCode(e: unknown): number | undefined {
+  return typeof e === 'object' && e !== null && 'code' in e ? Number((e as { code: unknown }).code) : undefined
+}
+
+/** metav1.Time: seconds precision. */
+const timestamp = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z')
+/** metav1.MicroTime wants exactly six fractional digits. */
+const microTime = (d = new Date()): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
+const backoff = (failures: number): number => Math.min(BACKOFF_INITIAL_MS * 2 ** Math.max(0, failures - 1), BACKOFF_MAX_MS)
+
+// ------------------------------------------------------------ environment
+
+/** Kubernetes' $(VAR) expansion (third_party/forked/golang/expansion): $$ escapes, unknown references stay. */
+export function expand(text: string, vars: Record<string, string>): string {
+  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) => (m === '$$' ? '$' : name !== undefined && name in vars ? (vars[name] ?? '') : m))
+}
+
+class ConfigError extends Error {}
+
+// ------------------------------------------------------------ per-container state
+
+interface ContainerRun {
+  spec: V1Container
+  init: boolean
+  restartCount: number
+  /** Log file of each attempt, oldest first. */
+  attempts: string[]
+  proc?: ManagedProcess
+  imageID: string
+  containerID: string
+  state: V1ContainerState
+  lastState: V1ContainerState
+  ready: boolean
+}
+
+function waiting(reason: string, message?: string): V1ContainerState {
+  return { waiting: { reason, ...(message ? { message } : {}) } }
+}
+
+// ------------------------------------------------------------ the node
+
+class Kubelet implements AgentNode {
+  readonly nodeName: string
+  readonly knobs: AgentNodeKnobs = { imagePullMs: 0 }
+  /** Images pulled so far (pull policy IfNotPresent: a later container starts without pulling). */
+  readonly pulled = new Set<string>()
+  private readonly workers = new Map<string, PodWorker>()
+  private readonly timers: NodeJS.Timeout[] = []
+  private watchAbort?: AbortController
+  stopped = false
+  private server?: Server
+  private kubeletPort = 0
+  readonly dir: string
+  readonly nodeRoot: string
+  readonly log: (m: string) => void
+
+  constructor(readonly opts: AgentNodeOptions) {
+    this.nodeName = opts.nodeName ?? DEFAULT_NODE
+    this.log = opts.log ?? (() => undefined)
+    this.dir = join(opts.cluster.dir, 'agent-node')
+    this.nodeRoot = join(this.dir, 'node-root')
+    mkdirSync(this.nodeRoot, { recursive: true })
+    for (const [path, content] of Object.entries(opts.nodeFiles)) this.writeNodeFile(path, content)
+  }
+
+  get kc(): KubeConfig {
+    return this.opts.cluster.kc
+  }
+
+  writeNodeFile(path: string, content: string): void {
+    const file = join(this.nodeRoot, path)
+    mkdirSync(dirname(file), { recursive: true })
+    writeFileSync(file, content, { mode: 0o600 })
+  }
+
+  nodePath(path: string): string {
+    return join(this.nodeRoot, path)
+  }
+
+  containers(): Array<{ pod: string; container: string; pid: number }> {
+    return [...this.workers.values()].flatMap(w =>
+      [...w.runs.values()].filter(r => r.proc?.isRunning()).map(r => ({ pod: `${w.ns}/${w.name}`, container: r.spec.name, pid: r.proc?.pid ?? 0 }))
+    )
+  }
+
+  forgetPulledImages(): void {
+    this.pulled.clear()
+  }
+
+  async start(): Promise<void> {
+    const kubeletCert = await this.opts.cluster.issueCert('agent-kubelet', { cn: this.nodeName, ips: ['127.0.0.1'], dns: ['localhost'], usage: 'server' })
+    await this.startKubeletApi(kubeletCert)
+    await this.registerNode()
+    await this.renewLease()
+    this.timers.push(setInterval(() => void this.renewLease().catch((e: unknown) => this.log(`lease renew failed: ${String(e)}`)), LEASE_RENEW_MS))
+    this.timers.push(setInterval(() => void this.patchNodeStatus().catch(() => undefined), NODE_STATUS_MS))
+    await this.waitSchedulable()
+    await this.startWatch()
+  }
+
+  // ---- node object
+
+  private nodeStatus(): Record<string, unknown> {
+    const now = timestamp()
+    const cond = (type: string, status: string, reason: string, message: string): Record<string, string> => ({ type, status, reason, message, lastHeartbeatTime: now, lastTransitionTime: now })
+    const resources = { cpu: '2', memory: '7Gi', pods: '110', 'ephemeral-storage': '128Gi' }
+    return {
+      conditions: [
+        cond('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available'),
+        cond('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
+        cond('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
+        cond('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status')
+      ],
+      addresses: [
+        { type: 'InternalIP', address: '127.0.0.1' },
+        { type: 'Hostname', address: this.nodeName }
+      ],
+      daemonEndpoints: { kubeletEndpoint: { Port: this.kubeletPort } },
+      capacity: resources,
+      allocatable: resources,
+      nodeInfo: {
+        machineID: randomBytes(16).toString('hex'),
+        systemUUID: randomUUID(),
+        bootID: randomUUID(),
+        kernelVersion: '5.15.0-1079-azure',
+        osImage: 'Ubuntu 22.04.5 LTS',
+        containerRuntimeVersion: 'containerd://1.7.27-1',
+        kubeletVersion: K8S_VERSION,
+        kubeProxyVersion: '',
+        operatingSystem: 'linux',
+        architecture: 'amd64'
+      }
+    }
+  }
+
+  /** The labels AKS puts on a system pool node (kubenet, VM scale set). */
+  private async registerNode(): Promise<void> {
+    const labels = {
+      'kubernetes.io/os': 'linux',
+      'kubernetes.io/arch': 'amd64',
+      'beta.kubernetes.io/os': 'linux',
+      'beta.kubernetes.io/arch': 'amd64',
+      'kubernetes.io/role': 'agent',
+      'kubernetes.io/hostname': this.nodeName,
+      agentpool: 'nodepool1',
+      'kubernetes.azure.com/agentpool': 'nodepool1',
+      'kubernetes.azure.com/role': 'agent',
+      'kubernetes.azure.com/mode': 'system',
+      'kubernetes.azure.com/cluster': this.opts.nodeResourceGroup,
+      'node.kubernetes.io/instance-type': 'Standard_DS2_v2',
+      'topology.kubernetes.io/region': this.opts.region,
+      'topology.kubernetes.io/zone': '0'
+    }
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: this.nodeName, labels },
+      spec: {
+        podCIDR: this.opts.network.podCidr,
+        podCIDRs: [this.opts.network.podCidr],
+        providerID: `azure:///subscriptions/${this.opts.subscriptionId}/resourceGroups/${this.opts.nodeResourceGroup}/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1-12345678-vmss/virtualMachines/0`
+      }
+    }
+    try {
+      await api(this.kc, 'POST', '/api/v1/nodes', body)
+    } catch (e) {
+      if (errCode(e) !== 409) throw e
+      await api(this.kc, 'PATCH', `/api/v1/nodes/${this.nodeName}`, { metadata: { labels } }, MERGE)
+    }
+    await this.patchNodeStatus()
+  }
+
+  private async patchNodeStatus(): Promise<void> {
+    await api(this.kc, 'PATCH', `/api/v1/nodes/${this.nodeName}/status`, { status: this.nodeStatus() }, SMP)
+  }
+
+  private async renewLease(): Promise<void> {
+    const path = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${this.nodeName}`
+    try {
+      await api(this.kc, 'PATCH', path, { spec: { renewTime: microTime() } }, MERGE)
+    } catch (e) {
+      if (errCode(e) !== 404) throw e
+      await api(this.kc, 'POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: this.nodeName, namespace: 'kube-node-lease' },
+        spec: { holderIdentity: this.nodeName, leaseDurationSeconds: 40, renewTime: microTime() }
+      })
+    }
+  }
+
+  /** The node-lifecycle controller removes the not-ready taint once it sees Ready. */
+  private async waitSchedulable(): Promise<void> {
+    const deadline = Date.now() + 60_000
+    while (Date.now() < deadline) {
+      const n = (await api(this.kc, 'GET', `/api/v1/nodes/${this.nodeName}`)) as { spec?: { taints?: unknown[] } }
+      if (!n.spec?.taints?.length) return
+      await sleep(300)
+    }
+    throw new Error(`node ${this.nodeName} still tainted after 60 s (is kube-controller-manager running?)`)
+  }
+
+  // ---- kubelet API: what the API server calls for `kubectl logs`
+
+  private async startKubeletApi(cert: CertPair): Promise<void> {
+    this.kubeletPort = await freePort()
+    this.server = createServer({ cert: readFileSync(cert.certPath), key: readFileSync(cert.keyPath) }, (req, res) => this.serveKubeletApi(req, res))
+    await new Promise<void>((resolve, reject) => {
+      this.server?.once('error', reject)
+      this.server?.listen(this.kubeletPort, '127.0.0.1', () => resolve())
+    })
+  }
+
+  private serveKubeletApi(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'https://127.0.0.1')
+    if (req.method === 'GET' && url.pathname === '/healthz') {
+      res.end('ok')
+      return
+    }
+    const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname)
+    if (req.method !== 'GET' || !m) {
+      res.writeHead(404).end('not found')
+      return
+    }
+    const [, ns, name, container] = m.map(decodeURIComponent)
+    const worker = [...this.workers.values()].find(w => w.ns === ns && w.name === name)
+    const run = worker?.runs.get(container ?? '')
+    if (!worker || !run) {
+      res.writeHead(404).end(`container ${container} is not known in pod ${ns}/${name}`)
+      return
+    }
+    const previous = url.searchParams.get('previous') === 'true'
+    const file = run.attempts[run.attempts.length - (previous ? 2 : 1)]
+    if (!file) {
+      // The kubelet's own wording (pkg/kubelet/kubelet_pods.go validateContainerLogStatus).
+      const why = previous ? `previous terminated container "${container}" in pod "${name}" not found` : `container "${container}" in pod "${name}" is waiting to start: ${run.state.waiting?.reason ?? 'ContainerCreating'}`
+      res.writeHead(400).end(why)
+      return
+    }
+    let lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n') : []
+    if (lines[lines.length - 1] === '') lines.pop()
+    const tail = url.searchParams.get('tailLines')
+    if (tail !== null && /^\d+$/.test(tail)) lines = Number(tail) === 0 ? [] : lines.slice(-Number(tail))
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    res.end(lines.map(l => `${l}\n`).join(''))
+  }
+
+  // ---- pod watch
+
+  private async startWatch(): Promise<void> {
+    if (this.stopped) return
+    // List first so pods created while the watch was down are not missed.
+    const list = (await api(this.kc, 'GET', `/api/v1/pods?fieldSelector=spec.nodeName%3D${this.nodeName}`)) as { items: V1Pod[]; metadata: { resourceVersion: string } }
+    for (const p of list.items) this.onPod('ADDED', p)
+    const w = new Watch(this.kc)
+    this.watchAbort = await w.watch(
+      '/api/v1/pods',
+      { fieldSelector: `spec.nodeName=${this.nodeName}`, resourceVersion: list.metadata.resourceVersion, allowWatchBookmarks: true },
+      (type: string, obj: V1Pod) => this.onPod(type, obj),
+      (err: unknown) => {
+        if (this.stopped) return
+        if (err) this.log(`pod watch dropped (${String(err)}), resuming`)
+        // A fresh list on resume reconciles anything missed.
+        this.timers.push(setTimeout(() => void this.startWatch().catch((e: unknown) => this.log(`watch restart failed: ${String(e)}`)), 1000))
+      }
+    )
+  }
+
+  private onPod(type: string, pod: V1Pod): void {
+    if (type === 'BOOKMARK' || type === 'ERROR') return
+    const uid = pod.metadata?.uid
+    if (!uid) return
+    const worker = this.workers.get(uid)
+    if (type === 'DELETED') {
+      void worker?.terminate()
+      return
+    }
+    if (worker) {
+      worker.pod = pod
+      if (pod.metadata?.deletionTimestamp) void worker.finalize()
+      return
+    }
+    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return
+    const created = new PodWorker(this, pod)
+    this.workers.set(uid, created)
+    if (pod.metadata?.deletionTimestamp) void created.finalize()
+    else void created.run().catch((e: unknown) => this.log(`pod ${created.ns}/${created.name}: ${e instanceof Error ? e.message : String(e)}`))
+  }
+
+  forget(uid: string): void {
+    // A short tombstone, so a late event for the deleted pod does not start it again.
+    setTimeout(() => this.workers.delete(uid), 30_000).unref()
+  }
+
+  async recordEvent(pod: V1Pod, fieldPath: string | undefined, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    const ns = pod.metadata?.namespace ?? 'default'
+    const now = timestamp()
+    await api(this.kc, 'POST', `/api/v1/namespaces/${ns}/events`, {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: `${pod.metadata?.name ?? 'pod'}.${randomBytes(8).toString('hex')}`, namespace: ns },
+      involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: ns, name: pod.metadata?.name, uid: pod.metadata?.uid, ...(fieldPath ? { fieldPath } : {}) },
+      reason,
+      message,
+      type,
+      count: 1,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      source: { component: 'kubelet', host: this.nodeName },
+      reportingComponent: 'kubelet',
+      reportingInstance: this.nodeName
+    }).catch(() => undefined)
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.watchAbort?.abort()
+    for (const t of this.timers) clearTimeout(t)
+    await Promise.all([...this.workers.values()].map(w => w.terminate()))
+    await new Promise<void>(resolve => (this.server ? this.server.close(() => resolve()) : resolve()))
+  }
+}
+
+// ------------------------------------------------------------ one pod
+
+class PodWorker {
+  readonly uid: string
+  readonly ns: string
+  readonly name: string
+  readonly runs = new Map<string, ContainerRun>()
+  private readonly dir: string
+  private sandbox?: PodSandbox
+  private readonly startedAt = timestamp()
+  private stopping = false
+  private terminated?: Promise<void>
+  private statusChain: Promise<void> = Promise.resolve()
+
+  constructor(
+    private readonly node: Kubelet,
+    public pod: V1Pod
+  ) {
+    this.uid = pod.metadata?.uid ?? ''
+    this.ns = pod.metadata?.namespace ?? 'default'
+    this.name = pod.metadata?.name ?? ''
+    this.dir = join(node.dir, 'pods', this.uid)
+    const hasInit = (pod.spec?.initContainers ?? []).length > 0
+    for (const [list, init] of [[pod.spec?.initContainers ?? [], true], [pod.spec?.containers ?? [], false]] as const) {
+      for (const spec of list) {
+        this.runs.set(spec.name, {
+          spec,
+          init,
+          restartCount: 0,
+          attempts: [],
+          imageID: '',
+          containerID: '',
+          state: waiting(init || hasInit ? 'PodInitializing' : 'ContainerCreating'),
+          lastState: {},
+          ready: false
+        })
+      }
+    }
+  }
+
+  private get alive(): boolean {
+    return !this.stopping && !this.node.stopped
+  }
+
+  async run(): Promise<void> {
+    await this.pushStatus()
+    this.sandbox = await this.node.opts.network.createSandbox(`${this.ns}/${this.name}`)
+    if (!this.alive) return
+    await this.pushStatus()
+    const mounts = await this.prepareVolumes()
+    if (!mounts || !this.alive) return
+    for (const run of [...this.runs.values()].filter(r => r.init)) {
+      if (!(await this.runInit(run, mounts))) return
+    }
+    await Promise.all([...this.runs.values()].filter(r => !r.init).map(r => this.keepRunning(r, mounts)))
+  }
+
+  // ---- volumes
+
+  /** Materializes every volume under the pod's dir; retried (FailedMount events) until it works, as the kubelet's volume manager does. */
+  private async prepareVolumes(): Promise<Map<string, string> | undefined> {
+    let failures = 0
+    let lastMessage = ''
+    while (this.alive) {
+      try {
+        const sources = new Map<string, string>()
+        for (const v of this.pod.spec?.volumes ?? []) sources.set(v.name, await this.materialize(v))
+        return sources
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e)
+        if (message !== lastMessage) await this.node.recordEvent(this.pod, undefined, 'Warning', 'FailedMount', message)
+        lastMessage = message
+        await sleep(Math.min(2000 * 2 ** failures++, 30_000))
+      }
+    }
+    return undefined
+  }
+
+  private async materialize(v: V1Volume): Promise<string> {
+    const kc = this.node.kc
+    const dir = join(this.dir, 'volumes', v.name)
+    const mountFailed = (why: string): Error => new Error(`MountVolume.SetUp failed for volume "${v.name}" : ${why}`)
+    const writeItems = (data: Record<string, string>, items: Array<{ key: string; path: string }> | undefined): void => {
+      rmSync(dir, { recursive: true, force: true })
+      mkdirSync(dir, { recursive: true })
+      for (const { key, path } of items ?? Object.keys(data).map(k => ({ key: k, path: k }))) {
+        const value = data[key]
+        if (value === undefined) throw mountFailed(`configmap or secret references non-existent key "${key}"`)
+        mkdirSync(dirname(join(dir, path)), { recursive: true })
+        writeFileSync(join(dir, path), value, { mode: 0o644 })
+      }
+    }
+    if (v.secret) {
+      const s = (await api(kc, 'GET', `/api/v1/namespaces/${this.ns}/secrets/${v.secret.secretName}`).catch(e => {
+        if (errCode(e) === 404 && !v.secret?.optional) throw mountFailed(`secret "${v.secret?.secretName}" not found`)
+        return { data: {} }
+      })) as { data?: Record<string, string> }
+      const decoded = Object.fromEntries(Object.entries(s.data ?? {}).map(([k, b]) => [k, Buffer.from(b, 'base64').toString('utf8')]))
+      writeItems(decoded, v.secret.items)
+      return dir
+    }
+    if (v.configMap) {
+      const cm = (await api(kc, 'GET', `/api/v1/namespaces/${this.ns}/configmaps/${v.configMap.name}`).catch(e => {
+        if (errCode(e) === 404 && !v.configMap?.optional) throw mountFailed(`configmap "${v.configMap?.name}" not found`)
+        return { data: {} }
+      })) as { data?: Record<string, string> }
+      writeItems(cm.data ?? {}, v.configMap.items)
+      return dir
+    }
+    if (v.projected) {
+      const files: Record<string, string> = {}
+      for (const source of v.projected.sources ?? []) {
+        if (source.serviceAccountToken) {
+          const sa = this.pod.spec?.serviceAccountName ?? 'default'
+          const aud = source.serviceAccountToken.audience
+          const tr = (await api(kc, 'POST', `/api/v1/namespaces/${this.ns}/serviceaccounts/${sa}/token`, {
+            apiVersion: 'authentication.k8s.io/v1',
+            kind: 'TokenRequest',
+            spec: { ...(aud ? { audiences: [aud] } : {}), expirationSeconds: source.serviceAccountToken.expirationSeconds ?? SA_TOKEN_SECONDS, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: this.name, uid: this.uid } }
+          })) as { status: { token: string } }
+          files[source.serviceAccountToken.path] = tr.status.token
+        }
+        if (source.configMap) {
+          const cm = (await api(kc, 'GET', `/api/v1/namespaces/${this.ns}/configmaps/${source.configMap.name}`)) as { data?: Record<string, string> }
+          for (const item of source.configMap.items ?? []) files[item.path] = cm.data?.[item.key] ?? ''
+        }
+        for (const item of source.downwardAPI?.items ?? []) files[item.path] = item.fieldRef ? this.fieldValue(item.fieldRef.fieldPath) : ''
+      }
+      writeItems(files, undefined)
+      return dir
+    }
+    if (v.downwardAPI) {
+      writeItems(Object.fromEntries((v.downwardAPI.items ?? []).map(i => [i.path, i.fieldRef ? this.fieldValue(i.fieldRef.fieldPath) : ''])), undefined)
+      return dir
+    }
+    if (v.hostPath) {
+      const path = this.node.nodePath(v.hostPath.path)
+      const kind = existsSync(path) ? (statSync(path).isDirectory() ? 'directory' : 'file') : 'missing'
+      const type = v.hostPath.type ?? ''
+      // kubernetes pkg/volume/hostpath/host_path.go checkType: the messages are the kubelet's.
+      if (type === 'File' && kind !== 'file') throw mountFailed(`hostPath type check failed: ${v.hostPath.path} is not a file`)
+      if (type === 'Directory' && kind !== 'directory') throw mountFailed(`hostPath type check failed: ${v.hostPath.path} is not a directory`)
+      if (kind === 'missing') mkdirSync(path, { recursive: true })
+      return path
+    }
+    if (v.emptyDir) {
+      mkdirSync(dir, { recursive: true })
+      return dir
+    }
+    throw mountFailed('this local node supports secret, configMap, projected, downwardAPI, hostPath and emptyDir volumes only')
+  }
+
+  private fieldValue(path: string): string {
+    const m = this.pod.metadata
+    const labels = /^metadata\.labels\['(.+)'\]$/.exec(path)
+    if (labels) return m?.labels?.[labels[1] ?? ''] ?? ''
+    const values: Record<string, string | undefined> = {
+      'metadata.name': m?.name,
+      'metadata.namespace': m?.namespace,
+      'metadata.uid': m?.uid,
+      'spec.nodeName': this.pod.spec?.nodeName,
+      'spec.serviceAccountName': this.pod.spec?.serviceAccountName,
+      'status.podIP': this.sandbox?.ip,
+      'status.podIPs': this.sandbox?.ip,
+      'status.hostIP': '127.0.0.1',
+      'status.hostIPs': '127.0.0.1'
+    }
+    return values[path] ?? ''
+  }
+
+  // ---- environment
+
+  private async environment(c: V1Container, image: ContainerImage): Promise<Record<string, string>> {
+    const env: Record<string, string> = { ...image.env, ...this.node.opts.podEnv }
+    const own: Record<string, string> = { ...this.node.opts.podEnv }
+    for (const e of c.env ?? []) {
+      const value = await this.envValue(e, own)
+      if (value === undefined) continue
+      env[e.name] = value
+      own[e.name] = value
+    }
+    return env
+  }
+
+  private async envValue(e: V1EnvVar, defined: Record<string, string>): Promise<string | undefined> {
+    if (e.valueFrom === undefined) return expand(e.value ?? '', defined)
+    const from = e.valueFrom
+    if (from.fieldRef) return this.fieldValue(from.fieldRef.fieldPath)
+    const ref = from.secretKeyRef ?? from.configMapKeyRef
+    if (!ref) return undefined
+    const kind = from.secretKeyRef ? 'secrets' : 'configmaps'
+    const what = from.secretKeyRef ? 'secret' : 'configmap'
+    let data: Record<string, string> | undefined
+    try {
+      data = ((await api(this.node.kc, 'GET', `/api/v1/namespaces/${this.ns}/${kind}/${ref.name}`)) as { data?: Record<string, string> }).data
+    } catch (err) {
+      if (errCode(err) !== 404) throw err
+      if (ref.optional) return undefined
+      throw new ConfigError(`${what} "${ref.name}" not found`)
+    }
+    const raw = data?.[ref.key]
+    if (raw === undefined) {
+      if (ref.optional) return undefined
+      throw new ConfigError(`couldn't find key ${ref.key} in ${from.secretKeyRef ? 'Secret' : 'ConfigMap'} ${this.ns}/${ref.name}`)
+    }
+    return from.secretKeyRef ? Buffer.from(raw, 'base64').toString('utf8') : raw
+  }
+
+  // ---- containers
+
+  private fieldPath(run: ContainerRun): string {
+    return `spec.${run.init ? 'initContainers' : 'containers'}{${run.spec.name}}`
+  }
+
+  /**
+   * Pulls the image (once per node: pull policy IfNotPresent), retrying with back-off
+   * (ErrImagePull, then ImagePullBackOff) until it works or the pod goes.
+   */
+  private async pull(run: ContainerRun): Promise<ContainerImage | undefined> {
+    const image = run.spec.image ?? ''
+    let failures = 0
+    while (this.alive) {
+      const pullMs = this.node.knobs.imagePullMs
+      if (pullMs > 0 && !this.node.pulled.has(image)) {
+        await this.node.recordEvent(this.pod, this.fieldPath(run), 'Normal', 'Pulling', `Pulling image "${image}"`)
+        const until = Date.now() + pullMs
+        while (this.alive && Date.now() < until && this.node.knobs.imagePullMs === pullMs) await sleep(Math.min(500, until - Date.now()))
+        if (!this.alive) return undefined
+        // The knob changed while pulling (a test unblocked the registry): look again.
+        if (this.node.knobs.imagePullMs !== pullMs) continue
+      }
+      const found = resolveImage(this.node.opts.images, image)
+      if (!('error' in found)) {
+        this.node.pulled.add(image)
+        run.imageID = `${image.split(':')[0]}@sha256:${createHash('sha256').update(image).digest('hex')}`
+        return found
+      }
+      failures++
+      run.state = waiting('ErrImagePull', found.error)
+      await this.node.recordEvent(this.pod, this.fieldPath(run), 'Warning', 'Failed', `Failed to pull image "${image}": ${found.error}`)
+      await this.pushStatus()
+      await sleep(1000)
+      run.state = waiting('ImagePullBackOff', `Back-off pulling image "${image}": ErrImagePull: ${found.error}`)
+      await this.node.recordEvent(this.pod, this.fieldPath(run), 'Normal', 'BackOff', `Back-off pulling image "${image}"`)
+      await this.pushStatus()
+      const until = Date.now() + backoff(failures)
+      while (this.alive && Date.now() < until) await sleep(Math.min(500, until - Date.now()))
+    }
+    return undefined
+  }
+
+  /** One attempt: start the container; resolves with its exit code once it ends (undefined: could not start). */
+  private async attempt(run: ContainerRun, image: ContainerImage, mounts: Map<string, string>): Promise<number | undefined> {
+    let env: Record<string, string>
+    try {
+      env = await this.environment(run.spec, image)
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e
+      run.state = waiting('CreateContainerConfigError', e.message)
+      await this.node.recordEvent(this.pod, this.fieldPath(run), 'Warning', 'Failed', `Error: ${e.message}`)
+      await this.pushStatus()
+      return undefined
+    }
+    const attemptNo = run.attempts.length
+    const root = join(this.dir, 'containers', run.spec.name, `root-${attemptNo}`)
+    const containerMounts: Mount[] = (run.spec.volumeMounts ?? []).flatMap(m => {
+      const source = mounts.get(m.name)
+      if (!source) return []
+      return [{ path: m.mountPath, source: m.subPath ? join(source, m.subPath) : source }]
+    })
+    rmSync(root, { recursive: true, force: true })
+    prepareRoot(root, image, containerMounts)
+    const argv = containerArgv(image, run.spec.command, run.spec.args).map(a => expand(a, env))
+    const logPath = join(this.dir, 'logs', `${run.spec.name}-${attemptNo}.log`)
+    mkdirSync(dirname(logPath), { recursive: true })
+    writeFileSync(logPath, '')
+    run.attempts.push(logPath)
+    run.containerID = `containerd://${randomBytes(32).toString('hex')}`
+    const started = timestamp()
+    run.proc = startContainer({ name: `${this.ns}/${this.name}/${run.spec.name}`, netnsExec: this.sandbox?.exec ?? [], root, argv, env, logPath })
+    run.state = { running: { startedAt: started as unknown as Date } }
+    run.ready = !run.init
+    await this.node.recordEvent(this.pod, this.fieldPath(run), 'Normal', 'Created', `Created container: ${run.spec.name}`)
+    await this.node.recordEvent(this.pod, this.fieldPath(run), 'Normal', 'Started', `Started container ${run.spec.name}`)
+    await this.pushStatus()
+    const code = (await run.proc.exited) ?? 137
+    run.ready = false
+    run.state = {
+      terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', startedAt: started as unknown as Date, finishedAt: timestamp() as unknown as Date, containerID: run.containerID }
+    }
+    return code
+  }
+
+  /** Runs an init container until it succeeds; false when the pod went first. */
+  private async runInit(run: ContainerRun, mounts: Map<string, string>): Promise<boolean> {
+    let failures = 0
+    while (this.alive) {
+      const image = await this.pull(run)
+      if (!image) return false
+      const code = await this.attempt(run, image, mounts)
+      if (!this.alive) return false
+      if (code === 0) {
+        await this.pushStatus()
+        return true
+      }
+      await this.crashed(run, ++failures, code)
+    }
+    return false
+  }
+
+  /** Keeps a main container running (restartPolicy Always), restarting it with the kubelet's back-off. */
+  private async keepRunning(run: ContainerRun, mounts: Map<string, string>): Promise<void> {
+    let failures = 0
+    while (this.alive) {
+      const image = await this.pull(run)
+      if (!image) return
+      const code = await this.attempt(run, image, mounts)
+      if (!this.alive) return
+      if (this.pod.spec?.restartPolicy === 'Never' || (this.pod.spec?.restartPolicy === 'OnFailure' && code === 0)) {
+        await this.pushStatus()
+        return
+      }
+      await this.crashed(run, ++failures, code)
+    }
+  }
+
+  /** After a failed attempt: CrashLoopBackOff (or a config error) for the back-off period, then the next attempt. */
+  private async crashed(run: ContainerRun, failures: number, code: number | undefined): Promise<void> {
+    const wait = backoff(failures)
+    if (code !== undefined) {
+      run.lastState = run.state
+      run.restartCount++
+      run.state = waiting('CrashLoopBackOff', `back-off ${Math.round(wait / 1000)}s restarting failed container=${run.spec.name} pod=${this.name}_${this.ns}(${this.uid})`)
+      await this.node.recordEvent(this.pod, this.fieldPath(run), 'Warning', 'BackOff', `Back-off restarting failed container ${run.spec.name} in pod ${this.name}_${this.ns}(${this.uid})`)
+    }
+    await this.pushStatus()
+    const until = Date.now() + wait
+    while (this.alive && Date.now() < until) await sleep(Math.min(500, until - Date.now()))
+  }
+
+  // ---- status
+
+  private containerStatus(run: ContainerRun): V1ContainerStatus {
+    return {
+      name: run.spec.name,
+      image: run.spec.image ?? '',
+      imageID: run.imageID,
+      ...(run.containerID ? { containerID: run.containerID } : {}),
+      ready: run.ready,
+      started: Boolean(run.state.running),
+      restartCount: run.restartCount,
+      state: run.state,
+      lastState: run.lastState
+    }
+  }
+
+  private podStatus(): Record<string, unknown> {
+    const now = timestamp()
+    const init = [...this.runs.values()].filter(r => r.init)
+    const main = [...this.runs.values()].filter(r => !r.init)
+    const initialized = init.every(r => r.state.terminated?.exitCode === 0)
+    const ready = initialized && main.length > 0 && main.every(r => r.ready)
+    // kubelet_pods.go getPhase: Running once every container was started and one runs or restarts.
+    const started = initialized && main.every(r => r.attempts.length > 0)
+    const succeeded = started && main.every(r => r.state.terminated?.exitCode === 0)
+    const phase = succeeded ? 'Succeeded' : started ? 'Running' : 'Pending'
+    const cond = (type: string, ok: boolean, reason?: string): Record<string, string> => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: now, ...(!ok && reason ? { reason } : {}) })
+    const ip = this.sandbox?.ip
+    return {
+      phase,
+      hostIP: '127.0.0.1',
+      hostIPs: [{ ip: '127.0.0.1' }],
+      ...(ip ? { podIP: ip, podIPs: [{ ip }] } : {}),
+      startTime: this.startedAt,
+      qosClass: this.pod.status?.qosClass ?? 'BestEffort',
+      conditions: [
+        cond('PodReadyToStartContainers', Boolean(ip)),
+        cond('Initialized', initialized, 'ContainersNotInitialized'),
+        cond('Ready', ready, 'ContainersNotReady'),
+        cond('ContainersReady', ready, 'ContainersNotReady'),
+        cond('PodScheduled', true)
+      ],
+      ...(init.length ? { initContainerStatuses: init.map(r => this.containerStatus(r)) } : {}),
+      containerStatuses: main.map(r => this.containerStatus(r))
+    }
+  }
+
+  /** Status patches go out one at a time and in order; each carries the whole current status. */
+  private pushStatus(): Promise<void> {
+    this.statusChain = this.statusChain.then(async () => {
+      if (this.stopping) return
+      const status = this.podStatus()
+      await api(this.node.kc, 'PATCH', `/api/v1/namespaces/${this.ns}/pods/${this.name}/status`, { status }, SMP).catch((e: unknown) => {
+        if (errCode(e) !== 404) this.node.log(`status of ${this.ns}/${this.name}: ${String(e)}`)
+      })
+    })
+    return this.statusChain
+  }
+
+  // ---- deletion
+
+  /** Stops every container (SIGTERM, SIGKILL after the grace period) and the sandbox. Safe to call twice. */
+  terminate(): Promise<void> {
+    this.stopping = true
+    this.terminated ??= (async () => {
+      const graceMs = Math.min((this.pod.metadata?.deletionGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000, MAX_GRACE_MS)
+      await Promise.all([...this.runs.values()].map(r => r.proc?.kill(graceMs)))
+      await this.sandbox?.destroy()
+      rmSync(join(this.dir, 'containers'), { recursive: true, force: true })
+      this.node.forget(this.uid)
+    })()
+    return this.terminated
+  }
+
+  /** Like the kubelet on a pod being deleted: stop it, then remove the pod object for good. */
+  async finalize(): Promise<void> {
+    await this.terminate()
+    await api(this.node.kc, 'DELETE', `/api/v1/namespaces/${this.ns}/pods/${this.name}`, {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      gracePeriodSeconds: 0,
+      preconditions: { uid: this.uid }
+    }).catch((e: unknown) => {
+      if (errCode(e) !== 404 && errCode(e) !== 409) this.node.log(`deleting pod ${this.ns}/${this.name}: ${String(e)}`)
+    })
+  }
+}
+
+export async function startAgentNode(opts: AgentNodeOptions): Promise<AgentNode> {
+  const node = new Kubelet(opts)
+  try {
+    await node.start()
+  } catch (e) {
+    await node.stop()
+    throw e
+  }
+  return node
+}
