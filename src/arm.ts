@@ -98,8 +98,18 @@ export class ArmClient {
     return this.request<T>('POST', path, apiVersion, body)
   }
 
-  private async request<T>(method: 'GET' | 'POST', path: string, apiVersion: string, body?: unknown): Promise<T> {
-    const url = `${this.access.endpoint}${path}${path.includes('?') ? '&' : '?'}api-version=${apiVersion}`
+  async delete(path: string, apiVersion: string): Promise<void> {
+    await this.request<unknown>('DELETE', path, apiVersion)
+  }
+
+  /** A `nextLink` of a list: a full URL that already carries its api-version. */
+  async getNextLink<T>(url: string): Promise<T> {
+    if (!url.startsWith(`${this.access.endpoint}/`)) throw new Error(`ARM returned a nextLink outside ${this.access.endpoint}: ${url}`)
+    return this.request<T>('GET', url.slice(this.access.endpoint.length), '')
+  }
+
+  private async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, apiVersion: string, body?: unknown): Promise<T> {
+    const url = apiVersion ? `${this.access.endpoint}${path}${path.includes('?') ? '&' : '?'}api-version=${apiVersion}` : `${this.access.endpoint}${path}`
     const headers = {
       authorization: `Bearer ${this.access.token}`,
       accept: 'application/json',

@@ -47,7 +47,7 @@ export function loginArgs(signIn: Exclude<SignIn, { kind: 'ambient' }>, secretFi
 }
 
 /**
- * The private config starts from the runner's: registered clouds (Azure Stack Hub,
+ * The private config starts from the runner's: registered clouds (private endpoints,
  * sovereign clouds) stay usable, and `[cloud] name` selects the requested cloud without
  * an extra `az cloud set` process.
  */

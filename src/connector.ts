@@ -33,7 +33,7 @@ export interface ConnectorSettings {
   managedIdentityClientId?: string
 }
 
-/** Values for `virtual-kubelet-azure-aci` (facts.md section 3). */
+/** Values for `virtual-kubelet-azure-aci` 1.6.4 (https://github.com/virtual-kubelet/azure-aci/blob/v1.6.4/charts/virtual-kubelet/values.yaml). */
 export function renderValues(c: ConnectorNames, s: ConnectorSettings): Record<string, unknown> {
   return {
     provider: 'azure',
@@ -179,7 +179,7 @@ export async function uninstallRelease(ctx: HelmContext, release: string): Promi
 /**
  * Pods bound to `node` that a removal must delete. DaemonSet pods are left out, as
  * `kubectl drain --ignore-daemonsets` does: their controller recreates them at once, and
- * they go with the node.
+ * they go with the node (deleteOrphanedPods).
  */
 async function podsOnNode(kube: Kube, node: string): Promise<V1Pod[]> {
   const pods = (await kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
@@ -207,6 +207,8 @@ export interface RemovalReport {
   nodeRemoved: boolean
   podsEvicted: number
   podsForced: string[]
+  /** Container groups tagged for the node that were still in ACI after the uninstall; undefined when not checked. */
+  containerGroupsDeleted?: string[]
 }
 
 /**
@@ -236,8 +238,22 @@ export async function removeConnector(kube: Kube, ctx: HelmContext, c: Connector
   }
   report.releaseRemoved = await uninstallRelease(ctx, c.release)
   report.nodeRemoved = Boolean(await ignoreNotFound(kube.core.deleteNode({ name: c.node })))
+  if (report.nodeRemoved) await deleteOrphanedPods(kube, c.node)
   await waitNamespaceGone(kube, c.namespace, drainTimeoutMs)
   return report
+}
+
+/**
+ * Pods still bound to the deleted node (the DaemonSet pods a drain skips) can never run
+ * again. Kubernetes' pod garbage collector would delete them some time later
+ * (kube-controller-manager PodGC, orphaned pods); a removal deletes them now, so it leaves
+ * nothing behind. Their container groups are swept over ARM afterwards.
+ */
+async function deleteOrphanedPods(kube: Kube, node: string): Promise<void> {
+  const left = (await kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
+  if (left.length === 0) return
+  core.info(`Deleting ${left.length} pod(s) still bound to the deleted node ${node}: ${left.map(p => `${p.metadata?.namespace}/${p.metadata?.name}`).join(', ')}`)
+  await Promise.all(left.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '', gracePeriodSeconds: 0 }))))
 }
 
 /** Waits for the connector namespace (the chart's) to finish terminating; one that is not terminating is not ours to wait for. */

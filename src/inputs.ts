@@ -45,7 +45,7 @@ export interface Inputs {
   environment: string
 }
 
-/** The pinned chart: the current `virtual-kubelet-azure-aci` release (facts.md section 3). */
+/** The pinned chart: the current `virtual-kubelet-azure-aci` release, published on azure-aci's gh-pages branch. */
 export const DEFAULT_CHART_URL =
   'https://github.com/virtual-kubelet/azure-aci/raw/gh-pages/charts/virtual-kubelet-azure-aci-1.6.4.tgz'
 export const DEFAULT_WAIT_TIMEOUT = '10m'
@@ -295,7 +295,7 @@ function parseEnvironment(value: string, bad: Bad): string {
   if (!CLOUD_NAME.test(value)) {
     bad('environment', value, 'use AzureCloud, AzureUSGovernment, AzureChinaCloud or the name of a cloud registered with `az cloud register` on the runner')
   }
-  // Any other name is a cloud registered on the runner (Azure Stack Hub, sovereign clouds).
+  // Any other name must be a cloud registered on the runner (checkInputsOnRunner looks).
   return value
 }
 

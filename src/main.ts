@@ -9,12 +9,13 @@ import { checkInputsOnRunner, parseInputs, readActionInput, type Inputs } from '
 import { installAzureCli, installHelm, installKubectl, DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from './tools.js'
 import { signIn, signOut, type AzSession } from './azure-login.js'
 import { ArmClient, getArmAccess } from './arm.js'
+import { sweepContainerGroups } from './container-groups.js'
 import { ensureProviderRegistered } from './provider-registration.js'
 import { fetchKubeconfig, getCluster, writeKubeconfig, type ClusterInfo } from './cluster.js'
 import { connectorNameProblem, connectorNames, type ConnectorNames } from './naming.js'
 import { kubeFromString, maskKubeconfig, type Kube } from './kube.js'
 import { checkNamespaceFree, installConnector, recoverPendingRelease, releaseStatus, removeConnector, renderValues, type ConnectorSettings, type HelmContext } from './connector.js'
-import { waitForVirtualNode, type DiagnosisContext } from './readiness.js'
+import { connectorLogHint, waitForVirtualNode, type DiagnosisContext } from './readiness.js'
 import { applySample, deleteSample, waitForSample } from './samples.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
 import { markMainStarted, savePostState, type PostState } from './state.js'
@@ -260,10 +261,18 @@ async function install(p: Prepared, clock: PhaseClock, workDir: string, report: 
       post.samples = p.connectors.map(c => ({ os: c.os, namespace: p.inputs.samplesNamespace }))
       savePostState(post)
       await settleAll(p.connectors.map(c => applySample(p.kube, c.os, p.inputs.samplesNamespace, c.node)))
-      return settleAll(p.connectors.map(c => waitForSample(p.kube, c.os, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs)))
+      const ctx = diagnosisContext(p, settings)
+      // A refusal from ACI (a 403 when the connector's role allows reading but not creating) says what to grant.
+      const withHint = (err: unknown): never => {
+        const hint = connectorLogHint(errorText(err), ctx)
+        throw hint ? new Error(`${errorText(err)}\n${hint}`) : err
+      }
+      return settleAll(p.connectors.map(c => waitForSample(p.kube, c.os, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs).catch(withHint)))
     })
     const ips: Record<string, string[]> = {}
-    for (const s of report.samples) ips[s.os.toLowerCase()] = s.pods.map(x => x.ip)
+    // The connector reports no pod IP for Windows container groups (azure-aci v1.6.4
+    // pkg/provider/containergroup_to_pod.go), so that list stays empty.
+    for (const s of report.samples) ips[s.os.toLowerCase()] = s.pods.map(x => x.ip).filter(Boolean)
     core.setOutput('sample-pod-ips', JSON.stringify(ips))
   }
 }
@@ -272,9 +281,12 @@ async function remove(p: Prepared, clock: PhaseClock, workDir: string, report: R
   const helmCtx: HelmContext = { helm: p.helm, kubeconfig: p.kubeconfigPath, workDir }
   core.setOutput('release-names', JSON.stringify(p.connectors.map(c => c.release)))
   core.setOutput('node-names', JSON.stringify(p.connectors.map(c => c.node)))
-  report.removals = await clock.run(`${REMOVE_PHASE} (${p.connectors.map(c => c.os).join(', ')})`, () =>
-    removeAll(p.kube, helmCtx, p.connectors, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs, p.aciResourceGroup)
-  )
+  report.removals = await clock.run(`${REMOVE_PHASE} (${p.connectors.map(c => c.os).join(', ')})`, async () => {
+    const removals = await removeAll(p.kube, helmCtx, p.connectors, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs, p.aciResourceGroup)
+    // With the connectors gone, nothing else would delete what their nodes still had in ACI.
+    const deleted = await sweepContainerGroups(p.arm, p.aciResourceGroup, p.connectors.map(c => c.node))
+    return removals.map(r => ({ ...r, containerGroupsDeleted: deleted?.get(r.node) }))
+  })
 }
 
 /** Samples first, then each connector (in parallel); shared by `command: remove` and the post step. */

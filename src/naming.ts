@@ -1,6 +1,7 @@
 // Names of everything the action creates, kept as the old `az aks install-connector`
 // made them so that users migrating from it find their releases and nodes where they
-// expect them (facts.md section 2).
+// expect them (Azure CLI 2.0.21-2.11, azure-cli `src/command_modules/azure-cli-acs/azure/cli/command_modules/acs/custom.py`,
+// k8s_install_connector: release `<connector-name>-<linux|windows>-<location>`, node `virtual-kubelet-<release>`).
 
 export type OsType = 'Linux' | 'Windows'
 
@@ -71,4 +72,13 @@ export function connectorNameProblem(connector: string, location: string): strin
     )
   }
   return undefined
+}
+
+/**
+ * The chart's Deployment (and container) name: its `vk.fullname`, `<release>-<chart name>`
+ * cut to 63 characters without a trailing hyphen
+ * (https://github.com/virtual-kubelet/azure-aci/blob/v1.6.4/charts/virtual-kubelet/templates/_helpers.tpl).
+ */
+export function connectorDeploymentName(release: string): string {
+  return `${release}-virtual-kubelet-azure-aci`.slice(0, 63).replace(/-+$/, '')
 }

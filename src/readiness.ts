@@ -6,7 +6,7 @@ import type { CoreV1Event, V1ContainerStatus, V1Node, V1Pod } from '@kubernetes/
 import { watchUntilAborted, type Kube } from './kube.js'
 import { lastLines } from './process.js'
 import { errorText } from './tools.js'
-import type { ConnectorNames } from './naming.js'
+import { connectorDeploymentName, type ConnectorNames } from './naming.js'
 
 /** What a failure message may name to tell the user where to look. */
 export interface DiagnosisContext {
@@ -315,6 +315,6 @@ export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutM
   throw new ConnectorNotReadyError(
     c,
     `${what}\n${hint ? `${hint}\n` : ''}What the cluster shows:\n${diagnosis.text}\n` +
-      `More: kubectl -n ${c.namespace} logs deploy/${c.release}-virtual-kubelet-azure-aci; kubectl describe node ${c.node}`
+      `More: kubectl -n ${c.namespace} logs deploy/${connectorDeploymentName(c.release)}; kubectl describe node ${c.node}`
   )
 }

@@ -90,24 +90,39 @@ async function sampleProblems(kube: Kube, os: OsType, namespace: string): Promis
   ].join('\n')
 }
 
+/**
+ * virtual-kubelet marks a pod its provider refused with reason ProviderFailed and the
+ * provider's error as the message (v1.11.0 node/pod.go handleProviderError); for azure-aci
+ * that is ACI's answer to creating the container group. Waiting longer does not help.
+ */
+export const PROVIDER_FAILED = 'ProviderFailed'
+
+export function providerFailure(pod: V1Pod): string | undefined {
+  if (pod.metadata?.deletionTimestamp || pod.status?.reason !== PROVIDER_FAILED) return undefined
+  return `pod ${pod.metadata?.name ?? ''}: ACI refused its container group: ${pod.status.message ?? '(no message)'}`
+}
+
 export async function waitForSample(kube: Kube, os: OsType, namespace: string, timeoutMs: number): Promise<SampleStatus> {
   const { name } = SAMPLES[os]
   const abort = new AbortController()
   let timer: NodeJS.Timeout | undefined
-  const available = new Promise<boolean>(resolve => {
+  const outcome = new Promise<true | false | { failure: string }>(resolve => {
     void watchUntilAborted<V1Deployment>(kube, `/apis/apps/v1/namespaces/${namespace}/deployments`, { fieldSelector: `metadata.name=${name}` }, (_type, d) => {
       if (deploymentAvailable(d)) resolve(true)
+    }, abort.signal)
+    void watchUntilAborted<V1Pod>(kube, `/api/v1/namespaces/${namespace}/pods`, { labelSelector: `app=${name}` }, (type, pod) => {
+      const failure = type === 'DELETED' ? undefined : providerFailure(pod)
+      if (failure) resolve({ failure })
     }, abort.signal)
     timer = setTimeout(() => resolve(false), timeoutMs)
   }).finally(() => {
     clearTimeout(timer)
     abort.abort()
   })
-  if (!(await available)) {
-    throw new Error(
-      `Sample ${name} was not available after ${Math.round(timeoutMs / 1000)} s.\n${await sampleProblems(kube, os, namespace)}\n` +
-        `More: kubectl -n ${namespace} describe deployment ${name}`
-    )
+  const result = await outcome
+  if (result !== true) {
+    const what = result === false ? `Sample ${name} was not available after ${Math.round(timeoutMs / 1000)} s.` : `Sample ${name} cannot run on the virtual node: ${result.failure}`
+    throw new Error(`${what}\n${await sampleProblems(kube, os, namespace)}\nMore: kubectl -n ${namespace} describe deployment ${name}`)
   }
   const pods: V1Pod[] = (await kube.core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items.filter(p => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
   const status: SampleStatus = {

@@ -66,10 +66,11 @@ export function renderSummary(r: RunReport): string {
     lines.push('')
   }
   if (r.removals.length > 0) {
-    lines.push('| OS | Release | Release removed | Node removed | Pods drained |', '|---|---|---|---|---|')
+    lines.push('| OS | Release | Release removed | Node removed | Pods drained | Container groups deleted after |', '|---|---|---|---|---|---|')
     for (const x of r.removals) {
       const drained = `${x.podsEvicted}${x.podsForced.length ? ` (${x.podsForced.length} forced)` : ''}`
-      lines.push(`| ${x.os} | \`${x.release}\` | ${x.releaseRemoved ? 'yes' : 'was not there'} | ${x.nodeRemoved ? 'yes' : 'was not there'} | ${drained} |`)
+      const groups = x.containerGroupsDeleted === undefined ? 'not checked' : x.containerGroupsDeleted.length === 0 ? 'none left' : x.containerGroupsDeleted.map(g => `\`${g}\``).join(' ')
+      lines.push(`| ${x.os} | \`${x.release}\` | ${x.releaseRemoved ? 'yes' : 'was not there'} | ${x.nodeRemoved ? 'yes' : 'was not there'} | ${drained} | ${groups} |`)
     }
     lines.push('')
   }

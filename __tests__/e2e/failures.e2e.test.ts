@@ -114,6 +114,34 @@ describe('failures that say what to do', () => {
     expectSuccess(removed.main)
   })
 
+  it('a connector identity that may read but not create container groups: the sample fails within seconds with ACI\'s 403', async () => {
+    // Reader instead of Contributor: the connector's list works, creating a group is refused,
+    // and virtual-kubelet marks the pod ProviderFailed (v1.11.0 node/pod.go handleProviderError).
+    const contributor = { clientId: IDS.connectorClientId, role: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE }
+    const reader = { ...contributor, role: 'Reader' }
+    const inputs = { ...secretSignIn, 'connector-client-id': IDS.connectorClientId, 'connector-client-secret': IDS.connectorClientSecret, 'connector-name': 'readonly' }
+    env.azure.unassignRole(contributor)
+    env.azure.assignRole(reader)
+    try {
+      const started = Date.now()
+      const { main, job: j } = await job(env, { ...inputs, 'deploy-samples': 'true', 'wait-timeout': '5m' })
+      await j.cleanup()
+      expect(main.exitCode).toBe(1)
+      expect(Date.now() - started).toBeLessThan(90_000)
+      expect(main.log).toMatch(/Sample aci-helloworld cannot run on the virtual node: pod aci-helloworld-\S+: ACI refused its container group: PUT https:\/\/management\.azure\.com\/subscriptions\/\S+\/containerGroups\/default-aci-helloworld-/)
+      expect(main.log).toContain('ERROR CODE: AuthorizationFailed')
+      expect(main.log).toContain(`az role assignment create --assignee ${IDS.connectorClientId} --role Contributor`)
+      expect(env.azure.aci.groups().filter(g => g.tags.NodeName === 'virtual-kubelet-readonly-linux-eastus')).toEqual([])
+    } finally {
+      env.azure.unassignRole(reader)
+      env.azure.assignRole(contributor)
+    }
+    const removed = await job(env, { ...inputs, command: 'remove' })
+    await removed.job.cleanup()
+    expectSuccess(removed.main)
+    await expectNoSecretLeak(env, [removed.main])
+  })
+
   it('a node that never turns Ready times out and says what it saw', async () => {
     // A fresh node whose registry never answers: the connector's images never arrive.
     env.agent.forgetPulledImages()

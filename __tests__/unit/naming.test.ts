@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { connectorNameProblem, connectorNames, nodeName, normalizeLocation, releaseName, MAX_CONNECTOR_RELEASE } from '../../src/naming.js'
+import { connectorDeploymentName, connectorNameProblem, connectorNames, nodeName, normalizeLocation, releaseName, MAX_CONNECTOR_RELEASE } from '../../src/naming.js'
 
 describe('naming (as az aks install-connector named things)', () => {
   it('matches the seed page: connector virtual-kubelet in eastus', () => {
@@ -24,5 +24,15 @@ describe('naming (as az aks install-connector named things)', () => {
     expect(connectorNameProblem(longestOk, location)).toBeUndefined()
     expect(nodeName(releaseName(longestOk, 'Windows', location)).length).toBe(63)
     expect(connectorNameProblem(`${longestOk}a`, location)).toMatch(/within 47/)
+  })
+})
+
+describe('connectorDeploymentName', () => {
+  it('is the chart fullname: <release>-virtual-kubelet-azure-aci cut to 63 without a trailing hyphen', () => {
+    expect(connectorDeploymentName('aci-connector-linux-eastus')).toBe('aci-connector-linux-eastus-virtual-kubelet-azure-aci')
+    // 40 characters: the cut lands right after "-azure-", and the hyphen goes too.
+    const release = 'pr-1234567-ephemeral-linux-southeastasia'
+    expect(release).toHaveLength(40)
+    expect(connectorDeploymentName(release)).toBe(`${release}-virtual-kubelet-azure`)
   })
 })
