@@ -3,6 +3,7 @@
 // as Azure's load balancer drops idle watches. The action gets its address in the
 // kubeconfig, so a drop hits exactly the connections the action holds.
 import { connect, createServer, type Socket } from 'node:net'
+import { splice } from './splice.js'
 
 export interface ApiFront {
   /** https://127.0.0.1:<port>, for kubeconfigs */
@@ -16,17 +17,8 @@ export interface ApiFront {
 export async function startApiFront(upstream: URL): Promise<ApiFront> {
   const clients = new Set<Socket>()
   const relay = createServer(client => {
-    const server = connect(Number(upstream.port), upstream.hostname)
     clients.add(client)
-    const close = (): void => {
-      clients.delete(client)
-      client.destroy()
-      server.destroy()
-    }
-    client.on('error', close).on('close', close)
-    server.on('error', close).on('close', close)
-    client.pipe(server)
-    server.pipe(client)
+    splice(client, connect(Number(upstream.port), upstream.hostname), () => clients.delete(client))
   })
   await new Promise<void>((resolve, reject) => {
     relay.once('error', reject)

@@ -12,6 +12,7 @@ for (const route of process.argv.slice(2)) {
   const socketPath = route.slice(eq + 1)
   createServer(client => {
     const upstream = connect(socketPath)
+    // Same as splice.ts (this file runs under plain node, without the TypeScript loader).
     const close = () => {
       client.destroy()
       upstream.destroy()

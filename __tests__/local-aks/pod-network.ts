@@ -15,6 +15,7 @@ import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runChecked, runCommand, spawnLogged, tailFile, type ManagedProcess } from './proc.js'
+import { splice } from './splice.js'
 
 const IP = '/usr/sbin/ip'
 const NAMESPACE_PREFIX = 'lak-'
@@ -83,17 +84,7 @@ async function removeStaleNamespaces(log: (m: string) => void): Promise<void> {
 
 /** Host side of one route: a unix socket that connects each client to the target. */
 function serveRoute(socketPath: string, target: PodRoute['target']): Promise<Server> {
-  const server = createServer(client => {
-    const upstream = connect(target.port, target.host)
-    const close = (): void => {
-      client.destroy()
-      upstream.destroy()
-    }
-    client.on('error', close).on('close', close)
-    upstream.on('error', close).on('close', close)
-    client.pipe(upstream)
-    upstream.pipe(client)
-  })
+  const server = createServer(client => splice(client, connect(target.port, target.host)))
   return new Promise((resolve, reject) => {
     server.once('error', reject)
     server.listen(socketPath, () => resolve(server))
