@@ -163,8 +163,8 @@ export async function installConnector(ctx: HelmContext, c: ConnectorNames, char
 }
 
 /** `helm uninstall`; false when the release was not there. */
-export async function uninstallRelease(ctx: HelmContext, release: string): Promise<boolean> {
-  const result = await runProcess(ctx.helm, ['uninstall', release, '--namespace', RELEASE_NAMESPACE, '--kubeconfig', ctx.kubeconfig], {
+export async function uninstallRelease(ctx: HelmContext, release: string, helmNamespace = RELEASE_NAMESPACE): Promise<boolean> {
+  const result = await runProcess(ctx.helm, ['uninstall', release, '--namespace', helmNamespace, '--kubeconfig', ctx.kubeconfig], {
     env: helmEnv(ctx),
     timeoutMs: HELM_TIMEOUT_MS
   })
@@ -236,7 +236,7 @@ export async function removeConnector(kube: Kube, ctx: HelmContext, c: Connector
       await Promise.all(left.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '', gracePeriodSeconds: 0 }))))
     }
   }
-  report.releaseRemoved = await uninstallRelease(ctx, c.release)
+  report.releaseRemoved = await uninstallRelease(ctx, c.release, c.helmNamespace)
   report.nodeRemoved = Boolean(await ignoreNotFound(kube.core.deleteNode({ name: c.node })))
   if (report.nodeRemoved) await deleteOrphanedPods(kube, c.node)
   await waitNamespaceGone(kube, c.namespace, drainTimeoutMs)
@@ -249,7 +249,7 @@ export async function removeConnector(kube: Kube, ctx: HelmContext, c: Connector
  * (kube-controller-manager PodGC, orphaned pods); a removal deletes them now, so it leaves
  * nothing behind. Their container groups are swept over ARM afterwards.
  */
-async function deleteOrphanedPods(kube: Kube, node: string): Promise<void> {
+export async function deleteOrphanedPods(kube: Kube, node: string): Promise<void> {
   const left = (await kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
   if (left.length === 0) return
   core.info(`Deleting ${left.length} pod(s) still bound to the deleted node ${node}: ${left.map(p => `${p.metadata?.namespace}/${p.metadata?.name}`).join(', ')}`)

@@ -17,10 +17,13 @@ export const NODE_NAME_TAG = 'NodeName'
 export interface ContainerGroupRef {
   name: string
   node?: string
+  /** Requested by all its containers together (what ACI bills by). */
+  cpu?: number
+  memoryInGB?: number
 }
 
 interface ListPage {
-  value?: Array<{ name?: string; tags?: Record<string, string> }>
+  value?: Array<{ name?: string; tags?: Record<string, string>; properties?: { containers?: Array<{ properties?: { resources?: { requests?: { cpu?: number; memoryInGB?: number } } } }> } }>
   nextLink?: string
 }
 
@@ -33,7 +36,12 @@ export async function listContainerGroups(arm: ArmClient, resourceGroup: string)
   const groups: ContainerGroupRef[] = []
   let page = await arm.get<ListPage>(groupsPath(arm, resourceGroup), ACI_API_VERSION)
   for (;;) {
-    for (const g of page.value ?? []) if (g.name) groups.push({ name: g.name, node: g.tags?.[NODE_NAME_TAG] })
+    for (const g of page.value ?? []) {
+      if (!g.name) continue
+      const requests = (g.properties?.containers ?? []).map(c => c.properties?.resources?.requests ?? {})
+      const sum = (key: 'cpu' | 'memoryInGB'): number | undefined => (requests.length ? requests.reduce((s, r) => s + (r[key] ?? 0), 0) : undefined)
+      groups.push({ name: g.name, node: g.tags?.[NODE_NAME_TAG], cpu: sum('cpu'), memoryInGB: sum('memoryInGB') })
+    }
     if (!page.nextLink) return groups
     page = await arm.getNextLink<ListPage>(page.nextLink)
   }

@@ -8,7 +8,7 @@ import { azConfigDir, findCloud, knownClouds } from './clouds.js'
 import { regionProblem } from './regions.js'
 import { compareVersions, MIN_AZURE_CLI_VERSION } from './tools.js'
 
-export type Command = 'install' | 'remove'
+export type Command = 'install' | 'remove' | 'sweep'
 export type ConnectorIdentity = 'auto' | 'service-principal' | 'managed'
 
 /** How the action gets an Azure session. */
@@ -43,6 +43,10 @@ export interface Inputs {
   helmBaseUrl: string
   admin: boolean
   environment: string
+  /** sweep: only releases first deployed at least this long ago; undefined = any age. */
+  olderThanMs?: number
+  /** sweep: report what would go, change nothing. */
+  dryRun: boolean
 }
 
 /** The pinned chart: the current `virtual-kubelet-azure-aci` release, published on azure-aci's gh-pages branch. */
@@ -113,7 +117,7 @@ export function parseInputs(readRaw: Read): Inputs {
     return value
   }
 
-  const command = oneOf(read, 'command', ['install', 'remove'], 'install', bad) as Command
+  const command = oneOf(read, 'command', ['install', 'remove', 'sweep'], 'install', bad) as Command
   const resourceGroup = required(read, 'resource-group', problems)
   if (resourceGroup && !RESOURCE_GROUP.test(resourceGroup)) {
     bad('resource-group', resourceGroup, 'use an Azure resource group name (letters, digits, ._-() up to 90 characters)')
@@ -136,13 +140,23 @@ export function parseInputs(readRaw: Read): Inputs {
     if (problem) bad('location', location, problem)
   }
   const connectorName = read('connector-name') || 'aci-connector'
-  const nameProblem = connectorNameProblem(
-    connectorName,
-    // Without a location the longest common region name stands in; the exact check is
-    // repeated with the cluster's location before anything is installed.
-    normalizedLocation ?? 'eastus'
-  )
-  if (nameProblem) bad('connector-name', connectorName, nameProblem)
+  if (command === 'sweep') {
+    // A sweep matches connector names: a glob of the name's own characters plus * and ?.
+    if (!/^[a-z0-9*?-]+$/.test(connectorName)) bad('connector-name', connectorName, 'for command: sweep use a glob over connector names, such as pr-* (or * for every connector)')
+  } else {
+    const nameProblem = connectorNameProblem(
+      connectorName,
+      // Without a location the longest common region name stands in; the exact check is
+      // repeated with the cluster's location before anything is installed.
+      normalizedLocation ?? 'eastus'
+    )
+    if (nameProblem) bad('connector-name', connectorName, nameProblem)
+  }
+  const olderThanText = read('older-than')
+  const olderThanMs = olderThanText ? parseDuration(olderThanText) : undefined
+  if (olderThanText && olderThanMs === undefined) bad('older-than', olderThanText, 'use a duration such as 36h, 7d or 90m')
+  if (olderThanText && command !== 'sweep') bad('older-than', olderThanText, 'it applies to command: sweep only')
+  const dryRun = bool(read, 'dry-run', false, bad)
 
   const osTypes = parseOsType(read('os-type') || 'Linux', bad)
   const aciResourceGroup = optional(read, 'aci-resource-group')
@@ -213,7 +227,9 @@ export function parseInputs(readRaw: Read): Inputs {
     kubectlBaseUrl,
     helmBaseUrl,
     admin,
-    environment
+    environment,
+    olderThanMs,
+    dryRun
   }
 }
 
@@ -265,8 +281,8 @@ const MAX_WAIT_TIMEOUT_MS = 6 * 3_600_000
 export function parseDuration(text: string): number | undefined {
   const trimmed = text.trim()
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
-  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-  const parts = [...trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)]
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+  const parts = [...trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)]
   if (parts.length === 0 || parts.map(p => p[0]).join('') !== trimmed) return undefined
   return Math.round(parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]], 0))
 }

@@ -10,6 +10,7 @@ import { installAzureCli, installHelm, installKubectl, DEFAULT_HELM_VERSION, DEF
 import { signIn, signOut, type AzSession } from './azure-login.js'
 import { ArmClient, getArmAccess } from './arm.js'
 import { sweepContainerGroups } from './container-groups.js'
+import { planSweep, runSweep, type SweepItem } from './sweep.js'
 import { ensureProviderRegistered } from './provider-registration.js'
 import { fetchKubeconfig, getCluster, writeKubeconfig, type ClusterInfo } from './cluster.js'
 import { connectorNameProblem, connectorNames, type ConnectorNames } from './naming.js'
@@ -72,6 +73,7 @@ export async function run(): Promise<void> {
   try {
     const prepared = await prepare(inputs, clock, report, post, s => (session = s))
     if (inputs.command === 'install') await install(prepared, clock, workDir, report, post)
+    else if (inputs.command === 'sweep') await sweep(prepared, clock, workDir, report)
     else await remove(prepared, clock, workDir, report)
   } catch (err) {
     report.error = errorText(err)
@@ -87,6 +89,9 @@ const REMOVE_PHASE = 'Remove connector'
 
 /** What a failed run leaves in the cluster, and how to finish or undo it. */
 function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string | undefined {
+  if (inputs.command === 'sweep') {
+    return report.sweep?.some(i => i.outcome === 'failed') ? 'The sweep removed what it could; the items marked failed are still there. Re-run the sweep: it finds them again.' : undefined
+  }
   if (inputs.command === 'remove') {
     // Only a failure during the removal itself leaves the cluster half-done.
     if (!report.phases.some(p => p.name.startsWith(REMOVE_PHASE))) return undefined
@@ -161,9 +166,10 @@ async function prepare(
   // Only an install starts a connector; a removal must work for any release name.
   const regionIssue = inputs.command === 'install' && inputs.location === undefined ? regionProblem(location) : undefined
   if (regionIssue) throw new Error(`The cluster is in ${location}, but ${regionIssue}.`)
-  const nameProblem = connectorNameProblem(inputs.connectorName, location)
+  // A sweep's connector-name is a glob; it finds its connectors in the cluster.
+  const nameProblem = inputs.command === 'sweep' ? undefined : connectorNameProblem(inputs.connectorName, location)
   if (nameProblem) throw new Error(`Invalid input: connector-name: "${inputs.connectorName}" is not valid in ${location}; ${nameProblem}.`)
-  const connectors = inputs.osTypes.map(o => connectorNames(inputs.connectorName, o, location))
+  const connectors = inputs.command === 'sweep' ? [] : inputs.osTypes.map(o => connectorNames(inputs.connectorName, o, location))
 
   const kubeconfigText = await clock.run('Cluster credentials', async () => {
     const text = await fetchKubeconfig(arm, cluster, inputs.admin)
@@ -287,6 +293,25 @@ async function remove(p: Prepared, clock: PhaseClock, workDir: string, report: R
     const deleted = await sweepContainerGroups(p.arm, p.aciResourceGroup, p.connectors.map(c => c.node))
     return removals.map(r => ({ ...r, containerGroupsDeleted: deleted?.get(r.node) }))
   })
+}
+
+const SWEEP_PHASE = 'Sweep'
+
+async function sweep(p: Prepared, clock: PhaseClock, workDir: string, report: RunReport): Promise<void> {
+  const helmCtx: HelmContext = { helm: p.helm, kubeconfig: p.kubeconfigPath, workDir }
+  const items = await clock.run(`${SWEEP_PHASE}${p.inputs.dryRun ? ' (dry run)' : ''}`, async () => {
+    const plan = await planSweep(p.kube, p.arm, p.aciResourceGroup, p.inputs.connectorName, p.inputs.olderThanMs)
+    core.info(
+      `Found ${plan.releases.length} connector release(s) matching "${p.inputs.connectorName}"${p.inputs.olderThanMs ? ` first deployed over ${Math.round(p.inputs.olderThanMs / 60_000)} min ago` : ''}, ` +
+        `${plan.deadNodes.length} dead virtual node(s), ${plan.orphanGroups.length} container group(s) of gone nodes in ${p.aciResourceGroup}${p.inputs.dryRun ? ' (dry run: nothing is changed)' : ''}`
+    )
+    return runSweep(p.kube, p.arm, helmCtx, p.aciResourceGroup, plan, p.inputs.dryRun, p.inputs.waitTimeoutMs)
+  })
+  report.sweep = items
+  const done = (kind: SweepItem['kind']): string[] => items.filter(i => i.kind === kind && i.outcome !== 'failed').map(i => i.name)
+  core.setOutput('swept', JSON.stringify({ dryRun: p.inputs.dryRun, releases: done('release'), nodes: done('node'), containerGroups: done('container group') }))
+  const failed = items.filter(i => i.outcome === 'failed')
+  if (failed.length > 0) throw new Error(`The sweep could not remove ${failed.length} item(s):\n${failed.map(i => `- ${i.kind} ${i.name}: ${i.error ?? ''}`).join('\n')}`)
 }
 
 /** Samples first, then each connector (in parallel); shared by `command: remove` and the post step. */

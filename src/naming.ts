@@ -47,6 +47,8 @@ export interface ConnectorNames {
   release: string
   node: string
   namespace: string
+  /** Where Helm keeps the release record, when not the action's own (a sweep finds releases anywhere). */
+  helmNamespace?: string
 }
 
 export function connectorNames(connector: string, os: OsType, location: string): ConnectorNames {

@@ -4,6 +4,8 @@ import * as core from '@actions/core'
 import type { RemovalReport } from './connector.js'
 import type { NodeStatus } from './readiness.js'
 import type { SampleStatus } from './samples.js'
+import type { SweepItem } from './sweep.js'
+import type { Command } from './inputs.js'
 
 export interface PhaseTiming {
   name: string
@@ -29,17 +31,26 @@ export class PhaseClock {
 }
 
 export interface RunReport {
-  command: 'install' | 'remove'
+  command: Command
   cluster: string
   signedInAs?: string
   chart?: string
   nodes: NodeStatus[]
   samples: SampleStatus[]
   removals: RemovalReport[]
+  /** command: sweep: every item found and what became of it. */
+  sweep?: SweepItem[]
   phases: PhaseTiming[]
   error?: string
   /** What stays in the cluster after a failure, and how to deal with it. */
   leftBehind?: string
+}
+
+/** An age as people say it: 3 d 4 h, 5 h 10 min, 12 min. */
+export function ageText(ms: number): string {
+  const min = Math.floor(ms / 60_000)
+  const [d, h, m] = [Math.floor(min / 1440), Math.floor((min % 1440) / 60), min % 60]
+  return d > 0 ? `${d} d ${h} h` : h > 0 ? `${h} h ${m} min` : `${m} min`
 }
 
 export function seconds(ms: number): string {
@@ -49,7 +60,7 @@ export function seconds(ms: number): string {
 /** Markdown for the job summary; built as text so it can be tested without the runner. */
 export function renderSummary(r: RunReport): string {
   const lines: string[] = []
-  const verb = r.command === 'install' ? 'install' : 'remove'
+  const verb = r.command
   const status = r.error ? 'failed' : 'succeeded'
   lines.push(`## Virtual Kubelet ACI connector: ${verb} ${status}`, '')
   lines.push(`Cluster **${r.cluster}**${r.signedInAs ? `, signed in as ${r.signedInAs}` : ''}${r.chart ? `, chart \`${r.chart}\`` : ''}.`, '')
@@ -73,6 +84,14 @@ export function renderSummary(r: RunReport): string {
       lines.push(`| ${x.os} | \`${x.release}\` | ${x.releaseRemoved ? 'yes' : 'was not there'} | ${x.nodeRemoved ? 'yes' : 'was not there'} | ${drained} | ${groups} |`)
     }
     lines.push('')
+  }
+  if (r.sweep) {
+    if (r.sweep.length === 0) lines.push('Nothing to sweep: no matching connector, no dead virtual node, no orphaned container group.', '')
+    else {
+      lines.push('| What | Name | Age | Detail | Outcome |', '|---|---|---|---|---|')
+      for (const i of r.sweep) lines.push(`| ${i.kind} | \`${i.name}\` | ${i.ageMs === undefined ? '-' : ageText(i.ageMs)} | ${i.detail} | ${i.outcome === 'failed' ? `❌ failed: ${(i.error ?? '').split('\n')[0]}` : i.outcome} |`)
+      lines.push('')
+    }
   }
   if (r.phases.length > 0) {
     lines.push('| Phase | Time |', '|---|---|')

@@ -105,21 +105,27 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 }
 
 /**
- * Marks the newest revision of a Helm release with `status`, as a helm stopped mid-way
- * leaves it (Helm keeps each revision as a Secret: base64 of gzipped JSON, plus labels).
+ * Rewrites the newest revision of a Helm release as `change` says (Helm keeps each
+ * revision as a Secret: base64 of gzipped JSON, plus labels), e.g. to leave it as a helm
+ * stopped mid-way would, or to make it older.
  */
-export async function setReleaseStatus(env: LocalAks, release: string, status: string): Promise<void> {
+export async function rewriteRelease(env: LocalAks, release: string, change: (body: { info: { status: string; first_deployed: string } }) => void): Promise<void> {
   const list = await env.core.listNamespacedSecret({ namespace: 'default', labelSelector: `owner=helm,name=${release}` })
   const newest = list.items.sort((a, b) => Number(b.metadata?.labels?.version) - Number(a.metadata?.labels?.version))[0]
   if (!newest?.metadata?.name || !newest.data?.release) throw new Error(`no Helm release ${release}`)
-  const body = JSON.parse(gunzipSync(Buffer.from(Buffer.from(newest.data.release, 'base64').toString(), 'base64')).toString()) as { info: { status: string } }
-  body.info.status = status
+  const body = JSON.parse(gunzipSync(Buffer.from(Buffer.from(newest.data.release, 'base64').toString(), 'base64')).toString()) as { info: { status: string; first_deployed: string } }
+  change(body)
   const encoded = Buffer.from(gzipSync(JSON.stringify(body)).toString('base64')).toString('base64')
   await env.core.replaceNamespacedSecret({
     name: newest.metadata.name,
     namespace: 'default',
-    body: { ...newest, metadata: { ...newest.metadata, labels: { ...newest.metadata.labels, status } }, data: { release: encoded } }
+    body: { ...newest, metadata: { ...newest.metadata, labels: { ...newest.metadata.labels, status: body.info.status } }, data: { release: encoded } }
   })
+}
+
+/** Marks the newest revision of a Helm release with `status`, as a helm stopped mid-way leaves it. */
+export function setReleaseStatus(env: LocalAks, release: string, status: string): Promise<void> {
+  return rewriteRelease(env, release, body => (body.info.status = status))
 }
 
 /**

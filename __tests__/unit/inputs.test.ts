@@ -247,3 +247,17 @@ describe('location', () => {
     expect(parse({ location: 'antarctica', command: 'remove' }).location).toBe('antarctica')
   })
 })
+
+describe('command: sweep', () => {
+  it('takes connector-name as a glob, older-than as a duration with days, and dry-run', () => {
+    expect(parse({ command: 'sweep', 'connector-name': 'pr-*', 'older-than': '1d12h', 'dry-run': 'true' })).toMatchObject({ command: 'sweep', connectorName: 'pr-*', olderThanMs: 36 * 3_600_000, dryRun: true })
+    expect(parse({ command: 'sweep' })).toMatchObject({ olderThanMs: undefined, dryRun: false })
+  })
+
+  it('refuses a glob with other characters, a bad age, and older-than outside a sweep', () => {
+    expect(problemsOf({ command: 'sweep', 'connector-name': 'PR_*' })[0]).toContain('connector-name: "PR_*" is not valid; for command: sweep use a glob over connector names')
+    expect(problemsOf({ command: 'sweep', 'older-than': 'a week' })[0]).toBe('older-than: "a week" is not valid; use a duration such as 36h, 7d or 90m.')
+    expect(problemsOf({ 'older-than': '7d' })[0]).toBe('older-than: "7d" is not valid; it applies to command: sweep only.')
+    expect(problemsOf({ 'connector-name': 'pr-*' })[0]).toContain('connector-name: "pr-*" is not valid')
+  })
+})

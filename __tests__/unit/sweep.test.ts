@@ -1,0 +1,27 @@
+import { gzipSync } from 'node:zlib'
+import { describe, expect, it } from 'vitest'
+import { connectorNameOf, decodeReleaseRecord, globToRegExp } from '../../src/sweep.js'
+
+describe('sweep matching', () => {
+  it('reads the connector name out of a release named as the old CLI did', () => {
+    expect(connectorNameOf('pr-42-linux-eastus')).toBe('pr-42')
+    expect(connectorNameOf('aci-connector-windows-westeurope')).toBe('aci-connector')
+    expect(connectorNameOf('my-hand-made-vk')).toBe('my-hand-made-vk')
+  })
+
+  it('matches globs with * and ? only, everything else literally', () => {
+    expect(globToRegExp('pr-*').test('pr-42')).toBe(true)
+    expect(globToRegExp('pr-*').test('prod')).toBe(false)
+    expect(globToRegExp('pr-?').test('pr-4')).toBe(true)
+    expect(globToRegExp('pr-?').test('pr-42')).toBe(false)
+    expect(globToRegExp('*').test('anything-at-all')).toBe(true)
+    expect(globToRegExp('a.b').test('axb')).toBe(false)
+  })
+
+  it('decodes a Helm 3/4 release record (base64 of base64 of gzipped JSON)', () => {
+    const body = { chart: { metadata: { name: 'virtual-kubelet-azure-aci' } }, config: { nodeName: 'virtual-kubelet-pr-1-linux-eastus', nodeOsType: 'Linux' }, info: { status: 'deployed', first_deployed: '2026-11-30T10:00:00Z' } }
+    const release = Buffer.from(gzipSync(JSON.stringify(body)).toString('base64')).toString('base64')
+    expect(decodeReleaseRecord({ data: { release } })).toEqual({ chart: 'virtual-kubelet-azure-aci', config: body.config, firstDeployed: '2026-11-30T10:00:00Z', status: 'deployed' })
+    expect(decodeReleaseRecord({ data: { release: 'bm90IGpzb24=' } })).toBeUndefined()
+  })
+})
