@@ -98,6 +98,10 @@ export class ArmClient {
     return this.request<T>('POST', path, apiVersion, body)
   }
 
+  async put<T>(path: string, apiVersion: string, body: unknown): Promise<T> {
+    return this.request<T>('PUT', path, apiVersion, body)
+  }
+
   async delete(path: string, apiVersion: string): Promise<void> {
     await this.request<unknown>('DELETE', path, apiVersion)
   }
@@ -108,7 +112,7 @@ export class ArmClient {
     return this.request<T>('GET', url.slice(this.access.endpoint.length), '')
   }
 
-  private async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, apiVersion: string, body?: unknown): Promise<T> {
+  private async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, apiVersion: string, body?: unknown): Promise<T> {
     const url = apiVersion ? `${this.access.endpoint}${path}${path.includes('?') ? '&' : '?'}api-version=${apiVersion}` : `${this.access.endpoint}${path}`
     const headers = {
       authorization: `Bearer ${this.access.token}`,

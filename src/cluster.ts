@@ -19,7 +19,7 @@ interface ManagedCluster {
     nodeResourceGroup?: string
     enableRBAC?: boolean
     aadProfile?: unknown
-    identityProfile?: { kubeletidentity?: { clientId?: string; resourceId?: string } }
+    identityProfile?: { kubeletidentity?: { clientId?: string; objectId?: string; resourceId?: string } }
     addonProfiles?: Record<string, { enabled?: boolean }>
   }
 }
@@ -36,6 +36,7 @@ export interface ClusterInfo {
   enableRBAC: boolean
   aad: boolean
   kubeletIdentityClientId?: string
+  kubeletIdentityObjectId?: string
   /** The managed virtual-node add-on is on (its Linux node is separate from ours). */
   virtualNodeAddon: boolean
 }
@@ -62,6 +63,7 @@ export function toClusterInfo(raw: ManagedCluster, resourceGroup: string): Clust
     enableRBAC: p.enableRBAC !== false,
     aad: Boolean(p.aadProfile),
     kubeletIdentityClientId: p.identityProfile?.kubeletidentity?.clientId,
+    kubeletIdentityObjectId: p.identityProfile?.kubeletidentity?.objectId,
     virtualNodeAddon: Object.entries(addons).some(([k, v]) => k.toLowerCase().startsWith('aciconnector') && v?.enabled === true)
   }
 }

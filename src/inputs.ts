@@ -47,6 +47,8 @@ export interface Inputs {
   olderThanMs?: number
   /** sweep: report what would go, change nothing. */
   dryRun: boolean
+  /** install: assign the connector identity Contributor on the ACI resource group when it lacks a role there. */
+  grantConnectorRole: boolean
 }
 
 /** The pinned chart: the current `virtual-kubelet-azure-aci` release, published on azure-aci's gh-pages branch. */
@@ -157,6 +159,7 @@ export function parseInputs(readRaw: Read): Inputs {
   if (olderThanText && olderThanMs === undefined) bad('older-than', olderThanText, 'use a duration such as 36h, 7d or 90m')
   if (olderThanText && command !== 'sweep') bad('older-than', olderThanText, 'it applies to command: sweep only')
   const dryRun = bool(read, 'dry-run', false, bad)
+  const grantConnectorRole = bool(read, 'grant-connector-role', false, bad)
 
   const osTypes = parseOsType(read('os-type') || 'Linux', bad)
   const aciResourceGroup = optional(read, 'aci-resource-group')
@@ -229,7 +232,8 @@ export function parseInputs(readRaw: Read): Inputs {
     admin,
     environment,
     olderThanMs,
-    dryRun
+    dryRun,
+    grantConnectorRole
   }
 }
 

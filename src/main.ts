@@ -10,6 +10,7 @@ import { installAzureCli, installHelm, installKubectl, DEFAULT_HELM_VERSION, DEF
 import { signIn, signOut, type AzSession } from './azure-login.js'
 import { ArmClient, getArmAccess } from './arm.js'
 import { sweepContainerGroups } from './container-groups.js'
+import { ensureConnectorAccess, tokenObjectId, type ConnectorIdentityRef } from './connector-access.js'
 import { planSweep, runSweep, type SweepItem } from './sweep.js'
 import { ensureProviderRegistered } from './provider-registration.js'
 import { fetchKubeconfig, getCluster, writeKubeconfig, type ClusterInfo } from './cluster.js'
@@ -211,6 +212,20 @@ function settingsFor(p: Prepared): ConnectorSettings {
   }
 }
 
+/** Who the connector will run as, for the access check. */
+function connectorIdentityRef(p: Prepared, s: ConnectorSettings): ConnectorIdentityRef {
+  if (s.managedIdentityClientId) {
+    return { description: `the cluster's kubelet identity ${s.managedIdentityClientId}`, assignee: s.managedIdentityClientId, objectId: p.cluster.kubeletIdentityObjectId, isSignedIn: false }
+  }
+  const signedIn = p.inputs.signIn.kind !== 'ambient' && s.clientId === p.inputs.signIn.clientId
+  return {
+    description: `service principal ${s.clientId ?? '(from the nodes\' azure.json)'}`,
+    assignee: s.clientId ?? '<client-id>',
+    objectId: signedIn ? tokenObjectId(p.arm.access.token) : undefined,
+    isSignedIn: signedIn
+  }
+}
+
 function diagnosisContext(p: Prepared, s: ConnectorSettings): DiagnosisContext {
   const identity = s.clientId
     ? `service principal ${s.clientId}`
@@ -227,6 +242,10 @@ async function install(p: Prepared, clock: PhaseClock, workDir: string, report: 
   core.setOutput('release-names', JSON.stringify(p.connectors.map(c => c.release)))
   core.setOutput('node-names', JSON.stringify(p.connectors.map(c => c.node)))
   for (const c of p.connectors) core.setOutput(`${c.os.toLowerCase()}-node-name`, c.node)
+
+  // Before anything is installed: a connector that may not create container groups turns
+  // Ready anyway, and every pod on it then stays Pending.
+  const access = await clock.run('Connector access', () => ensureConnectorAccess(p.arm, p.aciResourceGroup, connectorIdentityRef(p, settings), p.inputs.grantConnectorRole))
 
   await clock.run(`Install connector (${p.connectors.map(c => c.os).join(', ')})`, async () => {
     // Check every namespace before changing anything, so a conflict leaves nothing half done.
@@ -250,7 +269,7 @@ async function install(p: Prepared, clock: PhaseClock, workDir: string, report: 
   })
 
   report.nodes = await clock.run('Wait for virtual nodes', async () => {
-    const ctx = diagnosisContext(p, settings)
+    const ctx = { ...diagnosisContext(p, settings), roleJustGranted: access === 'granted' }
     const settled = await Promise.allSettled(p.connectors.map(c => waitForVirtualNode(p.kube, c, p.inputs.waitTimeoutMs, ctx)))
     const failures = settled.flatMap(s => (s.status === 'rejected' ? [errorText(s.reason)] : []))
     const ready = settled.flatMap(s => (s.status === 'fulfilled' ? [s.value] : []))

@@ -15,6 +15,8 @@ export interface DiagnosisContext {
   /** e.g. "service principal 1234..." or "the cluster's kubelet identity". */
   identity: string
   identityId?: string
+  /** This run just assigned the connector its role; Azure RBAC can take minutes to apply it. */
+  roleJustGranted?: boolean
 }
 
 export interface NodeStatus {
@@ -303,6 +305,11 @@ export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutM
     const current = newestPod([...pods.values()].filter(p => !hash || p.metadata?.labels?.['pod-template-hash'] === hash))
     const aci = current ? await connectorAciCheck(kube, current, started + timeoutMs) : 'ok'
     if (aci === 'ok') return result
+    if (aci !== 'timeout' && ctx.roleJustGranted) {
+      // The connector's one list at start raced the new role assignment; its later calls will see it.
+      core.warning(`${c.node}: ${aci.failure}. The role was assigned moments ago and Azure can take a few minutes to apply it; pods may stay Pending until then.`)
+      return result
+    }
     result = aci === 'timeout' ? 'timeout' : { failure: aci.failure }
   }
 

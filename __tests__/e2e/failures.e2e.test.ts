@@ -84,34 +84,64 @@ describe('failures that say what to do', () => {
     expect(isReady(await node(env, 'virtual-kubelet-badtag-linux-eastus'))).toBe(true)
   })
 
-  it('a connector identity without a role on the ACI resource group: the node turns Ready, but the step fails at once with the 403 and the role assignment to make', async () => {
-    // The kubelet identity has no Azure role (AKS grants it none). The real connector registers
-    // a Ready node anyway; its first ACI call is refused.
+  it('a connector identity without a role is refused before anything is installed; grant-connector-role needs a sign-in identity that may assign roles', async () => {
+    // The kubelet identity has no Azure role (AKS grants it none); the CI principal is
+    // Contributor, which may not assign roles.
     const inputs = { ...secretSignIn, 'connector-identity': 'managed', 'connector-name': 'noauth' }
-    const started = Date.now()
     const { main, job: j } = await job(env, inputs)
     await j.cleanup()
     expect(main.exitCode).toBe(1)
-    expect(Date.now() - started).toBeLessThan(60_000)
-    expect(main.log).toContain('The Linux connector (release noauth-linux-eastus) is failing: the connector cannot list container groups in ACI (ARM answered 403: AuthorizationFailed: The client')
     expect(main.log).toContain(
-      `assign it the Contributor role there, e.g. \`az role assignment create --assignee ${IDS.kubeletIdentityClientId} --role Contributor --scope /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}\``
+      `The connector's identity (the cluster's kubelet identity ${IDS.kubeletIdentityClientId}) may not create container groups in resource group ${IDS.nodeResourceGroup}: it needs Microsoft.ContainerInstance/containerGroups/write there`
     )
-    const denied = env.azure.requests.find(r => r.host === 'management.azure.com' && r.status === 403 && r.path.includes('/providers/Microsoft.ContainerInstance/containerGroups'))
-    expect(denied?.path).toContain(`/resourceGroups/${IDS.nodeResourceGroup}/`)
+    expect(main.log).toContain(`Nothing was installed. Assign it the Contributor role there: \`az role assignment create --assignee ${IDS.kubeletIdentityClientId} --role Contributor --scope /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}\``)
+    expect(await releasesIn(env)).not.toContain('noauth-linux-eastus')
+    expect(await env.argvLog()).not.toMatch(/^helm upgrade --install noauth-/m)
 
-    // Granted the role, a re-run converges (the upgrade restarts the connector).
+    const grant = await job(env, { ...inputs, 'grant-connector-role': 'true' })
+    await grant.job.cleanup()
+    expect(grant.main.exitCode).toBe(1)
+    expect(grant.main.log).toContain(`grant-connector-role: the sign-in identity may not assign roles on /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup} (it needs Microsoft.Authorization/roleAssignments/write there`)
+    expect(await releasesIn(env)).not.toContain('noauth-linux-eastus')
+
+    // Given the role by someone who may, the same step converges.
     env.azure.assignRole({ clientId: IDS.kubeletIdentityClientId, role: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE })
     try {
       const again = await job(env, inputs)
       await again.job.cleanup()
       expectSuccess(again.main)
+      expect(again.main.log).toContain(`the cluster's kubelet identity ${IDS.kubeletIdentityClientId} may create container groups in ${IDS.nodeResourceGroup}.`)
+      const removed = await job(env, { ...inputs, command: 'remove' })
+      await removed.job.cleanup()
+      expectSuccess(removed.main)
     } finally {
       env.azure.unassignRole({ clientId: IDS.kubeletIdentityClientId, role: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE })
+    }
+  })
+
+  it('a role taken away from a separate connector principal is caught once its node is Ready, with ARM\'s 403 and the role assignment to make', async () => {
+    // Only the connector holds this principal's token, so the action cannot ask ARM before the
+    // install; the real connector registers a Ready node and its first ACI call is refused.
+    const contributor = { clientId: IDS.connectorClientId, role: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE }
+    const inputs = { ...secretSignIn, 'connector-client-id': IDS.connectorClientId, 'connector-client-secret': IDS.connectorClientSecret, 'connector-name': 'lostrole' }
+    env.azure.unassignRole(contributor)
+    try {
+      const started = Date.now()
+      const { main, job: j } = await job(env, inputs)
+      await j.cleanup()
+      expect(main.exitCode).toBe(1)
+      expect(Date.now() - started).toBeLessThan(60_000)
+      expect(main.log).toContain('The Linux connector (release lostrole-linux-eastus) is failing: the connector cannot list container groups in ACI (ARM answered 403: AuthorizationFailed: The client')
+      expect(main.log).toContain(`\`az role assignment create --assignee ${IDS.connectorClientId} --role Contributor --scope /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}\``)
+      const denied = env.azure.requests.find(r => r.host === 'management.azure.com' && r.status === 403 && r.path.includes('/providers/Microsoft.ContainerInstance/containerGroups'))
+      expect(denied?.path).toContain(`/resourceGroups/${IDS.nodeResourceGroup}/`)
+    } finally {
+      env.azure.assignRole(contributor)
     }
     const removed = await job(env, { ...inputs, command: 'remove' })
     await removed.job.cleanup()
     expectSuccess(removed.main)
+    await expectNoSecretLeak(env, [removed.main])
   })
 
   it('a connector identity that may read but not create container groups: the sample fails within seconds with ACI\'s 403', async () => {

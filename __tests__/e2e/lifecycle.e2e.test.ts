@@ -18,16 +18,27 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
     await env?.stop()
   })
 
-  it('OIDC sign-in, cleanup: true; a later step fails and the post step removes everything', async () => {
+  it('OIDC sign-in: the kubelet identity has no role, so nothing is installed; asked to, the action grants it', async () => {
+    const inputs = { ...env.baseInputs(), 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId, 'connector-name': 'pr-41' }
+    const { job: j, result: main } = await runMain({ inputs, env: env.actionEnv, toolCache: env.toolCache, timeoutMs: 8 * 60_000 })
+    await j.cleanup()
+    expect(main.exitCode).toBe(1)
+    expect(main.log).toContain(`The connector's identity (the cluster's kubelet identity ${IDS.kubeletIdentityClientId}) may not create container groups in resource group ${IDS.nodeResourceGroup}`)
+    expect(main.log).toContain('or set grant-connector-role: true to let this action assign it')
+    expect(await releasesIn(env)).toEqual([])
+    expect(env.azure.rbac.assignments().filter(a => a.principalId === env.azure.objectId(IDS.kubeletIdentityClientId))).toEqual([])
+  })
+
+  it('OIDC sign-in with grant-connector-role and cleanup: true; a later step fails and the post step removes everything', async () => {
     // Signed in without a secret, the connector runs as the cluster's kubelet identity, which
-    // AKS grants no role: give it one on the node resource group as the team's setup would
-    // (azure-aci's own AKS end-to-end setup does the same, hack/e2e/aks.sh).
-    env.azure.assignRole({ clientId: IDS.kubeletIdentityClientId, role: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE })
-    const inputs = { ...env.baseInputs(), 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId, 'connector-name': 'pr-42', 'deploy-samples': 'true', cleanup: 'true' }
+    // AKS grants no role; this principal may assign roles on the node resource group.
+    const inputs = { ...env.baseInputs(), 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId, 'connector-name': 'pr-42', 'deploy-samples': 'true', cleanup: 'true', 'grant-connector-role': 'true' }
     const { job: j, result: main } = await runMain({ inputs, env: env.actionEnv, toolCache: env.toolCache, timeoutMs: 8 * 60_000 })
     try {
       expectSuccess(main)
       expect(isReady(await node(env, LINUX_NODE))).toBe(true)
+      expect(main.log).toContain(`Assigned Contributor on ${NODE_RESOURCE_GROUP_SCOPE} for the cluster's kubelet identity ${IDS.kubeletIdentityClientId} (grant-connector-role).`)
+      expect(env.azure.rbac.assignments().filter(a => a.principalId === env.azure.objectId(IDS.kubeletIdentityClientId))).toMatchObject([{ roleName: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE }])
       // The sample runs in ACI: a container group named <namespace>-<pod>, tagged by the connector.
       const [group] = env.azure.aci.groups()
       expect(env.azure.aci.groups()).toHaveLength(1)

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest'
+import { CONTAINER_GROUP_WRITE, permits, scopeCovers, tokenObjectId } from '../../src/connector-access.js'
+
+// Permission sets of built-in roles as documented
+// (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
+const CONTRIBUTOR = { actions: ['*'], notActions: ['Microsoft.Authorization/*/Delete', 'Microsoft.Authorization/*/Write', 'Microsoft.Authorization/elevateAccess/Action'] }
+const READER = { actions: ['*/read'], notActions: [] }
+
+describe('connector access', () => {
+  it('Contributor may create container groups, Reader may not, nothing may not', () => {
+    expect(permits([CONTRIBUTOR], CONTAINER_GROUP_WRITE)).toBe(true)
+    expect(permits([READER], CONTAINER_GROUP_WRITE)).toBe(false)
+    expect(permits([], CONTAINER_GROUP_WRITE)).toBe(false)
+    expect(permits([READER, CONTRIBUTOR], CONTAINER_GROUP_WRITE)).toBe(true)
+  })
+
+  it('a notAction removes only what its own entry grants', () => {
+    expect(permits([{ actions: ['Microsoft.ContainerInstance/*'], notActions: ['Microsoft.ContainerInstance/containerGroups/write'] }], CONTAINER_GROUP_WRITE)).toBe(false)
+    expect(permits([{ actions: ['Microsoft.ContainerInstance/*'], notActions: ['Microsoft.ContainerInstance/containerGroups/write'] }, { actions: ['microsoft.containerinstance/containergroups/*'] }], CONTAINER_GROUP_WRITE)).toBe(true)
+  })
+
+  it('an assignment counts at its scope and below', () => {
+    expect(scopeCovers('/subscriptions/s', '/subscriptions/s/resourceGroups/MC_x')).toBe(true)
+    expect(scopeCovers('/subscriptions/s/resourceGroups/MC_x/providers/Microsoft.ContainerInstance/containerGroups/g', '/subscriptions/s/resourceGroups/MC_x')).toBe(false)
+    expect(scopeCovers('/subscriptions/s/resourceGroups/MC_x', '/subscriptions/s/resourceGroups/MC_x2')).toBe(false)
+  })
+
+  it('reads the object ID from the token, and nothing from a token that is not a JWT', () => {
+    const payload = Buffer.from(JSON.stringify({ oid: '11111111-2222-3333-4444-555555555555' })).toString('base64url')
+    expect(tokenObjectId(`eyJhbGciOiJSUzI1NiJ9.${payload}.sig`)).toBe('11111111-2222-3333-4444-555555555555')
+    expect(tokenObjectId('opaque')).toBeUndefined()
+  })
+})
