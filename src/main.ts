@@ -28,7 +28,7 @@ export function runnerTemp(): string {
   return process.env.RUNNER_TEMP || os.tmpdir()
 }
 
-function maskInputSecrets(inputs: Inputs): void {
+export function maskInputSecrets(inputs: Inputs): void {
   if (inputs.signIn.kind === 'secret') core.setSecret(inputs.signIn.clientSecret)
   if (inputs.connectorClientSecret) core.setSecret(inputs.connectorClientSecret)
 }
@@ -137,6 +137,7 @@ async function prepare(
     return { az: az.path, helm }
   })
   post.helm = tools.helm
+  post.az = tools.az
 
   const { session, arm } = await clock.run('Azure sign-in', async () => {
     // Inside the work dir, which the post step deletes even when this step is cancelled.
@@ -148,6 +149,7 @@ async function prepare(
       // The action keeps a session it did not create as it is; it never switches its cloud.
       core.warning(`environment is ${inputs.environment}, but the runner's az session is in cloud ${access.cloudName}; the session's cloud is used. Sign in to ${inputs.environment} in the earlier step, or pass credentials to this action.`)
     }
+    post.subscriptionId = access.subscriptionId
     return { session: s, arm: new ArmClient(access) }
   })
   report.signedInAs = session.description

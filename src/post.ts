@@ -5,9 +5,12 @@
 import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import { parseDuration, DEFAULT_WAIT_TIMEOUT } from './inputs.js'
+import { parseDuration, parseInputs, readActionInput, DEFAULT_WAIT_TIMEOUT } from './inputs.js'
+import { ArmClient, getArmAccess } from './arm.js'
+import { signIn, signOut, type AzSession } from './azure-login.js'
+import { sweepContainerGroups } from './container-groups.js'
 import { kubeFromString, maskKubeconfig } from './kube.js'
-import { removeAll } from './main.js'
+import { maskInputSecrets, removeAll } from './main.js'
 import { loadPostState, type PostState } from './state.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
 import { errorText } from './tools.js'
@@ -44,11 +47,39 @@ async function cleanup(state: PostState): Promise<void> {
     report.removals = await clock.run('Cleanup: remove what this job installed', () =>
       removeAll(kubeFromString(kubeconfig), { helm: state.helm ?? 'helm', kubeconfig: state.kubeconfig ?? '', workDir: state.workDir ?? path.dirname(state.kubeconfig ?? '') }, state.connectors, namespace, timeoutMs, state.aciResourceGroup ?? '')
     )
+    const deleted = await clock.run('Cleanup: container groups left in ACI', () => sweepAfterCleanup(state))
+    report.removals = report.removals.map(r => ({ ...r, containerGroupsDeleted: deleted?.get(r.node) }))
   } catch (err) {
     report.error = errorText(err)
     throw err
   } finally {
     await writeSummary(report).catch(() => undefined)
+  }
+}
+
+/**
+ * Signs in again as the main step did (the main step's session went with its config dir)
+ * and deletes the container groups the removed nodes left, as `command: remove` does. A
+ * sign-in that fails only warns: the cluster side is already clean.
+ */
+async function sweepAfterCleanup(state: PostState): Promise<Map<string, string[]> | undefined> {
+  if (!state.az || !state.aciResourceGroup || !state.workDir) return undefined
+  let session: AzSession | undefined
+  try {
+    const inputs = parseInputs(readActionInput())
+    maskInputSecrets(inputs)
+    await fs.mkdir(state.workDir, { recursive: true })
+    session = await signIn(state.az, inputs.signIn, inputs.environment, state.workDir)
+    const arm = new ArmClient(await getArmAccess(session, state.subscriptionId))
+    return await sweepContainerGroups(arm, state.aciResourceGroup, state.connectors.map(c => c.node))
+  } catch (err) {
+    core.warning(
+      `cleanup: could not sign in again to check ${state.aciResourceGroup} for container groups the removed nodes left (${errorText(err)}). ` +
+        `Run the action with command: remove (it sweeps), or check with \`az container list -g ${state.aciResourceGroup} -o table\`.`
+    )
+    return undefined
+  } finally {
+    await signOut(session)
   }
 }
 

@@ -1,11 +1,14 @@
 // What the main step hands to the post step (GITHUB_STATE): enough to remove what this
-// run installed without signing in again (an OIDC token would have expired by then).
+// run installed with the saved kubeconfig, and to sign in again (never a token or secret:
+// the post step reads those from the inputs) to sweep ACI afterwards.
 import * as core from '@actions/core'
 import type { ConnectorNames, OsType } from './naming.js'
 
 export interface PostState {
   kubeconfig?: string
   helm?: string
+  az?: string
+  subscriptionId?: string
   workDir?: string
   aciResourceGroup?: string
   /** Connectors this run started to install (recorded before helm runs). */

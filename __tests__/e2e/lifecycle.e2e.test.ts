@@ -52,10 +52,24 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
       expect(envVars.find(e => e.name === 'VIRTUALNODE_USER_IDENTITY_CLIENTID')?.value).toBe(IDS.kubeletIdentityClientId)
       expect(envVars.find(e => e.name === 'AZURE_CLIENT_ID')?.value ?? '').toBe('')
 
+      // A container group the connector will never delete: as if its pod had been removed
+      // from Kubernetes behind the connector's back.
+      const orphan = env.azure.aci.handle({
+        method: 'PUT',
+        resourceGroup: IDS.nodeResourceGroup,
+        rest: ['containerGroups', 'default-forgotten'],
+        query: new URLSearchParams(),
+        body: JSON.stringify({ location: 'eastus', tags: { PodName: 'forgotten', Namespace: 'default', NodeName: LINUX_NODE }, properties: { osType: 'Linux', containers: [{ name: 'c', properties: { image: 'img', resources: { requests: { cpu: 1, memoryInGB: 1 } } } }] } })
+      })
+      expect(orphan.status).toBe(201)
+
       // A later step of the job fails: post-if: always() still runs the post step.
       const post = await runPost(j, { jobStatus: 'failure' })
       expectSuccess(post)
       expect(post.log).toContain('Cleanup: remove what this job installed')
+      // It signs in again (a fresh OIDC token) to sweep what the removed node left in ACI.
+      expect(post.log).toContain(`Deleted container group default-forgotten in ${IDS.nodeResourceGroup} (left by ${LINUX_NODE})`)
+      expect(post.summary).toContain('`default-forgotten`')
       expect(await node(env, LINUX_NODE)).toBeUndefined()
       expect(await releasesIn(env)).toEqual([])
       expect(await namespaceExists(env, 'pr-42-linux-eastus')).toBe(false)
