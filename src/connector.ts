@@ -233,7 +233,7 @@ export async function removeConnector(kube: Kube, ctx: HelmContext, c: Connector
         `The connector did not confirm deleting ${left.length} pod(s) on ${c.node} in time; deleting them from Kubernetes anyway. ` +
           `Their ACI container groups may still run (and bill) in resource group ${aciResourceGroup}: check \`az container list -g ${aciResourceGroup} -o table\`.`
       )
-      await Promise.all(left.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '', gracePeriodSeconds: 0 }))))
+      await forceDeletePods(kube, left)
     }
   }
   report.releaseRemoved = await uninstallRelease(ctx, c.release, c.helmNamespace)
@@ -253,7 +253,12 @@ export async function deleteOrphanedPods(kube: Kube, node: string): Promise<void
   const left = (await kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
   if (left.length === 0) return
   core.info(`Deleting ${left.length} pod(s) still bound to the deleted node ${node}: ${left.map(p => `${p.metadata?.namespace}/${p.metadata?.name}`).join(', ')}`)
-  await Promise.all(left.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '', gracePeriodSeconds: 0 }))))
+  await forceDeletePods(kube, left)
+}
+
+/** Deletes pods without waiting for a kubelet to confirm (grace period 0); gone ones are skipped. */
+async function forceDeletePods(kube: Kube, pods: V1Pod[]): Promise<void> {
+  await Promise.all(pods.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '', gracePeriodSeconds: 0 }))))
 }
 
 /** Waits for the connector namespace (the chart's) to finish terminating; one that is not terminating is not ours to wait for. */

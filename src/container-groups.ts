@@ -47,6 +47,15 @@ export async function listContainerGroups(arm: ArmClient, resourceGroup: string)
   }
 }
 
+/** Deletes one container group; one already gone counts as deleted. */
+export async function deleteContainerGroup(arm: ArmClient, resourceGroup: string, name: string): Promise<void> {
+  try {
+    await arm.delete(`${groupsPath(arm, resourceGroup)}/${encodeURIComponent(name)}`, ACI_API_VERSION)
+  } catch (err) {
+    if (!(err instanceof ArmError && err.status === 404)) throw err
+  }
+}
+
 /** The groups that belong to one of `nodes`. */
 export function groupsOfNodes(groups: ContainerGroupRef[], nodes: string[]): ContainerGroupRef[] {
   return groups.filter(g => g.node !== undefined && nodes.includes(g.node))
@@ -61,11 +70,7 @@ export async function deleteGroupsOfNodes(arm: ArmClient, resourceGroup: string,
   const left = groupsOfNodes(await listContainerGroups(arm, resourceGroup), nodes)
   await Promise.all(
     left.map(async g => {
-      try {
-        await arm.delete(`${groupsPath(arm, resourceGroup)}/${encodeURIComponent(g.name)}`, ACI_API_VERSION)
-      } catch (err) {
-        if (!(err instanceof ArmError && err.status === 404)) throw err
-      }
+      await deleteContainerGroup(arm, resourceGroup, g.name)
       deleted.get(g.node ?? '')?.push(g.name)
       core.info(`Deleted container group ${g.name} in ${resourceGroup} (left by ${g.node ?? ''})`)
     })

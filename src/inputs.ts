@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { connectorNameProblem, normalizeLocation, type OsType } from './naming.js'
-import { azConfigDir, findCloud, knownClouds } from './clouds.js'
+import { azConfigDir, cloudIsKnown } from './clouds.js'
 import { regionProblem } from './regions.js'
 import { compareVersions, MIN_AZURE_CLI_VERSION } from './tools.js'
 
@@ -413,7 +413,7 @@ function parseConnectorIdentity(
  */
 export async function checkInputsOnRunner(inputs: Inputs, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const problems: string[] = []
-  if (!findCloud(await knownClouds(azConfigDir(env)), inputs.environment)) {
+  if (!(await cloudIsKnown(inputs.environment, azConfigDir(env)))) {
     problems.push(
       `environment: "${inputs.environment}" is not a cloud the runner's az knows; use AzureCloud, AzureUSGovernment or AzureChinaCloud, or register it in an earlier step with \`az cloud register --name ${inputs.environment} --endpoint-resource-manager <ARM URL>\` (az reads ${path.join(azConfigDir(env), 'clouds.config')}).`
     )

@@ -248,6 +248,7 @@ async function install(p: Prepared, clock: PhaseClock, workDir: string, report: 
   // Before anything is installed: a connector that may not create container groups turns
   // Ready anyway, and every pod on it then stays Pending.
   const access = await clock.run('Connector access', () => ensureConnectorAccess(p.arm, p.aciResourceGroup, connectorIdentityRef(p, settings), p.inputs.grantConnectorRole))
+  const ctx: DiagnosisContext = { ...diagnosisContext(p, settings), roleJustGranted: access === 'granted' }
 
   await clock.run(`Install connector (${p.connectors.map(c => c.os).join(', ')})`, async () => {
     // Check every namespace before changing anything, so a conflict leaves nothing half done.
@@ -271,7 +272,6 @@ async function install(p: Prepared, clock: PhaseClock, workDir: string, report: 
   })
 
   report.nodes = await clock.run('Wait for virtual nodes', async () => {
-    const ctx = { ...diagnosisContext(p, settings), roleJustGranted: access === 'granted' }
     const settled = await Promise.allSettled(p.connectors.map(c => waitForVirtualNode(p.kube, c, p.inputs.waitTimeoutMs, ctx)))
     const failures = settled.flatMap(s => (s.status === 'rejected' ? [errorText(s.reason)] : []))
     const ready = settled.flatMap(s => (s.status === 'fulfilled' ? [s.value] : []))
@@ -288,7 +288,6 @@ async function install(p: Prepared, clock: PhaseClock, workDir: string, report: 
       post.samples = p.connectors.map(c => ({ os: c.os, namespace: p.inputs.samplesNamespace }))
       savePostState(post)
       await settleAll(p.connectors.map(c => applySample(p.kube, c.os, p.inputs.samplesNamespace, c.node)))
-      const ctx = diagnosisContext(p, settings)
       // A refusal from ACI (a 403 when the connector's role allows reading but not creating) says what to grant.
       const withHint = (err: unknown): never => {
         const hint = connectorLogHint(errorText(err), ctx)

@@ -7,7 +7,7 @@ import { gunzipSync } from 'node:zlib'
 import * as core from '@actions/core'
 import type { V1Node, V1Secret } from '@kubernetes/client-node'
 import type { ArmClient } from './arm.js'
-import { ACI_API_VERSION, listContainerGroups, type ContainerGroupRef } from './container-groups.js'
+import { deleteContainerGroup, listContainerGroups, type ContainerGroupRef } from './container-groups.js'
 import { deleteOrphanedPods, removeConnector, type HelmContext } from './connector.js'
 import { ignoreNotFound, type Kube } from './kube.js'
 import type { ConnectorNames, OsType } from './naming.js'
@@ -183,7 +183,7 @@ export async function runSweep(kube: Kube, arm: ArmClient, helm: HelmContext, ac
   const groups = dryRun ? plan.orphanGroups : groupsStillThere(plan.orphanGroups, await listContainerGroups(arm, aciResourceGroup))
   const groupResults = dryRun
     ? groups.map(() => ({ ok: true as const, value: undefined }))
-    : await pool(groups, SWEEP_CONCURRENCY, g => arm.delete(arm.subscriptionPath(`/resourceGroups/${encodeURIComponent(aciResourceGroup)}/providers/Microsoft.ContainerInstance/containerGroups/${encodeURIComponent(g.name)}`), ACI_API_VERSION))
+    : await pool(groups, SWEEP_CONCURRENCY, g => deleteContainerGroup(arm, aciResourceGroup, g.name))
   groups.forEach((g, i) => {
     const res = groupResults[i]!
     const size = g.cpu !== undefined ? `, ${g.cpu} CPU, ${g.memoryInGB ?? 0} GB` : ''

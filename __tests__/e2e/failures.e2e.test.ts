@@ -62,12 +62,16 @@ describe('failures that say what to do', () => {
   })
 
   it('a region the connector does not run in is refused before anything changes', async () => {
+    const [argvBefore, azureBefore, mirrorBefore] = [await env.argvLog(), env.azure.requests.length, env.mirror.requests.length]
     const { result, job: j } = await mainOnly(env, { ...secretSignIn, location: 'antarctica' })
     await j.cleanup()
     expect(result.exitCode).toBe(1)
     expect(result.log).toContain('location: "antarctica" is not valid; the azure-aci connector runs only in the regions where ACI is offered')
+    // Nothing started, nothing asked: no tool process, no Azure request, no download.
+    expect(await env.argvLog()).toBe(argvBefore)
+    expect(env.azure.requests.length).toBe(azureBefore)
+    expect(env.mirror.requests.length).toBe(mirrorBefore)
     expect(await releasesIn(env)).not.toContain('aci-connector-linux-antarctica')
-    expect(await env.argvLog()).not.toMatch(/aci-connector-linux-antarctica/)
   })
 
   it('a connector image that cannot be pulled fails fast with the pull error; fixed, a re-run converges', async () => {

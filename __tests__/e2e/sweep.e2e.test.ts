@@ -86,6 +86,29 @@ describe('command: sweep', () => {
     await expectNoSecretLeak(env, [dry.main, swept.main, again.main])
   })
 
+  it('one item that cannot be removed does not stop the others; the step names it, and a re-run picks it up', async () => {
+    putGroup('default-stuck', { PodName: 'stuck', Namespace: 'default', NodeName: GONE_NODE })
+    putGroup('default-free', { PodName: 'free', Namespace: 'default', NodeName: GONE_NODE })
+    // ARM keeps answering 503 to this one group's delete (more often than the action retries).
+    env.azure.knobs.failNext(6, 503, 0, `/subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}/providers/Microsoft.ContainerInstance/containerGroups/default-stuck`)
+    const inputs = { ...secretSignIn, command: 'sweep', 'connector-name': 'nothing-*' }
+    const first = await job(env, inputs)
+    await first.job.cleanup()
+    expect(first.main.exitCode).toBe(1)
+    expect(first.main.log).toContain('The sweep could not remove 1 item(s):')
+    expect(first.main.log).toContain(`- container group ${IDS.nodeResourceGroup}/default-stuck: DELETE`)
+    expect(first.main.log).toContain('Re-run the sweep: it finds them again.')
+    expect(first.main.summary).toMatch(/\| container group \| `[^`]+\/default-stuck` \| - \| [^|]+ \| ❌ failed: /)
+    expect(JSON.parse(first.main.outputs.swept).containerGroups).toEqual([`${IDS.nodeResourceGroup}/default-free`])
+    expect(env.azure.aci.groups().map(g => g.name).sort()).toEqual(['default-stuck', 'team-db'])
+
+    const again = await job(env, inputs)
+    await again.job.cleanup()
+    expectSuccess(again.main)
+    expect(JSON.parse(again.main.outputs.swept).containerGroups).toEqual([`${IDS.nodeResourceGroup}/default-stuck`])
+    expect(env.azure.aci.groups().map(g => g.name)).toEqual(['team-db'])
+  })
+
   it('a glob of * with no age takes every connector', async () => {
     const r = await job(env, { ...secretSignIn, command: 'sweep', 'connector-name': '*' })
     await r.job.cleanup()
