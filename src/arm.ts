@@ -12,11 +12,13 @@ export interface ArmAccess {
   subscriptionId: string
   tenantId: string
   cloudName: string
+  /** The cloud's Microsoft Entra ID authority (az's endpoints.activeDirectory). */
+  authority: string
 }
 
 interface AzCloud {
   name: string
-  endpoints: { resourceManager: string }
+  endpoints: { resourceManager: string; activeDirectory: string }
 }
 
 interface AzAccessToken {
@@ -37,7 +39,8 @@ export async function getArmAccess(session: AzSession, subscriptionId?: string):
     token: token.accessToken,
     subscriptionId: token.subscription,
     tenantId: token.tenant,
-    cloudName: cloud.name
+    cloudName: cloud.name,
+    authority: cloud.endpoints.activeDirectory.replace(/\/+$/, '')
   }
 }
 

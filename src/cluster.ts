@@ -2,6 +2,7 @@
 // RBAC, identity) and a kubeconfig for it, both straight from ARM.
 import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
+import { KubeConfig } from '@kubernetes/client-node'
 import { ArmError, type ArmClient } from './arm.js'
 import { normalizeLocation } from './naming.js'
 
@@ -18,7 +19,8 @@ interface ManagedCluster {
     privateFQDN?: string
     nodeResourceGroup?: string
     enableRBAC?: boolean
-    aadProfile?: unknown
+    aadProfile?: { managed?: boolean; enableAzureRBAC?: boolean } | null
+    disableLocalAccounts?: boolean
     identityProfile?: { kubeletidentity?: { clientId?: string; objectId?: string; resourceId?: string } }
     addonProfiles?: Record<string, { enabled?: boolean }>
   }
@@ -34,7 +36,10 @@ export interface ClusterInfo {
   fqdn: string
   nodeResourceGroup: string
   enableRBAC: boolean
-  aad: boolean
+  /** Microsoft Entra ID integration: the API server takes Entra tokens; azureRbac = Azure RBAC for Kubernetes authorization. */
+  entra?: { azureRbac: boolean }
+  /** No admin (static) credential can be fetched. */
+  localAccountsDisabled: boolean
   kubeletIdentityClientId?: string
   kubeletIdentityObjectId?: string
   /** The managed virtual-node add-on is on (its Linux node is separate from ours). */
@@ -61,7 +66,8 @@ export function toClusterInfo(raw: ManagedCluster, resourceGroup: string): Clust
     fqdn,
     nodeResourceGroup: p.nodeResourceGroup,
     enableRBAC: p.enableRBAC !== false,
-    aad: Boolean(p.aadProfile),
+    entra: p.aadProfile ? { azureRbac: p.aadProfile.enableAzureRBAC === true } : undefined,
+    localAccountsDisabled: p.disableLocalAccounts === true,
     kubeletIdentityClientId: p.identityProfile?.kubeletidentity?.clientId,
     kubeletIdentityObjectId: p.identityProfile?.kubeletidentity?.objectId,
     virtualNodeAddon: Object.entries(addons).some(([k, v]) => k.toLowerCase().startsWith('aciconnector') && v?.enabled === true)
@@ -89,14 +95,21 @@ interface CredentialResults {
   kubeconfigs?: Array<{ name: string; value: string }>
 }
 
-/** The cluster's user (or admin) kubeconfig as YAML text. It holds credentials: never log it. */
+/** Why `admin: true` cannot work on this cluster, or undefined. Checked before anything changes. */
+export function adminCredentialProblem(cluster: ClusterInfo, admin: boolean): string | undefined {
+  if (!admin || !cluster.localAccountsDisabled) return undefined
+  return (
+    `admin: true cannot be used with cluster "${cluster.name}": it has local accounts disabled (disableLocalAccounts), so ARM hands out no admin credential. ` +
+    'Remove admin: true: the action then signs in to the cluster with Microsoft Entra ID as the identity it signed in to Azure with; ' +
+    'give that identity a Kubernetes role on the cluster (e.g. "Azure Kubernetes Service RBAC Cluster Admin", or a ClusterRoleBinding to its object ID).'
+  )
+}
+
+/**
+ * The cluster's user (or admin) kubeconfig as YAML text. It holds credentials (on an
+ * Entra ID cluster the user kubeconfig holds none: it runs kubelogin): never log it.
+ */
 export async function fetchKubeconfig(arm: ArmClient, cluster: ClusterInfo, admin: boolean): Promise<string> {
-  if (cluster.aad && !admin) {
-    throw new Error(
-      `Cluster "${cluster.name}" uses Microsoft Entra ID integration, whose user kubeconfig needs kubelogin and an interactive or az login. ` +
-        'Set admin: true to use the cluster admin credentials (the cluster must allow local accounts).'
-    )
-  }
   const action = admin ? 'listClusterAdminCredential' : 'listClusterUserCredential'
   let result: CredentialResults
   try {
@@ -122,4 +135,38 @@ export async function writeKubeconfig(text: string, runnerTemp: string, clusterN
   const file = path.join(dir, `${clusterName}.yaml`)
   await fs.writeFile(file, text, { mode: 0o600 })
   return file
+}
+
+/** The name of the user entry in the kubeconfig the action itself uses on an Entra ID cluster. */
+export const ENTRA_TOKEN_USER = 'entra-token'
+
+/**
+ * The kubeconfig the action's own helm calls use on an Entra ID cluster: the cluster from
+ * the user kubeconfig, and a user that reads its bearer token from `tokenFile` (client-go
+ * re-reads that file, so a refreshed token reaches a running helm). JSON is valid YAML.
+ */
+export function tokenFileKubeconfig(userKubeconfig: string, tokenFile: string): string {
+  const kc = new KubeConfig()
+  kc.loadFromString(userKubeconfig)
+  const cluster = kc.getCurrentCluster()
+  if (!cluster) throw new Error('The cluster\'s user kubeconfig has no current cluster.')
+  const context = 'entra'
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: cluster.name,
+        cluster: {
+          server: cluster.server,
+          ...(cluster.caData ? { 'certificate-authority-data': cluster.caData } : {}),
+          ...(cluster.caFile ? { 'certificate-authority': cluster.caFile } : {}),
+          ...(cluster.tlsServerName ? { 'tls-server-name': cluster.tlsServerName } : {})
+        }
+      }
+    ],
+    users: [{ name: ENTRA_TOKEN_USER, user: { tokenFile } }],
+    contexts: [{ name: context, context: { cluster: cluster.name, user: ENTRA_TOKEN_USER } }],
+    'current-context': context
+  }, null, 2)
 }

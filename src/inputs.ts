@@ -7,6 +7,7 @@ import { connectorNameProblem, normalizeLocation, type OsType } from './naming.j
 import { azConfigDir, cloudIsKnown } from './clouds.js'
 import { regionProblem } from './regions.js'
 import { compareVersions, MIN_AZURE_CLI_VERSION } from './tools.js'
+import { DEFAULT_KUBELOGIN_BASE_URL, DEFAULT_KUBELOGIN_VERSION } from './kubelogin.js'
 
 export type Command = 'install' | 'remove' | 'sweep'
 export type ConnectorIdentity = 'auto' | 'service-principal' | 'managed'
@@ -41,6 +42,9 @@ export interface Inputs {
   azureCliVersion: string
   kubectlBaseUrl: string
   helmBaseUrl: string
+  /** kubelogin for Entra ID clusters (an explicit version: its releases publish no "latest" file). */
+  kubeloginVersion: string
+  kubeloginBaseUrl: string
   admin: boolean
   environment: string
   /** sweep: only releases first deployed at least this long ago; undefined = any age. */
@@ -203,6 +207,9 @@ export function parseInputs(readRaw: Read): Inputs {
   }
   const kubectlBaseUrl = baseUrl(read, 'kubectl-download-base-url', 'https://dl.k8s.io/release', bad)
   const helmBaseUrl = baseUrl(read, 'helm-download-base-url', 'https://get.helm.sh', bad)
+  const kubeloginVersion = read('kubelogin-version') || DEFAULT_KUBELOGIN_VERSION
+  if (!SEMVER.test(kubeloginVersion)) bad('kubelogin-version', kubeloginVersion, `use a release version such as ${DEFAULT_KUBELOGIN_VERSION}`)
+  const kubeloginBaseUrl = baseUrl(read, 'kubelogin-download-base-url', DEFAULT_KUBELOGIN_BASE_URL, bad)
   const environment = parseEnvironment(read('environment') || 'AzureCloud', bad)
 
   if (problems.length > 0) throw new InputError(problems)
@@ -229,6 +236,8 @@ export function parseInputs(readRaw: Read): Inputs {
     azureCliVersion,
     kubectlBaseUrl,
     helmBaseUrl,
+    kubeloginVersion: kubeloginVersion.startsWith('v') ? kubeloginVersion : `v${kubeloginVersion}`,
+    kubeloginBaseUrl,
     admin,
     environment,
     olderThanMs,

@@ -2,12 +2,13 @@
 // resumes when the connection drops (API servers close watches every few minutes,
 // and load balancers in front of AKS drop idle ones).
 import * as core from '@actions/core'
-import { AppsV1Api, CoreV1Api, createConfiguration, KubeConfig, ServerConfiguration, Watch, type KubernetesObject, type RequestContext, type ResponseContext } from '@kubernetes/client-node'
+import { AppsV1Api, AuthorizationV1Api, CoreV1Api, createConfiguration, KubeConfig, ServerConfiguration, Watch, type KubernetesObject, type RequestContext, type ResponseContext } from '@kubernetes/client-node'
 
 export interface Kube {
   kc: KubeConfig
   core: CoreV1Api
   apps: AppsV1Api
+  authz: AuthorizationV1Api
 }
 
 /** Credential fields of a kubeconfig, masked as soon as the file is read. */
@@ -35,9 +36,22 @@ const requestTimeout = {
   post: async (response: ResponseContext): Promise<ResponseContext> => response
 }
 
-export function kubeFromString(text: string): Kube {
+/**
+ * Clients for the kubeconfig `text`. With `bearer`, every request (and watch) carries the
+ * token it returns, fetched per request so a refreshed token is used at once (Entra ID
+ * clusters; the kubeconfig's user then has no credential of its own).
+ */
+export function kubeFromString(text: string, bearer?: () => Promise<string>): Kube {
   const kc = new KubeConfig()
   kc.loadFromString(text)
+  if (bearer) {
+    kc.addAuthenticator({
+      isAuthProvider: () => true,
+      applyAuthentication: async (_user, opts) => {
+        opts.headers = { ...opts.headers, Authorization: `Bearer ${await bearer()}` }
+      }
+    })
+  }
   const cluster = kc.getCurrentCluster()
   if (!cluster) throw new Error('The kubeconfig has no current cluster.')
   const configuration = createConfiguration({
@@ -45,7 +59,7 @@ export function kubeFromString(text: string): Kube {
     authMethods: { default: kc },
     promiseMiddleware: [requestTimeout]
   })
-  return { kc, core: new CoreV1Api(configuration), apps: new AppsV1Api(configuration) }
+  return { kc, core: new CoreV1Api(configuration), apps: new AppsV1Api(configuration), authz: new AuthorizationV1Api(configuration) }
 }
 
 /** The API answered 404: the object is not there. */

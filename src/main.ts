@@ -13,9 +13,11 @@ import { sweepContainerGroups } from './container-groups.js'
 import { ensureConnectorAccess, tokenObjectId, type ConnectorIdentityRef } from './connector-access.js'
 import { planSweep, runSweep, type SweepItem } from './sweep.js'
 import { ensureProviderRegistered } from './provider-registration.js'
-import { fetchKubeconfig, getCluster, writeKubeconfig, type ClusterInfo } from './cluster.js'
+import { adminCredentialProblem, getCluster, type ClusterInfo } from './cluster.js'
+import { INSTALL_PERMISSION, openClusterAccess, REMOVE_PERMISSION } from './cluster-access.js'
+import { settleAll } from './settle.js'
 import { connectorNameProblem, connectorNames, type ConnectorNames } from './naming.js'
-import { kubeFromString, maskKubeconfig, type Kube } from './kube.js'
+import type { Kube } from './kube.js'
 import { checkNamespaceFree, installConnector, recoverPendingRelease, releaseStatus, removeConnector, renderValues, type ConnectorSettings, type HelmContext } from './connector.js'
 import { connectorLogHint, waitForVirtualNode, type DiagnosisContext } from './readiness.js'
 import { applySample, deleteSample, waitForSample } from './samples.js'
@@ -38,6 +40,7 @@ interface Prepared {
   session: AzSession
   cluster: ClusterInfo
   arm: ArmClient
+  /** The kubeconfig helm runs with. */
   kubeconfigPath: string
   kube: Kube
   helm: string
@@ -71,8 +74,9 @@ export async function run(): Promise<void> {
   post.workDir = workDir
   savePostState(post)
   let session: AzSession | undefined
+  let closeAccess: (() => void) | undefined
   try {
-    const prepared = await prepare(inputs, clock, report, post, s => (session = s))
+    const prepared = await prepare(inputs, clock, report, post, s => (session = s), c => (closeAccess = c))
     if (inputs.command === 'install') await install(prepared, clock, workDir, report, post)
     else if (inputs.command === 'sweep') await sweep(prepared, clock, workDir, report)
     else await remove(prepared, clock, workDir, report)
@@ -81,6 +85,7 @@ export async function run(): Promise<void> {
     report.leftBehind = leftBehind(inputs, post, report)
     core.setFailed(report.leftBehind ? `${report.error}\n${report.leftBehind}` : report.error)
   } finally {
+    closeAccess?.()
     await signOut(session)
     await writeSummary(report).catch(err => core.warning(`Could not write the job summary: ${errorText(err)}`))
   }
@@ -106,23 +111,13 @@ function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string 
   )
 }
 
-/**
- * Waits for every part before reporting, so a failed part never leaves a sibling (a helm
- * upgrade, a download) running unwatched; then throws all failures together.
- */
-export async function settleAll<T extends readonly unknown[]>(work: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
-  const settled = await Promise.allSettled(work)
-  const failures = settled.flatMap(r => (r.status === 'rejected' ? [errorText(r.reason)] : []))
-  if (failures.length > 0) throw new Error(failures.join('\n\n'))
-  return settled.map(r => (r as PromiseFulfilledResult<unknown>).value) as unknown as T
-}
-
 async function prepare(
   inputs: Inputs,
   clock: PhaseClock,
   report: RunReport,
   post: PostState,
-  keepSession: (s: AzSession) => void
+  keepSession: (s: AzSession) => void,
+  keepClose: (close: () => void) => void
 ): Promise<Prepared> {
   const tools = await clock.run('Tools: az, kubectl, helm', async () => {
     const [az, kubectl, helm] = await settleAll([
@@ -165,6 +160,8 @@ async function prepare(
     return info
   })
 
+  const adminProblem = adminCredentialProblem(cluster, inputs.admin)
+  if (adminProblem) throw new Error(adminProblem)
   const location = inputs.location ?? cluster.location
   // Only an install starts a connector; a removal must work for any release name.
   const regionIssue = inputs.command === 'install' && inputs.location === undefined ? regionProblem(location) : undefined
@@ -174,23 +171,35 @@ async function prepare(
   if (nameProblem) throw new Error(`Invalid input: connector-name: "${inputs.connectorName}" is not valid in ${location}; ${nameProblem}.`)
   const connectors = inputs.command === 'sweep' ? [] : inputs.osTypes.map(o => connectorNames(inputs.connectorName, o, location))
 
-  const kubeconfigText = await clock.run('Cluster credentials', async () => {
-    const text = await fetchKubeconfig(arm, cluster, inputs.admin)
-    maskKubeconfig(text)
-    return text
+  const access = await clock.run('Cluster credentials', async () => {
+    const a = await openClusterAccess({
+      arm,
+      cluster,
+      admin: inputs.admin,
+      signIn: inputs.signIn,
+      session,
+      workDir: post.workDir ?? runnerTemp(),
+      runnerTemp: runnerTemp(),
+      kubelogin: { version: inputs.kubeloginVersion, baseUrl: inputs.kubeloginBaseUrl },
+      need: inputs.command === 'install' ? INSTALL_PERMISSION : REMOVE_PERMISSION,
+      signedInAs: `The identity the action signed in as (${session.description})`
+    })
+    keepClose(a.close)
+    return a
   })
-  const kubeconfigPath = await writeKubeconfig(kubeconfigText, runnerTemp(), cluster.name)
-  post.kubeconfig = kubeconfigPath
+  post.kubeconfig = access.outputKubeconfig
+  post.entra = Boolean(cluster.entra) && !inputs.admin
   post.aciResourceGroup = inputs.aciResourceGroup ?? cluster.nodeResourceGroup
   savePostState(post)
-  core.setOutput('kubeconfig-path', kubeconfigPath)
+  core.setOutput('kubeconfig-path', access.outputKubeconfig)
+  if (access.kubelogin) core.setOutput('kubelogin-path', access.kubelogin)
   return {
     inputs,
     session,
     cluster,
     arm,
-    kubeconfigPath,
-    kube: kubeFromString(kubeconfigText),
+    kubeconfigPath: access.helmKubeconfig,
+    kube: access.kube,
     helm: tools.helm,
     location,
     connectors,

@@ -5,10 +5,12 @@
 import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import { parseDuration, parseInputs, readActionInput, DEFAULT_WAIT_TIMEOUT } from './inputs.js'
+import { parseDuration, parseInputs, readActionInput, DEFAULT_WAIT_TIMEOUT, type Inputs } from './inputs.js'
 import { ArmClient, getArmAccess } from './arm.js'
 import { signIn, signOut, type AzSession } from './azure-login.js'
 import { sweepContainerGroups } from './container-groups.js'
+import { clusterToken, entraAccess } from './cluster-access.js'
+import type { RefreshingToken } from './cluster-token.js'
 import { kubeFromString, maskKubeconfig } from './kube.js'
 import { maskInputSecrets, removeAll } from './main.js'
 import { loadPostState, type PostState } from './state.js'
@@ -42,36 +44,66 @@ async function cleanup(state: PostState): Promise<void> {
   maskKubeconfig(kubeconfig)
   const timeoutMs = parseDuration(core.getInput('wait-timeout') || DEFAULT_WAIT_TIMEOUT) ?? 600_000
   const namespace = state.samples[0]?.namespace ?? (core.getInput('samples-namespace') || 'default')
+  const workDir = state.workDir ?? path.dirname(state.kubeconfig)
   const report: RunReport = { command: 'remove', cluster: `${core.getInput('resource-group')}/${core.getInput('cluster-name')} (cleanup)`, nodes: [], samples: [], removals: [], phases: clock.phases }
+  let azure: Azure | undefined
+  let token: RefreshingToken | undefined
   try {
+    let kube = kubeFromString(kubeconfig)
+    let helmKubeconfig = state.kubeconfig
+    if (state.entra) {
+      // The kubeconfig runs kubelogin; the cluster takes the same Entra token the main step used.
+      azure = await clock.run('Cleanup: sign in to Azure', () => signInAgain(state))
+      token = clusterToken(azure.inputs.signIn, azure.session, azure.arm.access, workDir)
+      ;({ kube, helmKubeconfig } = await entraAccess(kubeconfig, token, workDir))
+    }
+    const access = { kube, helmKubeconfig }
     report.removals = await clock.run('Cleanup: remove what this job installed', () =>
-      removeAll(kubeFromString(kubeconfig), { helm: state.helm ?? 'helm', kubeconfig: state.kubeconfig ?? '', workDir: state.workDir ?? path.dirname(state.kubeconfig ?? '') }, state.connectors, namespace, timeoutMs, state.aciResourceGroup ?? '')
+      removeAll(access.kube, { helm: state.helm ?? 'helm', kubeconfig: access.helmKubeconfig, workDir }, state.connectors, namespace, timeoutMs, state.aciResourceGroup ?? '')
     )
-    const deleted = await clock.run('Cleanup: container groups left in ACI', () => sweepAfterCleanup(state))
+    const deleted = await clock.run('Cleanup: container groups left in ACI', () => sweepAfterCleanup(state, azure))
     report.removals = report.removals.map(r => ({ ...r, containerGroupsDeleted: deleted?.get(r.node) }))
   } catch (err) {
     report.error = errorText(err)
     throw err
   } finally {
+    token?.stop()
+    await signOut(azure?.session)
     await writeSummary(report).catch(() => undefined)
   }
 }
 
+interface Azure {
+  inputs: Inputs
+  session: AzSession
+  arm: ArmClient
+}
+
+/** Signs in again as the main step did (the main step's session went with its config dir). */
+async function signInAgain(state: PostState): Promise<Azure> {
+  if (!state.az || !state.workDir) throw new Error('the main step saved no az or work dir to sign in again with.')
+  const inputs = parseInputs(readActionInput())
+  maskInputSecrets(inputs)
+  await fs.mkdir(state.workDir, { recursive: true })
+  const session = await signIn(state.az, inputs.signIn, inputs.environment, state.workDir)
+  try {
+    return { inputs, session, arm: new ArmClient(await getArmAccess(session, state.subscriptionId)) }
+  } catch (err) {
+    await signOut(session)
+    throw err
+  }
+}
+
 /**
- * Signs in again as the main step did (the main step's session went with its config dir)
- * and deletes the container groups the removed nodes left, as `command: remove` does. A
+ * Deletes the container groups the removed nodes left, as `command: remove` does. A
  * sign-in that fails only warns: the cluster side is already clean.
  */
-async function sweepAfterCleanup(state: PostState): Promise<Map<string, string[]> | undefined> {
+async function sweepAfterCleanup(state: PostState, signedIn: Azure | undefined): Promise<Map<string, string[]> | undefined> {
   if (!state.az || !state.aciResourceGroup || !state.workDir) return undefined
-  let session: AzSession | undefined
+  let azure = signedIn
   try {
-    const inputs = parseInputs(readActionInput())
-    maskInputSecrets(inputs)
-    await fs.mkdir(state.workDir, { recursive: true })
-    session = await signIn(state.az, inputs.signIn, inputs.environment, state.workDir)
-    const arm = new ArmClient(await getArmAccess(session, state.subscriptionId))
-    return await sweepContainerGroups(arm, state.aciResourceGroup, state.connectors.map(c => c.node))
+    azure ??= await signInAgain(state)
+    return await sweepContainerGroups(azure.arm, state.aciResourceGroup, state.connectors.map(c => c.node))
   } catch (err) {
     core.warning(
       `cleanup: could not sign in again to check ${state.aciResourceGroup} for container groups the removed nodes left (${errorText(err)}). ` +
@@ -79,7 +111,7 @@ async function sweepAfterCleanup(state: PostState): Promise<Map<string, string[]
     )
     return undefined
   } finally {
-    await signOut(session)
+    if (!signedIn) await signOut(azure?.session)
   }
 }
 

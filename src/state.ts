@@ -5,7 +5,10 @@ import * as core from '@actions/core'
 import type { ConnectorNames, OsType } from './naming.js'
 
 export interface PostState {
+  /** The kubeconfig-path output. */
   kubeconfig?: string
+  /** Entra ID cluster: the post step signs in again for a cluster token (the kubeconfig runs kubelogin). */
+  entra?: boolean
   helm?: string
   az?: string
   subscriptionId?: string

@@ -46,7 +46,7 @@ export function currentTarget(): Target {
   return { platform, arch: arch === 'x64' ? 'amd64' : 'arm64' }
 }
 
-const exe = (t: Target): string => (t.platform === 'windows' ? '.exe' : '')
+export const exe = (t: Target): string => (t.platform === 'windows' ? '.exe' : '')
 
 export function kubectlUrl(base: string, version: string, t: Target): string {
   return `${base}/${version}/bin/${t.platform}/${t.arch}/kubectl${exe(t)}`
@@ -202,7 +202,7 @@ export async function installHelm(request: ToolRequest): Promise<string> {
 }
 
 /** Downloads `url` and checks it against the published SHA-256; a mismatch throws before anything is cached. */
-async function downloadVerified(tool: string, version: string, url: string, checksumUrl: string): Promise<string> {
+export async function downloadVerified(tool: string, version: string, url: string, checksumUrl: string): Promise<string> {
   core.info(`Downloading ${tool} ${version} from ${url}`)
   const [file, expected] = await Promise.all([
     withTimeout(tc.downloadTool(url), DOWNLOAD_TIMEOUT_MS).catch((err: unknown) => {

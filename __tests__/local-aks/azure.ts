@@ -87,6 +87,8 @@ export interface AzureDouble {
   aci: Aci
   /** Object ID of a principal by client ID. */
   objectId(clientId: string): string
+  /** The API server's address and the credentials ARM hands out, once the cluster runs (it starts after this double). */
+  setClusterAccess(access: Pick<ManagedClusterOptions, 'fqdn' | 'userKubeconfig' | 'adminKubeconfig'>): void
   assignRole(a: RoleAssignmentOptions): void
   unassignRole(a: RoleAssignmentOptions): void
   state(): { providerState: ProviderState; registerCalls: number }
@@ -147,10 +149,11 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
   // ACI creates only once its provider is registered, which ARM tracks (bound below).
   let providerRegistered = (): boolean => false
   const aci = createAci({ subscriptionId: opts.subscription.id, locations: [normalizeLocation(opts.cluster.location)], providerRegistered: () => providerRegistered() })
+  const cluster = { ...opts.cluster, location: normalizeLocation(opts.cluster.location), kubeletIdentity: { clientId: kubeletIdentity.clientId, objectId: kubeletIdentity.objectId } }
   const arm: Arm = createArm({
     subscription: opts.subscription,
     tenantId: opts.tenantId,
-    cluster: { ...opts.cluster, location: normalizeLocation(opts.cluster.location), kubeletIdentity: { clientId: kubeletIdentity.clientId, objectId: kubeletIdentity.objectId } },
+    cluster,
     entra,
     rbac,
     aci,
@@ -183,9 +186,10 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
 
   // ----- the LocalAzure cloud (az, the action)
   let base = ''
+  const isEntraPath = (req: Req): boolean => /^\/(adfs|entra)\//i.test(req.url.pathname)
   const localHandler = serve(
-    req => (req.url.pathname.toLowerCase().startsWith('/adfs') ? 'aad' : 'arm'),
-    req => (req.url.pathname.toLowerCase().startsWith('/adfs') ? entra.handleAdfs(req, base) : arm.handle(req, base))
+    req => (isEntraPath(req) ? 'aad' : 'arm'),
+    req => (req.url.pathname.toLowerCase().startsWith('/adfs') ? entra.handleAdfs(req, base) : req.url.pathname.startsWith('/entra/') ? entra.handleIssuerDiscovery(req, base) : arm.handle(req, base))
   )
   const localServer = createHttpsServer({ key: await readFile(local.keyPath), cert: await readFile(local.certPath) }, (req, res) => void localHandler(req, res, base))
   base = `https://127.0.0.1:${await listen(localServer)}`
@@ -266,6 +270,7 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
     rbac,
     aci,
     objectId,
+    setClusterAccess: access => void Object.assign(cluster, access),
     assignRole: a => void rbac.assign(objectId(a.clientId), a.role, a.scope),
     unassignRole: a => rbac.unassign(objectId(a.clientId), a.role, a.scope),
     state: () => arm.state(),

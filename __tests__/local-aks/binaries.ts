@@ -1,7 +1,7 @@
 // Builds (once, then caches) every binary the local AKS environment needs,
 // using only package registries: Kubernetes, helm and the azure-aci connector (with its
-// init-validation program and its chart) from the Go module proxy, etcd, openssl and iproute2 from
-// Debian.
+// init-validation program and its chart) and kubelogin from the Go module proxy, etcd, openssl,
+// iproute2, zip and unzip from Debian.
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { delimiter, join } from 'node:path'
@@ -12,6 +12,8 @@ export const HELM4_VERSION = 'v4.3.1'
 export const HELM3_VERSION = 'v3.22.0'
 /** github.com/virtual-kubelet/azure-aci: the connector, its init container and its chart (charts/virtual-kubelet). */
 export const AZURE_ACI_VERSION = 'v1.6.4'
+/** github.com/Azure/kubelogin: the exec plugin of Entra ID clusters' kubeconfigs (v0.2.22 needs Go 1.26.10). */
+export const KUBELOGIN_VERSION = 'v0.2.21'
 
 export interface Binaries {
   kubeApiserver: string
@@ -27,6 +29,9 @@ export interface Binaries {
   aciInitValidation: string
   /** The module's charts/virtual-kubelet: the chart published as virtual-kubelet-azure-aci. */
   aciChartDir: string
+  /** kubelogin built from its module, and its release zip (bin/linux_amd64/kubelogin, as release.yml zips it). */
+  kubelogin: string
+  kubeloginZip: string
 }
 
 type Log = (msg: string) => void
@@ -262,6 +267,32 @@ async function ensureAzureAci(log: Log): Promise<{ connector: string; initValida
   return { connector, initValidation, chartDir }
 }
 
+/**
+ * kubelogin from its module, with the version flag its Makefile sets (main.gitTag), zipped
+ * as its release workflow does: `zip -qq kubelogin-linux-amd64.zip bin/linux_amd64/kubelogin`
+ * (github.com/Azure/kubelogin .github/workflows/release.yml).
+ */
+async function ensureKubelogin(log: Log): Promise<{ binary: string; zip: string }> {
+  const binary = binPath('kubelogin', KUBELOGIN_VERSION, 'kubelogin')
+  const zip = binPath('kubelogin', KUBELOGIN_VERSION, 'kubelogin-linux-amd64.zip')
+  if (!existsSync(binary)) {
+    await timed(log, `kubelogin ${KUBELOGIN_VERSION}`, () => goInstall('github.com/Azure/kubelogin', KUBELOGIN_VERSION, binary, `-s -w -X main.gitTag=${KUBELOGIN_VERSION}`, log))
+  }
+  if (!existsSync(zip)) {
+    const stage = `${zip}.stage-${process.pid}`
+    rmSync(stage, { recursive: true, force: true })
+    mkdirSync(join(stage, 'bin', 'linux_amd64'), { recursive: true })
+    writeFileSync(join(stage, 'bin', 'linux_amd64', 'kubelogin'), readFileSync(binary), { mode: 0o755 })
+    try {
+      await runChecked('zip', ['-qq', `${zip}.tmp`, 'bin/linux_amd64/kubelogin'], { cwd: stage, timeoutMs: 120_000 })
+      renameSync(`${zip}.tmp`, zip)
+    } finally {
+      rmSync(stage, { recursive: true, force: true })
+    }
+  }
+  return { binary, zip }
+}
+
 // ------------------------------------------------------------------- Debian
 
 /** Looks `cmd` up on PATH in-process (a shell could wait seconds while apt keeps the CPUs busy). */
@@ -300,11 +331,15 @@ export async function ensureBinaries(log: Log = () => {}): Promise<Binaries> {
   await ensureAptPackage('openssl', 'openssl', log)
   // The agent node's pod network: `ip netns` / veth pairs (iproute2).
   await ensureAptPackage('ip', 'iproute2', log)
+  // kubelogin's release zip is made with zip; the action unpacks it with unzip (tool-cache extractZip).
+  await ensureAptPackage('zip', 'zip', log)
+  await ensureAptPackage('unzip', 'unzip', log)
   const needGo = [
     binPath('helm', HELM4_VERSION, 'helm'),
     binPath('helm', HELM3_VERSION, 'helm'),
     binPath('azure-aci', AZURE_ACI_VERSION, 'virtual-kubelet'),
     binPath('azure-aci', AZURE_ACI_VERSION, 'init-validation'),
+    binPath('kubelogin', KUBELOGIN_VERSION, 'kubelogin'),
     ...K8S_CMDS.map((c) => binPath('kubernetes', K8S_VERSION, c))
   ].some((p) => !existsSync(p))
   if (needGo) await requireGo()
@@ -312,6 +347,7 @@ export async function ensureBinaries(log: Log = () => {}): Promise<Binaries> {
   const aci = await ensureAzureAci(log)
   const helm4 = await ensureHelm(HELM4_VERSION, log)
   const helm3 = await ensureHelm(HELM3_VERSION, log)
+  const kubelogin = await ensureKubelogin(log)
   const k8s = await ensureK8s(log)
   return {
     kubeApiserver: k8s['kube-apiserver'],
@@ -323,6 +359,8 @@ export async function ensureBinaries(log: Log = () => {}): Promise<Binaries> {
     helm3,
     aciConnector: aci.connector,
     aciInitValidation: aci.initValidation,
-    aciChartDir: aci.chartDir
+    aciChartDir: aci.chartDir,
+    kubelogin: kubelogin.binary,
+    kubeloginZip: kubelogin.zip
   }
 }

@@ -108,6 +108,13 @@ export interface Entra {
   handleAdfs(req: Req, base: string): Reply
   /** login.microsoftonline.com: OpenID discovery, instance discovery and the v2.0 token endpoint (MSAL). */
   handleLogin(req: Req): Reply
+  /** `https://sts.windows.net/<tid>/`: the `iss` of every access token issued here. */
+  readonly v1Issuer: string
+  /**
+   * `<base>/entra/...`: the tenant's v1.0 OpenID configuration and keys for a client that
+   * reaches this double directly rather than as login.microsoftonline.com (the local API server).
+   */
+  handleIssuerDiscovery(req: Req, base: string): Reply
   /** The caller of a bearer token for one of `audiences`, or ARM's 401 answer. */
   verifyBearer(authorization: string | undefined, audiences: string[], challengeAuthority: string): Caller | Reply
 }
@@ -291,6 +298,34 @@ export function createEntra(opts: EntraOptions): Entra {
     return aadError(404, 'invalid_request', 90002, `The endpoint '${req.url.pathname}' is not supported.`)
   }
 
+  /**
+   * What login.microsoftonline.com/<tid>/.well-known/openid-configuration (v1.0) publishes:
+   * issuer https://sts.windows.net/<tid>/ (the `iss` of v1.0 access tokens), the keys at
+   * /common/discovery/keys (https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc).
+   */
+  function handleIssuerDiscovery(req: Req, base: string): Reply {
+    const p = req.url.pathname
+    if (req.method === 'GET' && p === `/entra/${tid}/.well-known/openid-configuration`) {
+      return {
+        status: 200,
+        body: {
+          token_endpoint: `${base}/entra/${tid}/oauth2/token`,
+          token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+          jwks_uri: `${base}/entra/common/discovery/keys`,
+          response_modes_supported: ['query', 'fragment', 'form_post'],
+          subject_types_supported: ['pairwise'],
+          id_token_signing_alg_values_supported: ['RS256'],
+          response_types_supported: ['code', 'id_token', 'code id_token', 'token id_token', 'token'],
+          scopes_supported: ['openid'],
+          issuer: v1Issuer,
+          authorization_endpoint: `${base}/entra/${tid}/oauth2/authorize`
+        }
+      }
+    }
+    if (req.method === 'GET' && p === '/entra/common/discovery/keys') return { status: 200, body: { keys: [jwk(signer)] } }
+    return aadError(404, 'invalid_request', 90002, `The endpoint '${p}' is not supported.`)
+  }
+
   /** ARM's 401 answers (code and message as ARM sends them) for a missing, foreign or expired token. */
   function verifyBearer(authorization: string | undefined, audiences: string[], challengeAuthority: string): Caller | Reply {
     const challenge = {
@@ -321,6 +356,8 @@ export function createEntra(opts: EntraOptions): Entra {
     accessToken,
     handleAdfs,
     handleLogin,
+    v1Issuer,
+    handleIssuerDiscovery,
     verifyBearer
   }
 }

@@ -6,11 +6,13 @@
 // Azure through the cluster's outbound proxy), and a tool mirror laid out like dl.k8s.io /
 // get.helm.sh serving real kubectl and helm. Used by the end-to-end tests, the demo and
 // the bench.
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { promisify } from 'node:util'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node'
-import { AZURE_ACI_VERSION, ensureBinaries, HELM3_VERSION, HELM4_VERSION, K8S_VERSION, type Binaries } from './binaries.js'
+import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node'
+import { AZURE_ACI_VERSION, ensureBinaries, HELM3_VERSION, HELM4_VERSION, K8S_VERSION, KUBELOGIN_VERSION, type Binaries } from './binaries.js'
 import { startCluster, type LocalCluster } from './cluster.js'
 import { startAgentNode, type AgentNode } from './kubelet.js'
 import { DISTROLESS_ENV, type ContainerImage } from './container-runtime.js'
@@ -114,6 +116,12 @@ export interface LocalAks {
   chartUrl: string
   /** Env a step needs on this machine: the runner-level az config (local cloud registered), CA trust, PATH with the recording az. */
   actionEnv: Record<string, string>
+  /**
+   * How this runner reaches public Azure's host names (login.microsoftonline.com): through
+   * the double's proxy, trusting its CA, as a self-hosted runner behind a proxy would. Go
+   * programs (kubelogin) take SSL_CERT_FILE as their trust store.
+   */
+  publicAzureEnv: Record<string, string>
   /** Shared by every job here, so later jobs can reuse cached tools. */
   toolCache: string
   /** Inputs every step passes (cluster, cloud, mirror, chart). */
@@ -208,6 +216,95 @@ function podEnv(apiPort: number, proxyPort: number, fqdn: string): Record<string
 export interface LocalAksOptions {
   log?: (m: string) => void
   providerInitiallyRegistered?: boolean
+  /**
+   * AKS-managed Microsoft Entra ID integration with local accounts disabled and Kubernetes
+   * RBAC: the API server takes Entra tokens for the AKS server application, ARM's user
+   * credential is the kubelogin kubeconfig, the admin credential is refused.
+   */
+  entra?: boolean
+}
+
+/** The AKS server application: the audience of the tokens an Entra ID cluster's API server accepts. */
+export const AKS_SERVER_APP_ID = '6dae42f8-4368-4678-94ff-3960e28e3630'
+/** The "Azure Kubernetes Service AAD Client" application, which AKS's user kubeconfig names for device-code login. */
+const AKS_AAD_CLIENT_ID = '80faf920-1908-4b52-b5ef-a8e7bedfc67a'
+
+/**
+ * The user kubeconfig ARM's listClusterUserCredential returns for an Entra ID cluster: no
+ * credential, an exec plugin running `kubelogin get-token` in device-code mode for the AKS
+ * server application (https://learn.microsoft.com/azure/aks/kubelogin-authentication).
+ */
+export function entraUserKubeconfig(server: string, caPem: string): string {
+  const user = `clusterUser_${IDS.resourceGroup}_${IDS.clusterName}`
+  return `apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: ${Buffer.from(caPem).toString('base64')}
+    server: ${server}
+  name: ${IDS.clusterName}
+contexts:
+- context:
+    cluster: ${IDS.clusterName}
+    user: ${user}
+  name: ${IDS.clusterName}
+current-context: ${IDS.clusterName}
+kind: Config
+preferences: {}
+users:
+- name: ${user}
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      args:
+      - get-token
+      - --environment
+      - AzurePublicCloud
+      - --server-id
+      - ${AKS_SERVER_APP_ID}
+      - --client-id
+      - ${AKS_AAD_CLIENT_ID}
+      - --tenant-id
+      - ${IDS.tenantId}
+      - --login
+      - devicecode
+      command: kubelogin
+      env: null
+      installHint: |2
+
+        kubelogin is not installed which is required to connect to AAD enabled cluster.
+
+        To learn more, please go to https://aka.ms/aks/kubelogin
+      provideClusterInfo: false
+`
+}
+
+/**
+ * Kubernetes RBAC for an Entra ID cluster without Azure RBAC: a ClusterRoleBinding to each
+ * deploying identity's object ID, the user name the API server gives its tokens
+ * (https://learn.microsoft.com/azure/aks/azure-ad-rbac).
+ */
+async function bindEntraIdentities(cluster: LocalCluster, objectIds: string[]): Promise<void> {
+  const rbac = cluster.kc.makeApiClient(RbacAuthorizationV1Api)
+  for (const oid of objectIds) {
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: `entra-cluster-admin-${oid}` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: oid }]
+      }
+    })
+  }
+}
+
+/** kubelogin's release zip (bin/linux_amd64/kubelogin) holding `binary`. */
+async function kubeloginZip(dir: string, binary: string): Promise<string> {
+  const stage = join(dir, 'kubelogin-release')
+  await mkdir(join(stage, 'bin', 'linux_amd64'), { recursive: true })
+  await copyFile(binary, join(stage, 'bin', 'linux_amd64', 'kubelogin'))
+  await chmod(join(stage, 'bin', 'linux_amd64', 'kubelogin'), 0o755)
+  const zip = join(dir, 'kubelogin-linux-amd64.zip')
+  await promisify(execFile)('zip', ['-qq', zip, 'bin/linux_amd64/kubelogin'], { cwd: stage, timeout: 60_000 })
+  return zip
 }
 
 export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAks> {
@@ -220,13 +317,7 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
   }
   try {
     const [bins, az] = await Promise.all([ensureBinaries(log), ensureAzCli()])
-    const cluster = await startCluster({ log, bins })
-    stops.push(() => cluster.stop())
-
-    // The action reaches the API server through a front that tests can make drop connections.
-    const front = await startApiFront(new URL(cluster.server))
-    stops.push(() => front.stop())
-    const throughFront = (kubeconfig: string): string => kubeconfig.split(`server: ${cluster.server}\n`).join(`server: ${front.server}\n`)
+    // Azure first: an Entra ID cluster's API server reads Entra's keys when it starts.
     const azure = await startAzureDouble({
       tenantId: IDS.tenantId,
       subscription: { id: IDS.subscriptionId, name: IDS.subscriptionName },
@@ -239,19 +330,51 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
         resourceGroup: IDS.resourceGroup,
         name: IDS.clusterName,
         location: IDS.location,
-        fqdn: front.host,
+        // Set by setClusterAccess once the API server runs.
+        fqdn: '',
         nodeResourceGroup: IDS.nodeResourceGroup,
         enableRBAC: true,
         kubernetesVersion: K8S_VERSION.slice(1),
         kubeletIdentityClientId: IDS.kubeletIdentityClientId,
-        userKubeconfig: throughFront(cluster.userKubeconfig),
-        adminKubeconfig: throughFront(cluster.adminKubeconfig)
+        ...(opts.entra ? { aad: { enableAzureRBAC: false }, disableLocalAccounts: true } : {}),
+        userKubeconfig: '',
+        adminKubeconfig: ''
       },
       roleAssignments: ROLE_ASSIGNMENTS,
       providerInitiallyRegistered: opts.providerInitiallyRegistered ?? false,
       providerRegistrationDelayMs: 3000
     })
     stops.push(() => azure.stop())
+
+    const cluster = await startCluster({
+      log,
+      bins,
+      ...(opts.entra
+        ? {
+            jwt: {
+              issuer: azure.entra.v1Issuer,
+              discoveryUrl: `${azure.url}/entra/${IDS.tenantId}/.well-known/openid-configuration`,
+              certificateAuthority: await readFile(azure.caPath, 'utf8'),
+              audiences: [AKS_SERVER_APP_ID],
+              // AKS names an Entra identity by its object ID in Kubernetes RBAC.
+              usernameClaim: 'oid',
+              groupsClaim: 'groups'
+            }
+          }
+        : {})
+    })
+    stops.push(() => cluster.stop())
+
+    // The action reaches the API server through a front that tests can make drop connections.
+    const front = await startApiFront(new URL(cluster.server))
+    stops.push(() => front.stop())
+    const throughFront = (kubeconfig: string): string => kubeconfig.split(`server: ${cluster.server}\n`).join(`server: ${front.server}\n`)
+    azure.setClusterAccess({
+      fqdn: front.host,
+      userKubeconfig: opts.entra ? entraUserKubeconfig(front.server, cluster.caPem) : throughFront(cluster.userKubeconfig),
+      adminKubeconfig: throughFront(cluster.adminKubeconfig)
+    })
+    if (opts.entra) await bindEntraIdentities(cluster, [azure.objectId(IDS.clientId), azure.objectId(IDS.oidcClientId)])
 
     const apiPort = Number(new URL(front.server).port)
     const network: PodNetwork = await startPodNetwork({
@@ -289,6 +412,7 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
         [HELM4_VERSION]: await writeShim(shims, 'helm4', 'helm', bins.helm4),
         [HELM3_VERSION]: await writeShim(shims, 'helm3', 'helm', bins.helm3)
       },
+      kubelogin: { [KUBELOGIN_VERSION]: await kubeloginZip(dir, await writeShim(shims, 'kubelogin', 'kubelogin', bins.kubelogin)) },
       files: { [chartPath]: chart },
       latest: { kubectl: K8S_VERSION, helm: HELM4_VERSION }
     })
@@ -317,6 +441,11 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
         ACTIONS_ID_TOKEN_REQUEST_URL: azure.oidc.requestUrl,
         ACTIONS_ID_TOKEN_REQUEST_TOKEN: azure.oidc.requestToken
       },
+      publicAzureEnv: {
+        HTTPS_PROXY: `http://127.0.0.1:${azure.proxyPort}`,
+        NO_PROXY: '127.0.0.1,localhost',
+        SSL_CERT_FILE: azure.caPath
+      },
       toolCache,
       baseInputs: () => ({
         'resource-group': IDS.resourceGroup,
@@ -325,6 +454,7 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
         'chart-url': chartUrl,
         'kubectl-download-base-url': mirror.kubectlBaseUrl,
         'helm-download-base-url': mirror.helmBaseUrl,
+        'kubelogin-download-base-url': mirror.kubeloginBaseUrl,
         'wait-timeout': '120s'
       }),
       argvLog: () => readFile(argvLog, 'utf8'),

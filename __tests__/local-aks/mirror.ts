@@ -1,4 +1,4 @@
-// A local stand-in for dl.k8s.io and get.helm.sh: same paths, same archive
+// A local stand-in for dl.k8s.io, get.helm.sh and kubelogin's GitHub releases: same paths, same archive
 // layout, same checksum files. The action is pointed at it through its base
 // URLs, so its real download + SHA-256 check + tool-cache code runs unchanged.
 // Knobs let a test break the mirror on purpose (corrupt bytes, outage).
@@ -15,19 +15,23 @@ export interface MirrorOptions {
   kubectl: Record<string, string>
   /** version ('v4.3.1') -> path of a linux/amd64 helm binary */
   helm: Record<string, string>
+  /** version ('v0.2.21') -> path of a kubelogin release zip (kubelogin-linux-amd64.zip) */
+  kubelogin?: Record<string, string>
   /** Other files: URL path (e.g. the published chart's path on github.com) -> file on this machine */
   files?: Record<string, string>
   /** What stable.txt / helm-latest-version answer; absent -> 404 */
   latest?: { kubectl?: string; helm?: string }
 }
 
-export type MirrorTool = 'kubectl' | 'helm'
+export type MirrorTool = 'kubectl' | 'helm' | 'kubelogin'
 
 export interface Mirror {
   /** <base>/<v>/bin/linux/amd64/kubectl (+ .sha256), <base>/stable.txt */
   kubectlBaseUrl: string
   /** <base>/helm-<v>-linux-amd64.tar.gz (+ .sha256sum), <base>/helm-latest-version */
   helmBaseUrl: string
+  /** <base>/<v>/kubelogin-linux-amd64.zip (+ .sha256), laid out like github.com/Azure/kubelogin/releases/download */
+  kubeloginBaseUrl: string
   /** Absolute URL of a path this mirror serves. */
   url(path: string): string
   knobs: {
@@ -95,6 +99,13 @@ async function buildFiles(opts: MirrorOptions, workDir: string): Promise<Map<str
   const files = new Map<string, Entry>()
   for (const [v, bin] of Object.entries(opts.kubectl)) await addKubectl(files, v, bin)
   for (const [v, bin] of Object.entries(opts.helm)) await addHelm(files, v, bin, workDir)
+  for (const [v, zip] of Object.entries(opts.kubelogin ?? {})) {
+    const body = await readFile(zip)
+    const name = 'kubelogin-linux-amd64.zip'
+    files.set(`/kubelogin/releases/download/${v}/${name}`, { body, contentType: 'application/zip', tool: 'kubelogin' })
+    // kubelogin's release workflow: `sha256sum kubelogin-linux-amd64.zip > kubelogin-linux-amd64.zip.sha256`.
+    files.set(`/kubelogin/releases/download/${v}/${name}.sha256`, { body: Buffer.from(`${sha256(body)}  ${name}\n`), contentType: TEXT })
+  }
   for (const [urlPath, file] of Object.entries(opts.files ?? {})) {
     files.set(urlPath, { body: await readFile(file), contentType: /\.t?gz$/.test(file) ? 'application/gzip' : BINARY })
   }
@@ -158,6 +169,7 @@ export async function startMirror(opts: MirrorOptions): Promise<Mirror> {
   const mirror: Mirror = {
     kubectlBaseUrl: `${origin}/kubectl/release`,
     helmBaseUrl: `${origin}/helm`,
+    kubeloginBaseUrl: `${origin}/kubelogin/releases/download`,
     url: (path: string) => `${origin}${path}`,
     knobs: { corrupt: new Set<MirrorTool>(), down: false },
     requests: [],

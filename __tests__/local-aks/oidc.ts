@@ -34,7 +34,10 @@ export function createGithubOidc(): GithubOidc {
     handle(req: Req): Reply {
       if (req.url.pathname === '/.well-known/jwks') return { status: 200, body: { keys: [jwk(signer)] } }
       if (req.url.pathname !== '/_apis/idtoken') return { status: 404, body: { message: 'Not Found' } }
-      if (!safeEqual(req.headers.authorization ?? '', `Bearer ${requestToken}`)) return { status: 401, body: { message: 'Unauthorized' } }
+      // The auth scheme is case-insensitive (RFC 7235 section 2.1): @actions/core sends "Bearer",
+      // kubelogin "bearer" (pkg/internal/token/githubactionscredential.go), and both work on GitHub.
+      const [scheme, credential] = (req.headers.authorization ?? '').split(' ')
+      if (scheme?.toLowerCase() !== 'bearer' || !safeEqual(credential ?? '', requestToken)) return { status: 401, body: { message: 'Unauthorized' } }
       const iat = nowS()
       const token = signJwt(signer, {
         jti: randomUUID(),

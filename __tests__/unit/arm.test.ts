@@ -29,7 +29,7 @@ describe('ArmClient', () => {
     await new Promise<void>(resolve => server?.listen(0, '127.0.0.1', resolve))
     return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen }
   }
-  const access = (endpoint: string) => ({ endpoint, token: 'tok', subscriptionId: 'sub', tenantId: 't', cloudName: 'c' })
+  const access = (endpoint: string) => ({ endpoint, token: 'tok', subscriptionId: 'sub', tenantId: 't', cloudName: 'c', authority: 'https://login.example' })
 
   it('retries 429 and 503 after the Retry-After it was given, with the bearer token', async () => {
     const { url, seen } = await serve([

@@ -1,0 +1,118 @@
+// kubelogin (https://github.com/Azure/kubelogin), the exec credential plugin an Entra ID
+// cluster's user kubeconfig runs. The action downloads it (checksum-verified, cached like
+// kubectl and helm) and converts the kubeconfig it hands to later steps to the login mode
+// that fits how the action signed in, so `kubectl` in a later step works without a prompt.
+// No secret is ever written into that kubeconfig: kubelogin reads it from the later
+// step's environment.
+import * as path from 'node:path'
+import { promises as fs } from 'node:fs'
+import * as core from '@actions/core'
+import * as tc from '@actions/tool-cache'
+import { KubeConfig } from '@kubernetes/client-node'
+import type { SignIn } from './inputs.js'
+import { runChecked } from './process.js'
+import { currentTarget, downloadVerified, exe, type Target } from './tools.js'
+
+/** Pinned default; its release publishes a .sha256 beside every zip (kubelogin .github/workflows/release.yml). */
+export const DEFAULT_KUBELOGIN_VERSION = 'v0.2.21'
+export const DEFAULT_KUBELOGIN_BASE_URL = 'https://github.com/Azure/kubelogin/releases/download'
+const CONVERT_TIMEOUT_MS = 60_000
+
+/** The release asset: `kubelogin-<os>-<arch>.zip`, Windows named `win` (kubelogin release.yml). */
+export function kubeloginAssetName(t: Target): string {
+  return `kubelogin-${t.platform === 'windows' ? 'win' : t.platform}-${t.arch}.zip`
+}
+
+export function kubeloginUrl(base: string, version: string, t: Target): string {
+  return `${base.replace(/\/+$/, '')}/${version}/${kubeloginAssetName(t)}`
+}
+
+/** Where the binary sits inside the zip: `bin/<os>_<arch>/kubelogin[.exe]`. */
+export function kubeloginPathInZip(t: Target): string {
+  return path.join('bin', `${t.platform}_${t.arch}`, `kubelogin${exe(t)}`)
+}
+
+/** kubelogin of `version`; returns the binary's full path. */
+export async function installKubelogin(version: string, baseUrl: string, target?: Target): Promise<string> {
+  const t = target ?? currentTarget()
+  const binary = `kubelogin${exe(t)}`
+  const cached = tc.find('kubelogin', version, t.arch)
+  if (cached) {
+    core.info(`kubelogin ${version} found in the tool cache`)
+    return path.join(cached, binary)
+  }
+  const url = kubeloginUrl(baseUrl, version, t)
+  // The release's checksum file is `sha256sum` output: `<digest>  <file name>`.
+  const archive = await downloadVerified('kubelogin', version, url, `${url}.sha256`)
+  const extracted = await tc.extractZip(archive)
+  const inner = path.join(extracted, kubeloginPathInZip(t))
+  await fs.access(inner).catch(() => {
+    throw new Error(`The kubelogin archive from ${url} has no ${kubeloginPathInZip(t)}; is kubelogin-download-base-url laid out like ${DEFAULT_KUBELOGIN_BASE_URL}?`)
+  })
+  const dir = await tc.cacheFile(inner, binary, 'kubelogin', version, t.arch)
+  await fs.rm(archive, { force: true })
+  await fs.rm(extracted, { recursive: true, force: true })
+  return path.join(dir, binary)
+}
+
+/** Public Azure's name in az; other clouds' authority hosts are passed to kubelogin explicitly. */
+const PUBLIC_CLOUD = 'azurecloud'
+
+/**
+ * `kubelogin convert-kubeconfig` arguments for the way the action signed in. Client and
+ * tenant are passed explicitly: without them kubelogin keeps the kubeconfig's own
+ * `--client-id`, which is the az CLI's public client (kubelogin converter/convert.go).
+ */
+export function convertArgs(signIn: SignIn, kubeconfig: string, cloud: { name: string; authority: string }): string[] {
+  const args = ['convert-kubeconfig', '--kubeconfig', kubeconfig]
+  if (signIn.kind === 'ambient') return [...args, '--login', 'azurecli']
+  const who = ['--client-id', signIn.clientId, '--tenant-id', signIn.tenantId]
+  if (signIn.kind === 'secret') return [...args, '--login', 'spn', ...who]
+  // workloadidentity takes no --environment; outside public Azure it needs the authority host
+  // (an ADFS-style authority, Azure Stack, has no workload identity federation to point at).
+  const authority = cloud.authority.replace(/\/+$/, '')
+  const host = cloud.name.toLowerCase() !== PUBLIC_CLOUD && !/\/adfs$/i.test(authority) ? ['--authority-host', `${authority}/`] : []
+  return [...args, '--login', 'workloadidentity', ...who, ...host]
+}
+
+/** What a later step must have in its environment for the converted kubeconfig, for the log and README. */
+export function laterStepNeeds(signIn: SignIn): string {
+  if (signIn.kind === 'secret') return 'AAD_SERVICE_PRINCIPAL_CLIENT_SECRET (or AZURE_CLIENT_SECRET) set to the client secret, e.g. `env: AZURE_CLIENT_SECRET: ${{ secrets.AZURE_CLIENT_SECRET }}`'
+  if (signIn.kind === 'oidc') return 'nothing more: kubelogin requests a GitHub ID token itself (the job keeps `permissions: id-token: write`)'
+  return 'the az session this step used (same runner user and AZURE_CONFIG_DIR)'
+}
+
+/**
+ * The variable that moves kubelogin's token cache: `get-token` keeps tokens in a persistent
+ * cache under the user's cache directory (pkg/cmd/token.go: NewOptions(true); Go's
+ * os.UserCacheDir: $XDG_CACHE_HOME on Linux, %LocalAppData% on Windows). Pointed into the
+ * job's work dir, no token outlives the job on a self-hosted runner. macOS derives it from
+ * $HOME, which az also reads, so it is left alone there.
+ */
+export function cacheDirVariable(platform: Target['platform']): string | undefined {
+  return platform === 'linux' ? 'XDG_CACHE_HOME' : platform === 'windows' ? 'LocalAppData' : undefined
+}
+
+interface ExecConfig {
+  command?: string
+  env?: Array<{ name: string; value: string }> | null
+}
+
+/**
+ * Rewrites the user entry of `kubeconfig` (in place) to run `kubelogin get-token` in the
+ * fitting login mode, with its token cache in `cacheDir` (deleted with the job's files).
+ */
+export async function convertKubeconfig(kubelogin: string, kubeconfig: string, signIn: SignIn, cloud: { name: string; authority: string }, cacheDir: string, target?: Target): Promise<void> {
+  await runChecked('kubelogin convert-kubeconfig', kubelogin, convertArgs(signIn, kubeconfig, cloud), { timeoutMs: CONVERT_TIMEOUT_MS })
+  const variable = cacheDirVariable((target ?? currentTarget()).platform)
+  if (!variable) return
+  const kc = new KubeConfig()
+  kc.loadFromString(await fs.readFile(kubeconfig, 'utf8'))
+  for (const user of kc.getUsers()) {
+    const exec = user.exec as ExecConfig | undefined
+    if (!exec?.command?.toLowerCase().includes('kubelogin')) continue
+    exec.env = [...(exec.env ?? []).filter(e => e.name !== variable), { name: variable, value: cacheDir }]
+  }
+  // JSON is YAML: kubectl, helm and kubelogin read it as they read the YAML kubelogin wrote.
+  await fs.writeFile(kubeconfig, kc.exportConfig(), { mode: 0o600 })
+}
