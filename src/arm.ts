@@ -1,47 +1,50 @@
-// Direct Azure Resource Manager calls with one access token from az. Each az process
-// costs 0.5-2 s; one token and plain HTTPS calls keep the action fast. The endpoint is
-// the one of the az cloud in use, never a hard-coded host, so sovereign clouds and Azure
-// Stack Hub work unchanged.
+// Direct Azure Resource Manager calls over HTTPS with a token from the sign-in (refreshed
+// before it expires). The endpoint is the one of the cloud in use, never a hard-coded
+// host, so sovereign clouds and registered clouds work unchanged.
 import * as core from '@actions/core'
 import { HttpClient } from '@actions/http-client'
-import { azJson, type AzSession } from './azure-login.js'
+import type { AccessToken, AzureSession } from './azure-login.js'
+import { RefreshingToken } from './refreshing-token.js'
 
 export interface ArmAccess {
   endpoint: string
-  token: string
+  /** The current ARM token (refreshed by the client before it expires). */
+  token: RefreshingToken
   subscriptionId: string
   tenantId: string
   cloudName: string
-  /** The cloud's Microsoft Entra ID authority (az's endpoints.activeDirectory). */
+  /** The cloud's Microsoft Entra ID authority. */
   authority: string
 }
 
-interface AzCloud {
-  name: string
-  endpoints: { resourceManager: string; activeDirectory: string }
+const SUBSCRIPTIONS_API = '2022-12-01'
+
+interface SubscriptionList {
+  value?: Array<{ subscriptionId: string; displayName?: string; state?: string }>
 }
 
-interface AzAccessToken {
-  accessToken: string
-  subscription: string
-  tenant: string
-}
-
-/** The two az calls (run at once) after which everything Azure goes over HTTPS. */
-export async function getArmAccess(session: AzSession, subscriptionId?: string): Promise<ArmAccess> {
-  const [cloud, token] = await Promise.all([
-    azJson<AzCloud>(session, ['cloud', 'show']),
-    azJson<AzAccessToken>(session, ['account', 'get-access-token', ...(subscriptionId ? ['--subscription', subscriptionId] : [])])
-  ])
-  core.setSecret(token.accessToken)
-  return {
-    endpoint: cloud.endpoints.resourceManager.replace(/\/+$/, ''),
-    token: token.accessToken,
-    subscriptionId: token.subscription,
-    tenantId: token.tenant,
-    cloudName: cloud.name,
-    authority: cloud.endpoints.activeDirectory.replace(/\/+$/, '')
+/**
+ * ARM access for the session: the subscription is the input's (or creds'), else the one az
+ * has selected (runner's session), else the only one the identity can see. Several and
+ * none named is an error: picking one would be a guess.
+ */
+export async function getArmAccess(session: AzureSession, armToken: AccessToken, subscriptionId?: string): Promise<ArmAccess> {
+  const token = new RefreshingToken(() => session.getToken(session.cloud.armResource)).seed(armToken)
+  const endpoint = session.cloud.resourceManager.replace(/\/+$/, '')
+  let subscription = subscriptionId ?? session.defaultSubscriptionId
+  if (!subscription) {
+    const client = new ArmClient({ endpoint, token, subscriptionId: '', tenantId: session.tenantId, cloudName: session.cloud.name, authority: session.cloud.authority })
+    const enabled = ((await client.get<SubscriptionList>('/subscriptions', SUBSCRIPTIONS_API)).value ?? []).filter(s => s.state === undefined || s.state === 'Enabled')
+    if (enabled.length !== 1) {
+      throw new Error(
+        enabled.length === 0
+          ? `${session.description} can see no enabled subscription in tenant ${session.tenantId}: give it a role on the cluster's subscription, or check tenant-id.`
+          : `${session.description} can see ${enabled.length} subscriptions (${enabled.map(s => `${s.subscriptionId} ${s.displayName ?? ''}`.trim()).join(', ')}): set subscription-id (or subscriptionId in creds).`
+      )
+    }
+    subscription = enabled[0]!.subscriptionId
   }
+  return { endpoint, token, subscriptionId: subscription.toLowerCase(), tenantId: session.tenantId, cloudName: session.cloud.name, authority: session.cloud.authority }
 }
 
 /** An ARM error with its code, e.g. ResourceNotFound, AuthorizationFailed. */
@@ -118,7 +121,7 @@ export class ArmClient {
   private async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, apiVersion: string, body?: unknown): Promise<T> {
     const url = apiVersion ? `${this.access.endpoint}${path}${path.includes('?') ? '&' : '?'}api-version=${apiVersion}` : `${this.access.endpoint}${path}`
     const headers = {
-      authorization: `Bearer ${this.access.token}`,
+      authorization: `Bearer ${await this.access.token.get()}`,
       accept: 'application/json',
       'content-type': 'application/json'
     }

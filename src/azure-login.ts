@@ -1,71 +1,85 @@
-// Azure sign-in. When the action signs in itself it uses a private AZURE_CONFIG_DIR
-// under RUNNER_TEMP (so it never clobbers another job's ~/.azure on a shared runner),
-// hands secrets to az through 0600 files with az's `@file` argument form (never in
-// argv), and deletes that directory when the step ends: on Linux az keeps the service
-// principal's secret there as plain JSON.
+// Azure sign-in. A service principal (client secret or GitHub OIDC federated token) signs
+// in straight at the cloud's Microsoft Entra token endpoint: no az process, nothing written
+// to disk, a token per resource (ARM, the AKS server application) fetched when needed and
+// refreshed before it expires. A session the action did not create (the runner's own az
+// login) is only reachable through az, so its tokens come from `az account
+// get-access-token`. The cloud's endpoints come from az's own files (built-in public
+// clouds, `az cloud register`ed ones), read without starting az.
 import { promises as fs } from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import * as core from '@actions/core'
+import { HttpClient } from '@actions/http-client'
+import { azConfigDir } from './clouds.js'
 import type { SignIn } from './inputs.js'
 import { runProcess, lastLines, type ProcessResult } from './process.js'
 
 const AZ_TIMEOUT_MS = 3 * 60_000
-/**
- * Files of the runner's az config that a private one keeps: registered clouds and
- * settings, and the command index (without it az spends ~1.5 s rebuilding it).
- */
-const CARRIED_CONFIG_FILES = ['clouds.config', 'config', 'commandIndex.json']
+const TOKEN_REQUEST_TIMEOUT_MS = 60_000
+const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
-export interface AzSession {
-  az: string
-  /** Environment for every az process of this run. */
-  env: NodeJS.ProcessEnv
-  /** The private config dir, when the action signed in itself (deleted by `signOut`). */
-  privateConfigDir?: string
+/** What the action needs of a cloud: where ARM and Entra ID are, and ARM's token audience. */
+export interface CloudEndpoints {
+  name: string
+  resourceManager: string
+  /** Entra ID authority host (az's endpoints.activeDirectory). */
+  authority: string
+  /** The resource an ARM token is for (az's endpoints.activeDirectoryResourceId). */
+  armResource: string
+}
+
+/** azure-cli src/azure-cli-core/azure/cli/core/cloud.py: AZURE_PUBLIC_CLOUD, AZURE_US_GOV_CLOUD, AZURE_CHINA_CLOUD. */
+export const BUILT_IN_CLOUDS: readonly CloudEndpoints[] = [
+  { name: 'AzureCloud', resourceManager: 'https://management.azure.com', authority: 'https://login.microsoftonline.com', armResource: 'https://management.core.windows.net/' },
+  { name: 'AzureUSGovernment', resourceManager: 'https://management.usgovcloudapi.net', authority: 'https://login.microsoftonline.us', armResource: 'https://management.core.usgovcloudapi.net/' },
+  { name: 'AzureChinaCloud', resourceManager: 'https://management.chinacloudapi.cn', authority: 'https://login.chinacloudapi.cn', armResource: 'https://management.core.chinacloudapi.cn/' }
+]
+
+/** The clouds in az's `clouds.config`: one INI section per registered cloud with `endpoint_*` keys (cloud.py get_clouds). */
+export function parseCloudsConfig(text: string): CloudEndpoints[] {
+  const clouds: CloudEndpoints[] = []
+  for (const section of text.split(/^(?=\s*\[)/m)) {
+    const name = /^\s*\[([^\]\r\n]+)\]/.exec(section)?.[1]?.trim()
+    if (!name) continue
+    const key = (k: string): string | undefined => new RegExp(`^\\s*${k}\\s*=\\s*(\\S+)\\s*$`, 'm').exec(section)?.[1]
+    const resourceManager = key('endpoint_resource_manager')
+    const authority = key('endpoint_active_directory')
+    const armResource = key('endpoint_active_directory_resource_id')
+    if (resourceManager && authority && armResource) {
+      clouds.push({ name, resourceManager: resourceManager.replace(/\/+$/, ''), authority: authority.replace(/\/+$/, ''), armResource })
+    }
+  }
+  return clouds
+}
+
+/** The endpoints of cloud `name` (case-insensitive, as az matches it). */
+export async function cloudEndpoints(name: string, configDir = azConfigDir()): Promise<CloudEndpoints> {
+  const registered = parseCloudsConfig(await fs.readFile(path.join(configDir, 'clouds.config'), 'utf8').catch(() => ''))
+  const found = [...BUILT_IN_CLOUDS, ...registered].find(c => c.name.toLowerCase() === name.toLowerCase())
+  if (!found) throw new Error(`The cloud "${name}" is neither a public Azure cloud nor registered with az on this runner (${configDir}); register it with \`az cloud register\` or set environment.`)
+  return found
+}
+
+/** The cloud az has active in `configDir` (`[cloud] name` in its config; AzureCloud when unset). */
+export async function activeCloudName(configDir = azConfigDir()): Promise<string> {
+  const text = await fs.readFile(path.join(configDir, 'config'), 'utf8').catch(() => '')
+  const section = text.split(/^(?=\s*\[)/m).find(s => /^\s*\[cloud\]/.test(s)) ?? ''
+  return /^\s*name\s*=\s*(\S+)\s*$/m.exec(section)?.[1] ?? 'AzureCloud'
+}
+
+export interface AccessToken {
+  token: string
+  expiresOnMs: number
+}
+
+export interface AzureSession {
   /** What signed in, for the summary (never a secret). */
   description: string
-}
-
-/** Where az keeps its state for processes that do not set AZURE_CONFIG_DIR. */
-export function ambientConfigDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env.AZURE_CONFIG_DIR || path.join(os.homedir(), '.azure')
-}
-
-/** Telemetry makes every az call start a background upload; the action does not need it. */
-export function azEnv(base: NodeJS.ProcessEnv, configDir?: string): NodeJS.ProcessEnv {
-  return { ...base, ...(configDir ? { AZURE_CONFIG_DIR: configDir } : {}), AZURE_CORE_COLLECT_TELEMETRY: 'no', AZURE_CORE_NO_COLOR: 'true' }
-}
-
-/**
- * The `az login` arguments for a service principal. The secret or federated token is
- * never an argument: az reads `@<file>` values from the file.
- */
-export function loginArgs(signIn: Exclude<SignIn, { kind: 'ambient' }>, secretFile: string): string[] {
-  const credential = signIn.kind === 'secret' ? `--password=@${secretFile}` : `--federated-token=@${secretFile}`
-  return ['login', '--service-principal', '--username', signIn.clientId, '--tenant', signIn.tenantId, credential, '--output', 'json', '--only-show-errors']
-}
-
-/**
- * The private config starts from the runner's: registered clouds (private endpoints,
- * sovereign clouds) stay usable, and `[cloud] name` selects the requested cloud without
- * an extra `az cloud set` process.
- */
-export function privateConfigText(ambientConfig: string | undefined, cloud: string): string {
-  const kept = (ambientConfig ?? '').split(/^(?=\[)/m).filter(section => !/^\[cloud\]/.test(section.trim()) && section.trim())
-  return [...kept.map(s => s.trimEnd() + '\n'), `[cloud]\nname = ${cloud}\n`].join('\n')
-}
-
-async function preparePrivateConfigDir(parentDir: string, cloud: string): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(parentDir, 'azure-config-'))
-  await fs.chmod(dir, 0o700)
-  const ambient = ambientConfigDir()
-  for (const name of CARRIED_CONFIG_FILES) {
-    const text = await fs.readFile(path.join(ambient, name), 'utf8').catch(() => undefined)
-    if (name === 'config') await fs.writeFile(path.join(dir, name), privateConfigText(text, cloud), { mode: 0o600 })
-    else if (text !== undefined) await fs.writeFile(path.join(dir, name), text, { mode: 0o600 })
-  }
-  return dir
+  cloud: CloudEndpoints
+  tenantId: string
+  /** The subscription az has selected (the runner's session only). */
+  defaultSubscriptionId?: string
+  /** A fresh access token for `resource` (ARM's, the AKS server application's). */
+  getToken(resource: string): Promise<AccessToken>
 }
 
 /** Known sign-in failures and what the user should do about them. */
@@ -78,26 +92,57 @@ const AADSTS_HINTS: Array<[RegExp, string]> = [
   [/AADSTS700024|AADSTS700027/, 'The federated token was rejected (expired or not signed as expected): request a fresh one; check the audience input.']
 ]
 
-export function signInHint(stderr: string): string {
-  return AADSTS_HINTS.find(([re]) => re.test(stderr))?.[1] ?? 'Check the credentials and that the service principal exists in the tenant.'
+export function signInHint(text: string): string {
+  return AADSTS_HINTS.find(([re]) => re.test(text))?.[1] ?? 'Check the credentials and that the service principal exists in the tenant.'
 }
 
-/** az ends a failed service-principal login with "Please run: az login", which misleads in CI. */
-export function withoutInteractiveAdvice(stderr: string): string {
-  return stderr
-    .split(/\r?\n/)
-    .filter(l => !/^(Interactive authentication is needed\b.*|Please run:|az login)$/.test(l.trim()))
-    .join('\n')
+/** The token endpoint of `authority` for `tenant`; ADFS-style authorities (Azure Stack) have no tenant segment. */
+export function tokenEndpoint(authority: string, tenant: string): string {
+  const base = authority.replace(/\/+$/, '')
+  return /\/adfs$/i.test(base) ? `${base}/oauth2/token` : `${base}/${encodeURIComponent(tenant)}/oauth2/v2.0/token`
 }
 
-async function withSecretFile<T>(dir: string, secret: string, use: (file: string) => Promise<T>): Promise<T> {
-  const file = path.join(dir, `.credential-${process.pid}-${Date.now()}`)
-  await fs.writeFile(file, secret, { mode: 0o600 })
-  try {
-    return await use(file)
-  } finally {
-    await fs.rm(file, { force: true })
+/** The client-credentials form for `resource` (secret or federated assertion), as MSAL sends it. */
+export function clientCredentialsForm(clientId: string, resource: string, credential: { secret: string } | { assertion: string }): string {
+  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, scope: `${resource}/.default` })
+  if ('secret' in credential) form.set('client_secret', credential.secret)
+  else {
+    form.set('client_assertion_type', CLIENT_ASSERTION_TYPE)
+    form.set('client_assertion', credential.assertion)
   }
+  return form.toString()
+}
+
+interface TokenResponse {
+  access_token?: string
+  expires_in?: number | string
+  error?: string
+  error_description?: string
+}
+
+/** Thrown when Entra ID refuses the credential: its AADSTS text, which the hint reads. */
+export class SignInError extends Error {
+  constructor(readonly entraMessage: string) {
+    super(entraMessage)
+    this.name = 'SignInError'
+  }
+}
+
+async function requestToken(url: string, form: string, now: () => number): Promise<AccessToken> {
+  const http = new HttpClient('aks-aci-connector-action', undefined, { socketTimeout: TOKEN_REQUEST_TIMEOUT_MS })
+  const response = await http.post(url, form, { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' })
+  const text = await response.readBody()
+  let body: TokenResponse = {}
+  try {
+    body = JSON.parse(text) as TokenResponse
+  } catch {
+    // Not JSON: reported below with the status.
+  }
+  if (response.message.statusCode !== 200 || !body.access_token) {
+    throw new SignInError(body.error_description?.split(/\r?\n/)[0] ?? body.error ?? `HTTP ${response.message.statusCode ?? 0} from ${url}`)
+  }
+  core.setSecret(body.access_token)
+  return { token: body.access_token, expiresOnMs: now() + Number(body.expires_in ?? 3600) * 1000 }
 }
 
 async function federatedToken(audience: string): Promise<string> {
@@ -112,52 +157,43 @@ async function federatedToken(audience: string): Promise<string> {
   return token
 }
 
-/** Signs in as the inputs say; returns the session every later az call uses. */
-export async function signIn(az: string, signInInput: SignIn, cloud: string, parentDir: string): Promise<AzSession> {
-  if (signInInput.kind === 'ambient') {
-    return {
-      az,
-      env: azEnv(process.env),
-      description: `the runner's existing az session (${ambientConfigDir()})`
+/** A service principal's session: tokens from the token endpoint, a fresh GitHub ID token per exchange (they live minutes). */
+export function servicePrincipalSession(signIn: Exclude<SignIn, { kind: 'ambient' }>, cloud: CloudEndpoints, now: () => number = Date.now): AzureSession {
+  const url = tokenEndpoint(cloud.authority, signIn.tenantId)
+  return {
+    description: `service principal ${signIn.clientId} (${signIn.kind === 'secret' ? 'client secret' : 'OIDC federated token'})`,
+    cloud,
+    tenantId: signIn.tenantId,
+    getToken: async resource => {
+      const credential = signIn.kind === 'secret' ? { secret: signIn.clientSecret } : { assertion: await federatedToken(signIn.audience) }
+      return requestToken(url, clientCredentialsForm(signIn.clientId, resource, credential), now)
     }
   }
-  const secret = signInInput.kind === 'secret' ? signInInput.clientSecret : await federatedToken(signInInput.audience)
-  const how = signInInput.kind === 'secret' ? 'client secret' : 'OIDC federated token'
-  const configDir = await preparePrivateConfigDir(parentDir, cloud)
-  const env = azEnv(process.env, configDir)
-  let result: ProcessResult
-  try {
-    result = await withSecretFile(configDir, secret, file => runProcess(az, loginArgs(signInInput, file), { env, timeoutMs: AZ_TIMEOUT_MS }))
-  } catch (err) {
-    await fs.rm(configDir, { recursive: true, force: true })
-    throw err
-  }
-  if (result.code !== 0) {
-    await fs.rm(configDir, { recursive: true, force: true })
-    throw new Error(
-      `Azure sign-in failed for client ${signInInput.clientId} in tenant ${signInInput.tenantId} (${how}, cloud ${cloud}).\n` +
-        `${signInHint(result.stderr)}\naz said:\n${lastLines(withoutInteractiveAdvice(result.stderr), 8)}`
-    )
-  }
-  return {
-    az,
-    env,
-    privateConfigDir: configDir,
-    description: `service principal ${signInInput.clientId} (${how})`
-  }
 }
 
-/** Removes the private config dir (tokens, cached secret). Safe to call twice. */
-export async function signOut(session: AzSession | undefined): Promise<void> {
-  if (session?.privateConfigDir) await fs.rm(session.privateConfigDir, { recursive: true, force: true })
+/** Telemetry makes every az call start a background upload; the action does not need it. */
+export function azEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...base, AZURE_CORE_COLLECT_TELEMETRY: 'no', AZURE_CORE_NO_COLOR: 'true' }
 }
 
-/** Runs az in the session and parses its JSON output; the output is never logged. */
-export async function azJson<T>(session: AzSession, args: string[]): Promise<T> {
-  const result: ProcessResult & { timedOut: boolean } = await runProcess(session.az, [...args, '--output', 'json', '--only-show-errors'], {
-    env: session.env,
-    timeoutMs: AZ_TIMEOUT_MS
-  })
+interface AzAccessToken {
+  accessToken: string
+  subscription?: string
+  tenant: string
+  expiresOn?: string
+  expires_on?: number
+}
+
+/** az's answer -> expiry in ms; `expires_on` (epoch seconds) since az 2.54, else `expiresOn` in local time. */
+export function azTokenExpiry(t: Pick<AzAccessToken, 'expiresOn' | 'expires_on'>, now = Date.now()): number {
+  if (typeof t.expires_on === 'number') return t.expires_on * 1000
+  const parsed = t.expiresOn ? Date.parse(t.expiresOn.replace(' ', 'T')) : NaN
+  return Number.isNaN(parsed) ? now + 30 * 60_000 : parsed
+}
+
+/** Runs az and parses its JSON output; the output is never logged. */
+export async function azJson<T>(az: string, args: string[]): Promise<T> {
+  const result: ProcessResult & { timedOut: boolean } = await runProcess(az, [...args, '--output', 'json', '--only-show-errors'], { env: azEnv(process.env), timeoutMs: AZ_TIMEOUT_MS })
   if (result.code !== 0) {
     const notLoggedIn = /az login|Please run 'az login'|No subscription found/i.test(result.stderr)
     throw new Error(
@@ -169,4 +205,52 @@ export async function azJson<T>(session: AzSession, args: string[]): Promise<T> 
     )
   }
   return JSON.parse(result.stdout) as T
+}
+
+/**
+ * The runner's own az session (a self-hosted runner's, or Azure/login's in an earlier step):
+ * its cloud is the one az has active; the ARM token is fetched now, which also proves the
+ * session is there and names its tenant and subscription.
+ */
+export async function ambientSession(az: string, subscriptionId: string | undefined): Promise<{ session: AzureSession; armToken: AccessToken }> {
+  const configDir = azConfigDir()
+  const cloud = await cloudEndpoints(await activeCloudName(configDir), configDir)
+  const azToken = async (args: string[]): Promise<AzAccessToken> => {
+    const t = await azJson<AzAccessToken>(az, ['account', 'get-access-token', ...args])
+    core.setSecret(t.accessToken)
+    return t
+  }
+  const first = await azToken(subscriptionId ? ['--subscription', subscriptionId] : [])
+  return {
+    session: {
+      description: `the runner's existing az session (${configDir})`,
+      cloud,
+      tenantId: first.tenant,
+      defaultSubscriptionId: first.subscription,
+      getToken: async resource => {
+        const t = await azToken(resource === cloud.armResource ? (subscriptionId ? ['--subscription', subscriptionId] : []) : ['--resource', resource])
+        return { token: t.accessToken, expiresOnMs: azTokenExpiry(t) }
+      }
+    },
+    armToken: { token: first.accessToken, expiresOnMs: azTokenExpiry(first) }
+  }
+}
+
+/**
+ * Signs in as the inputs say. For a service principal the ARM token is fetched at once, so a
+ * wrong secret or federated credential fails here with Entra ID's reason and what to do.
+ */
+export async function signIn(input: SignIn, environment: string, az: () => Promise<string>, subscriptionId: string | undefined): Promise<{ session: AzureSession; armToken: AccessToken }> {
+  if (input.kind === 'ambient') return ambientSession(await az(), subscriptionId)
+  const session = servicePrincipalSession(input, await cloudEndpoints(environment))
+  try {
+    return { session, armToken: await session.getToken(session.cloud.armResource) }
+  } catch (err) {
+    if (!(err instanceof SignInError)) throw err
+    const how = input.kind === 'secret' ? 'client secret' : 'OIDC federated token'
+    throw new Error(
+      `Azure sign-in failed for client ${input.clientId} in tenant ${input.tenantId} (${how}, cloud ${session.cloud.name}).\n` +
+        `${signInHint(err.entraMessage)}\nMicrosoft Entra ID said: ${err.entraMessage}`
+    )
+  }
 }

@@ -5,15 +5,16 @@
 // (cluster-token.ts), and converts the handed-out kubeconfig for kubelogin.
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import type { ArmAccess, ArmClient } from './arm.js'
-import type { AzSession } from './azure-login.js'
+import { promises as fs } from 'node:fs'
+import type { ArmClient } from './arm.js'
+import type { AzureSession } from './azure-login.js'
 import { fetchKubeconfig, tokenFileKubeconfig, writeKubeconfig, type ClusterInfo } from './cluster.js'
-import { RefreshingToken, tokenFetcher, writeTokenFile } from './cluster-token.js'
+import { RefreshingToken } from './refreshing-token.js'
 import type { SignIn } from './inputs.js'
 import { tokenObjectId } from './connector-access.js'
 import { kubeFromString, maskKubeconfig, type Kube } from './kube.js'
 import { convertKubeconfig, installKubelogin, laterStepNeeds } from './kubelogin.js'
-import { settleAll } from './settle.js'
+import { settleAll } from './async.js'
 
 export interface ClusterAccess {
   kube: Kube
@@ -32,7 +33,7 @@ export interface AccessRequest {
   cluster: ClusterInfo
   admin: boolean
   signIn: SignIn
-  session: AzSession
+  session: AzureSession
   /** Deleted by the post step: the token file and helm's kubeconfig go here. */
   workDir: string
   /** Where the output kubeconfig goes (its own 0700 dir). */
@@ -83,10 +84,23 @@ const HELM_KUBECONFIG = 'helm-kubeconfig.json'
 /** kubelogin's token cache for later steps (kubelogin.ts cacheDirVariable). */
 const KUBELOGIN_CACHE = 'kubelogin-cache'
 
-/** The refreshing Entra token for the cluster, written to `<workDir>/cluster-token` (0600) on every refresh. */
-export function clusterToken(signIn: SignIn, session: AzSession, access: ArmAccess, workDir: string): RefreshingToken {
+/** The AKS server application: the audience of every token an Entra ID cluster accepts. */
+export const AKS_SERVER_APP_ID = '6dae42f8-4368-4678-94ff-3960e28e3630'
+
+/** A 0600 file replaced atomically, so helm (which re-reads its token file) never sees half a token. */
+export async function writePrivateFile(file: string, text: string): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`)
+  await fs.writeFile(tmp, text, { mode: 0o600 })
+  await fs.rename(tmp, file)
+}
+
+/**
+ * The refreshing Entra token for the cluster, from the action's own sign-in (no az process
+ * for a service principal), written to `<workDir>/cluster-token` on every refresh.
+ */
+export function clusterToken(session: AzureSession, workDir: string): RefreshingToken {
   const tokenFile = path.join(workDir, TOKEN_FILE)
-  return new RefreshingToken(tokenFetcher({ signIn, session, authority: access.authority, tenantId: access.tenantId }), t => writeTokenFile(tokenFile, t.token))
+  return new RefreshingToken(() => session.getToken(AKS_SERVER_APP_ID), t => writePrivateFile(tokenFile, t.token))
 }
 
 /**
@@ -99,7 +113,7 @@ export async function entraAccess(kubeconfigText: string, token: RefreshingToken
   token.keepFresh()
   const helmKubeconfig = path.join(workDir, HELM_KUBECONFIG)
   const text = tokenFileKubeconfig(kubeconfigText, path.join(workDir, TOKEN_FILE))
-  await writeTokenFile(helmKubeconfig, text)
+  await writePrivateFile(helmKubeconfig, text)
   return { kube: kubeFromString(text, () => token.get()), helmKubeconfig }
 }
 
@@ -112,7 +126,7 @@ export async function openClusterAccess(req: AccessRequest): Promise<ClusterAcce
     return { kube: kubeFromString(text), helmKubeconfig: file, outputKubeconfig: file, close: () => undefined }
   }
   core.info(`Cluster ${cluster.name} uses Microsoft Entra ID${cluster.entra.azureRbac ? ' with Azure RBAC' : ''}${cluster.localAccountsDisabled ? ' and has local accounts disabled' : ''}: the action signs in to it with an Entra token.`)
-  const token = clusterToken(req.signIn, req.session, req.arm.access, req.workDir)
+  const token = clusterToken(req.session, req.workDir)
   try {
     // The user kubeconfig only names the cluster and kubelogin; the token comes from the action's sign-in.
     const [text, kubelogin] = await settleAll([

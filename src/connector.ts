@@ -5,14 +5,13 @@ import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
 import * as core from '@actions/core'
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node'
-import type { ConnectorNames } from './naming.js'
+import { connectorDeploymentName, type ConnectorNames } from './naming.js'
 import { ignoreNotFound, type Kube } from './kube.js'
 import { runChecked, runProcess, lastLines, readableEcho } from './process.js'
 
 /** Helm keeps its release records here, as the old CLI did (the chart makes its own namespace). */
 export const RELEASE_NAMESPACE = 'default'
 const HELM_TIMEOUT_MS = 5 * 60_000
-const HELM_STATUS_TIMEOUT_MS = 60_000
 /** How often a removal looks whether the virtual node has emptied. */
 const DRAIN_POLL_MS = 2_000
 /** Labels the action adds to what it owns, so teardown finds only its own objects. */
@@ -108,21 +107,19 @@ export async function checkNamespaceFree(kube: Kube, c: ConnectorNames, timeoutM
   }
 }
 
-/** Helm's status of a release (`deployed`, `failed`, `pending-install`, ...); undefined when there is none. */
-export async function releaseStatus(ctx: HelmContext, release: string): Promise<string | undefined> {
-  const result = await runProcess(ctx.helm, ['status', release, '--namespace', RELEASE_NAMESPACE, '--kubeconfig', ctx.kubeconfig, '--output', 'json'], {
-    env: helmEnv(ctx),
-    timeoutMs: HELM_STATUS_TIMEOUT_MS
-  })
-  if (result.code !== 0) {
-    if (/not found/i.test(result.stderr)) return undefined
-    throw new Error(`helm status ${release} failed${result.timedOut ? ' (timed out)' : ''}:\n${lastLines(result.stderr, 10)}`)
-  }
-  try {
-    return (JSON.parse(result.stdout) as { info?: { status?: string } }).info?.status
-  } catch {
-    throw new Error(`helm status ${release} printed something that is not JSON:\n${lastLines(result.stdout, 5)}`)
-  }
+/**
+ * Why a release whose chart and values are unchanged must still be upgraded: its connector
+ * Deployment is gone (deleted by hand) or has no available replica (crash-looping, say,
+ * after a fix outside the cluster). The chart renders a new certificate into its Secret on
+ * every upgrade and the Deployment carries that Secret's checksum, so an upgrade always
+ * rolls the connector pod (azure-aci v1.6.4 charts/virtual-kubelet/templates/secrets.yaml,
+ * deployment.yaml).
+ */
+export async function connectorRolloutReason(kube: Kube, c: ConnectorNames): Promise<string | undefined> {
+  const name = connectorDeploymentName(c.release)
+  const found = await ignoreNotFound(kube.apps.readNamespacedDeployment({ name, namespace: c.namespace }))
+  if (!found) return `its Deployment ${c.namespace}/${name} is missing`
+  return (found.status?.availableReplicas ?? 0) > 0 ? undefined : `its connector ${c.namespace}/${name} is not available, and an upgrade restarts it`
 }
 
 /**

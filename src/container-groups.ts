@@ -7,7 +7,7 @@
 // REST: https://learn.microsoft.com/rest/api/container-instances/container-groups
 import * as core from '@actions/core'
 import { ArmError, type ArmClient } from './arm.js'
-import { errorText } from './tools.js'
+import { errorText } from './async.js'
 
 /** An API version of Microsoft.ContainerInstance that ARM serves in every public cloud. */
 export const ACI_API_VERSION = '2023-05-01'

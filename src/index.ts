@@ -2,14 +2,13 @@
 // main step saved tells them apart.
 import './quiet-deprecations.js'
 import * as core from '@actions/core'
-import { run } from './main.js'
-import { runPost } from './post.js'
 import { isPostStep } from './state.js'
 import { endToolsOnSignal, exitIfLingering } from './process.js'
-import { errorText } from './tools.js'
+import { errorText } from './async.js'
 
 endToolsOnSignal()
-void (isPostStep() ? runPost() : run())
+// Each step loads only its own code: the main step's first line must not wait for the whole bundle.
+void (isPostStep() ? import('./post.js').then(m => m.runPost()) : import('./main.js').then(m => m.run()))
   // Both report their own failures; this catches what escaped them (e.g. RUNNER_TEMP not writable).
   .catch((err: unknown) => core.setFailed(errorText(err)))
   .finally(exitIfLingering)

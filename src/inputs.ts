@@ -6,8 +6,7 @@ import * as path from 'node:path'
 import { connectorNameProblem, normalizeLocation, type OsType } from './naming.js'
 import { azConfigDir, cloudIsKnown } from './clouds.js'
 import { regionProblem } from './regions.js'
-import { compareVersions, MIN_AZURE_CLI_VERSION } from './tools.js'
-import { DEFAULT_KUBELOGIN_BASE_URL, DEFAULT_KUBELOGIN_VERSION } from './kubelogin.js'
+import { compareVersions, MIN_AZURE_CLI_VERSION } from './versions.js'
 
 export type Command = 'install' | 'remove' | 'sweep'
 export type ConnectorIdentity = 'auto' | 'service-principal' | 'managed'
@@ -60,6 +59,9 @@ export const DEFAULT_CHART_URL =
   'https://github.com/virtual-kubelet/azure-aci/raw/gh-pages/charts/virtual-kubelet-azure-aci-1.6.4.tgz'
 export const DEFAULT_WAIT_TIMEOUT = '10m'
 export const DEFAULT_OIDC_AUDIENCE = 'api://AzureADTokenExchange'
+/** Pinned kubelogin; its release publishes a .sha256 beside every zip (github.com/Azure/kubelogin .github/workflows/release.yml). */
+export const DEFAULT_KUBELOGIN_VERSION = 'v0.2.21'
+export const DEFAULT_KUBELOGIN_BASE_URL = 'https://github.com/Azure/kubelogin/releases/download'
 
 /** Names Azure/login accepts for `environment`, mapped to the az cloud names. */
 const KNOWN_CLOUDS: Record<string, string> = {

@@ -9,13 +9,10 @@ import { promises as fs } from 'node:fs'
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
 import { KubeConfig } from '@kubernetes/client-node'
-import type { SignIn } from './inputs.js'
+import { DEFAULT_KUBELOGIN_BASE_URL, type SignIn } from './inputs.js'
 import { runChecked } from './process.js'
 import { currentTarget, downloadVerified, exe, type Target } from './tools.js'
 
-/** Pinned default; its release publishes a .sha256 beside every zip (kubelogin .github/workflows/release.yml). */
-export const DEFAULT_KUBELOGIN_VERSION = 'v0.2.21'
-export const DEFAULT_KUBELOGIN_BASE_URL = 'https://github.com/Azure/kubelogin/releases/download'
 const CONVERT_TIMEOUT_MS = 60_000
 
 /** The release asset: `kubelogin-<os>-<arch>.zip`, Windows named `win` (kubelogin release.yml). */

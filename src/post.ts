@@ -7,15 +7,16 @@ import * as path from 'node:path'
 import * as core from '@actions/core'
 import { parseDuration, parseInputs, readActionInput, DEFAULT_WAIT_TIMEOUT, type Inputs } from './inputs.js'
 import { ArmClient, getArmAccess } from './arm.js'
-import { signIn, signOut, type AzSession } from './azure-login.js'
+import { signIn, type AzureSession } from './azure-login.js'
 import { sweepContainerGroups } from './container-groups.js'
 import { clusterToken, entraAccess } from './cluster-access.js'
-import type { RefreshingToken } from './cluster-token.js'
+import type { RefreshingToken } from './refreshing-token.js'
 import { kubeFromString, maskKubeconfig } from './kube.js'
-import { maskInputSecrets, removeAll } from './main.js'
+import { maskInputSecrets } from './main.js'
+import { removeAll } from './removal.js'
 import { loadPostState, type PostState } from './state.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
-import { errorText } from './tools.js'
+import { errorText } from './async.js'
 
 function cleanupRequested(): boolean {
   return ['true', 'True', 'TRUE'].includes(core.getInput('cleanup'))
@@ -54,7 +55,7 @@ async function cleanup(state: PostState): Promise<void> {
     if (state.entra) {
       // The kubeconfig runs kubelogin; the cluster takes the same Entra token the main step used.
       azure = await clock.run('Cleanup: sign in to Azure', () => signInAgain(state))
-      token = clusterToken(azure.inputs.signIn, azure.session, azure.arm.access, workDir)
+      token = clusterToken(azure.session, workDir)
       ;({ kube, helmKubeconfig } = await entraAccess(kubeconfig, token, workDir))
     }
     const access = { kube, helmKubeconfig }
@@ -68,30 +69,26 @@ async function cleanup(state: PostState): Promise<void> {
     throw err
   } finally {
     token?.stop()
-    await signOut(azure?.session)
     await writeSummary(report).catch(() => undefined)
   }
 }
 
 interface Azure {
   inputs: Inputs
-  session: AzSession
+  session: AzureSession
   arm: ArmClient
 }
 
-/** Signs in again as the main step did (the main step's session went with its config dir). */
+/** Signs in again as the main step did (its tokens ended with it). */
 async function signInAgain(state: PostState): Promise<Azure> {
-  if (!state.az || !state.workDir) throw new Error('the main step saved no az or work dir to sign in again with.')
   const inputs = parseInputs(readActionInput())
   maskInputSecrets(inputs)
-  await fs.mkdir(state.workDir, { recursive: true })
-  const session = await signIn(state.az, inputs.signIn, inputs.environment, state.workDir)
-  try {
-    return { inputs, session, arm: new ArmClient(await getArmAccess(session, state.subscriptionId)) }
-  } catch (err) {
-    await signOut(session)
-    throw err
+  const az = async (): Promise<string> => {
+    if (!state.az) throw new Error('the main step found no az for the runner\'s session.')
+    return state.az
   }
+  const signedIn = await signIn(inputs.signIn, inputs.environment, az, state.subscriptionId)
+  return { inputs, session: signedIn.session, arm: new ArmClient(await getArmAccess(signedIn.session, signedIn.armToken, state.subscriptionId)) }
 }
 
 /**
@@ -99,10 +96,9 @@ async function signInAgain(state: PostState): Promise<Azure> {
  * sign-in that fails only warns: the cluster side is already clean.
  */
 async function sweepAfterCleanup(state: PostState, signedIn: Azure | undefined): Promise<Map<string, string[]> | undefined> {
-  if (!state.az || !state.aciResourceGroup || !state.workDir) return undefined
-  let azure = signedIn
+  if (!state.aciResourceGroup) return undefined
   try {
-    azure ??= await signInAgain(state)
+    const azure = signedIn ?? (await signInAgain(state))
     return await sweepContainerGroups(azure.arm, state.aciResourceGroup, state.connectors.map(c => c.node))
   } catch (err) {
     core.warning(
@@ -110,8 +106,6 @@ async function sweepAfterCleanup(state: PostState, signedIn: Azure | undefined):
         `Run the action with command: remove (it sweeps), or check with \`az container list -g ${state.aciResourceGroup} -o table\`.`
     )
     return undefined
-  } finally {
-    if (!signedIn) await signOut(azure?.session)
   }
 }
 

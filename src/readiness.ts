@@ -5,7 +5,7 @@ import * as core from '@actions/core'
 import type { CoreV1Event, V1ContainerStatus, V1Node, V1Pod } from '@kubernetes/client-node'
 import { watchUntilAborted, type Kube } from './kube.js'
 import { lastLines } from './process.js'
-import { errorText } from './tools.js'
+import { errorText } from './async.js'
 import { connectorDeploymentName, type ConnectorNames } from './naming.js'
 
 /** What a failure message may name to tell the user where to look. */

@@ -3,16 +3,16 @@
 // virtual nodes that no release serves and that are not Ready, and ACI container groups
 // tagged for a virtual node that is gone. Each connector goes by the same ordered removal
 // as `command: remove`; then the dead nodes; then the orphaned container groups.
-import { gunzipSync } from 'node:zlib'
 import * as core from '@actions/core'
 import type { V1Node, V1Secret } from '@kubernetes/client-node'
 import type { ArmClient } from './arm.js'
 import { deleteContainerGroup, listContainerGroups, type ContainerGroupRef } from './container-groups.js'
+import { decodeReleaseRecord } from './helm-releases.js'
 import { deleteOrphanedPods, removeConnector, type HelmContext } from './connector.js'
 import { ignoreNotFound, type Kube } from './kube.js'
 import type { ConnectorNames, OsType } from './naming.js'
 import { nodeIsReady } from './readiness.js'
-import { errorText } from './tools.js'
+import { errorText } from './async.js'
 
 /**
  * Charts a virtual-kubelet ACI connector was installed from: today's, and the ones
@@ -50,20 +50,6 @@ export interface SweepItem {
   detail: string
   outcome: 'would remove' | 'removed' | 'failed'
   error?: string
-}
-
-/** Helm's record of a release: base64 of gzipped JSON in the Secret's `release` key (Helm 3 and 4 storage driver). */
-export function decodeReleaseRecord(secret: V1Secret): { chart?: string; config?: Record<string, unknown>; firstDeployed?: string; status?: string } | undefined {
-  const raw = secret.data?.release
-  if (!raw) return undefined
-  try {
-    let bytes = Buffer.from(Buffer.from(raw, 'base64').toString('utf8'), 'base64')
-    if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes)
-    const body = JSON.parse(bytes.toString('utf8')) as { chart?: { metadata?: { name?: string } }; config?: Record<string, unknown>; info?: { first_deployed?: string; status?: string } }
-    return { chart: body.chart?.metadata?.name, config: body.config, firstDeployed: body.info?.first_deployed, status: body.info?.status }
-  } catch {
-    return undefined
-  }
 }
 
 /** The connector name in a release named as the old CLI did (`<connector>-<linux|windows>-<region>`), else the release name. */

@@ -10,14 +10,14 @@ import * as io from '@actions/io'
 import * as tc from '@actions/tool-cache'
 import { HttpClient } from '@actions/http-client'
 import { runProcess, runChecked } from './process.js'
+import { errorText, withTimeout } from './async.js'
+import { compareVersions, MIN_AZURE_CLI_VERSION, sameVersion } from './versions.js'
 
 /** Pinned defaults: installing them needs no look-up of the latest version. */
 export const DEFAULT_KUBECTL_VERSION = 'v1.34.4'
 export const DEFAULT_HELM_VERSION = 'v4.3.1'
 /** Pinned az for runners that have none (or too old a one). */
 export const DEFAULT_AZURE_CLI_VERSION = '2.67.0'
-/** Oldest az that signs in with `--federated-token` and reads `@file` arguments. */
-export const MIN_AZURE_CLI_VERSION = '2.30.0'
 
 /** Bounds for network and process work done here. */
 const LATEST_LOOKUP_TIMEOUT_MS = 10_000
@@ -237,22 +237,6 @@ async function reuse(tool: 'kubectl' | 'helm', version: string, t: Target, binar
   return undefined
 }
 
-export function sameVersion(a: string, b: string): boolean {
-  const strip = (v: string): string => v.trim().replace(/^v/, '').replace(/\+.*$/, '')
-  return strip(a) === strip(b)
-}
-
-/** -1, 0, 1 for dotted numeric versions (2.45.0 vs 2.30.0). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.replace(/^v/, '').split(/[.-]/).map(n => parseInt(n, 10) || 0)
-  const pb = b.replace(/^v/, '').split(/[.-]/).map(n => parseInt(n, 10) || 0)
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0)
-    if (d !== 0) return d < 0 ? -1 : 1
-  }
-  return 0
-}
-
 /** The az version an `az version -o json` output names. */
 export function parseAzVersion(json: string): string | undefined {
   try {
@@ -286,6 +270,22 @@ async function latestAzVersion(): Promise<string | undefined> {
     core.warning(`Could not look up the latest azure-cli on PyPI (${errorText(err)}).`)
     return undefined
   }
+}
+
+/**
+ * The az for the runner's own session. Without azure-cli-version the session's own az is
+ * used as it is: found on PATH without starting it (a version probe costs a Python start).
+ */
+export async function findAzureCli(requested: string): Promise<{ path: string; version?: string }> {
+  if (requested) return installAzureCli(requested)
+  const onPath = await io.which('az', false)
+  if (!onPath) {
+    throw new Error(
+      'No client-id/creds are set, so the action uses the runner\'s az session, but there is no az on PATH: ' +
+        'sign in with Azure/login in an earlier step, or pass creds, or client-id + tenant-id (+ client-secret) to this action.'
+    )
+  }
+  return { path: onPath }
 }
 
 /**
@@ -338,16 +338,4 @@ async function pipInstallAzureCli(version: string, arch: string): Promise<string
   })
   await fs.writeFile(`${dir}.complete`, '')
   return dir
-}
-
-export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
-}
-
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err)
 }

@@ -54,7 +54,8 @@ describe('CI step: install Both with samples', () => {
       expect(JSON.parse(main.outputs['release-names'])).toEqual(['aci-connector-linux-eastus', 'aci-connector-windows-eastus'])
       expect(main.outputs['helm-path']).toContain(j.toolCache)
       expect(main.outputs['kubectl-path']).toContain(j.toolCache)
-      expect(main.outputs['az-path']).toMatch(/az$/)
+      // A service principal signs in over HTTPS: az is neither needed nor reported.
+      expect(main.outputs['az-path']).toBeUndefined()
 
       for (const [name, os] of [[LINUX_NODE, 'linux'], [WINDOWS_NODE, 'windows']] as const) {
         const n = await node(env, name)
@@ -97,7 +98,7 @@ describe('CI step: install Both with samples', () => {
       expect(main.summary).toMatch(new RegExp(`\\| Linux \\| \`${LINUX_NODE}\` \\| ✅ Ready \\| [\\d.]+ s \\| \`virtual-kubelet\\.io/provider=azure:NoSchedule\` \\|`))
       expect(main.summary).toMatch(/\| aci-helloworld \| default \| aci-helloworld-[a-z0-9-]+ \| \d+\.\d+\.\d+\.\d+ \|/)
       expect(main.summary).toContain('| **Total** |')
-      expect(main.log).toContain('::group::Tools: az, kubectl, helm')
+      expect(main.log).toContain('::group::Tools: kubectl, helm')
 
       // The kubeconfig lives 0600 for later steps; the post step deletes it and the private az config is gone already.
       expect(post).not.toBeNull()
@@ -107,7 +108,7 @@ describe('CI step: install Both with samples', () => {
       // cleanup was not asked for: the connectors stay after the job.
       expect(isReady(await node(env, LINUX_NODE))).toBe(true)
       await expectNoSecretLeak(env, [main, post])
-      expect(await env.argvLog()).toMatch(/^az login --service-principal --username \S+ --tenant \S+ --password=@\S+/m)
+      expect(await env.argvLog(), 'an az process for a service principal sign-in').not.toMatch(/^az /m)
       expect(await env.argvLog()).toMatch(/^helm upgrade --install aci-connector-windows-eastus /m)
     } finally {
       await j.cleanup()
@@ -124,11 +125,16 @@ describe('CI step: install Both with samples', () => {
     }
   })
 
-  it('converges when run again, reusing the cached tools without downloading', async () => {
+  it('converges when run again, reusing the cached tools without downloading and without a helm upgrade', async () => {
     const before = env.mirror.requests.length
+    const argvBefore = (await env.argvLog()).length
     const { main, job: j } = await job(env, { ...secretSignIn, 'os-type': 'both', 'deploy-samples': 'true' })
     await j.cleanup()
     expectSuccess(main)
+    // Same chart version, same values, connectors there: nothing for helm to do.
+    expect((await env.argvLog()).slice(argvBefore)).not.toMatch(/^helm /m)
+    expect(main.log).toContain('Release aci-connector-linux-eastus is up to date (chart virtual-kubelet-azure-aci 1.6.4, same values): no helm upgrade.')
+    expect(main.log).toContain('Release aci-connector-windows-eastus is up to date')
     expect(env.mirror.requests.slice(before).filter(r => !r.path.endsWith('.tgz'))).toEqual([])
     expect(main.log).toContain('kubectl v1.34.4 found in the tool cache')
     expect(await releasesIn(env)).toEqual(['aci-connector-linux-eastus', 'aci-connector-windows-eastus'])

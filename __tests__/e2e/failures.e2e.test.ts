@@ -194,11 +194,14 @@ describe('failures that say what to do', () => {
 
   it('a release left pending by an interrupted helm is put right, and the re-run converges', async () => {
     const inputs = { ...secretSignIn, 'connector-name': 'pending' }
-    for (let i = 0; i < 2; i++) {
-      const r = await job(env, inputs)
+    // Two revisions, as an interrupted upgrade needs: the second run changes a value (the
+    // chart's own image tag, named explicitly), so it upgrades.
+    for (const extra of [{}, { 'image-tag': '1.6.4' }] as Array<Record<string, string>>) {
+      const r = await job(env, { ...inputs, ...extra })
       await r.job.cleanup()
       expectSuccess(r.main)
     }
+    Object.assign(inputs, { 'image-tag': '1.6.4' })
     // Every later `helm upgrade` would say "another operation is in progress".
     const interruptions: Array<[string, string]> = [
       ['pending-upgrade', 'rolling it back to its last revision before upgrading.'], // a cancelled upgrade

@@ -1,6 +1,7 @@
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
+import { RefreshingToken } from '../../src/refreshing-token.js'
 import { ArmClient, ArmError, retryAfterMs } from '../../src/arm.js'
 import { ensureProviderRegistered } from '../../src/provider-registration.js'
 
@@ -29,7 +30,14 @@ describe('ArmClient', () => {
     await new Promise<void>(resolve => server?.listen(0, '127.0.0.1', resolve))
     return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen }
   }
-  const access = (endpoint: string) => ({ endpoint, token: 'tok', subscriptionId: 'sub', tenantId: 't', cloudName: 'c', authority: 'https://login.example' })
+  const access = (endpoint: string) => ({
+    endpoint,
+    token: new RefreshingToken(async () => ({ token: 'tok', expiresOnMs: Date.now() + 3_600_000 })),
+    subscriptionId: 'sub',
+    tenantId: 't',
+    cloudName: 'c',
+    authority: 'https://login.example'
+  })
 
   it('retries 429 and 503 after the Retry-After it was given, with the bearer token', async () => {
     const { url, seen } = await serve([

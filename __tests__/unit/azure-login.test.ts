@@ -1,35 +1,63 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { azEnv, loginArgs, privateConfigText, signInHint, withoutInteractiveAdvice } from '../../src/azure-login.js'
+import { activeCloudName, azEnv, cloudEndpoints, parseCloudsConfig, signInHint, tokenEndpoint } from '../../src/azure-login.js'
 
-const SECRET = 'Q~secret.value-that-must-not-leak'
+const CLOUDS_CONFIG = [
+  '[AzureStackUser]',
+  'endpoint_resource_manager = https://management.local.azurestack.external/',
+  'endpoint_active_directory = https://adfs.local.azurestack.external/adfs',
+  'endpoint_active_directory_resource_id = https://management.adfs.azurestack.local/abc',
+  'profile = 2020-09-01-hybrid',
+  '',
+  '[Incomplete]',
+  'endpoint_resource_manager = https://x/',
+  ''
+].join('\n')
 
-describe('az login arguments', () => {
-  it('never put the client secret in argv; az reads it from the @file', () => {
-    const args = loginArgs({ kind: 'secret', clientId: 'cid', tenantId: 'tid', clientSecret: SECRET }, '/tmp/x/.credential')
-    expect(args.join(' ')).not.toContain(SECRET)
-    expect(args).toContain('--password=@/tmp/x/.credential')
-    expect(args).toEqual(expect.arrayContaining(['--service-principal', '--username', 'cid', '--tenant', 'tid']))
+describe('cloud endpoints without starting az', () => {
+  it('reads registered clouds from clouds.config; sections without the endpoints are skipped', () => {
+    expect(parseCloudsConfig(CLOUDS_CONFIG)).toEqual([
+      {
+        name: 'AzureStackUser',
+        resourceManager: 'https://management.local.azurestack.external',
+        authority: 'https://adfs.local.azurestack.external/adfs',
+        armResource: 'https://management.adfs.azurestack.local/abc'
+      }
+    ])
   })
-  it('hand the federated token over as a file too', () => {
-    const args = loginArgs({ kind: 'oidc', clientId: 'cid', tenantId: 'tid', audience: 'api://AzureADTokenExchange' }, '/tmp/t')
-    expect(args).toContain('--federated-token=@/tmp/t')
-    expect(args.some(a => a.startsWith('ey'))).toBe(false)
-  })
-})
 
-describe('private az config', () => {
-  it('keeps the runner settings but selects the requested cloud', () => {
-    const text = privateConfigText('[core]\noutput = table\n\n[cloud]\nname = AzureCloud\n', 'LocalAzure')
-    expect(text).toContain('[core]\noutput = table')
-    expect(text).toContain('[cloud]\nname = LocalAzure')
-    expect(text.match(/\[cloud\]/g)).toHaveLength(1)
+  it('public clouds are built in; names match case-insensitively; unknown names say what to do', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'az-config-'))
+    try {
+      await writeFile(join(dir, 'clouds.config'), CLOUDS_CONFIG)
+      expect(await cloudEndpoints('azureusgovernment', dir)).toMatchObject({ resourceManager: 'https://management.usgovcloudapi.net', authority: 'https://login.microsoftonline.us' })
+      expect((await cloudEndpoints('AzureStackUser', dir)).authority).toBe('https://adfs.local.azurestack.external/adfs')
+      await expect(cloudEndpoints('Nowhere', dir)).rejects.toThrow('az cloud register')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
-  it('works when the runner has no az config', () => {
-    expect(privateConfigText(undefined, 'AzureUSGovernment')).toBe('[cloud]\nname = AzureUSGovernment\n')
+
+  it('the active cloud is az config\'s [cloud] name, AzureCloud when unset', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'az-config-'))
+    try {
+      expect(await activeCloudName(dir)).toBe('AzureCloud')
+      await writeFile(join(dir, 'config'), '[core]\noutput = json\n\n[cloud]\nname = AzureChinaCloud\n')
+      expect(await activeCloudName(dir)).toBe('AzureChinaCloud')
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
-  it('points az at the private dir and turns telemetry off', () => {
-    expect(azEnv({ PATH: '/bin' }, '/tmp/cfg')).toMatchObject({ PATH: '/bin', AZURE_CONFIG_DIR: '/tmp/cfg', AZURE_CORE_COLLECT_TELEMETRY: 'no' })
-    expect(azEnv({ AZURE_CONFIG_DIR: '/home/runner/.azure' })).toMatchObject({ AZURE_CONFIG_DIR: '/home/runner/.azure' })
+
+  it('token endpoints: tenant-scoped v2.0 for Entra ID, tenant-less for ADFS', () => {
+    expect(tokenEndpoint('https://login.microsoftonline.com', 'tid')).toBe('https://login.microsoftonline.com/tid/oauth2/v2.0/token')
+    expect(tokenEndpoint('https://adfs.local.azurestack.external/adfs/', 'tid')).toBe('https://adfs.local.azurestack.external/adfs/oauth2/token')
+  })
+
+  it('az runs without telemetry', () => {
+    expect(azEnv({ PATH: '/bin' })).toMatchObject({ PATH: '/bin', AZURE_CORE_COLLECT_TELEMETRY: 'no' })
   })
 })
 
@@ -40,12 +68,5 @@ describe('sign-in failures', () => {
     ['AADSTS700016: Application with identifier', /check client-id and tenant-id/],
     ['AADSTS70021: No matching federated identity record found', /federated credential/],
     ['something else', /Check the credentials/]
-  ])('%s -> a hint', (stderr, hint) => expect(signInHint(stderr)).toMatch(hint))
-
-  it('drops az\'s interactive advice, which misleads in CI', () => {
-    const stderr = 'ERROR: AADSTS7000215: Invalid client secret provided.\nTrace ID: 1\nInteractive authentication is needed. Please run:\naz login\n'
-    const cleaned = withoutInteractiveAdvice(stderr)
-    expect(cleaned).toContain('AADSTS7000215')
-    expect(cleaned).not.toMatch(/az login|Interactive authentication/)
-  })
+  ])('%s -> a hint', (text, hint) => expect(signInHint(text)).toMatch(hint))
 })

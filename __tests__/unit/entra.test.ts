@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { KubeConfig } from '@kubernetes/client-node'
-import { AKS_SERVER_APP_ID, azTokenExpiry, clientCredentialsForm, RefreshingToken, REFRESH_MARGIN_MS, tokenEndpoint } from '../../src/cluster-token.js'
+import { azTokenExpiry, clientCredentialsForm, tokenEndpoint } from '../../src/azure-login.js'
+import { RefreshingToken, REFRESH_MARGIN_MS } from '../../src/refreshing-token.js'
+import { AKS_SERVER_APP_ID } from '../../src/cluster-access.js'
 import { cacheDirVariable, convertArgs, kubeloginAssetName, kubeloginPathInZip, kubeloginUrl } from '../../src/kubelogin.js'
 import { adminCredentialProblem, tokenFileKubeconfig, toClusterInfo } from '../../src/cluster.js'
 import { parseInputs } from '../../src/inputs.js'
@@ -12,14 +14,14 @@ const raw = (properties: Record<string, unknown>) => ({
   properties: { fqdn: 'c.hcp.eastus.azmk8s.io', nodeResourceGroup: 'MC_rg_c_eastus', ...properties }
 })
 
-describe('cluster token', () => {
+describe('tokens', () => {
   it('fetches once, reuses until REFRESH_MARGIN_MS before expiry, then fetches again; concurrent callers share a fetch', async () => {
     let now = 1_000_000
     let fetches = 0
     const seen: string[] = []
     const t = new RefreshingToken(
       async () => ({ token: `t${++fetches}`, expiresOnMs: now + 60 * 60_000 }),
-      async x => void seen.push(x.token),
+      async (x: { token: string }) => void seen.push(x.token),
       () => now
     )
     expect(await Promise.all([t.get(), t.get()])).toEqual(['t1', 't1'])
@@ -47,17 +49,17 @@ describe('cluster token', () => {
   })
 
   it('client-credentials form asks for the AKS server application with a secret or an assertion', () => {
-    const secret = new URLSearchParams(clientCredentialsForm('cid', { secret: 's3cr=t&' }))
+    const secret = new URLSearchParams(clientCredentialsForm('cid', AKS_SERVER_APP_ID, { secret: 's3cr=t&' }))
     expect(Object.fromEntries(secret)).toEqual({ grant_type: 'client_credentials', client_id: 'cid', scope: `${AKS_SERVER_APP_ID}/.default`, client_secret: 's3cr=t&' })
-    const assertion = new URLSearchParams(clientCredentialsForm('cid', { assertion: 'jwt' }))
+    const assertion = new URLSearchParams(clientCredentialsForm('cid', AKS_SERVER_APP_ID, { assertion: 'jwt' }))
     expect(assertion.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
     expect(assertion.get('client_assertion')).toBe('jwt')
     expect(assertion.has('client_secret')).toBe(false)
   })
 
   it('az token expiry: expires_on (epoch seconds) wins over expiresOn', () => {
-    expect(azTokenExpiry({ accessToken: 'x', expires_on: 1_800_000_000, expiresOn: '2020-01-01 00:00:00.000000' })).toBe(1_800_000_000_000)
-    expect(azTokenExpiry({ accessToken: 'x', expiresOn: '2030-01-01 10:00:00.000000' })).toBe(Date.parse('2030-01-01T10:00:00.000000'))
+    expect(azTokenExpiry({ expires_on: 1_800_000_000, expiresOn: '2020-01-01 00:00:00.000000' })).toBe(1_800_000_000_000)
+    expect(azTokenExpiry({ expiresOn: '2030-01-01 10:00:00.000000' })).toBe(Date.parse('2030-01-01T10:00:00.000000'))
   })
 })
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { checkInputsOnRunner, InputError, parseDuration, parseInputs, readActionInput, DEFAULT_CHART_URL } from '../../src/inputs.js'
-import { MIN_AZURE_CLI_VERSION } from '../../src/tools.js'
+import { MIN_AZURE_CLI_VERSION } from '../../src/versions.js'
 
 const SP = '11111111-2222-4333-8444-555555555555'
 const TENANT = '99999999-8888-4777-8666-555555555555'

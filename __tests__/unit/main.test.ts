@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { settleAll } from '../../src/settle.js'
+import { settleAll } from '../../src/async.js'
 
 describe('parallel parts of a phase', () => {
   it('all finish before a failure is reported, and every failure is named', async () => {

@@ -1,3 +1,4 @@
+import { compareVersions, sameVersion } from '../../src/versions.js'
 import { promises as fs } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -5,7 +6,6 @@ import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import {
   azSatisfies,
-  compareVersions,
   helmChecksumUrl,
   helmUrl,
   kubectlChecksumUrl,
@@ -13,7 +13,6 @@ import {
   latestVersionUrl,
   parseAzVersion,
   parseChecksumFile,
-  sameVersion,
   verifyChecksum
 } from '../../src/tools.js'
 

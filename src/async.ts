@@ -1,0 +1,28 @@
+// Small helpers every phase shares: error text, time limits, waiting for parallel work.
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise(resolve => setTimeout(resolve, ms))
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Waits for every part before reporting, so a failed part never leaves a sibling (a helm
+ * upgrade, a download) running unwatched; then throws all failures together.
+ */
+export async function settleAll<T extends readonly unknown[]>(work: readonly [...{ [K in keyof T]: Promise<T[K]> }]): Promise<T> {
+  const settled = await Promise.allSettled(work)
+  const failures = settled.flatMap(r => (r.status === 'rejected' ? [errorText(r.reason)] : []))
+  if (failures.length > 0) throw new Error(failures.join('\n\n'))
+  return settled.map(r => (r as PromiseFulfilledResult<unknown>).value) as unknown as T
+}

@@ -1,0 +1,347 @@
+// The main step's work once its inputs are valid (main.ts loads this only then): get tools,
+// sign in, read the cluster, then install, remove or sweep the connector(s), wait for the
+// virtual nodes, deploy samples, report.
+import { promises as fs } from 'node:fs'
+import * as path from 'node:path'
+import * as core from '@actions/core'
+import { regionProblem } from './regions.js'
+import type { Inputs } from './inputs.js'
+import { findAzureCli, installHelm, installKubectl, DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from './tools.js'
+import { signIn, type AzureSession } from './azure-login.js'
+import { ArmClient, getArmAccess } from './arm.js'
+import { sweepContainerGroups } from './container-groups.js'
+import { ensureConnectorAccess, tokenObjectId, type ConnectorIdentityRef } from './connector-access.js'
+import { planSweep, runSweep, type SweepItem } from './sweep.js'
+import { ensureProviderRegistered } from './provider-registration.js'
+import { adminCredentialProblem, getCluster, type ClusterInfo } from './cluster.js'
+import { INSTALL_PERMISSION, openClusterAccess, REMOVE_PERMISSION } from './cluster-access.js'
+import { settleAll } from './async.js'
+import { connectorNameProblem, connectorNames, type ConnectorNames } from './naming.js'
+import type { Kube } from './kube.js'
+import { checkNamespaceFree, connectorRolloutReason, installConnector, recoverPendingRelease, RELEASE_NAMESPACE, renderValues, type ConnectorSettings, type HelmContext } from './connector.js'
+import { chartIdentity, readRelease, upgradeReason } from './helm-releases.js'
+import { connectorLogHint, waitForVirtualNode, type DiagnosisContext } from './readiness.js'
+import { applySample, waitForSample } from './samples.js'
+import { PhaseClock, writeSummary, type RunReport } from './summary.js'
+import { savePostState, type PostState } from './state.js'
+import { removeAll } from './removal.js'
+import { runnerTemp } from './main.js'
+import { errorText } from './async.js'
+
+/** The az the runner's session needs; asked for only when that is the sign-in. */
+function azOrFail(az: string | undefined): () => Promise<string> {
+  return async () => {
+    if (!az) throw new Error('The runner\'s az session was asked for, but no az was found.')
+    return az
+  }
+}
+
+interface Prepared {
+  inputs: Inputs
+  session: AzureSession
+  /** Object ID of the signed-in identity (from its ARM token). */
+  signedInObjectId?: string
+  cluster: ClusterInfo
+  arm: ArmClient
+  /** The kubeconfig helm runs with. */
+  kubeconfigPath: string
+  kube: Kube
+  helm: string
+  location: string
+  connectors: ConnectorNames[]
+  aciResourceGroup: string
+}
+
+/** Runs the command of valid `inputs`; reports failures itself (step failed, summary). */
+export async function runPipeline(inputs: Inputs): Promise<void> {
+  const clock = new PhaseClock()
+  const report: RunReport = {
+    command: inputs.command,
+    cluster: `${inputs.resourceGroup}/${inputs.clusterName}`,
+    nodes: [],
+    samples: [],
+    removals: [],
+    phases: clock.phases
+  }
+  const post: PostState = { connectors: [], samples: [] }
+  const workDir = await fs.mkdtemp(path.join(runnerTemp(), 'aci-connector-'))
+  post.workDir = workDir
+  savePostState(post)
+  let closeAccess: (() => void) | undefined
+  try {
+    const prepared = await prepare(inputs, clock, report, post, c => (closeAccess = c))
+    if (inputs.command === 'install') await install(prepared, clock, workDir, report, post)
+    else if (inputs.command === 'sweep') await sweep(prepared, clock, workDir, report)
+    else await remove(prepared, clock, workDir, report)
+  } catch (err) {
+    report.error = errorText(err)
+    report.leftBehind = leftBehind(inputs, post, report)
+    core.setFailed(report.leftBehind ? `${report.error}\n${report.leftBehind}` : report.error)
+  } finally {
+    closeAccess?.()
+    await writeSummary(report).catch(err => core.warning(`Could not write the job summary: ${errorText(err)}`))
+  }
+}
+
+const REMOVE_PHASE = 'Remove connector'
+
+/** What a failed run leaves in the cluster, and how to finish or undo it. */
+function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string | undefined {
+  if (inputs.command === 'sweep') {
+    return report.sweep?.some(i => i.outcome === 'failed') ? 'The sweep removed what it could; the items marked failed are still there. Re-run the sweep: it finds them again.' : undefined
+  }
+  if (inputs.command === 'remove') {
+    // Only a failure during the removal itself leaves the cluster half-done.
+    if (!report.phases.some(p => p.name.startsWith(REMOVE_PHASE))) return undefined
+    return 'The removal stopped part-way; what it already removed stays removed. Re-run the action with command: remove: it picks up where this run stopped.'
+  }
+  if (post.connectors.length === 0) return undefined
+  const samples = post.samples.length > 0 ? `; sample deployment(s) in namespace ${inputs.samplesNamespace}` : ''
+  return (
+    `Installed so far: ${post.connectors.map(c => `release ${c.release} (node ${c.node})`).join(', ')}${samples}. ` +
+    `Re-run this step to retry (it converges), or run the action with command: remove${inputs.cleanup ? '; cleanup: true removes it in the post step of this job' : ' (or set cleanup: true) to take it away'}.`
+  )
+}
+
+async function prepare(
+  inputs: Inputs,
+  clock: PhaseClock,
+  report: RunReport,
+  post: PostState,
+  keepClose: (close: () => void) => void
+): Promise<Prepared> {
+  // Only the runner's own session needs az: a service principal signs in over HTTPS.
+  const needsAz = inputs.signIn.kind === 'ambient'
+  const tools = await clock.run(`Tools: ${needsAz ? 'az, ' : ''}kubectl, helm`, async () => {
+    const [az, kubectl, helm] = await settleAll([
+      needsAz ? findAzureCli(inputs.azureCliVersion) : Promise.resolve(undefined),
+      inputs.command === 'install' ? installKubectl({ version: inputs.kubectlVersion || DEFAULT_KUBECTL_VERSION, baseUrl: inputs.kubectlBaseUrl }) : Promise.resolve(undefined),
+      installHelm({ version: inputs.helmVersion || DEFAULT_HELM_VERSION, baseUrl: inputs.helmBaseUrl })
+    ])
+    if (az) core.setOutput('az-path', az.path)
+    if (kubectl) core.setOutput('kubectl-path', kubectl)
+    core.setOutput('helm-path', helm)
+    core.info(`${az ? `az${az.version ? ` ${az.version}` : ''}: ${az.path}\n` : ''}kubectl: ${kubectl ?? '(not needed to remove)'}\nhelm: ${helm}`)
+    return { az: az?.path, helm }
+  })
+  post.helm = tools.helm
+  post.az = tools.az
+
+  const { session, arm, signedInObjectId } = await clock.run('Azure sign-in', async () => {
+    const signedIn = await signIn(inputs.signIn, inputs.environment, azOrFail(tools.az), inputs.subscriptionId)
+    const s = signedIn.session
+    const access = await getArmAccess(s, signedIn.armToken, inputs.subscriptionId)
+    core.info(`Signed in as ${s.description}; subscription ${access.subscriptionId}, cloud ${access.cloudName} (${access.endpoint})`)
+    if (inputs.signIn.kind === 'ambient' && access.cloudName.toLowerCase() !== inputs.environment.toLowerCase()) {
+      // The action keeps a session it did not create as it is; it never switches its cloud.
+      core.warning(`environment is ${inputs.environment}, but the runner's az session is in cloud ${access.cloudName}; the session's cloud is used. Sign in to ${inputs.environment} in the earlier step, or pass credentials to this action.`)
+    }
+    post.subscriptionId = access.subscriptionId
+    return { session: s, arm: new ArmClient(access), signedInObjectId: tokenObjectId(signedIn.armToken.token) }
+  })
+  report.signedInAs = session.description
+
+  const cluster = await clock.run('Cluster access', async () => {
+    const [info] = await settleAll([
+      getCluster(arm, inputs.resourceGroup, inputs.clusterName),
+      // Only an install needs ACI registered; a teardown must work even where it never was.
+      inputs.command === 'install' ? ensureProviderRegistered(arm) : Promise.resolve()
+    ])
+    core.info(`Cluster ${info.name}: Kubernetes ${info.kubernetesVersion} in ${info.location}, API server ${info.fqdn}, node resource group ${info.nodeResourceGroup}, RBAC ${info.enableRBAC}`)
+    if (info.virtualNodeAddon) core.info('The managed virtual-node add-on is also enabled; its node (virtual-node-aci-linux) is separate and left alone.')
+    return info
+  })
+
+  const adminProblem = adminCredentialProblem(cluster, inputs.admin)
+  if (adminProblem) throw new Error(adminProblem)
+  const location = inputs.location ?? cluster.location
+  // Only an install starts a connector; a removal must work for any release name.
+  const regionIssue = inputs.command === 'install' && inputs.location === undefined ? regionProblem(location) : undefined
+  if (regionIssue) throw new Error(`The cluster is in ${location}, but ${regionIssue}.`)
+  // A sweep's connector-name is a glob; it finds its connectors in the cluster.
+  const nameProblem = inputs.command === 'sweep' ? undefined : connectorNameProblem(inputs.connectorName, location)
+  if (nameProblem) throw new Error(`Invalid input: connector-name: "${inputs.connectorName}" is not valid in ${location}; ${nameProblem}.`)
+  const connectors = inputs.command === 'sweep' ? [] : inputs.osTypes.map(o => connectorNames(inputs.connectorName, o, location))
+
+  const access = await clock.run('Cluster credentials', async () => {
+    const a = await openClusterAccess({
+      arm,
+      cluster,
+      admin: inputs.admin,
+      signIn: inputs.signIn,
+      session,
+      workDir: post.workDir ?? runnerTemp(),
+      runnerTemp: runnerTemp(),
+      kubelogin: { version: inputs.kubeloginVersion, baseUrl: inputs.kubeloginBaseUrl },
+      need: inputs.command === 'install' ? INSTALL_PERMISSION : REMOVE_PERMISSION,
+      signedInAs: `The identity the action signed in as (${session.description})`
+    })
+    keepClose(a.close)
+    return a
+  })
+  post.kubeconfig = access.outputKubeconfig
+  post.entra = Boolean(cluster.entra) && !inputs.admin
+  post.aciResourceGroup = inputs.aciResourceGroup ?? cluster.nodeResourceGroup
+  savePostState(post)
+  core.setOutput('kubeconfig-path', access.outputKubeconfig)
+  if (access.kubelogin) core.setOutput('kubelogin-path', access.kubelogin)
+  return {
+    inputs,
+    session,
+    signedInObjectId,
+    cluster,
+    arm,
+    kubeconfigPath: access.helmKubeconfig,
+    kube: access.kube,
+    helm: tools.helm,
+    location,
+    connectors,
+    aciResourceGroup: post.aciResourceGroup
+  }
+}
+
+function settingsFor(p: Prepared): ConnectorSettings {
+  const managed = p.inputs.connectorIdentity === 'managed'
+  return {
+    tenantId: p.arm.access.tenantId,
+    subscriptionId: p.arm.access.subscriptionId,
+    aciResourceGroup: p.aciResourceGroup,
+    location: p.location,
+    masterUri: `https://${p.cluster.fqdn}`,
+    enableRBAC: p.cluster.enableRBAC,
+    imageTag: p.inputs.imageTag,
+    clientId: managed ? undefined : p.inputs.connectorClientId,
+    clientSecret: managed ? undefined : p.inputs.connectorClientSecret,
+    managedIdentityClientId: managed ? p.cluster.kubeletIdentityClientId : undefined
+  }
+}
+
+/** Who the connector will run as, for the access check. */
+function connectorIdentityRef(p: Prepared, s: ConnectorSettings): ConnectorIdentityRef {
+  if (s.managedIdentityClientId) {
+    return { description: `the cluster's kubelet identity ${s.managedIdentityClientId}`, assignee: s.managedIdentityClientId, objectId: p.cluster.kubeletIdentityObjectId, isSignedIn: false }
+  }
+  const signedIn = p.inputs.signIn.kind !== 'ambient' && s.clientId === p.inputs.signIn.clientId
+  return {
+    description: `service principal ${s.clientId ?? '(from the nodes\' azure.json)'}`,
+    assignee: s.clientId ?? '<client-id>',
+    objectId: signedIn ? p.signedInObjectId : undefined,
+    isSignedIn: signedIn
+  }
+}
+
+function diagnosisContext(s: ConnectorSettings): DiagnosisContext {
+  const identity = s.clientId
+    ? `service principal ${s.clientId}`
+    : s.managedIdentityClientId
+      ? `the cluster's kubelet identity ${s.managedIdentityClientId}`
+      : 'the cluster identity from the nodes\' azure.json'
+  return { aciResourceGroup: s.aciResourceGroup, subscriptionId: s.subscriptionId, identity, identityId: s.clientId ?? s.managedIdentityClientId }
+}
+
+async function install(p: Prepared, clock: PhaseClock, workDir: string, report: RunReport, post: PostState): Promise<void> {
+  const settings = settingsFor(p)
+  const helmCtx: HelmContext = { helm: p.helm, kubeconfig: p.kubeconfigPath, workDir }
+  report.chart = p.inputs.chartUrl
+  core.setOutput('release-names', JSON.stringify(p.connectors.map(c => c.release)))
+  core.setOutput('node-names', JSON.stringify(p.connectors.map(c => c.node)))
+  for (const c of p.connectors) core.setOutput(`${c.os.toLowerCase()}-node-name`, c.node)
+
+  // Before anything is installed: a connector that may not create container groups turns
+  // Ready anyway, and every pod on it then stays Pending.
+  const access = await clock.run('Connector access', () => ensureConnectorAccess(p.arm, p.aciResourceGroup, connectorIdentityRef(p, settings), p.inputs.grantConnectorRole))
+  const ctx: DiagnosisContext = { ...diagnosisContext(settings), roleJustGranted: access === 'granted' }
+
+  await clock.run(`Install connector (${p.connectors.map(c => c.os).join(', ')})`, async () => {
+    // Check every namespace before changing anything, so a conflict leaves nothing half done.
+    await settleAll(p.connectors.map(c => checkNamespaceFree(p.kube, c, p.inputs.waitTimeoutMs)))
+    const [records, chart] = await settleAll([settleAll(p.connectors.map(c => readRelease(p.kube, c.release, RELEASE_NAMESPACE))), chartIdentity(p.inputs.chartUrl)])
+    const statuses = records.map(r => r?.status)
+    // The post step's cleanup removes what this run created, never a connector that was
+    // already there (a shared cluster's, or an earlier job's).
+    post.connectors = p.connectors.filter((_c, i) => statuses[i] === undefined || statuses[i] === 'pending-install')
+    savePostState(post)
+    await settleAll(
+      p.connectors.map(async (c, i) => {
+        await recoverPendingRelease(p.kube, helmCtx, c, statuses[i], p.inputs.waitTimeoutMs, p.aciResourceGroup)
+        const values = renderValues(c, settings)
+        // A re-run that would change nothing skips helm (the connector must still be there).
+        // A re-run that would change nothing skips helm, unless the connector is unhealthy: an
+        // upgrade rolls it (the chart renews its certificate, and so its pod, on every upgrade).
+        const reason = upgradeReason(records[i], chart, values) ?? (await connectorRolloutReason(p.kube, c))
+        const leftByCleanup = p.inputs.cleanup && !post.connectors.includes(c) ? ' (cleanup leaves it: this run did not create it)' : ''
+        if (!reason) {
+          core.info(`Release ${c.release} is up to date (chart ${chart?.name ?? ''} ${chart?.version ?? ''}, same values): no helm upgrade${leftByCleanup}.`)
+          return
+        }
+        // A pending release got its own warning from recoverPendingRelease.
+        if (statuses[i] !== undefined && !statuses[i]?.startsWith('pending-')) {
+          core.info(`Release ${c.release} is already there (${statuses[i]}); upgrading it in place: ${reason}${leftByCleanup}.`)
+        }
+        await installConnector(helmCtx, c, p.inputs.chartUrl, values)
+      })
+    )
+  })
+
+  report.nodes = await clock.run('Wait for virtual nodes', async () => {
+    const settled = await Promise.allSettled(p.connectors.map(c => waitForVirtualNode(p.kube, c, p.inputs.waitTimeoutMs, ctx)))
+    const failures = settled.flatMap(s => (s.status === 'rejected' ? [errorText(s.reason)] : []))
+    const ready = settled.flatMap(s => (s.status === 'fulfilled' ? [s.value] : []))
+    for (const n of ready) core.info(`${n.node} is Ready after ${(n.waitedMs / 1000).toFixed(1)} s`)
+    if (failures.length > 0) {
+      report.nodes = ready
+      throw new Error(failures.join('\n\n'))
+    }
+    return ready
+  })
+
+  if (p.inputs.deploySamples) {
+    report.samples = await clock.run('Samples', async () => {
+      post.samples = p.connectors.map(c => ({ os: c.os, namespace: p.inputs.samplesNamespace }))
+      savePostState(post)
+      await settleAll(p.connectors.map(c => applySample(p.kube, c.os, p.inputs.samplesNamespace, c.node)))
+      // A refusal from ACI (a 403 when the connector's role allows reading but not creating) says what to grant.
+      const withHint = (err: unknown): never => {
+        const hint = connectorLogHint(errorText(err), ctx)
+        throw hint ? new Error(`${errorText(err)}\n${hint}`) : err
+      }
+      return settleAll(p.connectors.map(c => waitForSample(p.kube, c.os, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs).catch(withHint)))
+    })
+    const ips: Record<string, string[]> = {}
+    // The connector reports no pod IP for Windows container groups (azure-aci v1.6.4
+    // pkg/provider/containergroup_to_pod.go), so that list stays empty.
+    for (const s of report.samples) ips[s.os.toLowerCase()] = s.pods.map(x => x.ip).filter(Boolean)
+    core.setOutput('sample-pod-ips', JSON.stringify(ips))
+  }
+}
+
+async function remove(p: Prepared, clock: PhaseClock, workDir: string, report: RunReport): Promise<void> {
+  const helmCtx: HelmContext = { helm: p.helm, kubeconfig: p.kubeconfigPath, workDir }
+  core.setOutput('release-names', JSON.stringify(p.connectors.map(c => c.release)))
+  core.setOutput('node-names', JSON.stringify(p.connectors.map(c => c.node)))
+  report.removals = await clock.run(`${REMOVE_PHASE} (${p.connectors.map(c => c.os).join(', ')})`, async () => {
+    const removals = await removeAll(p.kube, helmCtx, p.connectors, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs, p.aciResourceGroup)
+    // With the connectors gone, nothing else would delete what their nodes still had in ACI.
+    const deleted = await sweepContainerGroups(p.arm, p.aciResourceGroup, p.connectors.map(c => c.node))
+    return removals.map(r => ({ ...r, containerGroupsDeleted: deleted?.get(r.node) }))
+  })
+}
+
+const SWEEP_PHASE = 'Sweep'
+
+async function sweep(p: Prepared, clock: PhaseClock, workDir: string, report: RunReport): Promise<void> {
+  const helmCtx: HelmContext = { helm: p.helm, kubeconfig: p.kubeconfigPath, workDir }
+  const items = await clock.run(`${SWEEP_PHASE}${p.inputs.dryRun ? ' (dry run)' : ''}`, async () => {
+    const plan = await planSweep(p.kube, p.arm, p.aciResourceGroup, p.inputs.connectorName, p.inputs.olderThanMs)
+    core.info(
+      `Found ${plan.releases.length} connector release(s) matching "${p.inputs.connectorName}"${p.inputs.olderThanMs ? ` first deployed over ${Math.round(p.inputs.olderThanMs / 60_000)} min ago` : ''}, ` +
+        `${plan.deadNodes.length} dead virtual node(s), ${plan.orphanGroups.length} container group(s) of gone nodes in ${p.aciResourceGroup}${p.inputs.dryRun ? ' (dry run: nothing is changed)' : ''}`
+    )
+    return runSweep(p.kube, p.arm, helmCtx, p.aciResourceGroup, plan, p.inputs.dryRun, p.inputs.waitTimeoutMs)
+  })
+  report.sweep = items
+  const done = (kind: SweepItem['kind']): string[] => items.filter(i => i.kind === kind && i.outcome !== 'failed').map(i => i.name)
+  core.setOutput('swept', JSON.stringify({ dryRun: p.inputs.dryRun, releases: done('release'), nodes: done('node'), containerGroups: done('container group') }))
+  const failed = items.filter(i => i.outcome === 'failed')
+  if (failed.length > 0) throw new Error(`The sweep could not remove ${failed.length} item(s):\n${failed.map(i => `- ${i.kind} ${i.name}: ${i.error ?? ''}`).join('\n')}`)
+}
