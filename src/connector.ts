@@ -8,12 +8,18 @@ import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-
 import { connectorDeploymentName, type ConnectorNames } from './naming.js'
 import { ignoreNotFound, type Kube } from './kube.js'
 import { runChecked, runProcess, lastLines, readableEcho } from './process.js'
+import type { ArmClient } from './arm.js'
+import { sleep } from './async.js'
+import { listContainerGroups } from './container-groups.js'
 
 /** Helm keeps its release records here, as the old CLI did (the chart makes its own namespace). */
 export const RELEASE_NAMESPACE = 'default'
 const HELM_TIMEOUT_MS = 5 * 60_000
 /** How often a removal looks whether the virtual node has emptied. */
-const DRAIN_POLL_MS = 2_000
+/** The namespace controller finishes a namespace within seconds of its last pod. */
+const NAMESPACE_POLL_MS = 250
+/** A drain takes seconds; polling faster only adds API calls. */
+const DRAIN_POLL_MS = 500
 /** Labels the action adds to what it owns, so teardown finds only its own objects. */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
 export const MANAGED_BY_VALUE = 'aks-aci-connector-action'
@@ -183,16 +189,33 @@ async function podsOnNode(kube: Kube, node: string): Promise<V1Pod[]> {
   return pods.filter(p => !p.metadata?.ownerReferences?.some(o => o.kind === 'DaemonSet'))
 }
 
+/** The name the connector gives a pod's container group (azure-aci v1.6.4 pkg/provider/aci.go containerGroupName). */
+export function containerGroupNameOf(pod: V1Pod): string {
+  return `${pod.metadata?.namespace ?? ''}-${pod.metadata?.name ?? ''}`
+}
+
 /**
- * Waits until no pod is bound to `node`; false at the deadline. Polls: a drain takes
- * seconds, and a list cannot miss a deletion the way a resumed watch can.
+ * Waits until the deleted pods are off `node`; false at the deadline. The connector
+ * deletes a pod's container group first and confirms the pod afterwards (after the pod's
+ * grace period); with ARM at hand, once ACI holds no group of the remaining pods, they are
+ * only bookkeeping and are deleted at once. Polls: a list cannot miss a deletion the way a
+ * resumed watch can.
  */
-async function waitNodeEmpty(kube: Kube, node: string, timeoutMs: number): Promise<boolean> {
+async function waitDrained(kube: Kube, node: string, timeoutMs: number, aci?: { arm: ArmClient; resourceGroup: string }): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    if ((await podsOnNode(kube, node)).length === 0) return true
+    const left = await podsOnNode(kube, node)
+    if (left.length === 0) return true
+    if (aci && left.every(p => p.metadata?.deletionTimestamp)) {
+      const groups = await listContainerGroups(aci.arm, aci.resourceGroup).catch(() => undefined)
+      const names = new Set(groups?.map(g => g.name))
+      if (groups && !left.some(p => names.has(containerGroupNameOf(p)))) {
+        await forceDeletePods(kube, left)
+        return true
+      }
+    }
     if (Date.now() > deadline) return false
-    await new Promise(resolve => setTimeout(resolve, DRAIN_POLL_MS))
+    await sleep(DRAIN_POLL_MS)
   }
 }
 
@@ -213,7 +236,7 @@ export interface RemovalReport {
  * their container groups, then uninstall the release and delete the node. Each step
  * is skipped when its object is gone, so removing twice succeeds.
  */
-export async function removeConnector(kube: Kube, ctx: HelmContext, c: ConnectorNames, drainTimeoutMs: number, aciResourceGroup: string): Promise<RemovalReport> {
+export async function removeConnector(kube: Kube, ctx: HelmContext, c: ConnectorNames, drainTimeoutMs: number, aciResourceGroup: string, arm?: ArmClient): Promise<RemovalReport> {
   const report: RemovalReport = { os: c.os, release: c.release, node: c.node, releaseRemoved: false, nodeRemoved: false, podsEvicted: 0, podsForced: [] }
   const node = await ignoreNotFound(kube.core.readNode({ name: c.node }))
   if (node) {
@@ -223,7 +246,7 @@ export async function removeConnector(kube: Kube, ctx: HelmContext, c: Connector
     report.podsEvicted = pods.length
     if (pods.length > 0) core.info(`Deleting ${pods.length} pod(s) on ${c.node} so the connector removes their ACI container groups`)
     await Promise.all(pods.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '' }))))
-    if (pods.length > 0 && !(await waitNodeEmpty(kube, c.node, drainTimeoutMs))) {
+    if (pods.length > 0 && !(await waitDrained(kube, c.node, drainTimeoutMs, arm ? { arm, resourceGroup: aciResourceGroup } : undefined))) {
       const left = await podsOnNode(kube, c.node)
       report.podsForced = left.map(p => `${p.metadata?.namespace}/${p.metadata?.name}`)
       core.warning(
@@ -272,6 +295,6 @@ async function waitNamespaceGone(kube: Kube, namespace: string, timeoutMs: numbe
       core.warning(`Namespace ${namespace} is still terminating; it will go by itself (\`kubectl get namespace ${namespace}\`).`)
       return
     }
-    await new Promise(resolve => setTimeout(resolve, 1_000))
+    await sleep(NAMESPACE_POLL_MS)
   }
 }

@@ -320,7 +320,7 @@ async function remove(p: Prepared, clock: PhaseClock, workDir: string, report: R
   core.setOutput('release-names', JSON.stringify(p.connectors.map(c => c.release)))
   core.setOutput('node-names', JSON.stringify(p.connectors.map(c => c.node)))
   report.removals = await clock.run(`${REMOVE_PHASE} (${p.connectors.map(c => c.os).join(', ')})`, async () => {
-    const removals = await removeAll(p.kube, helmCtx, p.connectors, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs, p.aciResourceGroup)
+    const removals = await removeAll(p.kube, helmCtx, p.connectors, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs, p.aciResourceGroup, p.arm)
     // With the connectors gone, nothing else would delete what their nodes still had in ACI.
     const deleted = await sweepContainerGroups(p.arm, p.aciResourceGroup, p.connectors.map(c => c.node))
     return removals.map(r => ({ ...r, containerGroupsDeleted: deleted?.get(r.node) }))

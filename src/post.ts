@@ -60,7 +60,7 @@ async function cleanup(state: PostState): Promise<void> {
     }
     const access = { kube, helmKubeconfig }
     report.removals = await clock.run('Cleanup: remove what this job installed', () =>
-      removeAll(access.kube, { helm: state.helm ?? 'helm', kubeconfig: access.helmKubeconfig, workDir }, state.connectors, namespace, timeoutMs, state.aciResourceGroup ?? '')
+      removeAll(access.kube, { helm: state.helm ?? 'helm', kubeconfig: access.helmKubeconfig, workDir }, state.connectors, namespace, timeoutMs, state.aciResourceGroup ?? '', azure?.arm)
     )
     const deleted = await clock.run('Cleanup: container groups left in ACI', () => sweepAfterCleanup(state, azure))
     report.removals = report.removals.map(r => ({ ...r, containerGroupsDeleted: deleted?.get(r.node) }))

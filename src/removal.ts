@@ -2,6 +2,7 @@
 // samples first (their pods are container groups billing in ACI), then each connector in
 // parallel (drain, helm uninstall, delete the node; connector.ts removeConnector).
 import * as core from '@actions/core'
+import type { ArmClient } from './arm.js'
 import { settleAll } from './async.js'
 import { removeConnector, type HelmContext } from './connector.js'
 import type { Kube } from './kube.js'
@@ -16,12 +17,14 @@ export async function removeAll(
   connectors: ConnectorNames[],
   samplesNamespace: string,
   timeoutMs: number,
-  aciResourceGroup: string
+  aciResourceGroup: string,
+  /** With ARM, a drain ends as soon as ACI has let the pods' container groups go. */
+  arm?: ArmClient
 ): Promise<RunReport['removals']> {
   for (const c of connectors) {
     if (await deleteSample(kube, c.os, samplesNamespace)) core.info(`Deleted sample for ${c.os} in ${samplesNamespace}`)
   }
-  const removals = await settleAll(connectors.map(c => removeConnector(kube, helmCtx, c, timeoutMs, aciResourceGroup)))
+  const removals = await settleAll(connectors.map(c => removeConnector(kube, helmCtx, c, timeoutMs, aciResourceGroup, arm)))
   for (const r of removals) {
     core.info(
       r.releaseRemoved || r.nodeRemoved

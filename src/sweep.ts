@@ -147,7 +147,7 @@ export async function runSweep(kube: Kube, arm: ArmClient, helm: HelmContext, ac
     ? plan.releases.map(() => ({ ok: true as const, value: undefined }))
     : await pool(plan.releases, SWEEP_CONCURRENCY, r => {
         const names: ConnectorNames = { os: r.os, release: r.release, node: r.node, namespace: r.namespace, helmNamespace: r.helmNamespace }
-        return removeConnector(kube, helm, names, timeoutMs, aciResourceGroup)
+        return removeConnector(kube, helm, names, timeoutMs, aciResourceGroup, arm)
       })
   plan.releases.forEach((r, i) => {
     const res = releaseResults[i]!
