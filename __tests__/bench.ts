@@ -125,17 +125,50 @@ async function scriptRun(env: LocalAks, f: Fixture, command: 'install' | 'remove
  */
 async function criticalPath(env: LocalAks, f: Fixture): Promise<{ token: number; connector: number; samples: number }> {
   const t0 = Date.now()
-  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: IDS.clientId, client_secret: IDS.clientSecret, scope: 'https://management.core.windows.net//.default' })
+  const form = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: IDS.clientId,
+    client_secret: IDS.clientSecret,
+    scope: 'https://management.core.windows.net//.default'
+  })
   await tokenRequest(env, form.toString())
   const token = Date.now() - t0
-  await run('az', ['aks', 'get-credentials', '-g', IDS.resourceGroup, '-n', IDS.clusterName, '--file', f.kubeEnv.KUBECONFIG ?? '', '--overwrite-existing', '--only-show-errors'], {
-    ...f.kubeEnv,
-    AZURE_CONFIG_DIR: await signedInAzDir(env, f)
-  })
+  await run(
+    'az',
+    [
+      'aks',
+      'get-credentials',
+      '-g',
+      IDS.resourceGroup,
+      '-n',
+      IDS.clusterName,
+      '--file',
+      f.kubeEnv.KUBECONFIG ?? '',
+      '--overwrite-existing',
+      '--only-show-errors'
+    ],
+    {
+      ...f.kubeEnv,
+      AZURE_CONFIG_DIR: await signedInAzDir(env, f)
+    }
+  )
   const perOs: number[] = []
   for (const os of OS) {
     const s = Date.now()
-    await run(f.helm, ['upgrade', '--install', String(f.scriptEnv[`${os.toUpperCase()}_RELEASE`]), env.chartUrl, '--namespace', 'default', '--values', join(f.dir, `${os}.values.yaml`)], f.kubeEnv)
+    await run(
+      f.helm,
+      [
+        'upgrade',
+        '--install',
+        String(f.scriptEnv[`${os.toUpperCase()}_RELEASE`]),
+        env.chartUrl,
+        '--namespace',
+        'default',
+        '--values',
+        join(f.dir, `${os}.values.yaml`)
+      ],
+      f.kubeEnv
+    )
     const node = `node/${String(f.scriptEnv[`${os.toUpperCase()}_NODE`])}`
     await run(f.kubectl, ['wait', '--for=create', node, '--timeout=120s'], f.kubeEnv)
     await run(f.kubectl, ['wait', '--for=condition=Ready', node, '--timeout=120s'], f.kubeEnv)
@@ -167,7 +200,22 @@ async function signedInAzDir(env: LocalAks, f: Fixture): Promise<string> {
   signedIn = await mkdtemp(join(tmpdir(), 'bench-az-'))
   const base = env.actionEnv.AZURE_CONFIG_DIR ?? ''
   for (const file of ['config', 'clouds.config']) await writeFile(join(signedIn, file), await readFile(join(base, file), 'utf8').catch(() => ''))
-  await run('az', ['login', '--service-principal', '--username', IDS.clientId, '--tenant', IDS.tenantId, '--password', `@${String(f.scriptEnv.SECRET_FILE)}`, '--output', 'none'], { ...f.kubeEnv, AZURE_CONFIG_DIR: signedIn })
+  await run(
+    'az',
+    [
+      'login',
+      '--service-principal',
+      '--username',
+      IDS.clientId,
+      '--tenant',
+      IDS.tenantId,
+      '--password',
+      `@${String(f.scriptEnv.SECRET_FILE)}`,
+      '--output',
+      'none'
+    ],
+    { ...f.kubeEnv, AZURE_CONFIG_DIR: signedIn }
+  )
   return signedIn
 }
 
@@ -175,7 +223,13 @@ async function signedInAzDir(env: LocalAks, f: Fixture): Promise<string> {
 async function distFirstLine(env: LocalAks): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-dist-'))
   const inputs: Record<string, string> = { ...env.baseInputs(), 'client-id': IDS.clientId, 'tenant-id': IDS.tenantId, 'client-secret': IDS.clientSecret }
-  const stepEnv: NodeJS.ProcessEnv = { PATH: process.env.PATH, RUNNER_TEMP: dir, GITHUB_STATE: join(dir, 'state'), GITHUB_OUTPUT: join(dir, 'out'), GITHUB_STEP_SUMMARY: join(dir, 'summary') }
+  const stepEnv: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    RUNNER_TEMP: dir,
+    GITHUB_STATE: join(dir, 'state'),
+    GITHUB_OUTPUT: join(dir, 'out'),
+    GITHUB_STEP_SUMMARY: join(dir, 'summary')
+  }
   for (const [k, v] of Object.entries(inputs)) stepEnv[`INPUT_${k.toUpperCase()}`] = v
   for (const f of ['state', 'out', 'summary']) await writeFile(join(dir, f), '')
   const t0 = Date.now()
@@ -201,11 +255,28 @@ async function distFirstLine(env: LocalAks): Promise<number> {
 
 const env = await startLocalAks()
 const f = await fixture(env)
-const t = { scriptInstall: [] as number[], scriptRemove: [] as number[], actionInstall: [] as number[], actionRemove: [] as number[], converge: [] as number[], token: [] as number[], connector: [] as number[], samples: [] as number[], dist: [] as number[] }
+const t = {
+  scriptInstall: [] as number[],
+  scriptRemove: [] as number[],
+  actionInstall: [] as number[],
+  actionRemove: [] as number[],
+  converge: [] as number[],
+  token: [] as number[],
+  connector: [] as number[],
+  samples: [] as number[],
+  dist: [] as number[]
+}
 const processes: Array<{ run: string; counts: ReturnType<typeof counts>; phases: string }> = []
 let failed = false
 try {
-  const inputs = { ...env.baseInputs(), 'client-id': IDS.clientId, 'tenant-id': IDS.tenantId, 'client-secret': IDS.clientSecret, 'os-type': 'Both', 'deploy-samples': 'true' }
+  const inputs = {
+    ...env.baseInputs(),
+    'client-id': IDS.clientId,
+    'tenant-id': IDS.tenantId,
+    'client-secret': IDS.clientSecret,
+    'os-type': 'Both',
+    'deploy-samples': 'true'
+  }
   const action = async (name: string, with_: Record<string, string>): Promise<StepResult> => {
     const before = (await env.argvLog()).length
     const { job, result } = await runMain({ inputs: with_, env: env.actionEnv, toolCache: env.toolCache })
@@ -247,8 +318,12 @@ if (t.actionInstall.length > 0) {
   const path = median(t.token) + median(t.connector) + median(t.samples)
   console.log(`\n${ROUNDS} rounds, medians (seconds), warm tool cache, provider registered, os-type Both with samples\n`)
   console.log('| measure | scripted 2019 procedure | action | action / script |\n|---|---|---|---|')
-  console.log(`| install | ${secs(median(t.scriptInstall))} | ${secs(median(t.actionInstall))} | ${(median(t.actionInstall) / median(t.scriptInstall)).toFixed(2)}x |`)
-  console.log(`| remove | ${secs(median(t.scriptRemove))} | ${secs(median(t.actionRemove))} | ${(median(t.actionRemove) / median(t.scriptRemove)).toFixed(2)}x |`)
+  console.log(
+    `| install | ${secs(median(t.scriptInstall))} | ${secs(median(t.actionInstall))} | ${(median(t.actionInstall) / median(t.scriptInstall)).toFixed(2)}x |`
+  )
+  console.log(
+    `| remove | ${secs(median(t.scriptRemove))} | ${secs(median(t.actionRemove))} | ${(median(t.actionRemove) / median(t.scriptRemove)).toFixed(2)}x |`
+  )
   console.log(`\n| critical path part (each timed alone) | seconds |\n|---|---|`)
   console.log(`| one token (client credentials) | ${secs(median(t.token))} |`)
   console.log(`| slower OS: helm upgrade --install, node Ready | ${secs(median(t.connector))} |`)

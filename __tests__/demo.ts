@@ -46,10 +46,20 @@ try {
     'os-type': 'Both',
     'deploy-samples': 'true'
   }
-  show('The workflow step', Object.entries({ uses: 'this-action@v1', ...inputs }).map(([k, v]) => `${k}: ${k.includes('secret') ? '${{ secrets.AZURE_CLIENT_SECRET }}' : v}`).join('\n'))
+  show(
+    'The workflow step',
+    Object.entries({ uses: 'this-action@v1', ...inputs })
+      .map(([k, v]) => `${k}: ${k.includes('secret') ? '${{ secrets.AZURE_CLIENT_SECRET }}' : v}`)
+      .join('\n')
+  )
   const install = await runMain({ inputs, env: env.actionEnv, toolCache: env.toolCache })
   show(`Step log (exit ${install.result.exitCode}, ${(install.result.durationMs / 1000).toFixed(1)} s)`, foldedLog(install.result.log))
-  show('Outputs', Object.entries(install.result.outputs).map(([k, v]) => `${k} = ${v}`).join('\n'))
+  show(
+    'Outputs',
+    Object.entries(install.result.outputs)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join('\n')
+  )
   if (install.result.exitCode !== 0) throw new Error('the install step failed')
 
   const kc = install.result.outputs['kubeconfig-path'] ?? ''

@@ -33,8 +33,17 @@ export async function getArmAccess(session: AzureSession, armToken: AccessToken,
   const endpoint = session.cloud.resourceManager.replace(/\/+$/, '')
   let subscription = subscriptionId ?? session.defaultSubscriptionId
   if (!subscription) {
-    const client = new ArmClient({ endpoint, token, subscriptionId: '', tenantId: session.tenantId, cloudName: session.cloud.name, authority: session.cloud.authority })
-    const enabled = ((await client.get<SubscriptionList>('/subscriptions', SUBSCRIPTIONS_API)).value ?? []).filter(s => s.state === undefined || s.state === 'Enabled')
+    const client = new ArmClient({
+      endpoint,
+      token,
+      subscriptionId: '',
+      tenantId: session.tenantId,
+      cloudName: session.cloud.name,
+      authority: session.cloud.authority
+    })
+    const enabled = ((await client.get<SubscriptionList>('/subscriptions', SUBSCRIPTIONS_API)).value ?? []).filter(
+      s => s.state === undefined || s.state === 'Enabled'
+    )
     if (enabled.length !== 1) {
       throw new Error(
         enabled.length === 0
@@ -44,7 +53,14 @@ export async function getArmAccess(session: AzureSession, armToken: AccessToken,
     }
     subscription = enabled[0]!.subscriptionId
   }
-  return { endpoint, token, subscriptionId: subscription.toLowerCase(), tenantId: session.tenantId, cloudName: session.cloud.name, authority: session.cloud.authority }
+  return {
+    endpoint,
+    token,
+    subscriptionId: subscription.toLowerCase(),
+    tenantId: session.tenantId,
+    cloudName: session.cloud.name,
+    authority: session.cloud.authority
+  }
 }
 
 /** An ARM error with its code, e.g. ResourceNotFound, AuthorizationFailed. */

@@ -29,9 +29,24 @@ export interface CloudEndpoints {
 
 /** azure-cli src/azure-cli-core/azure/cli/core/cloud.py: AZURE_PUBLIC_CLOUD, AZURE_US_GOV_CLOUD, AZURE_CHINA_CLOUD. */
 export const BUILT_IN_CLOUDS: readonly CloudEndpoints[] = [
-  { name: 'AzureCloud', resourceManager: 'https://management.azure.com', authority: 'https://login.microsoftonline.com', armResource: 'https://management.core.windows.net/' },
-  { name: 'AzureUSGovernment', resourceManager: 'https://management.usgovcloudapi.net', authority: 'https://login.microsoftonline.us', armResource: 'https://management.core.usgovcloudapi.net/' },
-  { name: 'AzureChinaCloud', resourceManager: 'https://management.chinacloudapi.cn', authority: 'https://login.chinacloudapi.cn', armResource: 'https://management.core.chinacloudapi.cn/' }
+  {
+    name: 'AzureCloud',
+    resourceManager: 'https://management.azure.com',
+    authority: 'https://login.microsoftonline.com',
+    armResource: 'https://management.core.windows.net/'
+  },
+  {
+    name: 'AzureUSGovernment',
+    resourceManager: 'https://management.usgovcloudapi.net',
+    authority: 'https://login.microsoftonline.us',
+    armResource: 'https://management.core.usgovcloudapi.net/'
+  },
+  {
+    name: 'AzureChinaCloud',
+    resourceManager: 'https://management.chinacloudapi.cn',
+    authority: 'https://login.chinacloudapi.cn',
+    armResource: 'https://management.core.chinacloudapi.cn/'
+  }
 ]
 
 /** The clouds in az's `clouds.config`: one INI section per registered cloud with `endpoint_*` keys (cloud.py get_clouds). */
@@ -55,7 +70,10 @@ export function parseCloudsConfig(text: string): CloudEndpoints[] {
 export async function cloudEndpoints(name: string, configDir = azConfigDir()): Promise<CloudEndpoints> {
   const registered = parseCloudsConfig(await fs.readFile(path.join(configDir, 'clouds.config'), 'utf8').catch(() => ''))
   const found = [...BUILT_IN_CLOUDS, ...registered].find(c => c.name.toLowerCase() === name.toLowerCase())
-  if (!found) throw new Error(`The cloud "${name}" is neither a public Azure cloud nor registered with az on this runner (${configDir}); register it with \`az cloud register\` or set environment.`)
+  if (!found)
+    throw new Error(
+      `The cloud "${name}" is neither a public Azure cloud nor registered with az on this runner (${configDir}); register it with \`az cloud register\` or set environment.`
+    )
   return found
 }
 
@@ -84,11 +102,14 @@ export interface AzureSession {
 
 /** Known sign-in failures and what the user should do about them. */
 const AADSTS_HINTS: Array<[RegExp, string]> = [
-  [/AADSTS7000215/, 'The client secret is wrong: use the secret\'s Value (not its Secret ID) from the app registration.'],
+  [/AADSTS7000215/, "The client secret is wrong: use the secret's Value (not its Secret ID) from the app registration."],
   [/AADSTS7000222/, 'The client secret has expired: create a new one for the app registration and update the repository secret.'],
   [/AADSTS700016/, 'No application with this client ID exists in the tenant: check client-id and tenant-id.'],
   [/AADSTS90002|AADSTS900023/, 'The tenant was not found: check tenant-id.'],
-  [/AADSTS70021|AADSTS700213|AADSTS700212/, 'No federated credential matches this workflow: add one whose subject matches the repository, branch or environment of this job.'],
+  [
+    /AADSTS70021|AADSTS700213|AADSTS700212/,
+    'No federated credential matches this workflow: add one whose subject matches the repository, branch or environment of this job.'
+  ],
   [/AADSTS700024|AADSTS700027/, 'The federated token was rejected (expired or not signed as expected): request a fresh one; check the audience input.']
 ]
 
@@ -193,7 +214,10 @@ export function azTokenExpiry(t: Pick<AzAccessToken, 'expiresOn' | 'expires_on'>
 
 /** Runs az and parses its JSON output; the output is never logged. */
 export async function azJson<T>(az: string, args: string[]): Promise<T> {
-  const result: ProcessResult & { timedOut: boolean } = await runProcess(az, [...args, '--output', 'json', '--only-show-errors'], { env: azEnv(process.env), timeoutMs: AZ_TIMEOUT_MS })
+  const result: ProcessResult & { timedOut: boolean } = await runProcess(az, [...args, '--output', 'json', '--only-show-errors'], {
+    env: azEnv(process.env),
+    timeoutMs: AZ_TIMEOUT_MS
+  })
   if (result.code !== 0) {
     const notLoggedIn = /az login|Please run 'az login'|No subscription found/i.test(result.stderr)
     throw new Error(
@@ -240,7 +264,12 @@ export async function ambientSession(az: string, subscriptionId: string | undefi
  * Signs in as the inputs say. For a service principal the ARM token is fetched at once, so a
  * wrong secret or federated credential fails here with Entra ID's reason and what to do.
  */
-export async function signIn(input: SignIn, environment: string, az: () => Promise<string>, subscriptionId: string | undefined): Promise<{ session: AzureSession; armToken: AccessToken }> {
+export async function signIn(
+  input: SignIn,
+  environment: string,
+  az: () => Promise<string>,
+  subscriptionId: string | undefined
+): Promise<{ session: AzureSession; armToken: AccessToken }> {
   if (input.kind === 'ambient') return ambientSession(await az(), subscriptionId)
   const session = servicePrincipalSession(input, await cloudEndpoints(environment))
   try {

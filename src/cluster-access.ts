@@ -61,9 +61,19 @@ export const REMOVE_PERMISSION: KubernetesPermission = { verb: 'delete', group: 
  * admin credential is not used); ask the API server whether it has one before changing
  * anything, so a missing role is one clear message, not a Forbidden half-way through.
  */
-export async function checkKubernetesRole(kube: Kube, cluster: ClusterInfo, need: KubernetesPermission, who: string, objectId: string | undefined): Promise<void> {
+export async function checkKubernetesRole(
+  kube: Kube,
+  cluster: ClusterInfo,
+  need: KubernetesPermission,
+  who: string,
+  objectId: string | undefined
+): Promise<void> {
   const review = await kube.authz.createSelfSubjectAccessReview({
-    body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: need.verb, group: need.group, resource: need.resource } } }
+    body: {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SelfSubjectAccessReview',
+      spec: { resourceAttributes: { verb: need.verb, group: need.group, resource: need.resource } }
+    }
   })
   if (review.status?.allowed) return
   const what = `${need.verb} ${need.resource}${need.group ? `.${need.group}` : ''}`
@@ -100,7 +110,10 @@ export async function writePrivateFile(file: string, text: string): Promise<void
  */
 export function clusterToken(session: AzureSession, workDir: string): RefreshingToken {
   const tokenFile = path.join(workDir, TOKEN_FILE)
-  return new RefreshingToken(() => session.getToken(AKS_SERVER_APP_ID), t => writePrivateFile(tokenFile, t.token))
+  return new RefreshingToken(
+    () => session.getToken(AKS_SERVER_APP_ID),
+    t => writePrivateFile(tokenFile, t.token)
+  )
 }
 
 /**
@@ -125,7 +138,9 @@ export async function openClusterAccess(req: AccessRequest): Promise<ClusterAcce
     const file = await writeKubeconfig(text, req.runnerTemp, cluster.name)
     return { kube: kubeFromString(text), helmKubeconfig: file, outputKubeconfig: file, close: () => undefined }
   }
-  core.info(`Cluster ${cluster.name} uses Microsoft Entra ID${cluster.entra.azureRbac ? ' with Azure RBAC' : ''}${cluster.localAccountsDisabled ? ' and has local accounts disabled' : ''}: the action signs in to it with an Entra token.`)
+  core.info(
+    `Cluster ${cluster.name} uses Microsoft Entra ID${cluster.entra.azureRbac ? ' with Azure RBAC' : ''}${cluster.localAccountsDisabled ? ' and has local accounts disabled' : ''}: the action signs in to it with an Entra token.`
+  )
   const token = clusterToken(req.session, req.workDir)
   try {
     // The user kubeconfig only names the cluster and kubelogin; the token comes from the action's sign-in.
@@ -137,7 +152,13 @@ export async function openClusterAccess(req: AccessRequest): Promise<ClusterAcce
     const { kube, helmKubeconfig } = await entraAccess(text, token, req.workDir)
     await checkKubernetesRole(kube, cluster, req.need, req.signedInAs, tokenObjectId(await token.get()))
     const output = await writeKubeconfig(text, req.runnerTemp, cluster.name)
-    await convertKubeconfig(kubelogin, output, req.signIn, { name: req.arm.access.cloudName, authority: req.arm.access.authority }, path.join(req.workDir, KUBELOGIN_CACHE))
+    await convertKubeconfig(
+      kubelogin,
+      output,
+      req.signIn,
+      { name: req.arm.access.cloudName, authority: req.arm.access.authority },
+      path.join(req.workDir, KUBELOGIN_CACHE)
+    )
     // The kubeconfig runs `kubelogin` by name, as kubelogin writes it.
     core.addPath(path.dirname(kubelogin))
     core.info(`kubeconfig-path runs kubelogin (${kubelogin}); a later step that uses it needs ${laterStepNeeds(req.signIn)}.`)

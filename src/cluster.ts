@@ -47,14 +47,18 @@ export interface ClusterInfo {
 }
 
 export function clusterPath(arm: ArmClient, resourceGroup: string, name: string): string {
-  return arm.subscriptionPath(`/resourceGroups/${encodeURIComponent(resourceGroup)}/providers/Microsoft.ContainerService/managedClusters/${encodeURIComponent(name)}`)
+  return arm.subscriptionPath(
+    `/resourceGroups/${encodeURIComponent(resourceGroup)}/providers/Microsoft.ContainerService/managedClusters/${encodeURIComponent(name)}`
+  )
 }
 
 export function toClusterInfo(raw: ManagedCluster, resourceGroup: string): ClusterInfo {
   const p = raw.properties ?? {}
   const fqdn = p.fqdn || p.privateFQDN
   if (!fqdn || !p.nodeResourceGroup) {
-    throw new Error(`Cluster ${raw.name} has no API server address or node resource group yet (provisioningState ${p.provisioningState ?? 'unknown'}); wait until it is Succeeded.`)
+    throw new Error(
+      `Cluster ${raw.name} has no API server address or node resource group yet (provisioningState ${p.provisioningState ?? 'unknown'}); wait until it is Succeeded.`
+    )
   }
   const addons = p.addonProfiles ?? {}
   return {
@@ -85,7 +89,9 @@ export async function getCluster(arm: ArmClient, resourceGroup: string, name: st
       )
     }
     if (err instanceof ArmError && (err.code === 'AuthorizationFailed' || err.status === 403)) {
-      throw new Error(`The signed-in identity may not read cluster "${name}": give it at least "Azure Kubernetes Service Cluster User Role" and Reader on the cluster. (${err.message})`)
+      throw new Error(
+        `The signed-in identity may not read cluster "${name}": give it at least "Azure Kubernetes Service Cluster User Role" and Reader on the cluster. (${err.message})`
+      )
     }
     throw err
   }
@@ -149,24 +155,28 @@ export function tokenFileKubeconfig(userKubeconfig: string, tokenFile: string): 
   const kc = new KubeConfig()
   kc.loadFromString(userKubeconfig)
   const cluster = kc.getCurrentCluster()
-  if (!cluster) throw new Error('The cluster\'s user kubeconfig has no current cluster.')
+  if (!cluster) throw new Error("The cluster's user kubeconfig has no current cluster.")
   const context = 'entra'
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name: cluster.name,
-        cluster: {
-          server: cluster.server,
-          ...(cluster.caData ? { 'certificate-authority-data': cluster.caData } : {}),
-          ...(cluster.caFile ? { 'certificate-authority': cluster.caFile } : {}),
-          ...(cluster.tlsServerName ? { 'tls-server-name': cluster.tlsServerName } : {})
+  return JSON.stringify(
+    {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        {
+          name: cluster.name,
+          cluster: {
+            server: cluster.server,
+            ...(cluster.caData ? { 'certificate-authority-data': cluster.caData } : {}),
+            ...(cluster.caFile ? { 'certificate-authority': cluster.caFile } : {}),
+            ...(cluster.tlsServerName ? { 'tls-server-name': cluster.tlsServerName } : {})
+          }
         }
-      }
-    ],
-    users: [{ name: ENTRA_TOKEN_USER, user: { tokenFile } }],
-    contexts: [{ name: context, context: { cluster: cluster.name, user: ENTRA_TOKEN_USER } }],
-    'current-context': context
-  }, null, 2)
+      ],
+      users: [{ name: ENTRA_TOKEN_USER, user: { tokenFile } }],
+      contexts: [{ name: context, context: { cluster: cluster.name, user: ENTRA_TOKEN_USER } }],
+      'current-context': context
+    },
+    null,
+    2
+  )
 }

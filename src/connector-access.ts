@@ -27,7 +27,13 @@ export interface Permission {
 }
 
 function actionMatches(pattern: string, action: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map(p => p.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join('.*')}$`, 'i')
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map(p => p.replace(/[.+?^${}()|[\]\\/]/g, '\\$&'))
+      .join('.*')}$`,
+    'i'
+  )
   return re.test(action)
 }
 
@@ -72,7 +78,10 @@ interface RoleAssignmentList {
 export async function principalMayCreateGroups(arm: ArmClient, resourceGroup: string, principalId: string): Promise<boolean> {
   const scope = resourceGroupScope(arm, resourceGroup)
   const filter = encodeURIComponent(`principalId eq '${principalId}'`)
-  const assignments = await arm.get<RoleAssignmentList>(`${scope}/providers/Microsoft.Authorization/roleAssignments?$filter=${filter}`, AUTHORIZATION_API_VERSION)
+  const assignments = await arm.get<RoleAssignmentList>(
+    `${scope}/providers/Microsoft.Authorization/roleAssignments?$filter=${filter}`,
+    AUTHORIZATION_API_VERSION
+  )
   // The list also holds assignments below the scope (one container group), which do not count.
   const roles = new Set((assignments.value ?? []).filter(a => scopeCovers(a.properties?.scope ?? '', scope)).map(a => a.properties?.roleDefinitionId ?? ''))
   for (const id of roles) {
@@ -87,9 +96,20 @@ export async function principalMayCreateGroups(arm: ArmClient, resourceGroup: st
  * Assigns Contributor on the resource group to `principalId`; 'existed' when it already
  * had it. Needs Microsoft.Authorization/roleAssignments/write there.
  */
-export async function grantContributor(arm: ArmClient, resourceGroup: string, principalId: string, principalType: 'ServicePrincipal'): Promise<'created' | 'existed'> {
+export async function grantContributor(
+  arm: ArmClient,
+  resourceGroup: string,
+  principalId: string,
+  principalType: 'ServicePrincipal'
+): Promise<'created' | 'existed'> {
   const scope = resourceGroupScope(arm, resourceGroup)
-  const body = { properties: { roleDefinitionId: arm.subscriptionPath(`/providers/Microsoft.Authorization/roleDefinitions/${CONTRIBUTOR_ROLE_ID}`), principalId, principalType } }
+  const body = {
+    properties: {
+      roleDefinitionId: arm.subscriptionPath(`/providers/Microsoft.Authorization/roleDefinitions/${CONTRIBUTOR_ROLE_ID}`),
+      principalId,
+      principalType
+    }
+  }
   try {
     await arm.put(`${scope}/providers/Microsoft.Authorization/roleAssignments/${randomUUID()}`, AUTHORIZATION_API_VERSION, body)
     return 'created'
@@ -134,7 +154,9 @@ export async function ensureConnectorAccess(arm: ArmClient, resourceGroup: strin
       return 'unchecked'
     }
   } catch (err) {
-    core.warning(`Could not check whether ${identity.description} may create container groups in ${resourceGroup} (${err instanceof Error ? err.message : String(err)}); the connector's first ACI call is checked once its node is Ready.`)
+    core.warning(
+      `Could not check whether ${identity.description} may create container groups in ${resourceGroup} (${err instanceof Error ? err.message : String(err)}); the connector's first ACI call is checked once its node is Ready.`
+    )
     return 'unchecked'
   }
   if (allowed) {

@@ -108,7 +108,10 @@ export async function checkNamespaceFree(kube: Kube, c: ConnectorNames, timeoutM
           `Delete it (\`kubectl delete namespace ${c.namespace}\`) if it is left over, or choose another connector-name.`
       )
     }
-    if (Date.now() > deadline) throw new Error(`Namespace ${c.namespace} is still terminating from an earlier removal; re-run when it is gone (\`kubectl get namespace ${c.namespace}\`).`)
+    if (Date.now() > deadline)
+      throw new Error(
+        `Namespace ${c.namespace} is still terminating from an earlier removal; re-run when it is gone (\`kubectl get namespace ${c.namespace}\`).`
+      )
     await new Promise(resolve => setTimeout(resolve, 1_000))
   }
 }
@@ -236,7 +239,14 @@ export interface RemovalReport {
  * their container groups, then uninstall the release and delete the node. Each step
  * is skipped when its object is gone, so removing twice succeeds.
  */
-export async function removeConnector(kube: Kube, ctx: HelmContext, c: ConnectorNames, drainTimeoutMs: number, aciResourceGroup: string, arm?: ArmClient): Promise<RemovalReport> {
+export async function removeConnector(
+  kube: Kube,
+  ctx: HelmContext,
+  c: ConnectorNames,
+  drainTimeoutMs: number,
+  aciResourceGroup: string,
+  arm?: ArmClient
+): Promise<RemovalReport> {
   const report: RemovalReport = { os: c.os, release: c.release, node: c.node, releaseRemoved: false, nodeRemoved: false, podsEvicted: 0, podsForced: [] }
   const node = await ignoreNotFound(kube.core.readNode({ name: c.node }))
   if (node) {
@@ -272,13 +282,19 @@ export async function removeConnector(kube: Kube, ctx: HelmContext, c: Connector
 export async function deleteOrphanedPods(kube: Kube, node: string): Promise<void> {
   const left = (await kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
   if (left.length === 0) return
-  core.info(`Deleting ${left.length} pod(s) still bound to the deleted node ${node}: ${left.map(p => `${p.metadata?.namespace}/${p.metadata?.name}`).join(', ')}`)
+  core.info(
+    `Deleting ${left.length} pod(s) still bound to the deleted node ${node}: ${left.map(p => `${p.metadata?.namespace}/${p.metadata?.name}`).join(', ')}`
+  )
   await forceDeletePods(kube, left)
 }
 
 /** Deletes pods without waiting for a kubelet to confirm (grace period 0); gone ones are skipped. */
 async function forceDeletePods(kube: Kube, pods: V1Pod[]): Promise<void> {
-  await Promise.all(pods.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '', gracePeriodSeconds: 0 }))))
+  await Promise.all(
+    pods.map(p =>
+      ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '', gracePeriodSeconds: 0 }))
+    )
+  )
 }
 
 /** Waits for the connector namespace (the chart's) to finish terminating; one that is not terminating is not ours to wait for. */

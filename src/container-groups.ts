@@ -23,7 +23,11 @@ export interface ContainerGroupRef {
 }
 
 interface ListPage {
-  value?: Array<{ name?: string; tags?: Record<string, string>; properties?: { containers?: Array<{ properties?: { resources?: { requests?: { cpu?: number; memoryInGB?: number } } } }> } }>
+  value?: Array<{
+    name?: string
+    tags?: Record<string, string>
+    properties?: { containers?: Array<{ properties?: { resources?: { requests?: { cpu?: number; memoryInGB?: number } } } }> }
+  }>
   nextLink?: string
 }
 

@@ -24,8 +24,18 @@ export function decodeReleaseRecord(secret: V1Secret): ReleaseRecord | undefined
   try {
     let bytes = Buffer.from(Buffer.from(raw, 'base64').toString('utf8'), 'base64')
     if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes)
-    const body = JSON.parse(bytes.toString('utf8')) as { chart?: { metadata?: { name?: string; version?: string } }; config?: Record<string, unknown>; info?: { first_deployed?: string; status?: string } }
-    return { chart: body.chart?.metadata?.name, chartVersion: body.chart?.metadata?.version, config: body.config, firstDeployed: body.info?.first_deployed, status: body.info?.status }
+    const body = JSON.parse(bytes.toString('utf8')) as {
+      chart?: { metadata?: { name?: string; version?: string } }
+      config?: Record<string, unknown>
+      info?: { first_deployed?: string; status?: string }
+    }
+    return {
+      chart: body.chart?.metadata?.name,
+      chartVersion: body.chart?.metadata?.version,
+      config: body.config,
+      firstDeployed: body.info?.first_deployed,
+      status: body.info?.status
+    }
   } catch {
     return undefined
   }
@@ -57,7 +67,9 @@ export async function chartIdentity(chartRef: string): Promise<{ name: string; v
 /** JSON with object keys sorted, so equal values compare equal whatever their key order. */
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : v
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v
   )
 }
 
@@ -65,11 +77,16 @@ function canonical(value: unknown): string {
  * Why `helm upgrade` must run for this release, or undefined when it would change nothing:
  * deployed, same chart and version, same values.
  */
-export function upgradeReason(record: ReleaseRecord | undefined, chart: { name: string; version: string } | undefined, values: Record<string, unknown>): string | undefined {
+export function upgradeReason(
+  record: ReleaseRecord | undefined,
+  chart: { name: string; version: string } | undefined,
+  values: Record<string, unknown>
+): string | undefined {
   if (!record) return 'not installed'
   if (record.status !== 'deployed') return `its last revision is ${record.status ?? 'unreadable'}`
   if (!chart) return 'the chart reference does not name its version'
-  if (record.chart !== chart.name || record.chartVersion !== chart.version) return `chart ${record.chart ?? '?'} ${record.chartVersion ?? '?'} -> ${chart.name} ${chart.version}`
+  if (record.chart !== chart.name || record.chartVersion !== chart.version)
+    return `chart ${record.chart ?? '?'} ${record.chartVersion ?? '?'} -> ${chart.name} ${chart.version}`
   if (canonical(record.config ?? {}) !== canonical(values)) return 'its values change'
   return undefined
 }

@@ -55,8 +55,7 @@ export interface Inputs {
 }
 
 /** The pinned chart: the current `virtual-kubelet-azure-aci` release, published on azure-aci's gh-pages branch. */
-export const DEFAULT_CHART_URL =
-  'https://github.com/virtual-kubelet/azure-aci/raw/gh-pages/charts/virtual-kubelet-azure-aci-1.6.4.tgz'
+export const DEFAULT_CHART_URL = 'https://github.com/virtual-kubelet/azure-aci/raw/gh-pages/charts/virtual-kubelet-azure-aci-1.6.4.tgz'
 export const DEFAULT_WAIT_TIMEOUT = '10m'
 export const DEFAULT_OIDC_AUDIENCE = 'api://AzureADTokenExchange'
 /** Pinned kubelogin; its release publishes a .sha256 beside every zip (github.com/Azure/kubelogin .github/workflows/release.yml). */
@@ -83,7 +82,8 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
 const IMAGE_TAG = /^[\w][\w.-]{0,127}$/
 const SEMVER = /^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/
 const CLOUD_NAME = /^[A-Za-z0-9_-]{1,64}$/
-/** C0 controls (newline, tab, ...) and DEL. */
+/** C0 controls (newline, tab, ...) and DEL: matching them is the point. */
+// eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/
 /** Inputs whose value may span lines: the creds JSON may be pretty-printed. */
 const MULTI_LINE_INPUTS = new Set(['creds'])
@@ -93,11 +93,7 @@ const FALSE_VALUES = ['false', 'False', 'FALSE']
 /** One problem with one input: what was wrong and what would be right. */
 export class InputError extends Error {
   constructor(readonly problems: string[]) {
-    super(
-      problems.length === 1
-        ? `Invalid input: ${problems[0]}`
-        : `Invalid inputs:\n${problems.map(p => `  - ${p}`).join('\n')}`
-    )
+    super(problems.length === 1 ? `Invalid input: ${problems[0]}` : `Invalid inputs:\n${problems.map(p => `  - ${p}`).join('\n')}`)
     this.name = 'InputError'
   }
 }
@@ -150,7 +146,8 @@ export function parseInputs(readRaw: Read): Inputs {
   const connectorName = read('connector-name') || 'aci-connector'
   if (command === 'sweep') {
     // A sweep matches connector names: a glob of the name's own characters plus * and ?.
-    if (!/^[a-z0-9*?-]+$/.test(connectorName)) bad('connector-name', connectorName, 'for command: sweep use a glob over connector names, such as pr-* (or * for every connector)')
+    if (!/^[a-z0-9*?-]+$/.test(connectorName))
+      bad('connector-name', connectorName, 'for command: sweep use a glob over connector names, such as pr-* (or * for every connector)')
   } else {
     const nameProblem = connectorNameProblem(
       connectorName,
@@ -170,7 +167,7 @@ export function parseInputs(readRaw: Read): Inputs {
   const osTypes = parseOsType(read('os-type') || 'Linux', bad)
   const aciResourceGroup = optional(read, 'aci-resource-group')
   if (aciResourceGroup && !RESOURCE_GROUP.test(aciResourceGroup)) {
-    bad('aci-resource-group', aciResourceGroup, 'use an Azure resource group name, or leave it empty for the cluster\'s node resource group')
+    bad('aci-resource-group', aciResourceGroup, "use an Azure resource group name, or leave it empty for the cluster's node resource group")
   }
   const chartUrl = read('chart-url') || DEFAULT_CHART_URL
   if (!/^(https?|oci):\/\/\S+$/.test(chartUrl) && !/^[./~]|^[A-Za-z]:[\\/]/.test(chartUrl)) {
@@ -353,7 +350,9 @@ function parseSignIn(read: Read, problems: string[], bad: Bad): SignIn {
       parsed = JSON.parse(creds) as CredsJson
     } catch {
       // The value is a secret: never echo it.
-      problems.push('creds: the value is not valid JSON; use the Azure/login form {"clientId": "...", "clientSecret": "...", "tenantId": "...", "subscriptionId": "..."}.')
+      problems.push(
+        'creds: the value is not valid JSON; use the Azure/login form {"clientId": "...", "clientSecret": "...", "tenantId": "...", "subscriptionId": "..."}.'
+      )
       return { kind: 'ambient' }
     }
     const field = (k: keyof CredsJson): string => (typeof parsed[k] === 'string' ? (parsed[k] as string).trim() : '')
@@ -372,7 +371,9 @@ function parseSignIn(read: Read, problems: string[], bad: Bad): SignIn {
     return { kind: 'ambient' }
   }
   if (!clientId || !tenantId) {
-    problems.push(`${clientId ? 'tenant-id' : 'client-id'} is required when ${clientId ? 'client-id' : 'tenant-id'} is set; set both (and client-secret, or nothing for OIDC).`)
+    problems.push(
+      `${clientId ? 'tenant-id' : 'client-id'} is required when ${clientId ? 'client-id' : 'tenant-id'} is set; set both (and client-secret, or nothing for OIDC).`
+    )
     return { kind: 'ambient' }
   }
   checkIds(clientId, tenantId, 'client-id', 'tenant-id', bad)
@@ -408,7 +409,7 @@ function parseConnectorIdentity(
   }
   if (identity === 'service-principal' && !connectorClientSecret) {
     problems.push(
-      'connector-identity is service-principal, but no secret is known: the sign-in has none (OIDC or the runner\'s session). ' +
+      "connector-identity is service-principal, but no secret is known: the sign-in has none (OIDC or the runner's session). " +
         'Set connector-client-id and connector-client-secret, or use connector-identity: managed.'
     )
   }
@@ -432,7 +433,9 @@ export async function checkInputsOnRunner(inputs: Inputs, env: NodeJS.ProcessEnv
   const chartProblem = await localChartProblem(inputs.chartUrl)
   if (chartProblem) problems.push(`chart-url: ${chartProblem}`)
   if (/^\d+\.\d+\.\d+$/.test(inputs.azureCliVersion) && compareVersions(inputs.azureCliVersion, MIN_AZURE_CLI_VERSION) < 0) {
-    problems.push(`azure-cli-version: "${inputs.azureCliVersion}" is older than ${MIN_AZURE_CLI_VERSION}, the oldest az this action supports (federated sign-in and @file arguments); use ${MIN_AZURE_CLI_VERSION} or newer, latest, or leave it empty.`)
+    problems.push(
+      `azure-cli-version: "${inputs.azureCliVersion}" is older than ${MIN_AZURE_CLI_VERSION}, the oldest az this action supports (federated sign-in and @file arguments); use ${MIN_AZURE_CLI_VERSION} or newer, latest, or leave it empty.`
+    )
   }
   if (problems.length > 0) throw new InputError(problems)
 }
@@ -444,8 +447,13 @@ export async function localChartProblem(chartUrl: string): Promise<string | unde
   const stat = await fs.stat(file).catch(() => undefined)
   if (!stat) return `"${chartUrl}" does not exist on the runner (resolved to ${file}); check out the repository that holds it first, or use a chart URL.`
   if (stat.isDirectory()) {
-    const hasChartYaml = await fs.stat(path.join(file, 'Chart.yaml')).then(s => s.isFile(), () => false)
-    return hasChartYaml ? undefined : `"${chartUrl}" is a directory without a Chart.yaml; point it at the chart's own directory (the one holding Chart.yaml) or at a packaged .tgz.`
+    const hasChartYaml = await fs.stat(path.join(file, 'Chart.yaml')).then(
+      s => s.isFile(),
+      () => false
+    )
+    return hasChartYaml
+      ? undefined
+      : `"${chartUrl}" is a directory without a Chart.yaml; point it at the chart's own directory (the one holding Chart.yaml) or at a packaged .tgz.`
   }
   return /\.(tgz|tar\.gz)$/.test(file) ? undefined : `"${chartUrl}" is neither a chart directory nor a packaged chart (.tgz); use \`helm package\` to make one.`
 }

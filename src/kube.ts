@@ -2,7 +2,18 @@
 // resumes when the connection drops (API servers close watches every few minutes,
 // and load balancers in front of AKS drop idle ones).
 import * as core from '@actions/core'
-import { AppsV1Api, AuthorizationV1Api, CoreV1Api, createConfiguration, KubeConfig, ServerConfiguration, Watch, type KubernetesObject, type RequestContext, type ResponseContext } from '@kubernetes/client-node'
+import {
+  AppsV1Api,
+  AuthorizationV1Api,
+  CoreV1Api,
+  createConfiguration,
+  KubeConfig,
+  ServerConfiguration,
+  Watch,
+  type KubernetesObject,
+  type RequestContext,
+  type ResponseContext
+} from '@kubernetes/client-node'
 
 export interface Kube {
   kc: KubeConfig

@@ -44,7 +44,9 @@ export async function installKubelogin(version: string, baseUrl: string, target?
   const extracted = await tc.extractZip(archive)
   const inner = path.join(extracted, kubeloginPathInZip(t))
   await fs.access(inner).catch(() => {
-    throw new Error(`The kubelogin archive from ${url} has no ${kubeloginPathInZip(t)}; is kubelogin-download-base-url laid out like ${DEFAULT_KUBELOGIN_BASE_URL}?`)
+    throw new Error(
+      `The kubelogin archive from ${url} has no ${kubeloginPathInZip(t)}; is kubelogin-download-base-url laid out like ${DEFAULT_KUBELOGIN_BASE_URL}?`
+    )
   })
   const dir = await tc.cacheFile(inner, binary, 'kubelogin', version, t.arch)
   await fs.rm(archive, { force: true })
@@ -74,7 +76,8 @@ export function convertArgs(signIn: SignIn, kubeconfig: string, cloud: { name: s
 
 /** What a later step must have in its environment for the converted kubeconfig, for the log and README. */
 export function laterStepNeeds(signIn: SignIn): string {
-  if (signIn.kind === 'secret') return 'AAD_SERVICE_PRINCIPAL_CLIENT_SECRET (or AZURE_CLIENT_SECRET) set to the client secret, e.g. `env: AZURE_CLIENT_SECRET: ${{ secrets.AZURE_CLIENT_SECRET }}`'
+  if (signIn.kind === 'secret')
+    return 'AAD_SERVICE_PRINCIPAL_CLIENT_SECRET (or AZURE_CLIENT_SECRET) set to the client secret, e.g. `env: AZURE_CLIENT_SECRET: ${{ secrets.AZURE_CLIENT_SECRET }}`'
   if (signIn.kind === 'oidc') return 'nothing more: kubelogin requests a GitHub ID token itself (the job keeps `permissions: id-token: write`)'
   return 'the az session this step used (same runner user and AZURE_CONFIG_DIR)'
 }
@@ -99,7 +102,14 @@ interface ExecConfig {
  * Rewrites the user entry of `kubeconfig` (in place) to run `kubelogin get-token` in the
  * fitting login mode, with its token cache in `cacheDir` (deleted with the job's files).
  */
-export async function convertKubeconfig(kubelogin: string, kubeconfig: string, signIn: SignIn, cloud: { name: string; authority: string }, cacheDir: string, target?: Target): Promise<void> {
+export async function convertKubeconfig(
+  kubelogin: string,
+  kubeconfig: string,
+  signIn: SignIn,
+  cloud: { name: string; authority: string },
+  cacheDir: string,
+  target?: Target
+): Promise<void> {
   await runChecked('kubelogin convert-kubeconfig', kubelogin, convertArgs(signIn, kubeconfig, cloud), { timeoutMs: CONVERT_TIMEOUT_MS })
   const variable = cacheDirVariable((target ?? currentTarget()).platform)
   if (!variable) return

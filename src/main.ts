@@ -19,7 +19,10 @@ export function maskInputSecrets(inputs: Inputs): void {
 
 /** One line naming what this step will do, as soon as the inputs are known to be good. */
 export function intentLine(inputs: Inputs): string {
-  const what = inputs.command === 'sweep' ? `sweep connectors matching "${inputs.connectorName}"` : `${inputs.command} connector "${inputs.connectorName}" (${inputs.osTypes.join(', ')})`
+  const what =
+    inputs.command === 'sweep'
+      ? `sweep connectors matching "${inputs.connectorName}"`
+      : `${inputs.command} connector "${inputs.connectorName}" (${inputs.osTypes.join(', ')})`
   return `Inputs checked: ${what} on cluster ${inputs.resourceGroup}/${inputs.clusterName}`
 }
 

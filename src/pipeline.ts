@@ -18,7 +18,16 @@ import { INSTALL_PERMISSION, openClusterAccess, REMOVE_PERMISSION } from './clus
 import { settleAll } from './async.js'
 import { connectorNameProblem, connectorNames, type ConnectorNames } from './naming.js'
 import type { Kube } from './kube.js'
-import { checkNamespaceFree, connectorRolloutReason, installConnector, recoverPendingRelease, RELEASE_NAMESPACE, renderValues, type ConnectorSettings, type HelmContext } from './connector.js'
+import {
+  checkNamespaceFree,
+  connectorRolloutReason,
+  installConnector,
+  recoverPendingRelease,
+  RELEASE_NAMESPACE,
+  renderValues,
+  type ConnectorSettings,
+  type HelmContext
+} from './connector.js'
 import { chartIdentity, readRelease, upgradeReason } from './helm-releases.js'
 import { connectorLogHint, waitForVirtualNode, type DiagnosisContext } from './readiness.js'
 import { applySample, waitForSample } from './samples.js'
@@ -31,7 +40,7 @@ import { errorText } from './async.js'
 /** The az the runner's session needs; asked for only when that is the sign-in. */
 function azOrFail(az: string | undefined): () => Promise<string> {
   return async () => {
-    if (!az) throw new Error('The runner\'s az session was asked for, but no az was found.')
+    if (!az) throw new Error("The runner's az session was asked for, but no az was found.")
     return az
   }
 }
@@ -88,7 +97,9 @@ const REMOVE_PHASE = 'Remove connector'
 /** What a failed run leaves in the cluster, and how to finish or undo it. */
 function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string | undefined {
   if (inputs.command === 'sweep') {
-    return report.sweep?.some(i => i.outcome === 'failed') ? 'The sweep removed what it could; the items marked failed are still there. Re-run the sweep: it finds them again.' : undefined
+    return report.sweep?.some(i => i.outcome === 'failed')
+      ? 'The sweep removed what it could; the items marked failed are still there. Re-run the sweep: it finds them again.'
+      : undefined
   }
   if (inputs.command === 'remove') {
     // Only a failure during the removal itself leaves the cluster half-done.
@@ -103,19 +114,15 @@ function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string 
   )
 }
 
-async function prepare(
-  inputs: Inputs,
-  clock: PhaseClock,
-  report: RunReport,
-  post: PostState,
-  keepClose: (close: () => void) => void
-): Promise<Prepared> {
+async function prepare(inputs: Inputs, clock: PhaseClock, report: RunReport, post: PostState, keepClose: (close: () => void) => void): Promise<Prepared> {
   // Only the runner's own session needs az: a service principal signs in over HTTPS.
   const needsAz = inputs.signIn.kind === 'ambient'
   const tools = await clock.run(`Tools: ${needsAz ? 'az, ' : ''}kubectl, helm`, async () => {
     const [az, kubectl, helm] = await settleAll([
       needsAz ? findAzureCli(inputs.azureCliVersion) : Promise.resolve(undefined),
-      inputs.command === 'install' ? installKubectl({ version: inputs.kubectlVersion || DEFAULT_KUBECTL_VERSION, baseUrl: inputs.kubectlBaseUrl }) : Promise.resolve(undefined),
+      inputs.command === 'install'
+        ? installKubectl({ version: inputs.kubectlVersion || DEFAULT_KUBECTL_VERSION, baseUrl: inputs.kubectlBaseUrl })
+        : Promise.resolve(undefined),
       installHelm({ version: inputs.helmVersion || DEFAULT_HELM_VERSION, baseUrl: inputs.helmBaseUrl })
     ])
     if (az) core.setOutput('az-path', az.path)
@@ -134,7 +141,9 @@ async function prepare(
     core.info(`Signed in as ${s.description}; subscription ${access.subscriptionId}, cloud ${access.cloudName} (${access.endpoint})`)
     if (inputs.signIn.kind === 'ambient' && access.cloudName.toLowerCase() !== inputs.environment.toLowerCase()) {
       // The action keeps a session it did not create as it is; it never switches its cloud.
-      core.warning(`environment is ${inputs.environment}, but the runner's az session is in cloud ${access.cloudName}; the session's cloud is used. Sign in to ${inputs.environment} in the earlier step, or pass credentials to this action.`)
+      core.warning(
+        `environment is ${inputs.environment}, but the runner's az session is in cloud ${access.cloudName}; the session's cloud is used. Sign in to ${inputs.environment} in the earlier step, or pass credentials to this action.`
+      )
     }
     post.subscriptionId = access.subscriptionId
     return { session: s, arm: new ArmClient(access), signedInObjectId: tokenObjectId(signedIn.armToken.token) }
@@ -147,7 +156,9 @@ async function prepare(
       // Only an install needs ACI registered; a teardown must work even where it never was.
       inputs.command === 'install' ? ensureProviderRegistered(arm) : Promise.resolve()
     ])
-    core.info(`Cluster ${info.name}: Kubernetes ${info.kubernetesVersion} in ${info.location}, API server ${info.fqdn}, node resource group ${info.nodeResourceGroup}, RBAC ${info.enableRBAC}`)
+    core.info(
+      `Cluster ${info.name}: Kubernetes ${info.kubernetesVersion} in ${info.location}, API server ${info.fqdn}, node resource group ${info.nodeResourceGroup}, RBAC ${info.enableRBAC}`
+    )
     if (info.virtualNodeAddon) core.info('The managed virtual-node add-on is also enabled; its node (virtual-node-aci-linux) is separate and left alone.')
     return info
   })
@@ -219,11 +230,16 @@ function settingsFor(p: Prepared): ConnectorSettings {
 /** Who the connector will run as, for the access check. */
 function connectorIdentityRef(p: Prepared, s: ConnectorSettings): ConnectorIdentityRef {
   if (s.managedIdentityClientId) {
-    return { description: `the cluster's kubelet identity ${s.managedIdentityClientId}`, assignee: s.managedIdentityClientId, objectId: p.cluster.kubeletIdentityObjectId, isSignedIn: false }
+    return {
+      description: `the cluster's kubelet identity ${s.managedIdentityClientId}`,
+      assignee: s.managedIdentityClientId,
+      objectId: p.cluster.kubeletIdentityObjectId,
+      isSignedIn: false
+    }
   }
   const signedIn = p.inputs.signIn.kind !== 'ambient' && s.clientId === p.inputs.signIn.clientId
   return {
-    description: `service principal ${s.clientId ?? '(from the nodes\' azure.json)'}`,
+    description: `service principal ${s.clientId ?? "(from the nodes' azure.json)"}`,
     assignee: s.clientId ?? '<client-id>',
     objectId: signedIn ? p.signedInObjectId : undefined,
     isSignedIn: signedIn
@@ -235,7 +251,7 @@ function diagnosisContext(s: ConnectorSettings): DiagnosisContext {
     ? `service principal ${s.clientId}`
     : s.managedIdentityClientId
       ? `the cluster's kubelet identity ${s.managedIdentityClientId}`
-      : 'the cluster identity from the nodes\' azure.json'
+      : "the cluster identity from the nodes' azure.json"
   return { aciResourceGroup: s.aciResourceGroup, subscriptionId: s.subscriptionId, identity, identityId: s.clientId ?? s.managedIdentityClientId }
 }
 
@@ -249,13 +265,18 @@ async function install(p: Prepared, clock: PhaseClock, workDir: string, report: 
 
   // Before anything is installed: a connector that may not create container groups turns
   // Ready anyway, and every pod on it then stays Pending.
-  const access = await clock.run('Connector access', () => ensureConnectorAccess(p.arm, p.aciResourceGroup, connectorIdentityRef(p, settings), p.inputs.grantConnectorRole))
+  const access = await clock.run('Connector access', () =>
+    ensureConnectorAccess(p.arm, p.aciResourceGroup, connectorIdentityRef(p, settings), p.inputs.grantConnectorRole)
+  )
   const ctx: DiagnosisContext = { ...diagnosisContext(settings), roleJustGranted: access === 'granted' }
 
   await clock.run(`Install connector (${p.connectors.map(c => c.os).join(', ')})`, async () => {
     // Check every namespace before changing anything, so a conflict leaves nothing half done.
     await settleAll(p.connectors.map(c => checkNamespaceFree(p.kube, c, p.inputs.waitTimeoutMs)))
-    const [records, chart] = await settleAll([settleAll(p.connectors.map(c => readRelease(p.kube, c.release, RELEASE_NAMESPACE))), chartIdentity(p.inputs.chartUrl)])
+    const [records, chart] = await settleAll([
+      settleAll(p.connectors.map(c => readRelease(p.kube, c.release, RELEASE_NAMESPACE))),
+      chartIdentity(p.inputs.chartUrl)
+    ])
     const statuses = records.map(r => r?.status)
     // The post step's cleanup removes what this run created, never a connector that was
     // already there (a shared cluster's, or an earlier job's).
@@ -322,7 +343,11 @@ async function remove(p: Prepared, clock: PhaseClock, workDir: string, report: R
   report.removals = await clock.run(`${REMOVE_PHASE} (${p.connectors.map(c => c.os).join(', ')})`, async () => {
     const removals = await removeAll(p.kube, helmCtx, p.connectors, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs, p.aciResourceGroup, p.arm)
     // With the connectors gone, nothing else would delete what their nodes still had in ACI.
-    const deleted = await sweepContainerGroups(p.arm, p.aciResourceGroup, p.connectors.map(c => c.node))
+    const deleted = await sweepContainerGroups(
+      p.arm,
+      p.aciResourceGroup,
+      p.connectors.map(c => c.node)
+    )
     return removals.map(r => ({ ...r, containerGroupsDeleted: deleted?.get(r.node) }))
   })
 }
@@ -343,5 +368,6 @@ async function sweep(p: Prepared, clock: PhaseClock, workDir: string, report: Ru
   const done = (kind: SweepItem['kind']): string[] => items.filter(i => i.kind === kind && i.outcome !== 'failed').map(i => i.name)
   core.setOutput('swept', JSON.stringify({ dryRun: p.inputs.dryRun, releases: done('release'), nodes: done('node'), containerGroups: done('container group') }))
   const failed = items.filter(i => i.outcome === 'failed')
-  if (failed.length > 0) throw new Error(`The sweep could not remove ${failed.length} item(s):\n${failed.map(i => `- ${i.kind} ${i.name}: ${i.error ?? ''}`).join('\n')}`)
+  if (failed.length > 0)
+    throw new Error(`The sweep could not remove ${failed.length} item(s):\n${failed.map(i => `- ${i.kind} ${i.name}: ${i.error ?? ''}`).join('\n')}`)
 }

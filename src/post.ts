@@ -46,7 +46,14 @@ async function cleanup(state: PostState): Promise<void> {
   const timeoutMs = parseDuration(core.getInput('wait-timeout') || DEFAULT_WAIT_TIMEOUT) ?? 600_000
   const namespace = state.samples[0]?.namespace ?? (core.getInput('samples-namespace') || 'default')
   const workDir = state.workDir ?? path.dirname(state.kubeconfig)
-  const report: RunReport = { command: 'remove', cluster: `${core.getInput('resource-group')}/${core.getInput('cluster-name')} (cleanup)`, nodes: [], samples: [], removals: [], phases: clock.phases }
+  const report: RunReport = {
+    command: 'remove',
+    cluster: `${core.getInput('resource-group')}/${core.getInput('cluster-name')} (cleanup)`,
+    nodes: [],
+    samples: [],
+    removals: [],
+    phases: clock.phases
+  }
   let azure: Azure | undefined
   let token: RefreshingToken | undefined
   try {
@@ -60,7 +67,15 @@ async function cleanup(state: PostState): Promise<void> {
     }
     const access = { kube, helmKubeconfig }
     report.removals = await clock.run('Cleanup: remove what this job installed', () =>
-      removeAll(access.kube, { helm: state.helm ?? 'helm', kubeconfig: access.helmKubeconfig, workDir }, state.connectors, namespace, timeoutMs, state.aciResourceGroup ?? '', azure?.arm)
+      removeAll(
+        access.kube,
+        { helm: state.helm ?? 'helm', kubeconfig: access.helmKubeconfig, workDir },
+        state.connectors,
+        namespace,
+        timeoutMs,
+        state.aciResourceGroup ?? '',
+        azure?.arm
+      )
     )
     const deleted = await clock.run('Cleanup: container groups left in ACI', () => sweepAfterCleanup(state, azure))
     report.removals = report.removals.map(r => ({ ...r, containerGroupsDeleted: deleted?.get(r.node) }))
@@ -84,7 +99,7 @@ async function signInAgain(state: PostState): Promise<Azure> {
   const inputs = parseInputs(readActionInput())
   maskInputSecrets(inputs)
   const az = async (): Promise<string> => {
-    if (!state.az) throw new Error('the main step found no az for the runner\'s session.')
+    if (!state.az) throw new Error("the main step found no az for the runner's session.")
     return state.az
   }
   const signedIn = await signIn(inputs.signIn, inputs.environment, az, state.subscriptionId)
@@ -99,7 +114,11 @@ async function sweepAfterCleanup(state: PostState, signedIn: Azure | undefined):
   if (!state.aciResourceGroup) return undefined
   try {
     const azure = signedIn ?? (await signInAgain(state))
-    return await sweepContainerGroups(azure.arm, state.aciResourceGroup, state.connectors.map(c => c.node))
+    return await sweepContainerGroups(
+      azure.arm,
+      state.aciResourceGroup,
+      state.connectors.map(c => c.node)
+    )
   } catch (err) {
     core.warning(
       `cleanup: could not sign in again to check ${state.aciResourceGroup} for container groups the removed nodes left (${errorText(err)}). ` +

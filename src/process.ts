@@ -46,7 +46,10 @@ export function readableEcho(tool: string): (line: string) => void {
     if (!klog) return core.info(line)
     core.debug(`${tool}: ${line}`)
     if (klog.file !== 'warnings.go') return
-    const message = klog.message.replace(/^"|"$/g, '').replace(/\\"/g, '"').replace(/^warning:\s*/i, '')
+    const message = klog.message
+      .replace(/^"|"$/g, '')
+      .replace(/\\"/g, '"')
+      .replace(/^warning:\s*/i, '')
     if (shownWarnings.has(message)) return
     shownWarnings.add(message)
     if (/deprecated/i.test(message)) core.info(`${tool}: the API server notes that the chart uses a deprecated field: ${message}`)

@@ -29,7 +29,14 @@ export interface NodeStatus {
 }
 
 /** Container states that will not get better by waiting. */
-const FATAL_WAITING_REASONS = new Set(['CrashLoopBackOff', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError', 'ErrImageNeverPull'])
+const FATAL_WAITING_REASONS = new Set([
+  'CrashLoopBackOff',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'ErrImageNeverPull'
+])
 const LOG_TAIL_LINES = 20
 const CONDITION_TAINT_PREFIX = 'node.kubernetes.io/'
 const EVENT_COUNT = 10
@@ -72,12 +79,16 @@ export function connectorLogHint(log: string, ctx: DiagnosisContext): string | u
       `assign it the Contributor role there, e.g. \`az role assignment create --assignee ${ctx.identityId ?? '<client-id>'} --role Contributor --scope ${scope}\`.`
     )
   }
-  if (/AADSTS7000222/.test(log)) return `The connector's client secret has expired (${ctx.identity}): create a new secret and pass it as connector-client-secret (or client-secret).`
+  if (/AADSTS7000222/.test(log))
+    return `The connector's client secret has expired (${ctx.identity}): create a new secret and pass it as connector-client-secret (or client-secret).`
   if (/AADSTS7000215|invalid_client/.test(log)) return `The connector's client secret is wrong (${ctx.identity}): use the secret's Value, not its ID.`
   if (/AADSTS700016/.test(log)) return `The connector's client ID is not known in the tenant (${ctx.identity}).`
-  if (/ResourceGroupNotFound/.test(log)) return `The ACI resource group ${ctx.aciResourceGroup} does not exist: create it or set aci-resource-group to an existing one.`
-  if (/quota|capacity|RegionIsNotAvailable|SkuNotAvailable/i.test(log)) return 'ACI has no capacity or quota for this in the region: try another location, or request more quota.'
-  if (/MissingSubscriptionRegistration/.test(log)) return 'Microsoft.ContainerInstance is not registered in the subscription: run `az provider register -n Microsoft.ContainerInstance --wait`.'
+  if (/ResourceGroupNotFound/.test(log))
+    return `The ACI resource group ${ctx.aciResourceGroup} does not exist: create it or set aci-resource-group to an existing one.`
+  if (/quota|capacity|RegionIsNotAvailable|SkuNotAvailable/i.test(log))
+    return 'ACI has no capacity or quota for this in the region: try another location, or request more quota.'
+  if (/MissingSubscriptionRegistration/.test(log))
+    return 'Microsoft.ContainerInstance is not registered in the subscription: run `az provider register -n Microsoft.ContainerInstance --wait`.'
   return undefined
 }
 
@@ -90,7 +101,13 @@ export function newestPod(pods: V1Pod[]): V1Pod | undefined {
 export function describePod(pod: V1Pod): string {
   const containers = (pod.status?.containerStatuses ?? [])
     .map(c => {
-      const state = c.state?.running ? 'running' : c.state?.waiting ? `waiting (${c.state.waiting.reason ?? ''})` : c.state?.terminated ? `terminated (${c.state.terminated.reason ?? c.state.terminated.exitCode})` : 'unknown'
+      const state = c.state?.running
+        ? 'running'
+        : c.state?.waiting
+          ? `waiting (${c.state.waiting.reason ?? ''})`
+          : c.state?.terminated
+            ? `terminated (${c.state.terminated.reason ?? c.state.terminated.exitCode})`
+            : 'unknown'
       return `${c.name}: ${state}, ready=${c.ready}, restarts=${c.restartCount}`
     })
     .join('; ')
@@ -139,15 +156,23 @@ async function podLog(kube: Kube, pod: V1Pod): Promise<string> {
 /** Pods, events and log lines of a connector namespace, as text for an error message. */
 export async function diagnoseConnector(kube: Kube, namespace: string): Promise<{ text: string; log: string }> {
   const [pods, events] = await Promise.all([
-    kube.core.listNamespacedPod({ namespace }).then(l => l.items, () => [] as V1Pod[]),
-    kube.core.listNamespacedEvent({ namespace }).then(l => l.items, () => [] as CoreV1Event[])
+    kube.core.listNamespacedPod({ namespace }).then(
+      l => l.items,
+      () => [] as V1Pod[]
+    ),
+    kube.core.listNamespacedEvent({ namespace }).then(
+      l => l.items,
+      () => [] as CoreV1Event[]
+    )
   ])
   const newest = pods.sort((a, b) => eventTime({ metadata: b.metadata } as CoreV1Event) - eventTime({ metadata: a.metadata } as CoreV1Event))[0]
   const log = newest ? await podLog(kube, newest) : ''
   const parts = [
     pods.length ? pods.map(describePod).join('\n') : `no connector pod in namespace ${namespace}`,
     events.length ? `events:\n${describeEvents(events)}` : 'no events',
-    log ? `last log lines of ${newest?.metadata?.name} (container ${newest ? containerToLog(newest)?.name ?? '' : ''}):\n${lastLines(log, LOG_TAIL_LINES)}` : 'no connector log'
+    log
+      ? `last log lines of ${newest?.metadata?.name} (container ${newest ? (containerToLog(newest)?.name ?? '') : ''}):\n${lastLines(log, LOG_TAIL_LINES)}`
+      : 'no connector log'
   ]
   return { text: parts.join('\n'), log }
 }
@@ -172,7 +197,9 @@ export async function currentPodTemplateHash(kube: Kube, namespace: string, dead
       const observed = (deployment.status?.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 1)
       if (observed && revision) {
         const sets = (await kube.apps.listNamespacedReplicaSet({ namespace })).items
-        const current = sets.find(rs => rs.metadata?.ownerReferences?.some(o => o.uid === deployment.metadata?.uid) && rs.metadata?.annotations?.[REVISION_ANNOTATION] === revision)
+        const current = sets.find(
+          rs => rs.metadata?.ownerReferences?.some(o => o.uid === deployment.metadata?.uid) && rs.metadata?.annotations?.[REVISION_ANNOTATION] === revision
+        )
         const hash = current?.metadata?.labels?.['pod-template-hash']
         if (hash) return hash
       }
@@ -226,7 +253,9 @@ async function connectorAciCheck(kube: Kube, pod: V1Pod, deadline: number): Prom
       core.debug(`reading the log of ${namespace}/${name}: ${errorText(err)}`)
       // Logs can be out of reach (a kubeconfig without pods/log, a node's log endpoint behind a firewall).
       if (++unreadable >= LOG_READ_ATTEMPTS) {
-        core.warning(`Could not read the log of ${namespace}/${name} (${errorText(err)}), so the connector's access to ACI is not verified; pods on ${pod.spec?.nodeName ? 'its node' : 'the virtual node'} may still fail with ProviderFailed.`)
+        core.warning(
+          `Could not read the log of ${namespace}/${name} (${errorText(err)}), so the connector's access to ACI is not verified; pods on ${pod.spec?.nodeName ? 'its node' : 'the virtual node'} may still fail with ProviderFailed.`
+        )
         return 'ok'
       }
     }
@@ -280,16 +309,28 @@ export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutM
       if (failure) resolve({ failure })
       else if (newest && podIsReady(newest) && nodeIsReady(node)) resolve(nodeStatus(c, node, started))
     }
-    void watchUntilAborted<V1Node>(kube, '/api/v1/nodes', { fieldSelector: `metadata.name=${c.node}` }, (type, obj) => {
-      node = type === 'DELETED' ? undefined : obj
-      check()
-    }, abort.signal)
-    void watchUntilAborted<V1Pod>(kube, `/api/v1/namespaces/${c.namespace}/pods`, {}, (type, obj) => {
-      const key = obj.metadata?.name ?? ''
-      if (type === 'DELETED') pods.delete(key)
-      else pods.set(key, obj)
-      check()
-    }, abort.signal)
+    void watchUntilAborted<V1Node>(
+      kube,
+      '/api/v1/nodes',
+      { fieldSelector: `metadata.name=${c.node}` },
+      (type, obj) => {
+        node = type === 'DELETED' ? undefined : obj
+        check()
+      },
+      abort.signal
+    )
+    void watchUntilAborted<V1Pod>(
+      kube,
+      `/api/v1/namespaces/${c.namespace}/pods`,
+      {},
+      (type, obj) => {
+        const key = obj.metadata?.name ?? ''
+        if (type === 'DELETED') pods.delete(key)
+        else pods.set(key, obj)
+        check()
+      },
+      abort.signal
+    )
   })
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<'timeout'>(resolve => {
@@ -307,7 +348,9 @@ export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutM
     if (aci === 'ok') return result
     if (aci !== 'timeout' && ctx.roleJustGranted) {
       // The connector's one list at start raced the new role assignment; its later calls will see it.
-      core.warning(`${c.node}: ${aci.failure}. The role was assigned moments ago and Azure can take a few minutes to apply it; pods may stay Pending until then.`)
+      core.warning(
+        `${c.node}: ${aci.failure}. The role was assigned moments ago and Azure can take a few minutes to apply it; pods may stay Pending until then.`
+      )
       return result
     }
     result = aci === 'timeout' ? 'timeout' : { failure: aci.failure }

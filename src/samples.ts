@@ -76,7 +76,11 @@ export interface SampleStatus {
 function deploymentAvailable(d: V1Deployment | undefined): boolean {
   if (!d?.status || !d.metadata) return false
   const wanted = d.spec?.replicas ?? 1
-  return (d.status.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) && (d.status.availableReplicas ?? 0) >= wanted && (d.status.updatedReplicas ?? 0) >= wanted
+  return (
+    (d.status.observedGeneration ?? 0) >= (d.metadata.generation ?? 0) &&
+    (d.status.availableReplicas ?? 0) >= wanted &&
+    (d.status.updatedReplicas ?? 0) >= wanted
+  )
 }
 
 /** Why the sample's pods are stuck (scheduling, provider errors), for the failure message. */
@@ -85,7 +89,10 @@ async function sampleProblems(kube: Kube, os: OsType, namespace: string): Promis
   const pods = (await kube.core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items
   const events = (await kube.core.listNamespacedEvent({ namespace })).items.filter(e => pods.some(p => p.metadata?.name === e.involvedObject?.name))
   return [
-    ...pods.map(p => `pod ${p.metadata?.name}: ${p.status?.phase ?? 'unknown'}${p.spec?.nodeName ? ` on ${p.spec.nodeName}` : ' (not scheduled)'}${p.status?.reason ? ` ${p.status.reason}` : ''}`),
+    ...pods.map(
+      p =>
+        `pod ${p.metadata?.name}: ${p.status?.phase ?? 'unknown'}${p.spec?.nodeName ? ` on ${p.spec.nodeName}` : ' (not scheduled)'}${p.status?.reason ? ` ${p.status.reason}` : ''}`
+    ),
     ...events.slice(-5).map(e => `${e.reason}: ${e.message}`)
   ].join('\n')
 }
@@ -107,13 +114,25 @@ export async function waitForSample(kube: Kube, os: OsType, namespace: string, t
   const abort = new AbortController()
   let timer: NodeJS.Timeout | undefined
   const outcome = new Promise<true | false | { failure: string }>(resolve => {
-    void watchUntilAborted<V1Deployment>(kube, `/apis/apps/v1/namespaces/${namespace}/deployments`, { fieldSelector: `metadata.name=${name}` }, (_type, d) => {
-      if (deploymentAvailable(d)) resolve(true)
-    }, abort.signal)
-    void watchUntilAborted<V1Pod>(kube, `/api/v1/namespaces/${namespace}/pods`, { labelSelector: `app=${name}` }, (type, pod) => {
-      const failure = type === 'DELETED' ? undefined : providerFailure(pod)
-      if (failure) resolve({ failure })
-    }, abort.signal)
+    void watchUntilAborted<V1Deployment>(
+      kube,
+      `/apis/apps/v1/namespaces/${namespace}/deployments`,
+      { fieldSelector: `metadata.name=${name}` },
+      (_type, d) => {
+        if (deploymentAvailable(d)) resolve(true)
+      },
+      abort.signal
+    )
+    void watchUntilAborted<V1Pod>(
+      kube,
+      `/api/v1/namespaces/${namespace}/pods`,
+      { labelSelector: `app=${name}` },
+      (type, pod) => {
+        const failure = type === 'DELETED' ? undefined : providerFailure(pod)
+        if (failure) resolve({ failure })
+      },
+      abort.signal
+    )
     timer = setTimeout(() => resolve(false), timeoutMs)
   }).finally(() => {
     clearTimeout(timer)
@@ -121,10 +140,15 @@ export async function waitForSample(kube: Kube, os: OsType, namespace: string, t
   })
   const result = await outcome
   if (result !== true) {
-    const what = result === false ? `Sample ${name} was not available after ${Math.round(timeoutMs / 1000)} s.` : `Sample ${name} cannot run on the virtual node: ${result.failure}`
+    const what =
+      result === false
+        ? `Sample ${name} was not available after ${Math.round(timeoutMs / 1000)} s.`
+        : `Sample ${name} cannot run on the virtual node: ${result.failure}`
     throw new Error(`${what}\n${await sampleProblems(kube, os, namespace)}\nMore: kubectl -n ${namespace} describe deployment ${name}`)
   }
-  const pods: V1Pod[] = (await kube.core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items.filter(p => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
+  const pods: V1Pod[] = (await kube.core.listNamespacedPod({ namespace, labelSelector: `app=${name}` })).items.filter(
+    p => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp
+  )
   const status: SampleStatus = {
     os,
     name,

@@ -68,7 +68,10 @@ export function renderSummary(r: RunReport): string {
   if (r.leftBehind) lines.push('> [!WARNING]', ...r.leftBehind.split('\n').map(l => `> ${l}`), '')
   if (r.nodes.length > 0) {
     lines.push('| OS | Virtual node | Ready | Waited | Taints |', '|---|---|---|---|---|')
-    for (const n of r.nodes) lines.push(`| ${n.os} | \`${n.node}\` | ${n.ready ? '✅ Ready' : '❌ not Ready'} | ${seconds(n.waitedMs)} | ${n.taints.map(t => `\`${t}\``).join(' ') || '-'} |`)
+    for (const n of r.nodes)
+      lines.push(
+        `| ${n.os} | \`${n.node}\` | ${n.ready ? '✅ Ready' : '❌ not Ready'} | ${seconds(n.waitedMs)} | ${n.taints.map(t => `\`${t}\``).join(' ') || '-'} |`
+      )
     lines.push('')
   }
   if (r.samples.length > 0) {
@@ -80,8 +83,15 @@ export function renderSummary(r: RunReport): string {
     lines.push('| OS | Release | Release removed | Node removed | Pods drained | Container groups deleted after |', '|---|---|---|---|---|---|')
     for (const x of r.removals) {
       const drained = `${x.podsEvicted}${x.podsForced.length ? ` (${x.podsForced.length} forced)` : ''}`
-      const groups = x.containerGroupsDeleted === undefined ? 'not checked' : x.containerGroupsDeleted.length === 0 ? 'none left' : x.containerGroupsDeleted.map(g => `\`${g}\``).join(' ')
-      lines.push(`| ${x.os} | \`${x.release}\` | ${x.releaseRemoved ? 'yes' : 'was not there'} | ${x.nodeRemoved ? 'yes' : 'was not there'} | ${drained} | ${groups} |`)
+      const groups =
+        x.containerGroupsDeleted === undefined
+          ? 'not checked'
+          : x.containerGroupsDeleted.length === 0
+            ? 'none left'
+            : x.containerGroupsDeleted.map(g => `\`${g}\``).join(' ')
+      lines.push(
+        `| ${x.os} | \`${x.release}\` | ${x.releaseRemoved ? 'yes' : 'was not there'} | ${x.nodeRemoved ? 'yes' : 'was not there'} | ${drained} | ${groups} |`
+      )
     }
     lines.push('')
   }
@@ -89,7 +99,10 @@ export function renderSummary(r: RunReport): string {
     if (r.sweep.length === 0) lines.push('Nothing to sweep: no matching connector, no dead virtual node, no orphaned container group.', '')
     else {
       lines.push('| What | Name | Age | Detail | Outcome |', '|---|---|---|---|---|')
-      for (const i of r.sweep) lines.push(`| ${i.kind} | \`${i.name}\` | ${i.ageMs === undefined ? '-' : ageText(i.ageMs)} | ${i.detail} | ${i.outcome === 'failed' ? `❌ failed: ${(i.error ?? '').split('\n')[0]}` : i.outcome} |`)
+      for (const i of r.sweep)
+        lines.push(
+          `| ${i.kind} | \`${i.name}\` | ${i.ageMs === undefined ? '-' : ageText(i.ageMs)} | ${i.detail} | ${i.outcome === 'failed' ? `❌ failed: ${(i.error ?? '').split('\n')[0]}` : i.outcome} |`
+        )
       lines.push('')
     }
   }

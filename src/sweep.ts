@@ -59,7 +59,12 @@ export function connectorNameOf(release: string): string {
 
 /** `*` any run of characters, `?` one; everything else literal. */
 export function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`)
+  return new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`
+  )
 }
 
 /** Every connector release in the cluster, from Helm's records in any namespace (the newest revision of each). */
@@ -99,7 +104,14 @@ function created(o: { metadata?: { creationTimestamp?: Date | string } }): Date 
 }
 
 /** What a sweep would remove; reads only. */
-export async function planSweep(kube: Kube, arm: ArmClient, aciResourceGroup: string, glob: string, olderThanMs: number | undefined, now = Date.now()): Promise<SweepPlan> {
+export async function planSweep(
+  kube: Kube,
+  arm: ArmClient,
+  aciResourceGroup: string,
+  glob: string,
+  olderThanMs: number | undefined,
+  now = Date.now()
+): Promise<SweepPlan> {
   const pattern = globToRegExp(glob)
   const all = await findConnectorReleases(kube)
   const releases = all.filter(r => pattern.test(r.connector) && (olderThanMs === undefined || now - r.firstDeployed.getTime() >= olderThanMs))
@@ -111,7 +123,9 @@ export async function planSweep(kube: Kube, arm: ArmClient, aciResourceGroup: st
   const gone = new Set([...releases.map(r => r.node), ...deadNodes.map(n => n.name)])
   const staying = new Set((await kube.core.listNode()).items.map(n => n.metadata?.name ?? '').filter(n => !gone.has(n)))
   // Groups tagged for a node that is not in the cluster (or is about to go); untagged groups are not a connector's.
-  const orphanGroups = (await listContainerGroups(arm, aciResourceGroup)).filter(g => g.node !== undefined && !staying.has(g.node) && !g.node.startsWith(ADDON_NODE_PREFIX))
+  const orphanGroups = (await listContainerGroups(arm, aciResourceGroup)).filter(
+    g => g.node !== undefined && !staying.has(g.node) && !g.node.startsWith(ADDON_NODE_PREFIX)
+  )
   return { releases, deadNodes, orphanGroups }
 }
 
@@ -139,7 +153,16 @@ const age = (d: Date | undefined, now: number): number | undefined => (d ? now -
  * Carries the plan out (or, with dryRun, only reports it). One item failing does not stop
  * the others; the caller fails the step when any item failed.
  */
-export async function runSweep(kube: Kube, arm: ArmClient, helm: HelmContext, aciResourceGroup: string, plan: SweepPlan, dryRun: boolean, timeoutMs: number, now = Date.now()): Promise<SweepItem[]> {
+export async function runSweep(
+  kube: Kube,
+  arm: ArmClient,
+  helm: HelmContext,
+  aciResourceGroup: string,
+  plan: SweepPlan,
+  dryRun: boolean,
+  timeoutMs: number,
+  now = Date.now()
+): Promise<SweepItem[]> {
   const outcome = (ok: boolean): SweepItem['outcome'] => (dryRun ? 'would remove' : ok ? 'removed' : 'failed')
   const items: SweepItem[] = []
 
@@ -151,7 +174,14 @@ export async function runSweep(kube: Kube, arm: ArmClient, helm: HelmContext, ac
       })
   plan.releases.forEach((r, i) => {
     const res = releaseResults[i]!
-    items.push({ kind: 'release', name: `${r.helmNamespace}/${r.release}`, ageMs: age(r.firstDeployed, now), detail: `${r.os} connector ${r.connector}, chart ${r.chart}, node ${r.node}`, outcome: outcome(res.ok), error: res.ok ? undefined : res.error })
+    items.push({
+      kind: 'release',
+      name: `${r.helmNamespace}/${r.release}`,
+      ageMs: age(r.firstDeployed, now),
+      detail: `${r.os} connector ${r.connector}, chart ${r.chart}, node ${r.node}`,
+      outcome: outcome(res.ok),
+      error: res.ok ? undefined : res.error
+    })
   })
 
   const nodeResults = dryRun
@@ -162,7 +192,14 @@ export async function runSweep(kube: Kube, arm: ArmClient, helm: HelmContext, ac
       })
   plan.deadNodes.forEach((n, i) => {
     const res = nodeResults[i]!
-    items.push({ kind: 'node', name: n.name, ageMs: age(n.created, now), detail: 'not Ready, served by no connector release', outcome: outcome(res.ok), error: res.ok ? undefined : res.error })
+    items.push({
+      kind: 'node',
+      name: n.name,
+      ageMs: age(n.created, now),
+      detail: 'not Ready, served by no connector release',
+      outcome: outcome(res.ok),
+      error: res.ok ? undefined : res.error
+    })
   })
 
   // After the removals: the connectors have deleted the groups of the pods they drained.
@@ -173,10 +210,17 @@ export async function runSweep(kube: Kube, arm: ArmClient, helm: HelmContext, ac
   groups.forEach((g, i) => {
     const res = groupResults[i]!
     const size = g.cpu !== undefined ? `, ${g.cpu} CPU, ${g.memoryInGB ?? 0} GB` : ''
-    items.push({ kind: 'container group', name: `${aciResourceGroup}/${g.name}`, detail: `tagged for node ${g.node ?? ''}${size}`, outcome: outcome(res.ok), error: res.ok ? undefined : res.error })
+    items.push({
+      kind: 'container group',
+      name: `${aciResourceGroup}/${g.name}`,
+      detail: `tagged for node ${g.node ?? ''}${size}`,
+      outcome: outcome(res.ok),
+      error: res.ok ? undefined : res.error
+    })
   })
 
-  for (const item of items) core.info(`${item.outcome === 'failed' ? '✗' : '•'} ${item.kind} ${item.name}: ${item.outcome}${item.error ? ` (${item.error.split('\n')[0]})` : ''}`)
+  for (const item of items)
+    core.info(`${item.outcome === 'failed' ? '✗' : '•'} ${item.kind} ${item.name}: ${item.outcome}${item.error ? ` (${item.error.split('\n')[0]})` : ''}`)
   return items
 }
 

@@ -281,7 +281,7 @@ export async function findAzureCli(requested: string): Promise<{ path: string; v
   const onPath = await io.which('az', false)
   if (!onPath) {
     throw new Error(
-      'No client-id/creds are set, so the action uses the runner\'s az session, but there is no az on PATH: ' +
+      "No client-id/creds are set, so the action uses the runner's az session, but there is no az on PATH: " +
         'sign in with Azure/login in an earlier step, or pass creds, or client-id + tenant-id (+ client-secret) to this action.'
     )
   }
@@ -328,7 +328,8 @@ async function pipInstallAzureCli(version: string, arch: string): Promise<string
   const cacheRoot = process.env.RUNNER_TOOL_CACHE || path.join(os.homedir(), '.cache', 'tool-cache')
   const dir = path.join(cacheRoot, 'azure-cli', version, arch)
   const python = (await io.which('python3', false)) || (await io.which('python', false))
-  if (!python) throw new Error(`az ${version} is needed, but there is no python3 on this runner to install it with pip; install the Azure CLI in an earlier step.`)
+  if (!python)
+    throw new Error(`az ${version} is needed, but there is no python3 on this runner to install it with pip; install the Azure CLI in an earlier step.`)
   core.info(`Installing azure-cli==${version} with pip into ${dir} (takes a few minutes; cached for later jobs on this runner)`)
   await fs.rm(dir, { recursive: true, force: true })
   await fs.mkdir(path.dirname(dir), { recursive: true })

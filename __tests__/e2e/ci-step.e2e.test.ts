@@ -3,7 +3,19 @@
 import { stat } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
-import { expectNoSecretLeak, expectSuccess, isReady, job, leftoverFiles, mainOnly, namespaceExists, node, releasesIn, secretSignIn, waitFor } from './helpers.js'
+import {
+  expectNoSecretLeak,
+  expectSuccess,
+  isReady,
+  job,
+  leftoverFiles,
+  mainOnly,
+  namespaceExists,
+  node,
+  releasesIn,
+  secretSignIn,
+  waitFor
+} from './helpers.js'
 
 const LINUX_NODE = 'virtual-kubelet-aci-connector-linux-eastus'
 const WINDOWS_NODE = 'virtual-kubelet-aci-connector-windows-eastus'
@@ -21,7 +33,11 @@ describe('CI step: install Both with samples', () => {
     {
       label: 'malformed values',
       inputs: { 'os-type': 'Mac', 'wait-timeout': 'soon', location: 'east\nus' },
-      problems: ['os-type: "Mac" is not valid; use Linux, Windows or Both.', 'wait-timeout: "soon" is not valid', 'location contains a line break or control character; give it as a single line']
+      problems: [
+        'os-type: "Mac" is not valid; use Linux, Windows or Both.',
+        'wait-timeout: "soon" is not valid',
+        'location contains a line break or control character; give it as a single line'
+      ]
     },
     {
       label: 'values the runner cannot honour',
@@ -57,18 +73,32 @@ describe('CI step: install Both with samples', () => {
       // A service principal signs in over HTTPS: az is neither needed nor reported.
       expect(main.outputs['az-path']).toBeUndefined()
 
-      for (const [name, os] of [[LINUX_NODE, 'linux'], [WINDOWS_NODE, 'windows']] as const) {
+      for (const [name, os] of [
+        [LINUX_NODE, 'linux'],
+        [WINDOWS_NODE, 'windows']
+      ] as const) {
         const n = await node(env, name)
         expect(isReady(n), `${name} Ready`).toBe(true)
         // virtual-kubelet v1.11.0 node/nodeutil/controller.go and azure-aci v1.6.4 pkg/provider/vk_node.go
-        expect(n?.metadata?.labels).toMatchObject({ type: 'virtual-kubelet', 'kubernetes.io/role': 'agent', 'kubernetes.io/hostname': name, 'kubernetes.io/os': os, 'beta.kubernetes.io/os': os })
+        expect(n?.metadata?.labels).toMatchObject({
+          type: 'virtual-kubelet',
+          'kubernetes.io/role': 'agent',
+          'kubernetes.io/hostname': name,
+          'kubernetes.io/os': os,
+          'beta.kubernetes.io/os': os
+        })
         expect(n?.status?.nodeInfo?.kubeletVersion).toMatch(/-vk-azure-aci-/)
         expect(n?.status?.nodeInfo?.operatingSystem?.toLowerCase()).toBe(os)
-        expect(n?.spec?.taints).toEqual(expect.arrayContaining([expect.objectContaining({ key: 'virtual-kubelet.io/provider', value: 'azure', effect: 'NoSchedule' })]))
+        expect(n?.spec?.taints).toEqual(
+          expect.arrayContaining([expect.objectContaining({ key: 'virtual-kubelet.io/provider', value: 'azure', effect: 'NoSchedule' })])
+        )
       }
 
       const ips = JSON.parse(main.outputs['sample-pod-ips']) as Record<string, string[]>
-      for (const [name, os, nodeName] of [['aci-helloworld', 'linux', LINUX_NODE], ['nanoserver-iis', 'windows', WINDOWS_NODE]] as const) {
+      for (const [name, os, nodeName] of [
+        ['aci-helloworld', 'linux', LINUX_NODE],
+        ['nanoserver-iis', 'windows', WINDOWS_NODE]
+      ] as const) {
         const pods = (await env.core.listNamespacedPod({ namespace: 'default', labelSelector: `app=${name}` })).items
         expect(pods.length, `${name} pods`).toBe(1)
         expect(pods[0].status?.phase).toBe('Running')
@@ -76,7 +106,12 @@ describe('CI step: install Both with samples', () => {
         expect(ips[os]).toEqual(os === 'linux' ? [pods[0].status?.podIP] : [])
         // Each sample is a container group of its own in the ACI resource group, tagged by the connector.
         const group = env.azure.aci.groups().find(g => g.tags.PodName === pods[0].metadata?.name)
-        expect(group, `${name} container group`).toMatchObject({ name: `default-${pods[0].metadata?.name}`, resourceGroup: IDS.nodeResourceGroup, osType: os === 'linux' ? 'Linux' : 'Windows', state: 'Running' })
+        expect(group, `${name} container group`).toMatchObject({
+          name: `default-${pods[0].metadata?.name}`,
+          resourceGroup: IDS.nodeResourceGroup,
+          osType: os === 'linux' ? 'Linux' : 'Windows',
+          state: 'Running'
+        })
         expect(group?.tags).toMatchObject({ NodeName: nodeName, Namespace: 'default', UID: pods[0].metadata?.uid })
       }
       // ACI gives a Linux group a public IP of its own; the connector reports none for Windows
@@ -95,7 +130,9 @@ describe('CI step: install Both with samples', () => {
       expect(main.summary).toContain(`| Linux | \`${LINUX_NODE}\` | ✅ Ready`)
       expect(main.summary).toContain(`| Windows | \`${WINDOWS_NODE}\` | ✅ Ready`)
       // The node's own taint, not the passing not-ready one the node controller clears.
-      expect(main.summary).toMatch(new RegExp(`\\| Linux \\| \`${LINUX_NODE}\` \\| ✅ Ready \\| [\\d.]+ s \\| \`virtual-kubelet\\.io/provider=azure:NoSchedule\` \\|`))
+      expect(main.summary).toMatch(
+        new RegExp(`\\| Linux \\| \`${LINUX_NODE}\` \\| ✅ Ready \\| [\\d.]+ s \\| \`virtual-kubelet\\.io/provider=azure:NoSchedule\` \\|`)
+      )
       expect(main.summary).toMatch(/\| aci-helloworld \| default \| aci-helloworld-[a-z0-9-]+ \| \d+\.\d+\.\d+\.\d+ \|/)
       expect(main.summary).toContain('| **Total** |')
       expect(main.log).toContain('::group::Tools: kubectl, helm')
@@ -138,7 +175,10 @@ describe('CI step: install Both with samples', () => {
     expect(env.mirror.requests.slice(before).filter(r => !r.path.endsWith('.tgz'))).toEqual([])
     expect(main.log).toContain('kubectl v1.34.4 found in the tool cache')
     expect(await releasesIn(env)).toEqual(['aci-connector-linux-eastus', 'aci-connector-windows-eastus'])
-    expect((await env.apps.listNamespacedDeployment({ namespace: 'default' })).items.map(d => d.metadata?.name).sort()).toEqual(['aci-helloworld', 'nanoserver-iis'])
+    expect((await env.apps.listNamespacedDeployment({ namespace: 'default' })).items.map(d => d.metadata?.name).sort()).toEqual([
+      'aci-helloworld',
+      'nanoserver-iis'
+    ])
     expect(env.azure.state().registerCalls).toBe(1)
   })
 
@@ -162,7 +202,9 @@ describe('CI step: install Both with samples', () => {
         }
       }
     })
-    const daemonGroup = await waitFor('the DaemonSet pod\'s container group', async () => env.azure.aci.groups().find(g => g.tags.PodName?.startsWith('node-agent-')))
+    const daemonGroup = await waitFor("the DaemonSet pod's container group", async () =>
+      env.azure.aci.groups().find(g => g.tags.PodName?.startsWith('node-agent-'))
+    )
     expect(daemonGroup.tags.NodeName).toBe(LINUX_NODE)
 
     const first = await job(env, { ...secretSignIn, command: 'remove', 'os-type': 'Both' })
@@ -185,7 +227,9 @@ describe('CI step: install Both with samples', () => {
     const second = await job(env, { ...secretSignIn, command: 'remove', 'os-type': 'Both' })
     await second.job.cleanup()
     expectSuccess(second.main)
-    expect(second.main.log).toContain('Linux: nothing to remove (release aci-connector-linux-eastus and node virtual-kubelet-aci-connector-linux-eastus are not there)')
+    expect(second.main.log).toContain(
+      'Linux: nothing to remove (release aci-connector-linux-eastus and node virtual-kubelet-aci-connector-linux-eastus are not there)'
+    )
     expect(second.main.summary).toContain('| Windows | `aci-connector-windows-eastus` | was not there | was not there | 0 |')
     await expectNoSecretLeak(env, [first.main, second.main])
   })

@@ -10,7 +10,12 @@ const DEMO_TIMEOUT_MS = 8 * 60_000
 /** Runs `npm run demo` and returns its exit code and everything it printed. */
 function runDemo(): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', 'demo'], { cwd: REPO_ROOT, env: { ...process.env, FORCE_COLOR: '0' }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    const child = spawn('npm', ['run', 'demo'], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, FORCE_COLOR: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true
+    })
     let output = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d))
     child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d))

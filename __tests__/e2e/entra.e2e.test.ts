@@ -18,7 +18,10 @@ const JWT = /eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}/
 const connectorIdentity = { 'connector-client-id': IDS.connectorClientId, 'connector-client-secret': IDS.connectorClientSecret }
 
 function expectNoJwt(step: StepResult, label: string): void {
-  const visible = step.rawLog.split('\n').filter(l => !l.startsWith('::add-mask::')).join('\n')
+  const visible = step.rawLog
+    .split('\n')
+    .filter(l => !l.startsWith('::add-mask::'))
+    .join('\n')
   expect(visible, `a token in the ${label} log`).not.toMatch(JWT)
   expect(step.summary, `a token in the ${label} summary`).not.toMatch(JWT)
   expect(JSON.stringify(step.outputs), `a token in the ${label} outputs`).not.toMatch(JWT)
@@ -41,8 +44,14 @@ describe('Entra ID cluster with local accounts disabled', () => {
     expect(result.log).toContain(`admin: true cannot be used with cluster "${IDS.clusterName}": it has local accounts disabled (disableLocalAccounts)`)
     expect(result.log).toContain('Remove admin: true')
     const asked = env.azure.requests.slice(requestsBefore).map(r => `${r.method} ${r.path}`)
-    expect(asked.some(r => /listClusterAdminCredential/i.test(r)), 'asked ARM for the admin credential').toBe(false)
-    expect(asked.some(r => /^(PUT|DELETE) /.test(r)), 'changed something in Azure').toBe(false)
+    expect(
+      asked.some(r => /listClusterAdminCredential/i.test(r)),
+      'asked ARM for the admin credential'
+    ).toBe(false)
+    expect(
+      asked.some(r => /^(PUT|DELETE) /.test(r)),
+      'changed something in Azure'
+    ).toBe(false)
     expect(await releasesIn(env)).toEqual([])
   })
 
@@ -76,7 +85,9 @@ describe('Entra ID cluster with local accounts disabled', () => {
     {
       label: 'creds JSON',
       name: 'entra-creds',
-      signIn: async () => ({ creds: JSON.stringify({ clientId: IDS.clientId, clientSecret: IDS.clientSecret, tenantId: IDS.tenantId, subscriptionId: IDS.subscriptionId }) }),
+      signIn: async () => ({
+        creds: JSON.stringify({ clientId: IDS.clientId, clientSecret: IDS.clientSecret, tenantId: IDS.tenantId, subscriptionId: IDS.subscriptionId })
+      }),
       laterStepEnv: () => ({ ...env.publicAzureEnv, AAD_SERVICE_PRINCIPAL_CLIENT_SECRET: IDS.clientSecret }),
       loginMode: 'spn'
     },
@@ -111,7 +122,9 @@ describe('Entra ID cluster with local accounts disabled', () => {
     try {
       expectSuccess(install.result)
       const main = install.result
-      expect(main.log).toContain(`Cluster ${IDS.clusterName} uses Microsoft Entra ID and has local accounts disabled: the action signs in to it with an Entra token.`)
+      expect(main.log).toContain(
+        `Cluster ${IDS.clusterName} uses Microsoft Entra ID and has local accounts disabled: the action signs in to it with an Entra token.`
+      )
       expect(isReady(await node(env, linuxNode))).toBe(true)
       expect(isReady(await node(env, windowsNode))).toBe(true)
       expect(env.azure.aci.groups().filter(g => g.tags.NodeName === linuxNode || g.tags.NodeName === windowsNode)).toHaveLength(2)
@@ -119,7 +132,8 @@ describe('Entra ID cluster with local accounts disabled', () => {
       // The kubeconfig for later steps runs kubelogin in the mode of this sign-in, with no credential in it.
       const kubeconfigPath = main.outputs['kubeconfig-path'] ?? ''
       const kubeconfig = await readFile(kubeconfigPath, 'utf8')
-      const exec = (parse(kubeconfig) as { users: Array<{ user: { exec: { command: string; args: string[]; env: Array<{ name: string; value: string }> } } }> }).users[0]?.user.exec
+      const exec = (parse(kubeconfig) as { users: Array<{ user: { exec: { command: string; args: string[]; env: Array<{ name: string; value: string }> } } }> })
+        .users[0]?.user.exec
       expect(exec?.command).toBe('kubelogin')
       expect(exec?.args.join(' ')).toContain(`--login ${loginMode}`)
       // kubelogin's token cache goes to the job's own files, which the post step deletes.
@@ -130,7 +144,13 @@ describe('Entra ID cluster with local accounts disabled', () => {
       expect(main.outputs['kubelogin-path']).toContain(install.job.toolCache)
 
       // A later step of the job: plain `kubectl` with that kubeconfig, kubelogin found on PATH.
-      const later = await runLaterStep(install.job, main.outputs['kubectl-path'] ?? 'kubectl', ['get', 'nodes', '-o', 'name', '--kubeconfig', kubeconfigPath], laterStepEnv(), 120_000)
+      const later = await runLaterStep(
+        install.job,
+        main.outputs['kubectl-path'] ?? 'kubectl',
+        ['get', 'nodes', '-o', 'name', '--kubeconfig', kubeconfigPath],
+        laterStepEnv(),
+        120_000
+      )
       expect(later.stderr).not.toMatch(JWT)
       expect(later.code, `later step failed: ${later.stderr}`).toBe(0)
       expect(later.stdout).toContain(`node/${linuxNode}`)

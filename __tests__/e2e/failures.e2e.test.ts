@@ -10,8 +10,6 @@ import { aksAzureJson, startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type Local
 import { HELM3_VERSION } from '../local-aks/binaries.js'
 import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn, setReleaseStatus, waitFor } from './helpers.js'
 
-const LINUX_NODE = 'virtual-kubelet-aci-connector-linux-eastus'
-
 describe('failures that say what to do', () => {
   let env: LocalAks
   beforeAll(async () => {
@@ -79,7 +77,9 @@ describe('failures that say what to do', () => {
     const { main, job: j } = await job(env, { ...inputs, 'image-tag': '9.9.9', 'wait-timeout': '5m' })
     await j.cleanup()
     expect(main.exitCode).toBe(1)
-    expect(main.log).toContain('The Linux connector (release badtag-linux-eastus) is failing: container badtag-linux-eastus-virtual-kubelet-azure-aci is ImagePullBackOff')
+    expect(main.log).toContain(
+      'The Linux connector (release badtag-linux-eastus) is failing: container badtag-linux-eastus-virtual-kubelet-azure-aci is ImagePullBackOff'
+    )
     expect(main.log).toContain('mcr.microsoft.com/oss/virtual-kubelet/virtual-kubelet:9.9.9')
 
     const again = await job(env, inputs)
@@ -98,14 +98,18 @@ describe('failures that say what to do', () => {
     expect(main.log).toContain(
       `The connector's identity (the cluster's kubelet identity ${IDS.kubeletIdentityClientId}) may not create container groups in resource group ${IDS.nodeResourceGroup}: it needs Microsoft.ContainerInstance/containerGroups/write there`
     )
-    expect(main.log).toContain(`Nothing was installed. Assign it the Contributor role there: \`az role assignment create --assignee ${IDS.kubeletIdentityClientId} --role Contributor --scope /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}\``)
+    expect(main.log).toContain(
+      `Nothing was installed. Assign it the Contributor role there: \`az role assignment create --assignee ${IDS.kubeletIdentityClientId} --role Contributor --scope /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}\``
+    )
     expect(await releasesIn(env)).not.toContain('noauth-linux-eastus')
     expect(await env.argvLog()).not.toMatch(/^helm upgrade --install noauth-/m)
 
     const grant = await job(env, { ...inputs, 'grant-connector-role': 'true' })
     await grant.job.cleanup()
     expect(grant.main.exitCode).toBe(1)
-    expect(grant.main.log).toContain(`grant-connector-role: the sign-in identity may not assign roles on /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup} (it needs Microsoft.Authorization/roleAssignments/write there`)
+    expect(grant.main.log).toContain(
+      `grant-connector-role: the sign-in identity may not assign roles on /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup} (it needs Microsoft.Authorization/roleAssignments/write there`
+    )
     expect(await releasesIn(env)).not.toContain('noauth-linux-eastus')
 
     // Given the role by someone who may, the same step converges.
@@ -123,11 +127,16 @@ describe('failures that say what to do', () => {
     }
   })
 
-  it('a role taken away from a separate connector principal is caught once its node is Ready, with ARM\'s 403 and the role assignment to make', async () => {
+  it("a role taken away from a separate connector principal is caught once its node is Ready, with ARM's 403 and the role assignment to make", async () => {
     // Only the connector holds this principal's token, so the action cannot ask ARM before the
     // install; the real connector registers a Ready node and its first ACI call is refused.
     const contributor = { clientId: IDS.connectorClientId, role: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE }
-    const inputs = { ...secretSignIn, 'connector-client-id': IDS.connectorClientId, 'connector-client-secret': IDS.connectorClientSecret, 'connector-name': 'lostrole' }
+    const inputs = {
+      ...secretSignIn,
+      'connector-client-id': IDS.connectorClientId,
+      'connector-client-secret': IDS.connectorClientSecret,
+      'connector-name': 'lostrole'
+    }
     env.azure.unassignRole(contributor)
     try {
       const started = Date.now()
@@ -135,9 +144,15 @@ describe('failures that say what to do', () => {
       await j.cleanup()
       expect(main.exitCode).toBe(1)
       expect(Date.now() - started).toBeLessThan(60_000)
-      expect(main.log).toContain('The Linux connector (release lostrole-linux-eastus) is failing: the connector cannot list container groups in ACI (ARM answered 403: AuthorizationFailed: The client')
-      expect(main.log).toContain(`\`az role assignment create --assignee ${IDS.connectorClientId} --role Contributor --scope /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}\``)
-      const denied = env.azure.requests.find(r => r.host === 'management.azure.com' && r.status === 403 && r.path.includes('/providers/Microsoft.ContainerInstance/containerGroups'))
+      expect(main.log).toContain(
+        'The Linux connector (release lostrole-linux-eastus) is failing: the connector cannot list container groups in ACI (ARM answered 403: AuthorizationFailed: The client'
+      )
+      expect(main.log).toContain(
+        `\`az role assignment create --assignee ${IDS.connectorClientId} --role Contributor --scope /subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}\``
+      )
+      const denied = env.azure.requests.find(
+        r => r.host === 'management.azure.com' && r.status === 403 && r.path.includes('/providers/Microsoft.ContainerInstance/containerGroups')
+      )
       expect(denied?.path).toContain(`/resourceGroups/${IDS.nodeResourceGroup}/`)
     } finally {
       env.azure.assignRole(contributor)
@@ -148,12 +163,17 @@ describe('failures that say what to do', () => {
     await expectNoSecretLeak(env, [removed.main])
   })
 
-  it('a connector identity that may read but not create container groups: the sample fails within seconds with ACI\'s 403', async () => {
+  it("a connector identity that may read but not create container groups: the sample fails within seconds with ACI's 403", async () => {
     // Reader instead of Contributor: the connector's list works, creating a group is refused,
     // and virtual-kubelet marks the pod ProviderFailed (v1.11.0 node/pod.go handleProviderError).
     const contributor = { clientId: IDS.connectorClientId, role: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE }
     const reader = { ...contributor, role: 'Reader' }
-    const inputs = { ...secretSignIn, 'connector-client-id': IDS.connectorClientId, 'connector-client-secret': IDS.connectorClientSecret, 'connector-name': 'readonly' }
+    const inputs = {
+      ...secretSignIn,
+      'connector-client-id': IDS.connectorClientId,
+      'connector-client-secret': IDS.connectorClientSecret,
+      'connector-name': 'readonly'
+    }
     env.azure.unassignRole(contributor)
     env.azure.assignRole(reader)
     try {
@@ -162,7 +182,9 @@ describe('failures that say what to do', () => {
       await j.cleanup()
       expect(main.exitCode).toBe(1)
       expect(Date.now() - started).toBeLessThan(90_000)
-      expect(main.log).toMatch(/Sample aci-helloworld cannot run on the virtual node: pod aci-helloworld-\S+: ACI refused its container group: PUT https:\/\/management\.azure\.com\/subscriptions\/\S+\/containerGroups\/default-aci-helloworld-/)
+      expect(main.log).toMatch(
+        /Sample aci-helloworld cannot run on the virtual node: pod aci-helloworld-\S+: ACI refused its container group: PUT https:\/\/management\.azure\.com\/subscriptions\/\S+\/containerGroups\/default-aci-helloworld-/
+      )
       expect(main.log).toContain('ERROR CODE: AuthorizationFailed')
       expect(main.log).toContain(`az role assignment create --assignee ${IDS.connectorClientId} --role Contributor`)
       expect(env.azure.aci.groups().filter(g => g.tags.NodeName === 'virtual-kubelet-readonly-linux-eastus')).toEqual([])
@@ -228,7 +250,10 @@ describe('failures that say what to do', () => {
     env.agent.knobs.imagePullMs = 7000
     try {
       const running = job(env, { ...secretSignIn, 'connector-name': 'dropped' })
-      await waitFor('the connector pod', async () => (await env.core.listNamespacedPod({ namespace: 'dropped-linux-eastus' }).catch(() => undefined))?.items.length)
+      await waitFor(
+        'the connector pod',
+        async () => (await env.core.listNamespacedPod({ namespace: 'dropped-linux-eastus' }).catch(() => undefined))?.items.length
+      )
       await new Promise(r => setTimeout(r, 1500)) // helm has returned; the action is watching
       let dropped = 0
       for (let i = 0; i < 4; i++) {
@@ -255,7 +280,9 @@ describe('failures that say what to do', () => {
       const { result, job: j } = await mainOnly(env, { ...secretSignIn }, toolCache)
       await j.cleanup()
       expect(result.exitCode).toBe(1)
-      expect(result.log).toMatch(/SHA-256 mismatch for http:\/\/127\.0\.0\.1:\d+\/kubectl\/release\/v1\.34\.4\/bin\/linux\/amd64\/kubectl: expected [0-9a-f]{64}, got [0-9a-f]{64}/)
+      expect(result.log).toMatch(
+        /SHA-256 mismatch for http:\/\/127\.0\.0\.1:\d+\/kubectl\/release\/v1\.34\.4\/bin\/linux\/amd64\/kubectl: expected [0-9a-f]{64}, got [0-9a-f]{64}/
+      )
       expect(result.log).toContain('nothing was cached')
       expect(await readdir(toolCache)).not.toContain('kubectl')
     } finally {

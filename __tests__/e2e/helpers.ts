@@ -42,7 +42,11 @@ export async function mainOnly(env: LocalAks, inputs: Record<string, string>, to
 /** The step succeeded; otherwise show its log so the failure says why. */
 export function expectSuccess(step: StepResult | null): asserts step is StepResult {
   expect(step, 'step did not run').not.toBeNull()
-  const log = step?.log.split('\n').filter(l => !l.startsWith('::debug::')).join('\n') ?? ''
+  const log =
+    step?.log
+      .split('\n')
+      .filter(l => !l.startsWith('::debug::'))
+      .join('\n') ?? ''
   if (step && step.exitCode !== 0) expect.fail(`step failed (exit ${step.exitCode}):\n${log.slice(-6000)}`)
 }
 
@@ -53,7 +57,10 @@ export async function expectNoSecretLeak(env: LocalAks, steps: Array<StepResult 
     for (const step of steps) {
       if (!step) continue
       // The runner consumes ::add-mask:: commands; every other line is what a user could see.
-      const visible = step.rawLog.split('\n').filter(l => !l.startsWith('::add-mask::')).join('\n')
+      const visible = step.rawLog
+        .split('\n')
+        .filter(l => !l.startsWith('::add-mask::'))
+        .join('\n')
       expect(visible, 'secret in the log').not.toContain(secret)
       expect(step.summary, 'secret in the summary').not.toContain(secret)
       expect(JSON.stringify(step.outputs), 'secret in an output').not.toContain(secret)
@@ -109,11 +116,17 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
  * revision as a Secret: base64 of gzipped JSON, plus labels), e.g. to leave it as a helm
  * stopped mid-way would, or to make it older.
  */
-export async function rewriteRelease(env: LocalAks, release: string, change: (body: { info: { status: string; first_deployed: string } }) => void): Promise<void> {
+export async function rewriteRelease(
+  env: LocalAks,
+  release: string,
+  change: (body: { info: { status: string; first_deployed: string } }) => void
+): Promise<void> {
   const list = await env.core.listNamespacedSecret({ namespace: 'default', labelSelector: `owner=helm,name=${release}` })
   const newest = list.items.sort((a, b) => Number(b.metadata?.labels?.version) - Number(a.metadata?.labels?.version))[0]
   if (!newest?.metadata?.name || !newest.data?.release) throw new Error(`no Helm release ${release}`)
-  const body = JSON.parse(gunzipSync(Buffer.from(Buffer.from(newest.data.release, 'base64').toString(), 'base64')).toString()) as { info: { status: string; first_deployed: string } }
+  const body = JSON.parse(gunzipSync(Buffer.from(Buffer.from(newest.data.release, 'base64').toString(), 'base64')).toString()) as {
+    info: { status: string; first_deployed: string }
+  }
   change(body)
   const encoded = Buffer.from(gzipSync(JSON.stringify(body)).toString('base64')).toString('base64')
   await env.core.replaceNamespacedSecret({

@@ -5,7 +5,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { azLoginAmbient, ensureAzCli } from '../local-aks/az-cli.js'
 import { runMain, runPost } from '../local-aks/runner.js'
-import { expectNoSecretLeak, expectSuccess, isReady, job, leftoverFiles, namespaceExists, node, processesMatching, releasesIn, secretSignIn } from './helpers.js'
+import {
+  expectNoSecretLeak,
+  expectSuccess,
+  isReady,
+  job,
+  leftoverFiles,
+  namespaceExists,
+  node,
+  processesMatching,
+  releasesIn,
+  secretSignIn
+} from './helpers.js'
 
 const LINUX_NODE = 'virtual-kubelet-pr-42-linux-eastus'
 
@@ -23,7 +34,9 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
     const { job: j, result: main } = await runMain({ inputs, env: env.actionEnv, toolCache: env.toolCache, timeoutMs: 8 * 60_000 })
     await j.cleanup()
     expect(main.exitCode).toBe(1)
-    expect(main.log).toContain(`The connector's identity (the cluster's kubelet identity ${IDS.kubeletIdentityClientId}) may not create container groups in resource group ${IDS.nodeResourceGroup}`)
+    expect(main.log).toContain(
+      `The connector's identity (the cluster's kubelet identity ${IDS.kubeletIdentityClientId}) may not create container groups in resource group ${IDS.nodeResourceGroup}`
+    )
     expect(main.log).toContain('or set grant-connector-role: true to let this action assign it')
     expect(await releasesIn(env)).toEqual([])
     expect(env.azure.rbac.assignments().filter(a => a.principalId === env.azure.objectId(IDS.kubeletIdentityClientId))).toEqual([])
@@ -32,13 +45,25 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
   it('OIDC sign-in with grant-connector-role and cleanup: true; a later step fails and the post step removes everything', async () => {
     // Signed in without a secret, the connector runs as the cluster's kubelet identity, which
     // AKS grants no role; this principal may assign roles on the node resource group.
-    const inputs = { ...env.baseInputs(), 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId, 'connector-name': 'pr-42', 'deploy-samples': 'true', cleanup: 'true', 'grant-connector-role': 'true' }
+    const inputs = {
+      ...env.baseInputs(),
+      'client-id': IDS.oidcClientId,
+      'tenant-id': IDS.tenantId,
+      'connector-name': 'pr-42',
+      'deploy-samples': 'true',
+      cleanup: 'true',
+      'grant-connector-role': 'true'
+    }
     const { job: j, result: main } = await runMain({ inputs, env: env.actionEnv, toolCache: env.toolCache, timeoutMs: 8 * 60_000 })
     try {
       expectSuccess(main)
       expect(isReady(await node(env, LINUX_NODE))).toBe(true)
-      expect(main.log).toContain(`Assigned Contributor on ${NODE_RESOURCE_GROUP_SCOPE} for the cluster's kubelet identity ${IDS.kubeletIdentityClientId} (grant-connector-role).`)
-      expect(env.azure.rbac.assignments().filter(a => a.principalId === env.azure.objectId(IDS.kubeletIdentityClientId))).toMatchObject([{ roleName: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE }])
+      expect(main.log).toContain(
+        `Assigned Contributor on ${NODE_RESOURCE_GROUP_SCOPE} for the cluster's kubelet identity ${IDS.kubeletIdentityClientId} (grant-connector-role).`
+      )
+      expect(env.azure.rbac.assignments().filter(a => a.principalId === env.azure.objectId(IDS.kubeletIdentityClientId))).toMatchObject([
+        { roleName: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE }
+      ])
       // The sample runs in ACI: a container group named <namespace>-<pod>, tagged by the connector.
       const [group] = env.azure.aci.groups()
       expect(env.azure.aci.groups()).toHaveLength(1)
@@ -60,7 +85,11 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
         resourceGroup: IDS.nodeResourceGroup,
         rest: ['containerGroups', 'default-forgotten'],
         query: new URLSearchParams(),
-        body: JSON.stringify({ location: 'eastus', tags: { PodName: 'forgotten', Namespace: 'default', NodeName: LINUX_NODE }, properties: { osType: 'Linux', containers: [{ name: 'c', properties: { image: 'img', resources: { requests: { cpu: 1, memoryInGB: 1 } } } }] } })
+        body: JSON.stringify({
+          location: 'eastus',
+          tags: { PodName: 'forgotten', Namespace: 'default', NodeName: LINUX_NODE },
+          properties: { osType: 'Linux', containers: [{ name: 'c', properties: { image: 'img', resources: { requests: { cpu: 1, memoryInGB: 1 } } } }] }
+        })
       })
       expect(orphan.status).toBe(201)
 
@@ -90,7 +119,13 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
   it('a job cancelled mid-install: the step ends its helm at once, the post step removes what was started', async () => {
     const inputs = { ...env.baseInputs(), ...secretSignIn, 'connector-name': 'cancelled', 'os-type': 'Both', cleanup: 'true' }
     // Cancel while helm is installing (it prints this line as it starts).
-    const { job: j, result: main } = await runMain({ inputs, env: env.actionEnv, toolCache: env.toolCache, timeoutMs: 8 * 60_000, cancelOn: /Installing it now/ })
+    const { job: j, result: main } = await runMain({
+      inputs,
+      env: env.actionEnv,
+      toolCache: env.toolCache,
+      timeoutMs: 8 * 60_000,
+      cancelOn: /Installing it now/
+    })
     try {
       expect(main.cancelled).toBe(true)
       expect(main.exitCode).toBe(130)
@@ -126,7 +161,10 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
     await j.cleanup()
     expectSuccess(main)
     expect(main.outputs['windows-node-name']).toBe('virtual-kubelet-aci-connector-windows-eastus')
-    const deployment = await env.apps.readNamespacedDeployment({ name: 'aci-connector-windows-eastus-virtual-kubelet-azure-aci', namespace: 'aci-connector-windows-eastus' })
+    const deployment = await env.apps.readNamespacedDeployment({
+      name: 'aci-connector-windows-eastus-virtual-kubelet-azure-aci',
+      namespace: 'aci-connector-windows-eastus'
+    })
     const envVars = deployment.spec?.template.spec?.containers[0].env ?? []
     expect(envVars.find(e => e.name === 'AZURE_CLIENT_ID')?.value).toBe(IDS.connectorClientId)
     expect(envVars.find(e => e.name === 'ACI_RESOURCE_GROUP')?.value).toBe(IDS.nodeResourceGroup)
@@ -135,9 +173,13 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
     await expectNoSecretLeak(env, [main])
   })
 
-  it('cleanup: true leaves a connector that was there before the job (a shared cluster\'s)', async () => {
+  it("cleanup: true leaves a connector that was there before the job (a shared cluster's)", async () => {
     const creds = JSON.stringify({ clientId: IDS.clientId, clientSecret: IDS.clientSecret, tenantId: IDS.tenantId, subscriptionId: IDS.subscriptionId })
-    const { main, post, job: j } = await job(
+    const {
+      main,
+      post,
+      job: j
+    } = await job(
       env,
       { creds, 'os-type': 'Windows', 'connector-client-id': IDS.connectorClientId, 'connector-client-secret': IDS.connectorClientSecret, cleanup: 'true' },
       { failLaterStep: true }
@@ -146,13 +188,15 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
     expectSuccess(main)
     expectSuccess(post)
     // The same settings as the earlier job that installed it: nothing to upgrade, and not this run's to remove.
-    expect(main.log).toContain('Release aci-connector-windows-eastus is up to date (chart virtual-kubelet-azure-aci 1.6.4, same values): no helm upgrade (cleanup leaves it: this run did not create it).')
+    expect(main.log).toContain(
+      'Release aci-connector-windows-eastus is up to date (chart virtual-kubelet-azure-aci 1.6.4, same values): no helm upgrade (cleanup leaves it: this run did not create it).'
+    )
     expect(post?.log).toContain('cleanup: nothing that this run installed needs removing.')
     expect(isReady(await node(env, 'virtual-kubelet-aci-connector-windows-eastus'))).toBe(true)
     expect(await releasesIn(env)).toEqual(['aci-connector-windows-eastus'])
   })
 
-  it('scheduled teardown with the runner\'s own az session removes it; nothing else signs in', async () => {
+  it("scheduled teardown with the runner's own az session removes it; nothing else signs in", async () => {
     // A self-hosted runner signed in once, outside this workflow.
     await azLoginAmbient(await ensureAzCli(), env.actionEnv, { clientId: IDS.clientId, secret: IDS.clientSecret, tenantId: IDS.tenantId })
     const argvBefore = (await env.argvLog()).split('\n').length
@@ -160,7 +204,10 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
     await j.cleanup()
     expectSuccess(main)
     expectSuccess(post)
-    const newArgv = (await env.argvLog()).split('\n').slice(argvBefore - 1).join('\n')
+    const newArgv = (await env.argvLog())
+      .split('\n')
+      .slice(argvBefore - 1)
+      .join('\n')
     expect(newArgv).not.toMatch(/^az login/m)
     // One az start: the session's ARM token (the cloud is read from az's files, no version probe).
     expect(newArgv.split('\n').filter(l => l.startsWith('az '))).toEqual([expect.stringMatching(/^az account get-access-token --output json/)])

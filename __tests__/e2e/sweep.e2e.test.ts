@@ -30,7 +30,10 @@ describe('command: sweep', () => {
       body: JSON.stringify({
         location: 'eastus',
         tags,
-        properties: { osType: 'Linux', containers: [{ name: 'c', properties: { image: 'mcr.microsoft.com/azuredocs/aci-helloworld', resources: { requests: { cpu: 1, memoryInGB: 1.5 } } } }] }
+        properties: {
+          osType: 'Linux',
+          containers: [{ name: 'c', properties: { image: 'mcr.microsoft.com/azuredocs/aci-helloworld', resources: { requests: { cpu: 1, memoryInGB: 1.5 } } } }]
+        }
       })
     })
     expect(reply.status).toBe(201)
@@ -59,11 +62,20 @@ describe('command: sweep', () => {
     expectSuccess(dry.main)
     const expected = { releases: ['default/pr-1-linux-eastus'], nodes: [GHOST_NODE], containerGroups: [`${IDS.nodeResourceGroup}/default-left-behind`] }
     expect(JSON.parse(dry.main.outputs.swept)).toEqual({ dryRun: true, ...expected })
-    expect(dry.main.summary).toMatch(/\| release \| `default\/pr-1-linux-eastus` \| 2 d 0 h \| Linux connector pr-1, chart virtual-kubelet-azure-aci, node virtual-kubelet-pr-1-linux-eastus \| would remove \|/)
-    expect(dry.main.summary).toContain(`| container group | \`${IDS.nodeResourceGroup}/default-left-behind\` | - | tagged for node ${GONE_NODE}, 1 CPU, 1.5 GB | would remove |`)
+    expect(dry.main.summary).toMatch(
+      /\| release \| `default\/pr-1-linux-eastus` \| 2 d 0 h \| Linux connector pr-1, chart virtual-kubelet-azure-aci, node virtual-kubelet-pr-1-linux-eastus \| would remove \|/
+    )
+    expect(dry.main.summary).toContain(
+      `| container group | \`${IDS.nodeResourceGroup}/default-left-behind\` | - | tagged for node ${GONE_NODE}, 1 CPU, 1.5 GB | would remove |`
+    )
     expect(await releasesIn(env)).toEqual(['keep-linux-eastus', 'pr-1-linux-eastus', 'pr-2-linux-eastus'])
     expect(await node(env, GHOST_NODE)).toBeDefined()
-    expect(env.azure.aci.groups().map(g => g.name).sort()).toEqual(['default-left-behind', 'team-db'])
+    expect(
+      env.azure.aci
+        .groups()
+        .map(g => g.name)
+        .sort()
+    ).toEqual(['default-left-behind', 'team-db'])
 
     const swept = await job(env, inputs)
     await swept.job.cleanup()
@@ -90,7 +102,12 @@ describe('command: sweep', () => {
     putGroup('default-stuck', { PodName: 'stuck', Namespace: 'default', NodeName: GONE_NODE })
     putGroup('default-free', { PodName: 'free', Namespace: 'default', NodeName: GONE_NODE })
     // ARM keeps answering 503 to this one group's delete (more often than the action retries).
-    env.azure.knobs.failNext(6, 503, 0, `/subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}/providers/Microsoft.ContainerInstance/containerGroups/default-stuck`)
+    env.azure.knobs.failNext(
+      6,
+      503,
+      0,
+      `/subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.nodeResourceGroup}/providers/Microsoft.ContainerInstance/containerGroups/default-stuck`
+    )
     const inputs = { ...secretSignIn, command: 'sweep', 'connector-name': 'nothing-*' }
     const first = await job(env, inputs)
     await first.job.cleanup()
@@ -100,7 +117,12 @@ describe('command: sweep', () => {
     expect(first.main.log).toContain('Re-run the sweep: it finds them again.')
     expect(first.main.summary).toMatch(/\| container group \| `[^`]+\/default-stuck` \| - \| [^|]+ \| ❌ failed: /)
     expect(JSON.parse(first.main.outputs.swept).containerGroups).toEqual([`${IDS.nodeResourceGroup}/default-free`])
-    expect(env.azure.aci.groups().map(g => g.name).sort()).toEqual(['default-stuck', 'team-db'])
+    expect(
+      env.azure.aci
+        .groups()
+        .map(g => g.name)
+        .sort()
+    ).toEqual(['default-stuck', 'team-db'])
 
     const again = await job(env, inputs)
     await again.job.cleanup()

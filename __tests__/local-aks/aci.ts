@@ -99,7 +99,14 @@ export function createAci(opts: AciOptions): Aci {
                 restartCount: 0,
                 currentState: { state: 'Running', startTime: started, detailStatus: '' },
                 events: [
-                  { count: 1, firstTimestamp: new Date(g.created).toISOString(), lastTimestamp: new Date(g.created).toISOString(), name: 'Pulling', message: `pulling image "${c.properties?.image ?? ''}"`, type: 'Normal' },
+                  {
+                    count: 1,
+                    firstTimestamp: new Date(g.created).toISOString(),
+                    lastTimestamp: new Date(g.created).toISOString(),
+                    name: 'Pulling',
+                    message: `pulling image "${c.properties?.image ?? ''}"`,
+                    type: 'Normal'
+                  },
                   { count: 1, firstTimestamp: started, lastTimestamp: started, name: 'Started', message: 'Started container', type: 'Normal' }
                 ]
               }
@@ -129,11 +136,19 @@ export function createAci(opts: AciOptions): Aci {
   /** What ACI rejects before creating anything (the REST reference's required fields). */
   function invalid(name: string, body: ContainerGroupBody): Reply | undefined {
     if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(name)) {
-      return armError(400, 'ContainerGroupNameInvalid', `The container group name '${name}' is invalid. The container group name must contain no more than 63 characters and only contain lower case alphanumeric characters or '-', and can not start or end with '-'.`)
+      return armError(
+        400,
+        'ContainerGroupNameInvalid',
+        `The container group name '${name}' is invalid. The container group name must contain no more than 63 characters and only contain lower case alphanumeric characters or '-', and can not start or end with '-'.`
+      )
     }
     const location = (body.location ?? '').replace(/\s+/g, '').toLowerCase()
     if (!opts.locations.includes(location)) {
-      return armError(400, 'LocationNotAvailableForResourceType', `The provided location '${body.location ?? ''}' is not available for resource type '${API_TYPE}'. List of available regions for the resource type is '${opts.locations.join(',')}'.`)
+      return armError(
+        400,
+        'LocationNotAvailableForResourceType',
+        `The provided location '${body.location ?? ''}' is not available for resource type '${API_TYPE}'. List of available regions for the resource type is '${opts.locations.join(',')}'.`
+      )
     }
     const containers = body.properties?.containers ?? []
     if (containers.length === 0) return armError(400, 'InvalidRequestContent', 'The request content was invalid: containers is required.')
@@ -150,7 +165,11 @@ export function createAci(opts: AciOptions): Aci {
 
   function put(resourceGroup: string, name: string, text: string): Reply {
     if (!opts.providerRegistered()) {
-      return armError(409, 'MissingSubscriptionRegistration', "The subscription is not registered to use namespace 'Microsoft.ContainerInstance'. See https://aka.ms/rps-not-found for how to register subscriptions.")
+      return armError(
+        409,
+        'MissingSubscriptionRegistration',
+        "The subscription is not registered to use namespace 'Microsoft.ContainerInstance'. See https://aka.ms/rps-not-found for how to register subscriptions."
+      )
     }
     let body: ContainerGroupBody
     try {
@@ -165,17 +184,28 @@ export function createAci(opts: AciOptions): Aci {
     const g: Stored = { resourceGroup, name, body, created: existing?.created ?? Date.now(), ip: existing?.ip }
     if (body.properties?.ipAddress && !g.ip) g.ip = allocateIp()
     store.set(k, g)
-    return { status: existing ? 200 : 201, body: view(g, true), headers: { 'Azure-AsyncOperation': `https://management.azure.com/subscriptions/${opts.subscriptionId}/providers/Microsoft.ContainerInstance/locations/${body.location ?? ''}/operations/${randomUUID()}?api-version=2023-05-01` } }
+    return {
+      status: existing ? 200 : 201,
+      body: view(g, true),
+      headers: {
+        'Azure-AsyncOperation': `https://management.azure.com/subscriptions/${opts.subscriptionId}/providers/Microsoft.ContainerInstance/locations/${body.location ?? ''}/operations/${randomUUID()}?api-version=2023-05-01`
+      }
+    }
   }
 
   const notFound = (resourceGroup: string, name: string): Reply =>
-    armError(404, 'ResourceNotFound', `The Resource '${API_TYPE}/${name}' under resource group '${resourceGroup}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`)
+    armError(
+      404,
+      'ResourceNotFound',
+      `The Resource '${API_TYPE}/${name}' under resource group '${resourceGroup}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`
+    )
 
   return {
     knobs,
     handle({ method, resourceGroup, rest, body }) {
       const type = (rest[0] ?? '').toLowerCase()
-      if (type !== 'containergroups') return armError(404, 'InvalidResourceType', `The resource type '${rest[0] ?? ''}' could not be found in the namespace 'Microsoft.ContainerInstance'.`)
+      if (type !== 'containergroups')
+        return armError(404, 'InvalidResourceType', `The resource type '${rest[0] ?? ''}' could not be found in the namespace 'Microsoft.ContainerInstance'.`)
       if (rest.length === 1 && method === 'GET') {
         const value = [...store.values()].filter(g => g.resourceGroup.toLowerCase() === resourceGroup.toLowerCase()).map(g => view(g, false))
         return { status: 200, body: { value } }
@@ -193,13 +223,16 @@ export function createAci(opts: AciOptions): Aci {
       // containers/{name}/logs
       if (rest.length === 5 && rest[2]?.toLowerCase() === 'containers' && rest[4]?.toLowerCase() === 'logs' && method === 'GET') {
         const known = (g.body.properties?.containers ?? []).some(c => c.name === rest[3])
-        return known ? { status: 200, body: { content: '' } } : armError(404, 'ContainerNotFound', `The container '${rest[3] ?? ''}' could not be found in container group '${name}'.`)
+        return known
+          ? { status: 200, body: { content: '' } }
+          : armError(404, 'ContainerNotFound', `The container '${rest[3] ?? ''}' could not be found in container group '${name}'.`)
       }
       return armError(405, 'MethodNotAllowed', `The requested method '${method}' is not allowed for this resource.`)
     },
     handleSubscription({ method, rest }) {
       const type = (rest[0] ?? '').toLowerCase()
-      if (type === 'containergroups' && rest.length === 1 && method === 'GET') return { status: 200, body: { value: [...store.values()].map(g => view(g, false)) } }
+      if (type === 'containergroups' && rest.length === 1 && method === 'GET')
+        return { status: 200, body: { value: [...store.values()].map(g => view(g, false)) } }
       // locations/{region}/capabilities|usages: the connector's GPU probe is commented out
       // in v1.6.4 (pkg/provider/vk_node.go), so an empty list is all anyone reads.
       if (type === 'locations' && rest.length === 3 && method === 'GET') return { status: 200, body: { value: [] } }

@@ -17,7 +17,12 @@ import type { Entra } from './entra.js'
 export type ProviderState = 'NotRegistered' | 'Registering' | 'Registered'
 
 /** Resource ids (token audiences) ARM accepts, as the real one does. */
-export const ARM_AUDIENCES = ['https://management.core.windows.net/', 'https://management.core.windows.net', 'https://management.azure.com/', 'https://management.azure.com']
+export const ARM_AUDIENCES = [
+  'https://management.core.windows.net/',
+  'https://management.core.windows.net',
+  'https://management.azure.com/',
+  'https://management.azure.com'
+]
 
 export interface ManagedClusterOptions {
   resourceGroup: string
@@ -64,7 +69,15 @@ export interface Arm {
   handle(req: Req, base: string): Reply
 }
 
-const KNOWN_PROVIDERS = ['Microsoft.ContainerInstance', 'Microsoft.ContainerService', 'Microsoft.Resources', 'Microsoft.Network', 'Microsoft.Compute', 'Microsoft.Authorization', 'Microsoft.ManagedIdentity']
+const KNOWN_PROVIDERS = [
+  'Microsoft.ContainerInstance',
+  'Microsoft.ContainerService',
+  'Microsoft.Resources',
+  'Microsoft.Network',
+  'Microsoft.Compute',
+  'Microsoft.Authorization',
+  'Microsoft.ManagedIdentity'
+]
 
 export function normalizeLocation(location: string): string {
   return location.replace(/\s+/g, '').toLowerCase()
@@ -72,7 +85,15 @@ export function normalizeLocation(location: string): string {
 
 function displayLocation(location: string): string {
   if (/\s/.test(location)) return location
-  const known: Record<string, string> = { eastus: 'East US', eastus2: 'East US 2', westus: 'West US', westus2: 'West US 2', westeurope: 'West Europe', northeurope: 'North Europe', centralus: 'Central US' }
+  const known: Record<string, string> = {
+    eastus: 'East US',
+    eastus2: 'East US 2',
+    westus: 'West US',
+    westus2: 'West US 2',
+    westeurope: 'West Europe',
+    northeurope: 'North Europe',
+    centralus: 'Central US'
+  }
   return known[normalizeLocation(location)] ?? location
 }
 
@@ -133,10 +154,22 @@ export function createArm(opts: ArmOptions): Arm {
     resourceTypes:
       namespace === 'Microsoft.ContainerInstance'
         ? [
-            { resourceType: 'containerGroups', locations: [displayLocation(cluster.location)], apiVersions: ['2023-05-01', '2022-09-01', '2021-09-01'], capabilities: 'SupportsTags, SupportsLocation' },
+            {
+              resourceType: 'containerGroups',
+              locations: [displayLocation(cluster.location)],
+              apiVersions: ['2023-05-01', '2022-09-01', '2021-09-01'],
+              capabilities: 'SupportsTags, SupportsLocation'
+            },
             { resourceType: 'locations', locations: [], apiVersions: ['2023-05-01', '2022-09-01'] }
           ]
-        : [{ resourceType: 'managedClusters', locations: [displayLocation(cluster.location)], apiVersions: ['2024-05-01', '2023-01-01'], capabilities: 'SupportsTags, SupportsLocation' }],
+        : [
+            {
+              resourceType: 'managedClusters',
+              locations: [displayLocation(cluster.location)],
+              apiVersions: ['2024-05-01', '2023-01-01'],
+              capabilities: 'SupportsTags, SupportsLocation'
+            }
+          ],
     registrationState: namespace === 'Microsoft.ContainerInstance' ? providerState() : 'Registered',
     registrationPolicy: 'RegistrationRequired'
   })
@@ -160,10 +193,25 @@ export function createArm(opts: ArmOptions): Arm {
         azurePortalFQDN: `${dnsPrefix}-portal.hcp.${location}.azmk8s.io`,
         agentPoolProfiles: [
           {
-            name: 'nodepool1', count: 1, vmSize: 'Standard_DS2_v2', osDiskSizeGB: 128, osDiskType: 'Managed', kubeletDiskType: 'OS', maxPods: 110,
-            type: 'VirtualMachineScaleSets', enableAutoScaling: false, provisioningState: 'Succeeded', powerState: { code: 'Running' },
-            orchestratorVersion: cluster.kubernetesVersion, currentOrchestratorVersion: cluster.kubernetesVersion, enableNodePublicIP: false,
-            mode: 'System', osType: 'Linux', osSKU: 'Ubuntu', nodeImageVersion: 'AKSUbuntu-2204gen2containerd-202401.09.0', enableFIPS: false
+            name: 'nodepool1',
+            count: 1,
+            vmSize: 'Standard_DS2_v2',
+            osDiskSizeGB: 128,
+            osDiskType: 'Managed',
+            kubeletDiskType: 'OS',
+            maxPods: 110,
+            type: 'VirtualMachineScaleSets',
+            enableAutoScaling: false,
+            provisioningState: 'Succeeded',
+            powerState: { code: 'Running' },
+            orchestratorVersion: cluster.kubernetesVersion,
+            currentOrchestratorVersion: cluster.kubernetesVersion,
+            enableNodePublicIP: false,
+            mode: 'System',
+            osType: 'Linux',
+            osSKU: 'Ubuntu',
+            nodeImageVersion: 'AKSUbuntu-2204gen2containerd-202401.09.0',
+            enableFIPS: false
           }
         ],
         servicePrincipalProfile: { clientId: 'msi' },
@@ -171,10 +219,19 @@ export function createArm(opts: ArmOptions): Arm {
         nodeResourceGroup: cluster.nodeResourceGroup,
         enableRBAC: cluster.enableRBAC,
         networkProfile: {
-          networkPlugin: 'kubenet', loadBalancerSku: 'Standard', podCidr: '10.244.0.0/16', serviceCidr: '10.0.0.0/16', dnsServiceIP: '10.0.0.10',
-          outboundType: 'loadBalancer', podCidrs: ['10.244.0.0/16'], serviceCidrs: ['10.0.0.0/16'], ipFamilies: ['IPv4']
+          networkPlugin: 'kubenet',
+          loadBalancerSku: 'Standard',
+          podCidr: '10.244.0.0/16',
+          serviceCidr: '10.0.0.0/16',
+          dnsServiceIP: '10.0.0.10',
+          outboundType: 'loadBalancer',
+          podCidrs: ['10.244.0.0/16'],
+          serviceCidrs: ['10.0.0.0/16'],
+          ipFamilies: ['IPv4']
         },
-        ...(cluster.aad ? { aadProfile: { managed: true, enableAzureRBAC: cluster.aad.enableAzureRBAC, tenantID: opts.tenantId, adminGroupObjectIDs: null } } : {}),
+        ...(cluster.aad
+          ? { aadProfile: { managed: true, enableAzureRBAC: cluster.aad.enableAzureRBAC, tenantID: opts.tenantId, adminGroupObjectIDs: null } }
+          : {}),
         maxAgentPools: 100,
         identityProfile: {
           kubeletidentity: {
@@ -199,7 +256,9 @@ export function createArm(opts: ArmOptions): Arm {
 
   /** Subscriptions the caller can see: those where it holds any role assignment (at or below the subscription). */
   const canSeeSubscription = (caller: Caller): boolean =>
-    opts.rbac.assignments().some(a => a.principalId.toLowerCase() === caller.objectId.toLowerCase() && a.scope.toLowerCase().startsWith(subscriptionScope.toLowerCase()))
+    opts.rbac
+      .assignments()
+      .some(a => a.principalId.toLowerCase() === caller.objectId.toLowerCase() && a.scope.toLowerCase().startsWith(subscriptionScope.toLowerCase()))
 
   function handleResourceGroup(req: Req, caller: Caller, segs: string[]): Reply {
     const rg = segs[3] ?? ''
@@ -207,12 +266,23 @@ export function createArm(opts: ArmOptions): Arm {
     const rgScope = `${subscriptionScope}/resourceGroups/${known ?? rg}`
     const rest = segs.slice(4)
     const l = rest.map(s => s.toLowerCase())
-    if (!known) return authorize(caller, 'Microsoft.Resources/subscriptions/resourceGroups/read', rgScope) ?? armError(404, 'ResourceGroupNotFound', `Resource group '${rg}' could not be found.`)
+    if (!known)
+      return (
+        authorize(caller, 'Microsoft.Resources/subscriptions/resourceGroups/read', rgScope) ??
+        armError(404, 'ResourceGroupNotFound', `Resource group '${rg}' could not be found.`)
+      )
     if (rest.length === 0 && req.method === 'GET') {
       return (
         authorize(caller, 'Microsoft.Resources/subscriptions/resourceGroups/read', rgScope) ?? {
           status: 200,
-          body: { id: rgScope, name: known, type: 'Microsoft.Resources/resourceGroups', location, ...(known === cluster.nodeResourceGroup ? { managedBy: clusterId } : {}), properties: { provisioningState: 'Succeeded' } }
+          body: {
+            id: rgScope,
+            name: known,
+            type: 'Microsoft.Resources/resourceGroups',
+            location,
+            ...(known === cluster.nodeResourceGroup ? { managedBy: clusterId } : {}),
+            properties: { provisioningState: 'Succeeded' }
+          }
         }
       )
     }
@@ -220,7 +290,10 @@ export function createArm(opts: ArmOptions): Arm {
     if (l[1] === 'microsoft.containerinstance') {
       const aciRest = rest.slice(2)
       const scope = `${rgScope}/providers/Microsoft.ContainerInstance/${aciRest.slice(0, 2).join('/')}`
-      return authorize(caller, opts.aci.actionFor(req.method, aciRest), scope) ?? opts.aci.handle({ method: req.method, resourceGroup: known, rest: aciRest, query: req.url.searchParams, body: req.body })
+      return (
+        authorize(caller, opts.aci.actionFor(req.method, aciRest), scope) ??
+        opts.aci.handle({ method: req.method, resourceGroup: known, rest: aciRest, query: req.url.searchParams, body: req.body })
+      )
     }
     if (l[1] === 'microsoft.containerservice' && l[2] === 'managedclusters' && rest[3] !== undefined) {
       const name = rest[3]
@@ -230,7 +303,11 @@ export function createArm(opts: ArmOptions): Arm {
       const denied = authorize(caller, action, scope)
       if (denied) return denied
       if (!found) {
-        return armError(404, 'ResourceNotFound', `The Resource 'Microsoft.ContainerService/managedClusters/${name}' under resource group '${rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`)
+        return armError(
+          404,
+          'ResourceNotFound',
+          `The Resource 'Microsoft.ContainerService/managedClusters/${name}' under resource group '${rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`
+        )
       }
       if (rest.length === 4 && req.method === 'GET') return { status: 200, body: clusterBody() }
       if (rest.length === 5 && req.method === 'POST' && l[4] === 'listclusterusercredential') {
@@ -243,7 +320,11 @@ export function createArm(opts: ArmOptions): Arm {
         return { status: 200, body: { kubeconfigs: [{ name: 'clusterAdmin', value: b64(cluster.adminKubeconfig) }] } }
       }
     }
-    return armError(404, 'ResourceNotFound', `The Resource '${rest.slice(1).join('/')}' under resource group '${rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`)
+    return armError(
+      404,
+      'ResourceNotFound',
+      `The Resource '${rest.slice(1).join('/')}' under resource group '${rg}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`
+    )
   }
 
   function handleProviders(req: Req, caller: Caller, rest: string[]): Reply {
@@ -252,7 +333,10 @@ export function createArm(opts: ArmOptions): Arm {
     if (!ns) return armError(404, 'InvalidResourceNamespace', `The resource namespace '${rest[0] ?? ''}' is invalid.`)
     if (ns === 'Microsoft.ContainerInstance' && rest.length >= 2 && rest[1]?.toLowerCase() !== 'register') {
       const aciRest = rest.slice(1)
-      return authorize(caller, opts.aci.actionFor(req.method, aciRest), subscriptionScope) ?? opts.aci.handleSubscription({ method: req.method, rest: aciRest, query: req.url.searchParams, body: req.body })
+      return (
+        authorize(caller, opts.aci.actionFor(req.method, aciRest), subscriptionScope) ??
+        opts.aci.handleSubscription({ method: req.method, rest: aciRest, query: req.url.searchParams, body: req.body })
+      )
     }
     if (rest.length === 1 && req.method === 'GET') return { status: 200, body: providerBody(ns) }
     if (rest.length === 2 && req.method === 'POST' && rest[1]?.toLowerCase() === 'register') {
@@ -269,14 +353,20 @@ export function createArm(opts: ArmOptions): Arm {
   }
 
   function route(req: Req, caller: Caller): Reply {
-    const segs = req.url.pathname.split('/').filter(Boolean).map(s => decodeURIComponent(s))
+    const segs = req.url.pathname
+      .split('/')
+      .filter(Boolean)
+      .map(s => decodeURIComponent(s))
     const l = segs.map(s => s.toLowerCase())
     // Microsoft.Authorization at any scope: /<scope>/providers/Microsoft.Authorization/<rest>
     const authz = l.findIndex((s, i) => s === 'microsoft.authorization' && l[i - 1] === 'providers')
     if (authz > 0) {
       const scope = `/${segs.slice(0, authz - 1).join('/')}`
       const rest = segs.slice(authz + 1)
-      return authorize(caller, opts.rbac.actionFor(req.method, rest), scope) ?? opts.rbac.handle({ method: req.method, scope, rest, query: req.url.searchParams, body: req.body, caller })
+      return (
+        authorize(caller, opts.rbac.actionFor(req.method, rest), scope) ??
+        opts.rbac.handle({ method: req.method, scope, rest, query: req.url.searchParams, body: req.body, caller })
+      )
     }
     if (req.method === 'GET' && l.length === 1 && l[0] === 'tenants') return { status: 200, body: { value: [tenantBody()] } }
     if (l[0] !== 'subscriptions') return notFound(req.url.pathname)
@@ -289,7 +379,8 @@ export function createArm(opts: ArmOptions): Arm {
     }
     // A caller without a role here is refused per request with 403 AuthorizationFailed (it
     // only does not see the subscription in the list above).
-    if (req.method === 'GET' && l.length === 2) return authorize(caller, 'Microsoft.Resources/subscriptions/read', subscriptionScope) ?? { status: 200, body: subscriptionBody() }
+    if (req.method === 'GET' && l.length === 2)
+      return authorize(caller, 'Microsoft.Resources/subscriptions/read', subscriptionScope) ?? { status: 200, body: subscriptionBody() }
     if (l[2] === 'providers') return handleProviders(req, caller, segs.slice(3))
     if (l[2] === 'resourcegroups' && l.length >= 4) return handleResourceGroup(req, caller, segs)
     return notFound(req.url.pathname)
@@ -301,7 +392,12 @@ export function createArm(opts: ArmOptions): Arm {
     f.remaining--
     const headers = { 'Retry-After': String(f.retryAfterSeconds), 'x-ms-failure-cause': 'gateway' }
     return f.status === 429
-      ? armError(429, 'SubscriptionRequestsThrottled', `Number of 'read' requests for subscription '${sub.id}' actor '${randomUUID()}' exceeded. Please try again after '${f.retryAfterSeconds}' seconds after additional '${f.retryAfterSeconds}' seconds. For more information, refer to - https://aka.ms/srpthrottlinglimits`, headers)
+      ? armError(
+          429,
+          'SubscriptionRequestsThrottled',
+          `Number of 'read' requests for subscription '${sub.id}' actor '${randomUUID()}' exceeded. Please try again after '${f.retryAfterSeconds}' seconds after additional '${f.retryAfterSeconds}' seconds. For more information, refer to - https://aka.ms/srpthrottlinglimits`,
+          headers
+        )
       : armError(503, 'ServiceUnavailable', 'The service is temporarily unavailable. Please retry the request later.', headers)
   }
 
@@ -313,14 +409,24 @@ export function createArm(opts: ArmOptions): Arm {
         // ARM's discovery document (`az cloud register` reads it when endpoints are left out).
         return {
           status: 200,
-          body: { galleryEndpoint: '', graphEndpoint: 'https://graph.windows.net/', portalEndpoint: '', authentication: { loginEndpoint: `${base}/adfs`, audiences: ['https://management.core.windows.net/', 'https://management.azure.com/'] } }
+          body: {
+            galleryEndpoint: '',
+            graphEndpoint: 'https://graph.windows.net/',
+            portalEndpoint: '',
+            authentication: { loginEndpoint: `${base}/adfs`, audiences: ['https://management.core.windows.net/', 'https://management.azure.com/'] }
+          }
         }
       }
       const failed = injectedFailure(req.url.pathname + req.url.search)
       if (failed) return failed
-      const caller = opts.entra.verifyBearer(req.headers.authorization, ARM_AUDIENCES, base.includes('management.azure.com') ? 'https://login.microsoftonline.com/common' : `${base}/adfs`)
+      const caller = opts.entra.verifyBearer(
+        req.headers.authorization,
+        ARM_AUDIENCES,
+        base.includes('management.azure.com') ? 'https://login.microsoftonline.com/common' : `${base}/adfs`
+      )
       if ('status' in caller) return caller
-      if (!req.url.searchParams.get('api-version')) return armError(400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.')
+      if (!req.url.searchParams.get('api-version'))
+        return armError(400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.')
       return route(req, caller)
     }
   }

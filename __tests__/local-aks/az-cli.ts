@@ -42,7 +42,9 @@ export async function ensureAzCli(): Promise<string> {
   if (found) return found
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
   if (!isRoot || !findOnPath('apt-get')) {
-    throw new Error('The Azure CLI (az) is not installed and cannot be installed here (needs root and apt-get). Install it: apt-get install azure-cli, or pip install azure-cli.')
+    throw new Error(
+      'The Azure CLI (az) is not installed and cannot be installed here (needs root and apt-get). Install it: apt-get install azure-cli, or pip install azure-cli.'
+    )
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
   for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'azure-cli']]) {
@@ -56,7 +58,7 @@ export async function ensureAzCli(): Promise<string> {
 }
 
 function findOnPath(cmd: string): boolean {
-  return (process.env['PATH'] ?? '').split(delimiter).some((d) => {
+  return (process.env['PATH'] ?? '').split(delimiter).some(d => {
     try {
       accessSync(join(d, cmd), constants.X_OK)
       return true
@@ -76,14 +78,21 @@ export function runAz(az: string, args: string[], env: Record<string, string>, t
     const child = spawn(az, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d
+    })
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d
+    })
     const timer = setTimeout(() => {
       stderr += `\n[runAz] killed after ${timeoutMs} ms`
       child.kill('SIGKILL')
     }, timeoutMs)
-    child.on('error', (e) => { clearTimeout(timer); reject(e) })
-    child.on('close', (code) => {
+    child.on('error', e => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    child.on('close', code => {
       clearTimeout(timer)
       resolve({ code, stdout, stderr, ms: Date.now() - started })
     })
@@ -118,16 +127,29 @@ export async function prepareRunnerAzConfig(az: string, double: AzureDouble, dir
   // Written before az first runs so it never tries telemetry or the survey prompt; az keeps the section.
   await writeFile(join(dir, 'config'), '[core]\ncollect_telemetry = no\nsurvey_message = no\n\n[output]\nshow_survey_link = no\n', { mode: 0o600 })
   const env = localAzureEnv(double, dir)
-  await mustAz(az, [
-    'cloud', 'register', '-n', double.cloudName,
-    '--endpoint-resource-manager', `${double.url}/`,
-    // '/adfs' makes MSAL skip instance discovery against login.microsoftonline.com (az 2.45 has no switch for it).
-    '--endpoint-active-directory', `${double.url}/adfs`,
-    '--endpoint-active-directory-resource-id', LOCAL_CLOUD_AD_RESOURCE,
-    '--endpoint-active-directory-graph-resource-id', 'https://graph.windows.net/',
-    '--endpoint-management', LOCAL_CLOUD_AD_RESOURCE,
-    '--profile', 'latest'
-  ], env)
+  await mustAz(
+    az,
+    [
+      'cloud',
+      'register',
+      '-n',
+      double.cloudName,
+      '--endpoint-resource-manager',
+      `${double.url}/`,
+      // '/adfs' makes MSAL skip instance discovery against login.microsoftonline.com (az 2.45 has no switch for it).
+      '--endpoint-active-directory',
+      `${double.url}/adfs`,
+      '--endpoint-active-directory-resource-id',
+      LOCAL_CLOUD_AD_RESOURCE,
+      '--endpoint-active-directory-graph-resource-id',
+      'https://graph.windows.net/',
+      '--endpoint-management',
+      LOCAL_CLOUD_AD_RESOURCE,
+      '--profile',
+      'latest'
+    ],
+    env
+  )
   await mustAz(az, ['cloud', 'set', '-n', double.cloudName], env)
   return { env }
 }
@@ -152,8 +174,11 @@ export async function azLoginAmbient(
 ): Promise<void> {
   const secret = await writeSecretFile(principal.secret)
   try {
-    await mustAz(az, ['login', '--service-principal', '--username', principal.clientId, '--tenant', principal.tenantId,
-      '--password', `@${secret.file}`, '--output', 'none'], env)
+    await mustAz(
+      az,
+      ['login', '--service-principal', '--username', principal.clientId, '--tenant', principal.tenantId, '--password', `@${secret.file}`, '--output', 'none'],
+      env
+    )
   } finally {
     await secret.cleanup()
   }

@@ -44,7 +44,10 @@ export function armError(status: number, code: string, message: string, headers?
 export function aadError(status: number, error: string, code: number, description: string): Reply {
   const traceId = randomUUID()
   const correlationId = randomUUID()
-  const timestamp = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z')
+  const timestamp = new Date()
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z')
   return {
     status,
     body: {

@@ -44,7 +44,12 @@ export const BUILT_IN_ROLES: RoleDefinition[] = [
     ]
   },
   { id: 'acdd72a7-3385-48ef-bd42-f606fba81ae7', roleName: 'Reader', actions: ['*/read'], notActions: [] },
-  { id: '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9', roleName: 'User Access Administrator', actions: ['*/read', 'Microsoft.Authorization/*', 'Microsoft.Support/*'], notActions: [] }
+  {
+    id: '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9',
+    roleName: 'User Access Administrator',
+    actions: ['*/read', 'Microsoft.Authorization/*', 'Microsoft.Support/*'],
+    notActions: []
+  }
 ]
 
 export interface RoleAssignment {
@@ -70,7 +75,13 @@ export interface Rbac {
 
 // An action pattern (`*`, `*/read`, `Microsoft.Authorization/*/Write`) as a case-insensitive matcher.
 export function actionMatches(pattern: string, action: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map(p => p.replace(/[.+?^${}()|[\]\\/]/g, '\\$&')).join('.*')}$`, 'i')
+  const re = new RegExp(
+    `^${pattern
+      .split('*')
+      .map(p => p.replace(/[.+?^${}()|[\]\\/]/g, '\\$&'))
+      .join('.*')}$`,
+    'i'
+  )
   return re.test(action)
 }
 
@@ -97,7 +108,14 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
     if (!role) throw new Error(`azure-rbac: no built-in role named ${roleName}`)
     const existing = list.find(a => a.principalId === principalId && a.roleDefinitionId.endsWith(role.id) && a.scope.toLowerCase() === scope.toLowerCase())
     if (existing) return existing
-    const a: RoleAssignment = { id: `${scope}/providers/Microsoft.Authorization/roleAssignments/${name}`, name, principalId, roleName: role.roleName, roleDefinitionId: definitionId(role), scope }
+    const a: RoleAssignment = {
+      id: `${scope}/providers/Microsoft.Authorization/roleAssignments/${name}`,
+      name,
+      principalId,
+      roleName: role.roleName,
+      roleDefinitionId: definitionId(role),
+      scope
+    }
     list.push(a)
     return a
   }
@@ -118,13 +136,32 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
     id: a.id,
     name: a.name,
     type: 'Microsoft.Authorization/roleAssignments',
-    properties: { roleDefinitionId: a.roleDefinitionId, principalId: a.principalId, principalType: 'ServicePrincipal', scope: a.scope, condition: null, conditionVersion: null, createdOn: new Date().toISOString(), updatedOn: new Date().toISOString(), createdBy: null, updatedBy: null, delegatedManagedIdentityResourceId: null, description: null }
+    properties: {
+      roleDefinitionId: a.roleDefinitionId,
+      principalId: a.principalId,
+      principalType: 'ServicePrincipal',
+      scope: a.scope,
+      condition: null,
+      conditionVersion: null,
+      createdOn: new Date().toISOString(),
+      updatedOn: new Date().toISOString(),
+      createdBy: null,
+      updatedBy: null,
+      delegatedManagedIdentityResourceId: null,
+      description: null
+    }
   })
   const definitionBody = (r: RoleDefinition): Record<string, unknown> => ({
     id: definitionId(r),
     name: r.id,
     type: 'Microsoft.Authorization/roleDefinitions',
-    properties: { roleName: r.roleName, type: 'BuiltInRole', description: r.roleName, assignableScopes: ['/'], permissions: [{ actions: r.actions, notActions: r.notActions, dataActions: [], notDataActions: [] }] }
+    properties: {
+      roleName: r.roleName,
+      type: 'BuiltInRole',
+      description: r.roleName,
+      assignableScopes: ['/'],
+      permissions: [{ actions: r.actions, notActions: r.notActions, dataActions: [], notDataActions: [] }]
+    }
   })
 
   /** `$filter=principalId eq '<id>'` and `atScope()` (az role assignment list uses both). */
@@ -142,7 +179,9 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
   return {
     assign: (p, r, s) => assign(p, r, s),
     unassign(principalId, roleName, scope) {
-      const i = list.findIndex(a => a.principalId === principalId && a.roleName.toLowerCase() === roleName.toLowerCase() && a.scope.toLowerCase() === scope.toLowerCase())
+      const i = list.findIndex(
+        a => a.principalId === principalId && a.roleName.toLowerCase() === roleName.toLowerCase() && a.scope.toLowerCase() === scope.toLowerCase()
+      )
       if (i >= 0) list.splice(i, 1)
     },
     assignments: () => [...list],
@@ -163,7 +202,9 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
       if (type === 'roledefinitions' && method === 'GET') {
         if (rest[1]) {
           const r = roleById(rest[1])
-          return r ? { status: 200, body: definitionBody(r) } : armError(404, 'RoleDefinitionDoesNotExist', 'The specified role definition with ID \'' + rest[1] + '\' does not exist.')
+          return r
+            ? { status: 200, body: definitionBody(r) }
+            : armError(404, 'RoleDefinitionDoesNotExist', "The specified role definition with ID '" + rest[1] + "' does not exist.")
         }
         const name = /roleName\s+eq\s+'([^']+)'/i.exec(query.get('$filter') ?? '')?.[1]
         return { status: 200, body: { value: BUILT_IN_ROLES.filter(r => !name || r.roleName.toLowerCase() === name.toLowerCase()).map(definitionBody) } }
@@ -179,13 +220,20 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
             return armError(400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized.')
           }
           const role = roleById(props.roleDefinitionId ?? '')
-          if (!role || !props.principalId) return armError(400, 'InvalidRoleDefinitionId', `The role definition ID '${props.roleDefinitionId ?? ''}' is not valid.`)
-          const dup = list.find(a => a.principalId.toLowerCase() === props.principalId!.toLowerCase() && a.roleName === role.roleName && a.scope.toLowerCase() === scope.toLowerCase())
+          if (!role || !props.principalId)
+            return armError(400, 'InvalidRoleDefinitionId', `The role definition ID '${props.roleDefinitionId ?? ''}' is not valid.`)
+          const dup = list.find(
+            a =>
+              a.principalId.toLowerCase() === props.principalId!.toLowerCase() && a.roleName === role.roleName && a.scope.toLowerCase() === scope.toLowerCase()
+          )
           if (dup) return armError(409, 'RoleAssignmentExists', 'The role assignment already exists.')
           return { status: 201, body: assignmentBody(assign(props.principalId, role.roleName, scope, name)) }
         }
         const found = list.find(a => a.name === name && a.scope.toLowerCase() === scope.toLowerCase())
-        if (method === 'GET' && name) return found ? { status: 200, body: assignmentBody(found) } : armError(404, 'RoleAssignmentNotFound', 'The role assignment \'' + name + '\' is not found.')
+        if (method === 'GET' && name)
+          return found
+            ? { status: 200, body: assignmentBody(found) }
+            : armError(404, 'RoleAssignmentNotFound', "The role assignment '" + name + "' is not found.")
         if (method === 'DELETE' && name) {
           if (!found) return { status: 204 }
           list.splice(list.indexOf(found), 1)

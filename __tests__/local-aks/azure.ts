@@ -133,7 +133,14 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
   const entra = createEntra({
     tenantId: opts.tenantId,
     principals: [
-      ...opts.principals.map((p): Principal => ({ clientId: p.clientId, objectId: objectIdFor(p.clientId), displayName: p.displayName ?? p.clientId, kind: 'ServicePrincipal', secret: p.secret, federatedSubject: p.federatedSubject })),
+      ...opts.principals.map((p): Principal => ({
+        clientId: p.clientId,
+        objectId: objectIdFor(p.clientId),
+        displayName: p.displayName ?? p.clientId,
+        kind: 'ServicePrincipal',
+        secret: p.secret,
+        federatedSubject: p.federatedSubject
+      })),
       kubeletIdentity
     ],
     verifyAssertion: jwt => github.verify(jwt),
@@ -148,8 +155,16 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
   for (const a of opts.roleAssignments) rbac.assign(objectId(a.clientId), a.role, a.scope)
   // ACI creates only once its provider is registered, which ARM tracks (bound below).
   let providerRegistered = (): boolean => false
-  const aci = createAci({ subscriptionId: opts.subscription.id, locations: [normalizeLocation(opts.cluster.location)], providerRegistered: () => providerRegistered() })
-  const cluster = { ...opts.cluster, location: normalizeLocation(opts.cluster.location), kubeletIdentity: { clientId: kubeletIdentity.clientId, objectId: kubeletIdentity.objectId } }
+  const aci = createAci({
+    subscriptionId: opts.subscription.id,
+    locations: [normalizeLocation(opts.cluster.location)],
+    providerRegistered: () => providerRegistered()
+  })
+  const cluster = {
+    ...opts.cluster,
+    location: normalizeLocation(opts.cluster.location),
+    kubeletIdentity: { clientId: kubeletIdentity.clientId, objectId: kubeletIdentity.objectId }
+  }
   const arm: Arm = createArm({
     subscription: opts.subscription,
     tenantId: opts.tenantId,
@@ -189,9 +204,17 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
   const isEntraPath = (req: Req): boolean => /^\/(adfs|entra)\//i.test(req.url.pathname)
   const localHandler = serve(
     req => (isEntraPath(req) ? 'aad' : 'arm'),
-    req => (req.url.pathname.toLowerCase().startsWith('/adfs') ? entra.handleAdfs(req, base) : req.url.pathname.startsWith('/entra/') ? entra.handleIssuerDiscovery(req, base) : arm.handle(req, base))
+    req =>
+      req.url.pathname.toLowerCase().startsWith('/adfs')
+        ? entra.handleAdfs(req, base)
+        : req.url.pathname.startsWith('/entra/')
+          ? entra.handleIssuerDiscovery(req, base)
+          : arm.handle(req, base)
   )
-  const localServer = createHttpsServer({ key: await readFile(local.keyPath), cert: await readFile(local.certPath) }, (req, res) => void localHandler(req, res, base))
+  const localServer = createHttpsServer(
+    { key: await readFile(local.keyPath), cert: await readFile(local.certPath) },
+    (req, res) => void localHandler(req, res, base)
+  )
   base = `https://127.0.0.1:${await listen(localServer)}`
 
   // ----- public Azure host names, reached through the proxy's CONNECT tunnels (never listening itself)
@@ -240,7 +263,10 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
   const proxyPort = await listen(proxy)
 
   // ----- GitHub's OIDC token service
-  const oidcHandler = serve(() => 'github', req => github.handle(req))
+  const oidcHandler = serve(
+    () => 'github',
+    req => github.handle(req)
+  )
   const oidcServer = createHttpServer((req, res) => void oidcHandler(req, res, 'http://127.0.0.1'))
   const oidcPort = await listen(oidcServer)
 

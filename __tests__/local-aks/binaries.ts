@@ -71,7 +71,7 @@ function go(args: string[], cwd: string, log: Log, what: string, env?: NodeJS.Pr
     env: env ?? goEnv(),
     timeoutMs: GO_TIMEOUT_MS,
     progressMs: 20_000,
-    onProgress: (s) => log(`  ... still ${what} (${s}s)`)
+    onProgress: s => log(`  ... still ${what} (${s}s)`)
   })
 }
 
@@ -139,19 +139,11 @@ async function prepareK8sModule(dir: string, log: Log): Promise<void> {
     `require k8s.io/kubernetes ${K8S_VERSION}`,
     '',
     'replace (',
-    ...staging.map((m) => `\t${m} => ${m} ${sv}`),
+    ...staging.map(m => `\t${m} => ${m} ${sv}`),
     ')',
     ''
   ].join('\n')
-  const tools = [
-    '//go:build tools',
-    'package k8sbuild',
-    '',
-    'import (',
-    ...K8S_CMDS.map((c) => `\t_ "k8s.io/kubernetes/cmd/${c}"`),
-    ')',
-    ''
-  ].join('\n')
+  const tools = ['//go:build tools', 'package k8sbuild', '', 'import (', ...K8S_CMDS.map(c => `\t_ "k8s.io/kubernetes/cmd/${c}"`), ')', ''].join('\n')
   writeFileSync(join(dir, 'go.mod'), goMod)
   writeFileSync(join(dir, 'tools.go'), tools)
   log(`  wrapper module ${dir}: ${staging.length} staging replaces, running go mod tidy`)
@@ -164,8 +156,8 @@ async function foreignK8sBuilds(): Promise<number[]> {
   const r = await runCommand('pgrep', ['-f', 'go build .*k8s.io/kubernetes/cmd/'], { timeoutMs: 10_000 })
   return r.stdout
     .split('\n')
-    .map((s) => Number(s.trim()))
-    .filter((p) => p > 0 && p !== process.pid)
+    .map(s => Number(s.trim()))
+    .filter(p => p > 0 && p !== process.pid)
 }
 
 /**
@@ -183,16 +175,13 @@ async function waitForOtherK8sBuilds(log: Log): Promise<void> {
       log(`  waiting for another Kubernetes go build to finish (pids ${pids.join(',')}); ours will reuse its cache`)
       announced = Date.now()
     }
-    await new Promise((r) => setTimeout(r, 5000))
+    await new Promise(r => setTimeout(r, 5000))
   }
 }
 
 async function ensureK8s(log: Log): Promise<Record<(typeof K8S_CMDS)[number], string>> {
-  const paths = Object.fromEntries(K8S_CMDS.map((c) => [c, binPath('kubernetes', K8S_VERSION, c)])) as Record<
-    (typeof K8S_CMDS)[number],
-    string
-  >
-  const missing = K8S_CMDS.filter((c) => !existsSync(paths[c]))
+  const paths = Object.fromEntries(K8S_CMDS.map(c => [c, binPath('kubernetes', K8S_VERSION, c)])) as Record<(typeof K8S_CMDS)[number], string>
+  const missing = K8S_CMDS.filter(c => !existsSync(paths[c]))
   if (missing.length === 0) return paths
   const modDir = join(cacheRoot(), 'src', `k8sbuild-${K8S_VERSION}`)
   await prepareK8sModule(modDir, log)
@@ -201,7 +190,7 @@ async function ensureK8s(log: Log): Promise<Record<(typeof K8S_CMDS)[number], st
   for (const c of missing) {
     await waitForOtherK8sBuilds(log)
     await timed(log, `${c} ${K8S_VERSION}`, () =>
-      buildAtomically(paths[c], async (tmp) => {
+      buildAtomically(paths[c], async tmp => {
         await go(['build', '-o', tmp, '-ldflags', ldflags, `k8s.io/kubernetes/cmd/${c}`], modDir, log, `building ${c}`)
       })
     )
@@ -213,7 +202,7 @@ async function ensureK8s(log: Log): Promise<Record<(typeof K8S_CMDS)[number], st
 
 /** `go install pkg@version` into a private GOBIN, then move the binary into place. */
 async function goInstall(pkg: string, version: string, out: string, ldflags: string, log: Log): Promise<void> {
-  await buildAtomically(out, async (tmp) => {
+  await buildAtomically(out, async tmp => {
     const gobin = `${tmp}.d`
     rmSync(gobin, { recursive: true, force: true })
     mkdirSync(gobin, { recursive: true })
@@ -256,13 +245,25 @@ async function ensureAzureAci(log: Log): Promise<{ connector: string; initValida
       // Same language version as the module itself, so the same GODEBUG defaults apply.
       const goLine = /^go\s+(\S+)/m.exec(readFileSync(join(aciDir, 'go.mod'), 'utf8'))?.[1] ?? '1.24.0'
       writeFileSync(join(dir, 'go.mod'), `module local/acibuild\n\ngo ${goLine}\n\nrequire ${mod} ${AZURE_ACI_VERSION}\n`)
-      writeFileSync(join(dir, 'tools.go'), `//go:build tools\npackage acibuild\n\nimport (\n\t_ "${mod}/cmd/virtual-kubelet"\n\t_ "${mod}/cmd/init-container"\n)\n`)
+      writeFileSync(
+        join(dir, 'tools.go'),
+        `//go:build tools\npackage acibuild\n\nimport (\n\t_ "${mod}/cmd/virtual-kubelet"\n\t_ "${mod}/cmd/init-container"\n)\n`
+      )
       await go(['mod', 'tidy', '-e'], dir, log, 'resolving azure-aci dependencies', goEnv({ GOFLAGS: '-mod=mod' }))
       writeFileSync(join(dir, '.tidy-ok'), new Date().toISOString())
     }
     const tag = AZURE_ACI_VERSION.replace(/^v/, '')
-    await buildAtomically(connector, tmp => go(['build', '-o', tmp, '-ldflags', `-s -w -X main.buildVersion=${tag}`, `${mod}/cmd/virtual-kubelet`], dir, log, 'building the azure-aci connector').then(() => undefined))
-    await buildAtomically(initValidation, tmp => go(['build', '-o', tmp, '-ldflags', '-s -w', `${mod}/cmd/init-container`], dir, log, 'building azure-aci init-validation').then(() => undefined))
+    await buildAtomically(connector, tmp =>
+      go(
+        ['build', '-o', tmp, '-ldflags', `-s -w -X main.buildVersion=${tag}`, `${mod}/cmd/virtual-kubelet`],
+        dir,
+        log,
+        'building the azure-aci connector'
+      ).then(() => undefined)
+    )
+    await buildAtomically(initValidation, tmp =>
+      go(['build', '-o', tmp, '-ldflags', '-s -w', `${mod}/cmd/init-container`], dir, log, 'building azure-aci init-validation').then(() => undefined)
+    )
   })
   return { connector, initValidation, chartDir }
 }
@@ -276,7 +277,9 @@ async function ensureKubelogin(log: Log): Promise<{ binary: string; zip: string 
   const binary = binPath('kubelogin', KUBELOGIN_VERSION, 'kubelogin')
   const zip = binPath('kubelogin', KUBELOGIN_VERSION, 'kubelogin-linux-amd64.zip')
   if (!existsSync(binary)) {
-    await timed(log, `kubelogin ${KUBELOGIN_VERSION}`, () => goInstall('github.com/Azure/kubelogin', KUBELOGIN_VERSION, binary, `-s -w -X main.gitTag=${KUBELOGIN_VERSION}`, log))
+    await timed(log, `kubelogin ${KUBELOGIN_VERSION}`, () =>
+      goInstall('github.com/Azure/kubelogin', KUBELOGIN_VERSION, binary, `-s -w -X main.gitTag=${KUBELOGIN_VERSION}`, log)
+    )
   }
   if (!existsSync(zip)) {
     const stage = `${zip}.stage-${process.pid}`
@@ -340,8 +343,8 @@ export async function ensureBinaries(log: Log = () => {}): Promise<Binaries> {
     binPath('azure-aci', AZURE_ACI_VERSION, 'virtual-kubelet'),
     binPath('azure-aci', AZURE_ACI_VERSION, 'init-validation'),
     binPath('kubelogin', KUBELOGIN_VERSION, 'kubelogin'),
-    ...K8S_CMDS.map((c) => binPath('kubernetes', K8S_VERSION, c))
-  ].some((p) => !existsSync(p))
+    ...K8S_CMDS.map(c => binPath('kubernetes', K8S_VERSION, c))
+  ].some(p => !existsSync(p))
   if (needGo) await requireGo()
   // Small builds first: they are useful on their own while Kubernetes builds.
   const aci = await ensureAzureAci(log)

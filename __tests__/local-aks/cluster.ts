@@ -62,17 +62,21 @@ export interface JwtAuthenticatorOptions {
 
 /** The AuthenticationConfiguration file for `jwt` (JSON is YAML). */
 export function authenticationConfig(jwt: JwtAuthenticatorOptions): string {
-  return JSON.stringify({
-    apiVersion: 'apiserver.config.k8s.io/v1',
-    kind: 'AuthenticationConfiguration',
-    jwt: [
-      {
-        issuer: { url: jwt.issuer, discoveryURL: jwt.discoveryUrl, certificateAuthority: jwt.certificateAuthority, audiences: jwt.audiences },
-        // A claim other than `sub` needs an explicit prefix; "" keeps the object ID as the user name.
-        claimMappings: { username: { claim: jwt.usernameClaim, prefix: '' }, groups: { claim: jwt.groupsClaim, prefix: '' } }
-      }
-    ]
-  }, null, 2)
+  return JSON.stringify(
+    {
+      apiVersion: 'apiserver.config.k8s.io/v1',
+      kind: 'AuthenticationConfiguration',
+      jwt: [
+        {
+          issuer: { url: jwt.issuer, discoveryURL: jwt.discoveryUrl, certificateAuthority: jwt.certificateAuthority, audiences: jwt.audiences },
+          // A claim other than `sub` needs an explicit prefix; "" keeps the object ID as the user name.
+          claimMappings: { username: { claim: jwt.usernameClaim, prefix: '' }, groups: { claim: jwt.groupsClaim, prefix: '' } }
+        }
+      ]
+    },
+    null,
+    2
+  )
 }
 
 const SERVICE_CIDR = '10.0.0.0/24'
@@ -89,7 +93,7 @@ export function freePort(): Promise<number> {
   })
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
 const b64 = (path: string): string => readFileSync(path).toString('base64')
 
 function kubeconfigYaml(server: string, caPath: string, user: string, cert: CertPair): string {
@@ -120,15 +124,11 @@ current-context: ${user}@local-aks
 /** GET path on the apiserver with a client cert; resolves with status and body. */
 function apiGet(server: string, path: string, ca: string, cert: CertPair): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(
-      `${server}${path}`,
-      { ca, cert: readFileSync(cert.certPath), key: readFileSync(cert.keyPath), timeout: 5000 },
-      (res) => {
-        let body = ''
-        res.on('data', (d: Buffer) => (body += d.toString()))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-      }
-    )
+    const req = request(`${server}${path}`, { ca, cert: readFileSync(cert.certPath), key: readFileSync(cert.keyPath), timeout: 5000 }, res => {
+      let body = ''
+      res.on('data', (d: Buffer) => (body += d.toString()))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
     req.on('timeout', () => req.destroy(new Error('timeout')))
     req.on('error', reject)
     req.end()
@@ -136,16 +136,10 @@ function apiGet(server: string, path: string, ca: string, cert: CertPair): Promi
 }
 
 /** Polls check() until true; on deadline or a dead component, throws with that component's log tail. */
-async function waitFor(
-  what: string,
-  deadline: number,
-  procs: ManagedProcess[],
-  blame: ManagedProcess,
-  check: () => Promise<boolean>
-): Promise<void> {
+async function waitFor(what: string, deadline: number, procs: ManagedProcess[], blame: ManagedProcess, check: () => Promise<boolean>): Promise<void> {
   let lastErr = ''
   while (Date.now() < deadline) {
-    const dead = procs.find((p) => !p.isRunning())
+    const dead = procs.find(p => !p.isRunning())
     if (dead) throw new Error(`${dead.name} exited while waiting for ${what}:\n${tailFile(dead.logPath, 40)}`)
     try {
       if (await check()) return
@@ -174,7 +168,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Loca
     stopped = true
     // Control-plane components together (the apiserver alone takes seconds to drain), etcd last.
     const [etcd, ...rest] = procs
-    await Promise.all(rest.map((p) => p.kill(3000)))
+    await Promise.all(rest.map(p => p.kill(3000)))
     await etcd?.kill(3000)
     if (process.env.AKS_LOCAL_KEEP === '1') log(`keeping ${dir} (AKS_LOCAL_KEEP=1)`)
     else rmSync(dir, { recursive: true, force: true })

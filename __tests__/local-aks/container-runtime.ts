@@ -46,9 +46,7 @@ export function resolveImage(images: ContainerImage[], image: string): Container
   const found = images.find(i => i.repository === repository && i.tags.includes(tag))
   if (found) return found
   return {
-    error:
-      `rpc error: code = NotFound desc = failed to pull and unpack image "${image}": failed to resolve reference ` +
-      `"${image}": ${image}: not found`
+    error: `rpc error: code = NotFound desc = failed to pull and unpack image "${image}": failed to resolve reference ` + `"${image}": ${image}: not found`
   }
 }
 
@@ -96,7 +94,14 @@ export function containerArgv(image: ContainerImage, command: string[] | undefin
  * `root`, with only `env` (no variable of this machine leaks in). Output goes to `logPath`,
  * which the kubelet serves as the container log.
  */
-export function startContainer(opts: { name: string; netnsExec: string[]; root: string; argv: string[]; env: Record<string, string>; logPath: string }): ManagedProcess {
+export function startContainer(opts: {
+  name: string
+  netnsExec: string[]
+  root: string
+  argv: string[]
+  env: Record<string, string>
+  logPath: string
+}): ManagedProcess {
   const [ip, ...netnsArgs] = opts.netnsExec
   return spawnLogged(opts.name, ip ?? '', [...netnsArgs, CHROOT, opts.root, ...opts.argv], opts.logPath, { env: opts.env, group: true })
 }

@@ -151,7 +151,10 @@ export function createEntra(opts: EntraOptions): Entra {
   }
 
   /** Which principal authenticated (secret or assertion), or the AADSTS error to return. */
-  function authenticateClient(form: URLSearchParams, authorization: string | undefined): { principal: Principal; via: 'secret' | 'assertion' } | { error: Reply } {
+  function authenticateClient(
+    form: URLSearchParams,
+    authorization: string | undefined
+  ): { principal: Principal; via: 'secret' | 'assertion' } | { error: Reply } {
     let clientId = form.get('client_id') ?? ''
     let secret = form.get('client_secret') ?? undefined
     if (authorization?.startsWith('Basic ')) {
@@ -162,36 +165,71 @@ export function createEntra(opts: EntraOptions): Entra {
     const p = principal(clientId)
     if (!p || p.kind !== 'ServicePrincipal') {
       return {
-        error: aadError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${tid}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`)
+        error: aadError(
+          400,
+          'unauthorized_client',
+          700016,
+          `Application with identifier '${clientId}' was not found in the directory '${tid}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`
+        )
       }
     }
     const assertion = form.get('client_assertion')
     if (assertion !== null) return checkAssertion(p, form.get('client_assertion_type'), assertion)
-    if (secret === undefined) return { error: aadError(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.") }
+    if (secret === undefined)
+      return {
+        error: aadError(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+      }
     if (p.secret === undefined || !safeEqual(secret, p.secret)) {
-      return { error: aadError(401, 'invalid_client', 7000215, `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${p.clientId}'.`) }
+      return {
+        error: aadError(
+          401,
+          'invalid_client',
+          7000215,
+          `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${p.clientId}'.`
+        )
+      }
     }
     if (p.secretExpired) {
-      return { error: aadError(401, 'invalid_client', 7000222, `The provided client secret keys for app '${p.clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`) }
+      return {
+        error: aadError(
+          401,
+          'invalid_client',
+          7000222,
+          `The provided client secret keys for app '${p.clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`
+        )
+      }
     }
     return { principal: p, via: 'secret' }
   }
 
   /** Federated credential check: a token from the GitHub issuer, for the exchange audience, unexpired, right subject. */
   function checkAssertion(p: Principal, type: string | null, assertion: string): { principal: Principal; via: 'assertion' } | { error: Reply } {
-    if (type !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') return { error: aadError(400, 'invalid_request', 50027, 'JWT token is invalid or malformed.') }
+    if (type !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
+      return { error: aadError(400, 'invalid_request', 50027, 'JWT token is invalid or malformed.') }
     const claims = opts.verifyAssertion(assertion)
     if (!claims) return { error: aadError(401, 'invalid_client', 700027, 'Client assertion contains an invalid signature.') }
     const exp = Number(claims['exp'])
     if (!(exp > nowS())) {
-      return { error: aadError(400, 'invalid_client', 700024, `Client assertion is not within its valid time range. Current time: ${new Date().toISOString()}, expiry time of assertion ${new Date(exp * 1000).toISOString()}.`) }
+      return {
+        error: aadError(
+          400,
+          'invalid_client',
+          700024,
+          `Client assertion is not within its valid time range. Current time: ${new Date().toISOString()}, expiry time of assertion ${new Date(exp * 1000).toISOString()}.`
+        )
+      }
     }
     const aud = claims['aud']
     const subject = String(claims['sub'])
     const audOk = aud === FEDERATED_AUDIENCE || (Array.isArray(aud) && aud.includes(FEDERATED_AUDIENCE))
     if (!audOk || claims['iss'] !== opts.githubIssuer || (p.federatedSubject !== undefined && p.federatedSubject !== subject)) {
       return {
-        error: aadError(400, 'invalid_request', 70021, `No matching federated identity record found for presented assertion. Assertion Issuer: '${String(claims['iss'])}'. Assertion Subject: '${subject}'. Assertion Audience: '${String(aud)}'. https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation`)
+        error: aadError(
+          400,
+          'invalid_request',
+          70021,
+          `No matching federated identity record found for presented assertion. Assertion Issuer: '${String(claims['iss'])}'. Assertion Subject: '${subject}'. Assertion Audience: '${String(aud)}'. https://docs.microsoft.com/en-us/azure/active-directory/develop/workload-identity-federation`
+        )
       }
     }
     return { principal: p, via: 'assertion' }
@@ -204,10 +242,18 @@ export function createEntra(opts: EntraOptions): Entra {
     if (grant !== 'client_credentials') return aadError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grant ?? ''}'.`)
     const auth = authenticateClient(form, req.headers.authorization)
     if ('error' in auth) return auth.error
-    const scope = form.get('scope')?.split(' ').find(s => s.endsWith('/.default'))
+    const scope = form
+      .get('scope')
+      ?.split(' ')
+      .find(s => s.endsWith('/.default'))
     const resource = scope ? scope.slice(0, -'/.default'.length) : (form.get('resource') ?? '')
     if (!resource) {
-      return aadError(400, 'invalid_scope', 1002012, 'The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).')
+      return aadError(
+        400,
+        'invalid_scope',
+        1002012,
+        'The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).'
+      )
     }
     const token = accessToken(auth.principal, resource, auth.via)
     return { status: 200, body: { token_type: 'Bearer', expires_in: ACCESS_TOKEN_LIFETIME_S, ext_expires_in: ACCESS_TOKEN_LIFETIME_S, access_token: token } }
@@ -260,13 +306,25 @@ export function createEntra(opts: EntraOptions): Entra {
         body: {
           tenant_discovery_endpoint: `${origin}/${tid}/v2.0/.well-known/openid-configuration`,
           'api-version': '1.1',
-          metadata: [{ preferred_network: LOGIN_HOST, preferred_cache: 'login.windows.net', aliases: [LOGIN_HOST, 'login.windows.net', 'login.microsoft.com', 'sts.windows.net'] }]
+          metadata: [
+            {
+              preferred_network: LOGIN_HOST,
+              preferred_cache: 'login.windows.net',
+              aliases: [LOGIN_HOST, 'login.windows.net', 'login.microsoft.com', 'sts.windows.net']
+            }
+          ]
         }
       }
     }
     const [tenant, ...rest] = segs
     const known = tenant !== undefined && [tid, 'organizations', 'common'].includes(tenant.toLowerCase())
-    if (!known) return aadError(400, 'invalid_tenant', 90002, `Tenant '${tenant ?? ''}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`)
+    if (!known)
+      return aadError(
+        400,
+        'invalid_tenant',
+        90002,
+        `Tenant '${tenant ?? ''}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`
+      )
     const path = rest.join('/').toLowerCase()
     if (req.method === 'GET' && path === 'v2.0/.well-known/openid-configuration') {
       return {
@@ -338,13 +396,29 @@ export function createEntra(opts: EntraOptions): Entra {
     if (!claims) return armError(401, 'InvalidAuthenticationToken', 'The access token is invalid.', challenge)
     const exp = Number(claims['exp'])
     if (!(exp > nowS())) {
-      return armError(401, 'ExpiredAuthenticationToken', `The access token expiry UTC time '${new Date(exp * 1000).toUTCString()}' is earlier than current UTC time '${new Date().toUTCString()}'.`, challenge)
+      return armError(
+        401,
+        'ExpiredAuthenticationToken',
+        `The access token expiry UTC time '${new Date(exp * 1000).toUTCString()}' is earlier than current UTC time '${new Date().toUTCString()}'.`,
+        challenge
+      )
     }
     const aud = String(claims['aud'])
     if (!audiences.includes(aud)) {
-      return armError(401, 'InvalidAuthenticationTokenAudience', `The access token has been obtained for wrong audience or resource '${aud}'. It should exactly match with one of the allowed audiences ${audiences.map(a => `'${a}'`).join(',')}.`, challenge)
+      return armError(
+        401,
+        'InvalidAuthenticationTokenAudience',
+        `The access token has been obtained for wrong audience or resource '${aud}'. It should exactly match with one of the allowed audiences ${audiences.map(a => `'${a}'`).join(',')}.`,
+        challenge
+      )
     }
-    if (claims['tid'] !== tid) return armError(401, 'InvalidAuthenticationTokenTenant', `The access token is from the wrong issuer '${String(claims['iss'])}'. It must match the tenant associated with this subscription.`, challenge)
+    if (claims['tid'] !== tid)
+      return armError(
+        401,
+        'InvalidAuthenticationTokenTenant',
+        `The access token is from the wrong issuer '${String(claims['iss'])}'. It must match the tenant associated with this subscription.`,
+        challenge
+      )
     return { appId: String(claims['appid'] ?? claims['azp'] ?? ''), objectId: String(claims['oid'] ?? ''), tenantId: tid }
   }
 

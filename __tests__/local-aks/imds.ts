@@ -10,16 +10,18 @@ import { ACCESS_TOKEN_LIFETIME_S, nowS, type Entra } from './entra.js'
 export const IMDS_HOST = '169.254.169.254'
 
 export function handleImds(req: Req, entra: Entra, vmIdentities: string[]): Reply {
-  if (req.url.pathname !== '/metadata/identity/oauth2/token') return { status: 404, body: { error: 'not_found', error_description: 'The requested path is not found.' } }
+  if (req.url.pathname !== '/metadata/identity/oauth2/token')
+    return { status: 404, body: { error: 'not_found', error_description: 'The requested path is not found.' } }
   if (req.headers['metadata'] !== 'true') {
     return { status: 400, body: { error: 'invalid_request', error_description: 'Required metadata header not specified' } }
   }
   const resource = req.url.searchParams.get('resource') ?? ''
-  if (!resource) return { status: 400, body: { error: 'invalid_request', error_description: 'Required query variable \'resource\' is missing' } }
+  if (!resource) return { status: 400, body: { error: 'invalid_request', error_description: "Required query variable 'resource' is missing" } }
   const clientId = req.url.searchParams.get('client_id') ?? (vmIdentities.length === 1 ? vmIdentities[0] : undefined)
   const identity = clientId && vmIdentities.some(id => id.toLowerCase() === clientId.toLowerCase()) ? entra.principal(clientId) : undefined
   if (!identity) return { status: 400, body: { error: 'invalid_request', error_description: 'Identity not found' } }
-  if (identity.kind !== 'ManagedIdentity') return aadError(400, 'invalid_request', 700016, `Application ${clientId ?? ''} is not a managed identity of this VM.`)
+  if (identity.kind !== 'ManagedIdentity')
+    return aadError(400, 'invalid_request', 700016, `Application ${clientId ?? ''} is not a managed identity of this VM.`)
   const now = nowS()
   return {
     status: 200,

@@ -17,7 +17,16 @@ import { createServer, request, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { dirname, join } from 'node:path'
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import { Watch, type KubeConfig, type V1Container, type V1ContainerState, type V1ContainerStatus, type V1EnvVar, type V1Pod, type V1Volume } from '@kubernetes/client-node'
+import {
+  Watch,
+  type KubeConfig,
+  type V1Container,
+  type V1ContainerState,
+  type V1ContainerStatus,
+  type V1EnvVar,
+  type V1Pod,
+  type V1Volume
+} from '@kubernetes/client-node'
 import { K8S_VERSION } from './binaries.js'
 import { freePort, type CertPair, type LocalCluster } from './cluster.js'
 import { containerArgv, prepareRoot, resolveImage, startContainer, type ContainerImage, type Mount } from './container-runtime.js'
@@ -119,7 +128,9 @@ const backoff = (failures: number): number => Math.min(BACKOFF_INITIAL_MS * 2 **
 
 /** Kubernetes' $(VAR) expansion (third_party/forked/golang/expansion): $$ escapes, unknown references stay. */
 export function expand(text: string, vars: Record<string, string>): string {
-  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) => (m === '$$' ? '$' : name !== undefined && name in vars ? (vars[name] ?? '') : m))
+  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (m, name: string | undefined) =>
+    m === '$$' ? '$' : name !== undefined && name in vars ? (vars[name] ?? '') : m
+  )
 }
 
 class ConfigError extends Error {}
@@ -209,7 +220,14 @@ class Kubelet implements AgentNode {
 
   private nodeStatus(): Record<string, unknown> {
     const now = timestamp()
-    const cond = (type: string, status: string, reason: string, message: string): Record<string, string> => ({ type, status, reason, message, lastHeartbeatTime: now, lastTransitionTime: now })
+    const cond = (type: string, status: string, reason: string, message: string): Record<string, string> => ({
+      type,
+      status,
+      reason,
+      message,
+      lastHeartbeatTime: now,
+      lastTransitionTime: now
+    })
     const resources = { cpu: '2', memory: '7Gi', pods: '110', 'ephemeral-storage': '128Gi' }
     return {
       conditions: [
@@ -340,7 +358,9 @@ class Kubelet implements AgentNode {
     const file = run.attempts[run.attempts.length - (previous ? 2 : 1)]
     if (!file) {
       // The kubelet's own wording (pkg/kubelet/kubelet_pods.go validateContainerLogStatus).
-      const why = previous ? `previous terminated container "${container}" in pod "${name}" not found` : `container "${container}" in pod "${name}" is waiting to start: ${run.state.waiting?.reason ?? 'ContainerCreating'}`
+      const why = previous
+        ? `previous terminated container "${container}" in pod "${name}" not found`
+        : `container "${container}" in pod "${name}" is waiting to start: ${run.state.waiting?.reason ?? 'ContainerCreating'}`
       res.writeHead(400).end(why)
       return
     }
@@ -357,7 +377,10 @@ class Kubelet implements AgentNode {
   private async startWatch(): Promise<void> {
     if (this.stopped) return
     // List first so pods created while the watch was down are not missed.
-    const list = (await api(this.kc, 'GET', `/api/v1/pods?fieldSelector=spec.nodeName%3D${this.nodeName}`)) as { items: V1Pod[]; metadata: { resourceVersion: string } }
+    const list = (await api(this.kc, 'GET', `/api/v1/pods?fieldSelector=spec.nodeName%3D${this.nodeName}`)) as {
+      items: V1Pod[]
+      metadata: { resourceVersion: string }
+    }
     for (const p of list.items) this.onPod('ADDED', p)
     const w = new Watch(this.kc)
     this.watchAbort = await w.watch(
@@ -451,7 +474,10 @@ class PodWorker {
     this.name = pod.metadata?.name ?? ''
     this.dir = join(node.dir, 'pods', this.uid)
     const hasInit = (pod.spec?.initContainers ?? []).length > 0
-    for (const [list, init] of [[pod.spec?.initContainers ?? [], true], [pod.spec?.containers ?? [], false]] as const) {
+    for (const [list, init] of [
+      [pod.spec?.initContainers ?? [], true],
+      [pod.spec?.containers ?? [], false]
+    ] as const) {
       for (const spec of list) {
         this.runs.set(spec.name, {
           spec,
@@ -546,7 +572,11 @@ class PodWorker {
           const tr = (await api(kc, 'POST', `/api/v1/namespaces/${this.ns}/serviceaccounts/${sa}/token`, {
             apiVersion: 'authentication.k8s.io/v1',
             kind: 'TokenRequest',
-            spec: { ...(aud ? { audiences: [aud] } : {}), expirationSeconds: source.serviceAccountToken.expirationSeconds ?? SA_TOKEN_SECONDS, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: this.name, uid: this.uid } }
+            spec: {
+              ...(aud ? { audiences: [aud] } : {}),
+              expirationSeconds: source.serviceAccountToken.expirationSeconds ?? SA_TOKEN_SECONDS,
+              boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: this.name, uid: this.uid }
+            }
           })) as { status: { token: string } }
           files[source.serviceAccountToken.path] = tr.status.token
         }
@@ -716,7 +746,13 @@ class PodWorker {
     const code = (await run.proc.exited) ?? 137
     run.ready = false
     run.state = {
-      terminated: { exitCode: code, reason: code === 0 ? 'Completed' : 'Error', startedAt: started as unknown as Date, finishedAt: timestamp() as unknown as Date, containerID: run.containerID }
+      terminated: {
+        exitCode: code,
+        reason: code === 0 ? 'Completed' : 'Error',
+        startedAt: started as unknown as Date,
+        finishedAt: timestamp() as unknown as Date,
+        containerID: run.containerID
+      }
     }
     return code
   }
@@ -760,8 +796,17 @@ class PodWorker {
     if (code !== undefined) {
       run.lastState = run.state
       run.restartCount++
-      run.state = waiting('CrashLoopBackOff', `back-off ${Math.round(wait / 1000)}s restarting failed container=${run.spec.name} pod=${this.name}_${this.ns}(${this.uid})`)
-      await this.node.recordEvent(this.pod, this.fieldPath(run), 'Warning', 'BackOff', `Back-off restarting failed container ${run.spec.name} in pod ${this.name}_${this.ns}(${this.uid})`)
+      run.state = waiting(
+        'CrashLoopBackOff',
+        `back-off ${Math.round(wait / 1000)}s restarting failed container=${run.spec.name} pod=${this.name}_${this.ns}(${this.uid})`
+      )
+      await this.node.recordEvent(
+        this.pod,
+        this.fieldPath(run),
+        'Warning',
+        'BackOff',
+        `Back-off restarting failed container ${run.spec.name} in pod ${this.name}_${this.ns}(${this.uid})`
+      )
     }
     await this.pushStatus()
     const until = Date.now() + wait
@@ -794,7 +839,12 @@ class PodWorker {
     const started = initialized && main.every(r => r.attempts.length > 0)
     const succeeded = started && main.every(r => r.state.terminated?.exitCode === 0)
     const phase = succeeded ? 'Succeeded' : started ? 'Running' : 'Pending'
-    const cond = (type: string, ok: boolean, reason?: string): Record<string, string> => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: now, ...(!ok && reason ? { reason } : {}) })
+    const cond = (type: string, ok: boolean, reason?: string): Record<string, string> => ({
+      type,
+      status: ok ? 'True' : 'False',
+      lastTransitionTime: now,
+      ...(!ok && reason ? { reason } : {})
+    })
     const ip = this.sandbox?.ip
     return {
       phase,
@@ -834,7 +884,7 @@ class PodWorker {
     this.stopping = true
     this.terminated ??= (async () => {
       const graceMs = Math.min((this.pod.metadata?.deletionGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30) * 1000, MAX_GRACE_MS)
-      await Promise.all([...this.runs.values()].map(r => r.proc?.kill(graceMs)))
+      await Promise.all([...this.runs.values()].flatMap(r => (r.proc ? [r.proc.kill(graceMs)] : [])))
       await this.sandbox?.destroy()
       rmSync(join(this.dir, 'containers'), { recursive: true, force: true })
       this.node.forget(this.uid)

@@ -70,7 +70,10 @@ async function removeStaleNamespaces(log: (m: string) => void): Promise<void> {
     const owner = new RegExp(`^${NAMESPACE_PREFIX}(\\d+)-`).exec(name)
     if (!owner || pidAlive(Number(owner[1]))) continue
     const pids = await runCommand(IP, ['netns', 'pids', name], { timeoutMs: IP_TIMEOUT_MS })
-    for (const pid of pids.stdout.split('\n').map(Number).filter(p => p > 0)) {
+    for (const pid of pids.stdout
+      .split('\n')
+      .map(Number)
+      .filter(p => p > 0)) {
       try {
         process.kill(pid, 'SIGKILL')
       } catch {
@@ -160,7 +163,12 @@ async function waitForRelay(relay: ManagedProcess, ports: number): Promise<void>
   const deadline = Date.now() + 10_000
   while (Date.now() < deadline) {
     if (!relay.isRunning()) throw new Error(`the pod network relay exited:\n${tailFile(relay.logPath, 10)}`)
-    if (tailFile(relay.logPath, 50).split('\n').filter(l => l.startsWith('relay ')).length >= ports) return
+    if (
+      tailFile(relay.logPath, 50)
+        .split('\n')
+        .filter(l => l.startsWith('relay ')).length >= ports
+    )
+      return
     await new Promise(resolve => setTimeout(resolve, 25))
   }
   throw new Error(`the pod network relay did not start listening:\n${tailFile(relay.logPath, 10)}`)

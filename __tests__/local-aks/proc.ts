@@ -55,13 +55,7 @@ function signal(pid: number, group: boolean, sig: NodeJS.Signals): void {
 }
 
 /** Starts a long-running child whose stdout+stderr are appended to logPath. */
-export function spawnLogged(
-  name: string,
-  command: string,
-  args: readonly string[],
-  logPath: string,
-  opts: SpawnOptions = {}
-): ManagedProcess {
+export function spawnLogged(name: string, command: string, args: readonly string[], logPath: string, opts: SpawnOptions = {}): ManagedProcess {
   installExitHook()
   const fd = openSync(logPath, 'a')
   let child: ChildProcess
@@ -80,13 +74,13 @@ export function spawnLogged(
   const group = opts.group ?? false
   live.set(pid, { group })
   let running = true
-  const exited = new Promise<number | null>((resolve) => {
+  const exited = new Promise<number | null>(resolve => {
     child.once('error', () => {
       running = false
       live.delete(pid)
       resolve(-1)
     })
-    child.once('exit', (code) => {
+    child.once('exit', code => {
       running = false
       live.delete(pid)
       resolve(code)
@@ -148,9 +142,7 @@ export function runCommand(command: string, args: readonly string[], opts: RunOp
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()))
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
     const started = Date.now()
-    const progress = opts.onProgress
-      ? setInterval(() => opts.onProgress?.(Math.round((Date.now() - started) / 1000)), opts.progressMs ?? 15_000)
-      : undefined
+    const progress = opts.onProgress ? setInterval(() => opts.onProgress?.(Math.round((Date.now() - started) / 1000)), opts.progressMs ?? 15_000) : undefined
     let timedOut = false
     const timer = setTimeout(() => {
       timedOut = true
@@ -164,11 +156,11 @@ export function runCommand(command: string, args: readonly string[], opts: RunOp
       if (progress) clearInterval(progress)
       if (pid !== undefined) live.delete(pid)
     }
-    child.once('error', (err) => {
+    child.once('error', err => {
       finish()
       reject(new Error(`${command}: ${err.message}`))
     })
-    child.once('close', (code) => {
+    child.once('close', code => {
       finish()
       if (timedOut) {
         reject(new Error(`${command} ${args.join(' ')} timed out after ${opts.timeoutMs} ms\n${stderr.slice(-4000)}`))

@@ -250,7 +250,10 @@ export function parseKeyValueFile(text: string): Record<string, string> {
 }
 
 function parsePathFile(text: string): string[] {
-  return text.split(/\r?\n/).map(l => l.trim()).filter(l => l !== '')
+  return text
+    .split(/\r?\n/)
+    .map(l => l.trim())
+    .filter(l => l !== '')
 }
 
 interface StepFiles {
@@ -278,9 +281,7 @@ async function makeStepFiles(runnerTemp: string): Promise<StepFiles> {
 }
 
 async function readStepFiles(files: StepFiles) {
-  const [output, state, env, path, summary] = await Promise.all(
-    [files.output, files.state, files.env, files.path, files.summary].map(f => readFile(f, 'utf8'))
-  )
+  const [output, state, env, path, summary] = await Promise.all([files.output, files.state, files.env, files.path, files.summary].map(f => readFile(f, 'utf8')))
   return {
     outputs: parseKeyValueFile(output!),
     state: parseKeyValueFile(state!),
@@ -398,7 +399,15 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGT
 const CANCEL_GRACE_MS = 7_500
 
 /** Spawns node in its own process group; on timeout the whole group is killed by pid. */
-function runNode(nodePath: string, script: string, env: Record<string, string>, cwd: string, timeoutMs: number, proc: CommandProcessor, cancelOn?: RegExp): Promise<ProcessOutcome> {
+function runNode(
+  nodePath: string,
+  script: string,
+  env: Record<string, string>,
+  cwd: string,
+  timeoutMs: number,
+  proc: CommandProcessor,
+  cancelOn?: RegExp
+): Promise<ProcessOutcome> {
   const started = Date.now()
   return new Promise((resolvePromise, reject) => {
     const child = spawn(nodePath, [script], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })

@@ -8,7 +8,7 @@ async function main(): Promise<void> {
   const t0 = Date.now()
   const stamp = (): string => `[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s]`
   console.log(`local-aks setup: binaries cache ${cacheRoot()}`)
-  const bins = await ensureBinaries((m) => console.log(`${stamp()} ${m}`))
+  const bins = await ensureBinaries(m => console.log(`${stamp()} ${m}`))
   console.log(`${stamp()} az CLI (Debian azure-cli when missing) ...`)
   const az = await ensureAzCli()
   for (const [name, path] of Object.entries({ ...bins, az })) console.log(`  ${name.padEnd(22)} ${path}`)

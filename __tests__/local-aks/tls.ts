@@ -39,10 +39,23 @@ export async function createCa(dir: string, cn: string): Promise<CertPair> {
   const pair = { certPath: join(dir, 'ca.crt'), keyPath: join(dir, 'ca.key') }
   await genKey(pair.keyPath)
   await openssl([
-    'req', '-x509', '-new', '-key', pair.keyPath, '-out', pair.certPath, '-days', '30', '-subj', `/CN=${cn}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
-    '-addext', 'subjectKeyIdentifier=hash'
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    pair.keyPath,
+    '-out',
+    pair.certPath,
+    '-days',
+    '30',
+    '-subj',
+    `/CN=${cn}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    '-addext',
+    'subjectKeyIdentifier=hash'
   ])
   return pair
 }
@@ -68,6 +81,24 @@ export async function issueCert(dir: string, ca: CertPair, name: string, o: Cert
       ...(sans.length ? [`subjectAltName=${sans.join(',')}`] : [])
     ].join('\n') + '\n'
   )
-  await openssl(['x509', '-req', '-in', csr, '-CA', ca.certPath, '-CAkey', ca.keyPath, '-set_serial', serial, '-out', pair.certPath, '-days', '30', '-sha256', '-extfile', ext])
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca.certPath,
+    '-CAkey',
+    ca.keyPath,
+    '-set_serial',
+    serial,
+    '-out',
+    pair.certPath,
+    '-days',
+    '30',
+    '-sha256',
+    '-extfile',
+    ext
+  ])
   return pair
 }

@@ -22,7 +22,7 @@ describe('azure-rbac', () => {
     expect(scopeCovers(`${SUB}/resourceGroups/MC_rg`, RG)).toBe(false)
   })
 
-  it('refuses without a role with ARM\'s AuthorizationFailed body; Contributor may create container groups but not assign roles', () => {
+  it("refuses without a role with ARM's AuthorizationFailed body; Contributor may create container groups but not assign roles", () => {
     const rbac = createRbac({ subscriptionId: SUB.split('/')[2]! })
     const denied = rbac.authorize(caller, 'Microsoft.ContainerInstance/containerGroups/write', RG)
     expect(denied?.status).toBe(403)
@@ -33,7 +33,9 @@ describe('azure-rbac', () => {
       }
     })
     rbac.assign('obj-1', 'Contributor', RG)
-    expect(rbac.authorize(caller, 'Microsoft.ContainerInstance/containerGroups/write', `${RG}/providers/Microsoft.ContainerInstance/containerGroups/x`)).toBeUndefined()
+    expect(
+      rbac.authorize(caller, 'Microsoft.ContainerInstance/containerGroups/write', `${RG}/providers/Microsoft.ContainerInstance/containerGroups/x`)
+    ).toBeUndefined()
     expect(rbac.authorize(caller, 'Microsoft.Authorization/roleAssignments/write', RG)?.status).toBe(403)
     expect(rbac.authorize(caller, 'Microsoft.ContainerInstance/containerGroups/read', SUB)?.status).toBe(403)
     rbac.assign('obj-1', 'User Access Administrator', RG)
@@ -46,13 +48,18 @@ describe('aci', () => {
     JSON.stringify({
       location: 'eastus',
       tags: { PodName: 'p', Namespace: 'default', NodeName: 'n' },
-      properties: { osType: 'Linux', containers: [{ name: 'c', properties: { image: 'img', resources: { requests: { cpu: 1, memoryInGB: 1.5 } } } }], ...(ports ? { ipAddress: { type: 'Public', ports: [{ port: 80, protocol: 'TCP' }] } } : {}) }
+      properties: {
+        osType: 'Linux',
+        containers: [{ name: 'c', properties: { image: 'img', resources: { requests: { cpu: 1, memoryInGB: 1.5 } } } }],
+        ...(ports ? { ipAddress: { type: 'Public', ports: [{ port: 80, protocol: 'TCP' }] } } : {})
+      }
     })
 
   it('creates only once the provider is registered, in an offered region, with valid containers', () => {
     let registered = false
     const aci = createAci({ subscriptionId: 's', locations: ['eastus'], providerRegistered: () => registered })
-    const put = (text: string) => aci.handle({ method: 'PUT', resourceGroup: 'rg', rest: ['containerGroups', 'default-p'], query: new URLSearchParams(), body: text })
+    const put = (text: string) =>
+      aci.handle({ method: 'PUT', resourceGroup: 'rg', rest: ['containerGroups', 'default-p'], query: new URLSearchParams(), body: text })
     expect(put(body(true))).toMatchObject({ status: 409, body: { error: { code: 'MissingSubscriptionRegistration' } } })
     registered = true
     expect(put(body(true).replace('eastus', 'antarctica'))).toMatchObject({ status: 400, body: { error: { code: 'LocationNotAvailableForResourceType' } } })
@@ -67,7 +74,8 @@ describe('aci', () => {
     req('PUT', ['containerGroups', 'default-a'], body(true))
     req('PUT', ['containerGroups', 'default-b'], body(true))
     req('PUT', ['containerGroups', 'default-c'], body(false))
-    const got = (name: string) => req('GET', ['containerGroups', name]).body as { properties: { provisioningState: string; instanceView: { state: string }; ipAddress?: { ip: string } } }
+    const got = (name: string) =>
+      req('GET', ['containerGroups', name]).body as { properties: { provisioningState: string; instanceView: { state: string }; ipAddress?: { ip: string } } }
     expect(got('default-a').properties).toMatchObject({ provisioningState: 'Pending', instanceView: { state: 'Pending' } })
     await new Promise(r => setTimeout(r, 80))
     expect(got('default-a').properties).toMatchObject({ provisioningState: 'Succeeded', instanceView: { state: 'Running' } })

@@ -32,7 +32,10 @@ describe('cloud endpoints without starting az', () => {
     const dir = await mkdtemp(join(tmpdir(), 'az-config-'))
     try {
       await writeFile(join(dir, 'clouds.config'), CLOUDS_CONFIG)
-      expect(await cloudEndpoints('azureusgovernment', dir)).toMatchObject({ resourceManager: 'https://management.usgovcloudapi.net', authority: 'https://login.microsoftonline.us' })
+      expect(await cloudEndpoints('azureusgovernment', dir)).toMatchObject({
+        resourceManager: 'https://management.usgovcloudapi.net',
+        authority: 'https://login.microsoftonline.us'
+      })
       expect((await cloudEndpoints('AzureStackUser', dir)).authority).toBe('https://adfs.local.azurestack.external/adfs')
       await expect(cloudEndpoints('Nowhere', dir)).rejects.toThrow('az cloud register')
     } finally {
@@ -40,7 +43,7 @@ describe('cloud endpoints without starting az', () => {
     }
   })
 
-  it('the active cloud is az config\'s [cloud] name, AzureCloud when unset', async () => {
+  it("the active cloud is az config's [cloud] name, AzureCloud when unset", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'az-config-'))
     try {
       expect(await activeCloudName(dir)).toBe('AzureCloud')

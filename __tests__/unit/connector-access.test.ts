@@ -3,7 +3,10 @@ import { CONTAINER_GROUP_WRITE, permits, scopeCovers, tokenObjectId } from '../.
 
 // Permission sets of built-in roles as documented
 // (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
-const CONTRIBUTOR = { actions: ['*'], notActions: ['Microsoft.Authorization/*/Delete', 'Microsoft.Authorization/*/Write', 'Microsoft.Authorization/elevateAccess/Action'] }
+const CONTRIBUTOR = {
+  actions: ['*'],
+  notActions: ['Microsoft.Authorization/*/Delete', 'Microsoft.Authorization/*/Write', 'Microsoft.Authorization/elevateAccess/Action']
+}
 const READER = { actions: ['*/read'], notActions: [] }
 
 describe('connector access', () => {
@@ -15,13 +18,25 @@ describe('connector access', () => {
   })
 
   it('a notAction removes only what its own entry grants', () => {
-    expect(permits([{ actions: ['Microsoft.ContainerInstance/*'], notActions: ['Microsoft.ContainerInstance/containerGroups/write'] }], CONTAINER_GROUP_WRITE)).toBe(false)
-    expect(permits([{ actions: ['Microsoft.ContainerInstance/*'], notActions: ['Microsoft.ContainerInstance/containerGroups/write'] }, { actions: ['microsoft.containerinstance/containergroups/*'] }], CONTAINER_GROUP_WRITE)).toBe(true)
+    expect(
+      permits([{ actions: ['Microsoft.ContainerInstance/*'], notActions: ['Microsoft.ContainerInstance/containerGroups/write'] }], CONTAINER_GROUP_WRITE)
+    ).toBe(false)
+    expect(
+      permits(
+        [
+          { actions: ['Microsoft.ContainerInstance/*'], notActions: ['Microsoft.ContainerInstance/containerGroups/write'] },
+          { actions: ['microsoft.containerinstance/containergroups/*'] }
+        ],
+        CONTAINER_GROUP_WRITE
+      )
+    ).toBe(true)
   })
 
   it('an assignment counts at its scope and below', () => {
     expect(scopeCovers('/subscriptions/s', '/subscriptions/s/resourceGroups/MC_x')).toBe(true)
-    expect(scopeCovers('/subscriptions/s/resourceGroups/MC_x/providers/Microsoft.ContainerInstance/containerGroups/g', '/subscriptions/s/resourceGroups/MC_x')).toBe(false)
+    expect(
+      scopeCovers('/subscriptions/s/resourceGroups/MC_x/providers/Microsoft.ContainerInstance/containerGroups/g', '/subscriptions/s/resourceGroups/MC_x')
+    ).toBe(false)
     expect(scopeCovers('/subscriptions/s/resourceGroups/MC_x', '/subscriptions/s/resourceGroups/MC_x2')).toBe(false)
   })
 

@@ -41,7 +41,13 @@ describe('chart values (virtual-kubelet-azure-aci)', () => {
     })
   })
   it('set the managed identity instead of a service principal when asked', () => {
-    const v = renderValues(connectorNames('x', 'Windows', 'eastus'), { ...settings, clientId: undefined, clientSecret: undefined, managedIdentityClientId: 'kubelet-mi', imageTag: '1.6.3' }) as {
+    const v = renderValues(connectorNames('x', 'Windows', 'eastus'), {
+      ...settings,
+      clientId: undefined,
+      clientSecret: undefined,
+      managedIdentityClientId: 'kubelet-mi',
+      imageTag: '1.6.3'
+    }) as {
       nodeOsType: string
       image: { tag: string }
       providers: { azure: Record<string, unknown> }

@@ -50,7 +50,12 @@ describe('tokens', () => {
 
   it('client-credentials form asks for the AKS server application with a secret or an assertion', () => {
     const secret = new URLSearchParams(clientCredentialsForm('cid', AKS_SERVER_APP_ID, { secret: 's3cr=t&' }))
-    expect(Object.fromEntries(secret)).toEqual({ grant_type: 'client_credentials', client_id: 'cid', scope: `${AKS_SERVER_APP_ID}/.default`, client_secret: 's3cr=t&' })
+    expect(Object.fromEntries(secret)).toEqual({
+      grant_type: 'client_credentials',
+      client_id: 'cid',
+      scope: `${AKS_SERVER_APP_ID}/.default`,
+      client_secret: 's3cr=t&'
+    })
     const assertion = new URLSearchParams(clientCredentialsForm('cid', AKS_SERVER_APP_ID, { assertion: 'jwt' }))
     expect(assertion.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
     expect(assertion.get('client_assertion')).toBe('jwt')
@@ -79,8 +84,23 @@ describe('kubelogin', () => {
     const secret = convertArgs({ kind: 'secret', clientId: 'cid', tenantId: 'tid', clientSecret: 'SECRET' }, 'k', cloud)
     expect(secret).toEqual(['convert-kubeconfig', '--kubeconfig', 'k', '--login', 'spn', '--client-id', 'cid', '--tenant-id', 'tid'])
     expect(secret.join(' ')).not.toContain('SECRET')
-    expect(convertArgs({ kind: 'oidc', clientId: 'cid', tenantId: 'tid', audience: 'a' }, 'k', cloud)).toEqual(['convert-kubeconfig', '--kubeconfig', 'k', '--login', 'workloadidentity', '--client-id', 'cid', '--tenant-id', 'tid'])
-    expect(convertArgs({ kind: 'oidc', clientId: 'cid', tenantId: 'tid', audience: 'a' }, 'k', { name: 'AzureUSGovernment', authority: 'https://login.microsoftonline.us' })).toContain('https://login.microsoftonline.us/')
+    expect(convertArgs({ kind: 'oidc', clientId: 'cid', tenantId: 'tid', audience: 'a' }, 'k', cloud)).toEqual([
+      'convert-kubeconfig',
+      '--kubeconfig',
+      'k',
+      '--login',
+      'workloadidentity',
+      '--client-id',
+      'cid',
+      '--tenant-id',
+      'tid'
+    ])
+    expect(
+      convertArgs({ kind: 'oidc', clientId: 'cid', tenantId: 'tid', audience: 'a' }, 'k', {
+        name: 'AzureUSGovernment',
+        authority: 'https://login.microsoftonline.us'
+      })
+    ).toContain('https://login.microsoftonline.us/')
     expect(convertArgs({ kind: 'ambient' }, 'k', cloud)).toEqual(['convert-kubeconfig', '--kubeconfig', 'k', '--login', 'azurecli'])
   })
 

@@ -122,7 +122,11 @@ describe('parseInputs', () => {
     ['creds missing fields', { creds: JSON.stringify({ clientId: SP }) }, /creds: the JSON lacks clientSecret, tenantId/],
     ['connector id without secret', { 'connector-client-id': SP }, /connector-client-id and connector-client-secret go together/],
     ['service-principal without any secret', { 'connector-identity': 'service-principal' }, /connector-identity is service-principal, but no secret is known/],
-    ['managed plus connector sp', { 'connector-identity': 'managed', 'connector-client-id': SP, 'connector-client-secret': 'x' }, /connector-identity is managed, but connector-client-id is set/],
+    [
+      'managed plus connector sp',
+      { 'connector-identity': 'managed', 'connector-client-id': SP, 'connector-client-secret': 'x' },
+      /connector-identity is managed, but connector-client-id is set/
+    ],
     ['bad identity', { 'connector-identity': 'msi' }, /connector-identity: "msi" is not valid; use one of auto, service-principal, managed/],
     ['bad samples namespace', { 'samples-namespace': 'Samples' }, /samples-namespace/]
   ]
@@ -241,7 +245,9 @@ describe('checkInputsOnRunner', () => {
 describe('location', () => {
   it('refuses a region the connector does not run in, listing those it does', () => {
     const [problem] = problemsOf({ location: 'antarctica' })
-    expect(problem).toMatch(/^location: "antarctica" is not valid; the azure-aci connector runs only in the regions where ACI is offered \(australiacentral, .*westus3, usgovvirginia, usgovarizona\); it would exit at start for "antarctica"/)
+    expect(problem).toMatch(
+      /^location: "antarctica" is not valid; the azure-aci connector runs only in the regions where ACI is offered \(australiacentral, .*westus3, usgovvirginia, usgovarizona\); it would exit at start for "antarctica"/
+    )
     expect(parse({ location: 'West Europe' }).location).toBe('westeurope')
     // A removal must still reach a release whatever its region.
     expect(parse({ location: 'antarctica', command: 'remove' }).location).toBe('antarctica')
@@ -250,12 +256,19 @@ describe('location', () => {
 
 describe('command: sweep', () => {
   it('takes connector-name as a glob, older-than as a duration with days, and dry-run', () => {
-    expect(parse({ command: 'sweep', 'connector-name': 'pr-*', 'older-than': '1d12h', 'dry-run': 'true' })).toMatchObject({ command: 'sweep', connectorName: 'pr-*', olderThanMs: 36 * 3_600_000, dryRun: true })
+    expect(parse({ command: 'sweep', 'connector-name': 'pr-*', 'older-than': '1d12h', 'dry-run': 'true' })).toMatchObject({
+      command: 'sweep',
+      connectorName: 'pr-*',
+      olderThanMs: 36 * 3_600_000,
+      dryRun: true
+    })
     expect(parse({ command: 'sweep' })).toMatchObject({ olderThanMs: undefined, dryRun: false })
   })
 
   it('refuses a glob with other characters, a bad age, and older-than outside a sweep', () => {
-    expect(problemsOf({ command: 'sweep', 'connector-name': 'PR_*' })[0]).toContain('connector-name: "PR_*" is not valid; for command: sweep use a glob over connector names')
+    expect(problemsOf({ command: 'sweep', 'connector-name': 'PR_*' })[0]).toContain(
+      'connector-name: "PR_*" is not valid; for command: sweep use a glob over connector names'
+    )
     expect(problemsOf({ command: 'sweep', 'older-than': 'a week' })[0]).toBe('older-than: "a week" is not valid; use a duration such as 36h, 7d or 90m.')
     expect(problemsOf({ 'older-than': '7d' })[0]).toBe('older-than: "7d" is not valid; it applies to command: sweep only.')
     expect(problemsOf({ 'connector-name': 'pr-*' })[0]).toContain('connector-name: "pr-*" is not valid')

@@ -24,12 +24,17 @@ describe('kubeconfig secrets', () => {
   })
 })
 
-describe('sample deployments (the seed\'s, with today\'s images)', () => {
+describe("sample deployments (the seed's, with today's images)", () => {
   it('pin the Linux sample to a Linux virtual node, tolerating its taint', () => {
     const d = sampleDeployment('Linux', 'default', 'virtual-kubelet-aci-connector-linux-eastus')
     expect(d.metadata?.name).toBe('aci-helloworld')
     expect(d.spec?.template.spec?.containers[0].image).toBe('mcr.microsoft.com/azuredocs/aci-helloworld')
-    expect(d.spec?.template.spec?.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux', 'kubernetes.io/hostname': 'virtual-kubelet-aci-connector-linux-eastus', 'kubernetes.io/role': 'agent', type: 'virtual-kubelet' })
+    expect(d.spec?.template.spec?.nodeSelector).toEqual({
+      'kubernetes.io/os': 'linux',
+      'kubernetes.io/hostname': 'virtual-kubelet-aci-connector-linux-eastus',
+      'kubernetes.io/role': 'agent',
+      type: 'virtual-kubelet'
+    })
     expect(d.spec?.template.spec?.tolerations).toEqual([{ key: 'virtual-kubelet.io/provider', operator: 'Equal', value: 'azure', effect: 'NoSchedule' }])
   })
   it('use a current IIS image for Windows and mark both as made by the action', () => {
@@ -46,7 +51,7 @@ describe('a watch ended by its caller', () => {
   async function slowWatchServer(headerDelayMs: number) {
     const { createServer } = await import('node:http')
     const state = { requests: 0, open: 0, closed: 0 }
-    const server = createServer((req, res) => {
+    const server = createServer((_req, res) => {
       state.requests++
       state.open++
       res.on('close', () => {
@@ -72,7 +77,15 @@ describe('a watch ended by its caller', () => {
         'current-context: x'
       ].join('\n')
     )
-    return { state, kube, close: () => new Promise<void>(resolve => { server.closeAllConnections(); server.close(() => resolve()) }) }
+    return {
+      state,
+      kube,
+      close: () =>
+        new Promise<void>(resolve => {
+          server.closeAllConnections()
+          server.close(() => resolve())
+        })
+    }
   }
 
   const until = async (cond: () => boolean, ms: number): Promise<boolean> => {

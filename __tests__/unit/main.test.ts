@@ -4,10 +4,12 @@ import { settleAll } from '../../src/async.js'
 describe('parallel parts of a phase', () => {
   it('all finish before a failure is reported, and every failure is named', async () => {
     let slowDone = false
-    const slow = new Promise<string>(resolve => setTimeout(() => {
-      slowDone = true
-      resolve('windows installed')
-    }, 150))
+    const slow = new Promise<string>(resolve =>
+      setTimeout(() => {
+        slowDone = true
+        resolve('windows installed')
+      }, 150)
+    )
     const failed = Promise.reject(new Error('linux: helm failed'))
     const alsoFailed = Promise.reject(new Error('samples: timed out'))
     const err = (await settleAll([failed, slow, alsoFailed]).catch((e: unknown) => e)) as Error

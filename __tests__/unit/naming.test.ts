@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import { connectorDeploymentName, connectorNameProblem, connectorNames, nodeName, normalizeLocation, releaseName, MAX_CONNECTOR_RELEASE } from '../../src/naming.js'
+import {
+  connectorDeploymentName,
+  connectorNameProblem,
+  connectorNames,
+  nodeName,
+  normalizeLocation,
+  releaseName,
+  MAX_CONNECTOR_RELEASE
+} from '../../src/naming.js'
 
 describe('naming (as az aks install-connector named things)', () => {
   it('matches the seed page: connector virtual-kubelet in eastus', () => {
@@ -10,7 +18,12 @@ describe('naming (as az aks install-connector named things)', () => {
   it('gives each OS its own release, node and namespace', () => {
     const linux = connectorNames('aci-connector', 'Linux', 'westeurope')
     const windows = connectorNames('aci-connector', 'Windows', 'westeurope')
-    expect(linux).toEqual({ os: 'Linux', release: 'aci-connector-linux-westeurope', node: 'virtual-kubelet-aci-connector-linux-westeurope', namespace: 'aci-connector-linux-westeurope' })
+    expect(linux).toEqual({
+      os: 'Linux',
+      release: 'aci-connector-linux-westeurope',
+      node: 'virtual-kubelet-aci-connector-linux-westeurope',
+      namespace: 'aci-connector-linux-westeurope'
+    })
     expect(windows.namespace).not.toBe(linux.namespace)
   })
 

@@ -47,7 +47,11 @@ describe('az.cmd on Windows', () => {
 
 describe('readable tool output', () => {
   it('recognises klog lines and leaves plain ones alone', () => {
-    expect(parseKlogLine('W1123 10:00:00.123456   42 warnings.go:70] spec.template.spec.nodeSelector[beta.kubernetes.io/os]: deprecated since v1.14; use "kubernetes.io/os" instead')).toEqual({
+    expect(
+      parseKlogLine(
+        'W1123 10:00:00.123456   42 warnings.go:70] spec.template.spec.nodeSelector[beta.kubernetes.io/os]: deprecated since v1.14; use "kubernetes.io/os" instead'
+      )
+    ).toEqual({
       severity: 'W',
       file: 'warnings.go',
       message: 'spec.template.spec.nodeSelector[beta.kubernetes.io/os]: deprecated since v1.14; use "kubernetes.io/os" instead'
@@ -60,7 +64,8 @@ describe('readable tool output', () => {
     const write = process.stdout.write
     process.stdout.write = ((chunk: string) => (out.push(String(chunk)), true)) as typeof process.stdout.write
     try {
-      const deprecation = 'I1123 10:00:00.123456   42 warnings.go:110] "Warning: spec.template.spec.nodeSelector[beta.kubernetes.io/os]: deprecated since v1.14; use \\"kubernetes.io/os\\" instead"'
+      const deprecation =
+        'I1123 10:00:00.123456   42 warnings.go:110] "Warning: spec.template.spec.nodeSelector[beta.kubernetes.io/os]: deprecated since v1.14; use \\"kubernetes.io/os\\" instead"'
       const other = 'W1123 10:00:00.5   42 warnings.go:70] would violate PodSecurity "restricted:latest": runAsNonRoot != true'
       for (const echo of [readableEcho('helm'), readableEcho('helm')]) {
         echo('Release "x" does not exist. Installing it now.')
@@ -74,7 +79,11 @@ describe('readable tool output', () => {
     }
     const text = out.join('')
     expect(text.match(/^Release "x" does not exist/gm)).toHaveLength(2)
-    expect(text.match(/^helm: the API server notes that the chart uses a deprecated field: spec\.template\.spec\.nodeSelector\[beta\.kubernetes\.io\/os\]: deprecated since v1\.14; use "kubernetes\.io\/os" instead$/gm)).toHaveLength(1)
+    expect(
+      text.match(
+        /^helm: the API server notes that the chart uses a deprecated field: spec\.template\.spec\.nodeSelector\[beta\.kubernetes\.io\/os\]: deprecated since v1\.14; use "kubernetes\.io\/os" instead$/gm
+      )
+    ).toHaveLength(1)
     expect(text.match(/^::warning::helm: the API server warned: would violate PodSecurity "restricted:latest": runAsNonRoot != true$/gm)).toHaveLength(1)
     // Every klog line is still there for a debug run, never at info level.
     expect(text.split('\n').filter(l => /^[IW]1123 /.test(l))).toEqual([])

@@ -21,18 +21,47 @@ describe('connector pod health', () => {
   const crash = pod({
     phase: 'Running',
     containerStatuses: [
-      { name: 'vk', ready: false, restartCount: 3, image: 'i', imageID: '', state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } }
+      {
+        name: 'vk',
+        ready: false,
+        restartCount: 3,
+        image: 'i',
+        imageID: '',
+        state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } },
+        lastState: { terminated: { exitCode: 1, reason: 'Error' } }
+      }
     ]
   })
   it('fails fast on CrashLoopBackOff, with exit code and restarts', () => {
     expect(podFailureReason(crash)).toBe('container vk is CrashLoopBackOff (last exit code 1, Error, 3 restarts): back-off 40s')
   })
   it('fails fast on image pull back-off', () => {
-    expect(podFailureReason(pod({ phase: 'Pending', containerStatuses: [{ name: 'vk', ready: false, restartCount: 0, image: 'i', imageID: '', state: { waiting: { reason: 'ImagePullBackOff' } } }] }))).toMatch(/ImagePullBackOff/)
+    expect(
+      podFailureReason(
+        pod({
+          phase: 'Pending',
+          containerStatuses: [{ name: 'vk', ready: false, restartCount: 0, image: 'i', imageID: '', state: { waiting: { reason: 'ImagePullBackOff' } } }]
+        })
+      )
+    ).toMatch(/ImagePullBackOff/)
   })
   it('keeps waiting while a container is only creating or pulling for the first time', () => {
-    expect(podFailureReason(pod({ phase: 'Pending', containerStatuses: [{ name: 'vk', ready: false, restartCount: 0, image: 'i', imageID: '', state: { waiting: { reason: 'ContainerCreating' } } }] }))).toBeUndefined()
-    expect(podFailureReason(pod({ phase: 'Pending', containerStatuses: [{ name: 'vk', ready: false, restartCount: 0, image: 'i', imageID: '', state: { waiting: { reason: 'ErrImagePull' } } }] }))).toBeUndefined()
+    expect(
+      podFailureReason(
+        pod({
+          phase: 'Pending',
+          containerStatuses: [{ name: 'vk', ready: false, restartCount: 0, image: 'i', imageID: '', state: { waiting: { reason: 'ContainerCreating' } } }]
+        })
+      )
+    ).toBeUndefined()
+    expect(
+      podFailureReason(
+        pod({
+          phase: 'Pending',
+          containerStatuses: [{ name: 'vk', ready: false, restartCount: 0, image: 'i', imageID: '', state: { waiting: { reason: 'ErrImagePull' } } }]
+        })
+      )
+    ).toBeUndefined()
   })
   it('ignores a pod that is being deleted (a rollout replaces it)', () => {
     expect(podFailureReason({ ...crash, metadata: { ...crash.metadata, deletionTimestamp: new Date() } })).toBeUndefined()
@@ -42,8 +71,12 @@ describe('connector pod health', () => {
     expect(podIsReady(crash)).toBe(false)
   })
   it('judges a rollout by its newest pod, ignoring pods being deleted', () => {
-    const at = (name: string, t: string, deleting = false): V1Pod => ({ metadata: { name, creationTimestamp: new Date(t), ...(deleting ? { deletionTimestamp: new Date() } : {}) } })
-    expect(newestPod([at('old', '2026-01-01T00:00:00Z'), at('new', '2026-01-01T00:01:00Z'), at('newer-but-going', '2026-01-01T00:02:00Z', true)])?.metadata?.name).toBe('new')
+    const at = (name: string, t: string, deleting = false): V1Pod => ({
+      metadata: { name, creationTimestamp: new Date(t), ...(deleting ? { deletionTimestamp: new Date() } : {}) }
+    })
+    expect(
+      newestPod([at('old', '2026-01-01T00:00:00Z'), at('new', '2026-01-01T00:01:00Z'), at('newer-but-going', '2026-01-01T00:02:00Z', true)])?.metadata?.name
+    ).toBe('new')
     expect(newestPod([])).toBeUndefined()
   })
   it('describes a pod for a failure message', () => {
@@ -53,7 +86,7 @@ describe('connector pod health', () => {
 
 describe('connector log hints', () => {
   it('names the role and scope for a 403 AuthorizationFailed', () => {
-    const hint = connectorLogHint("StatusCode=403 Code=\"AuthorizationFailed\" Message=\"The client 'cid' ... does not have authorization\"", ctx)
+    const hint = connectorLogHint('StatusCode=403 Code="AuthorizationFailed" Message="The client \'cid\' ... does not have authorization"', ctx)
     expect(hint).toContain('az role assignment create --assignee cid --role Contributor --scope /subscriptions/sub-1/resourceGroups/MC_rg_aks_eastus')
   })
   it.each([
@@ -68,31 +101,43 @@ describe('connector log hints', () => {
   })
 })
 
-describe('a connector pod with the chart\'s init container', () => {
+describe("a connector pod with the chart's init container", () => {
   const initFailing = pod({
     phase: 'Pending',
     initContainerStatuses: [
-      { name: 'init-validation', ready: false, restartCount: 3, image: 'i', imageID: '', state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=init-validation' } }, lastState: { terminated: { exitCode: 1, reason: 'Error' } } }
+      {
+        name: 'init-validation',
+        ready: false,
+        restartCount: 3,
+        image: 'i',
+        imageID: '',
+        state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=init-validation' } },
+        lastState: { terminated: { exitCode: 1, reason: 'Error' } }
+      }
     ],
     containerStatuses: [{ name: 'virtual-kubelet', ready: false, restartCount: 0, image: 'v', imageID: '', state: { waiting: { reason: 'PodInitializing' } } }]
   })
 
   it('reports a failing init container', () => {
-    expect(podFailureReason(initFailing)).toBe('container init-validation is CrashLoopBackOff (last exit code 1, Error, 3 restarts): back-off 40s restarting failed container=init-validation')
+    expect(podFailureReason(initFailing)).toBe(
+      'container init-validation is CrashLoopBackOff (last exit code 1, Error, 3 restarts): back-off 40s restarting failed container=init-validation'
+    )
   })
 
   it('reads the log of the init container while it has not completed, else of the connector', () => {
     expect(containerToLog(initFailing)?.name).toBe('init-validation')
     const initDone = pod({
       phase: 'Running',
-      initContainerStatuses: [{ name: 'init-validation', ready: true, restartCount: 0, image: 'i', imageID: '', state: { terminated: { exitCode: 0, reason: 'Completed' } } }],
+      initContainerStatuses: [
+        { name: 'init-validation', ready: true, restartCount: 0, image: 'i', imageID: '', state: { terminated: { exitCode: 0, reason: 'Completed' } } }
+      ],
       containerStatuses: [{ name: 'virtual-kubelet', ready: true, restartCount: 2, image: 'v', imageID: '', state: { running: {} } }]
     })
     expect(containerToLog(initDone)?.name).toBe('virtual-kubelet')
   })
 })
 
-describe('the connector\'s first ACI call, read from its log', () => {
+describe("the connector's first ACI call, read from its log", () => {
   // Lines as azure-aci v1.6.4 (virtual-kubelet v1.11.0 node/podcontroller.go) prints them.
   const denied = String.raw`time="2026-12-02T01:38:31Z" level=error msg="failed to fetch the list of pods from the provider: GET https://management.azure.com/subscriptions/3f2e1d0c-5b4a-4c3d-9e8f-7a6b5c4d3e2f/resourceGroups/MC_rg-aks-local_aks-local_eastus/providers/Microsoft.ContainerInstance/containerGroups\n--------------------------------------------------------------------------------\nRESPONSE 403: 403 Forbidden\nERROR CODE: AuthorizationFailed\n--------------------------------------------------------------------------------\n{\n  \"error\": {\n    \"code\": \"AuthorizationFailed\",\n    \"message\": \"The client 'b1d2e3f4-5a6b-4c7d-8e9f-0a1b2c3d4e5f' with object id '848a5f6c-d7c6-4b2f-8e26-65c2e6f7e30d' does not have authorization to perform action 'Microsoft.ContainerInstance/containerGroups/read' over scope '/subscriptions/3f2e1d0c-5b4a-4c3d-9e8f-7a6b5c4d3e2f/resourceGroups/MC_rg-aks-local_aks-local_eastus/providers/Microsoft.ContainerInstance/containerGroups' or the scope is invalid. If access was recently granted, please refresh your credentials.\"\n  }\n}\n--------------------------------------------------------------------------------\n" method=deleteDanglingPods`
   const started = 'time="2026-12-02T01:38:31Z" level=info msg="starting workers"'

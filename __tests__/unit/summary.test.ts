@@ -9,8 +9,24 @@ describe('job summary', () => {
       ...base,
       signedInAs: 'service principal cid (client secret)',
       chart: 'https://x/chart.tgz',
-      nodes: [{ os: 'Linux', node: 'virtual-kubelet-a-linux-eastus', ready: true, waitedMs: 12_300, labels: {}, taints: ['virtual-kubelet.io/provider=azure:NoSchedule'] }],
-      samples: [{ os: 'Linux', name: 'aci-helloworld', namespace: 'default', pods: [{ name: 'aci-helloworld-1', ip: '10.1.2.3', node: 'virtual-kubelet-a-linux-eastus', phase: 'Running' }] }],
+      nodes: [
+        {
+          os: 'Linux',
+          node: 'virtual-kubelet-a-linux-eastus',
+          ready: true,
+          waitedMs: 12_300,
+          labels: {},
+          taints: ['virtual-kubelet.io/provider=azure:NoSchedule']
+        }
+      ],
+      samples: [
+        {
+          os: 'Linux',
+          name: 'aci-helloworld',
+          namespace: 'default',
+          pods: [{ name: 'aci-helloworld-1', ip: '10.1.2.3', node: 'virtual-kubelet-a-linux-eastus', phase: 'Running' }]
+        }
+      ],
       phases: [
         { name: 'Tools', ms: 1000, ok: true },
         { name: 'Wait for virtual nodes', ms: 12_300, ok: true }
@@ -22,14 +38,23 @@ describe('job summary', () => {
     expect(md).toContain('| **Total** | **13.3 s** |')
   })
   it('shows the error and what was left behind on failure', () => {
-    const md = renderSummary({ ...base, error: 'Virtual node x was not Ready\nline 2', leftBehind: 'Installed so far: release r', phases: [{ name: 'Wait', ms: 5, ok: false }] })
+    const md = renderSummary({
+      ...base,
+      error: 'Virtual node x was not Ready\nline 2',
+      leftBehind: 'Installed so far: release r',
+      phases: [{ name: 'Wait', ms: 5, ok: false }]
+    })
     expect(md).toContain('install failed')
     expect(md).toContain('> [!CAUTION]\n> Virtual node x was not Ready\n> line 2')
     expect(md).toContain('> [!WARNING]\n> Installed so far: release r')
     expect(md).toContain('| ❌ Wait |')
   })
   it('says what a removal found missing', () => {
-    const md = renderSummary({ ...base, command: 'remove', removals: [{ os: 'Windows', release: 'r', node: 'n', releaseRemoved: false, nodeRemoved: true, podsEvicted: 2, podsForced: ['default/p'] }] })
+    const md = renderSummary({
+      ...base,
+      command: 'remove',
+      removals: [{ os: 'Windows', release: 'r', node: 'n', releaseRemoved: false, nodeRemoved: true, podsEvicted: 2, podsForced: ['default/p'] }]
+    })
     expect(md).toContain('| Windows | `r` | was not there | yes | 2 (1 forced) |')
   })
 })

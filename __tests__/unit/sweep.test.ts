@@ -20,9 +20,19 @@ describe('sweep matching', () => {
   })
 
   it('decodes a Helm 3/4 release record (base64 of base64 of gzipped JSON)', () => {
-    const body = { chart: { metadata: { name: 'virtual-kubelet-azure-aci', version: '1.6.4' } }, config: { nodeName: 'virtual-kubelet-pr-1-linux-eastus', nodeOsType: 'Linux' }, info: { status: 'deployed', first_deployed: '2026-11-30T10:00:00Z' } }
+    const body = {
+      chart: { metadata: { name: 'virtual-kubelet-azure-aci', version: '1.6.4' } },
+      config: { nodeName: 'virtual-kubelet-pr-1-linux-eastus', nodeOsType: 'Linux' },
+      info: { status: 'deployed', first_deployed: '2026-11-30T10:00:00Z' }
+    }
     const release = Buffer.from(gzipSync(JSON.stringify(body)).toString('base64')).toString('base64')
-    expect(decodeReleaseRecord({ data: { release } })).toEqual({ chart: 'virtual-kubelet-azure-aci', chartVersion: '1.6.4', config: body.config, firstDeployed: '2026-11-30T10:00:00Z', status: 'deployed' })
+    expect(decodeReleaseRecord({ data: { release } })).toEqual({
+      chart: 'virtual-kubelet-azure-aci',
+      chartVersion: '1.6.4',
+      config: body.config,
+      firstDeployed: '2026-11-30T10:00:00Z',
+      status: 'deployed'
+    })
     expect(decodeReleaseRecord({ data: { release: 'bm90IGpzb24=' } })).toBeUndefined()
   })
 
@@ -30,7 +40,12 @@ describe('sweep matching', () => {
     const chart = await chartIdentity('https://github.com/virtual-kubelet/azure-aci/raw/gh-pages/charts/virtual-kubelet-azure-aci-1.6.4.tgz')
     expect(chart).toEqual({ name: 'virtual-kubelet-azure-aci', version: '1.6.4' })
     const values = { nodeName: 'n', providers: { azure: { clientId: 'c', tenantId: 't' } } }
-    const record = { status: 'deployed', chart: 'virtual-kubelet-azure-aci', chartVersion: '1.6.4', config: { providers: { azure: { tenantId: 't', clientId: 'c' } }, nodeName: 'n' } }
+    const record = {
+      status: 'deployed',
+      chart: 'virtual-kubelet-azure-aci',
+      chartVersion: '1.6.4',
+      config: { providers: { azure: { tenantId: 't', clientId: 'c' } }, nodeName: 'n' }
+    }
     expect(upgradeReason(record, chart, values)).toBeUndefined()
     expect(upgradeReason(undefined, chart, values)).toBe('not installed')
     expect(upgradeReason({ ...record, status: 'failed' }, chart, values)).toContain('failed')

@@ -18,14 +18,22 @@ import {
 
 describe('official download URLs', () => {
   it('lays kubectl out like dl.k8s.io for every OS and arch', () => {
-    expect(kubectlUrl('https://dl.k8s.io/release', 'v1.34.4', { platform: 'linux', arch: 'amd64' })).toBe('https://dl.k8s.io/release/v1.34.4/bin/linux/amd64/kubectl')
-    expect(kubectlUrl('https://dl.k8s.io/release', 'v1.34.4', { platform: 'darwin', arch: 'arm64' })).toBe('https://dl.k8s.io/release/v1.34.4/bin/darwin/arm64/kubectl')
-    expect(kubectlChecksumUrl('https://dl.k8s.io/release', 'v1.34.4', { platform: 'windows', arch: 'amd64' })).toBe('https://dl.k8s.io/release/v1.34.4/bin/windows/amd64/kubectl.exe.sha256')
+    expect(kubectlUrl('https://dl.k8s.io/release', 'v1.34.4', { platform: 'linux', arch: 'amd64' })).toBe(
+      'https://dl.k8s.io/release/v1.34.4/bin/linux/amd64/kubectl'
+    )
+    expect(kubectlUrl('https://dl.k8s.io/release', 'v1.34.4', { platform: 'darwin', arch: 'arm64' })).toBe(
+      'https://dl.k8s.io/release/v1.34.4/bin/darwin/arm64/kubectl'
+    )
+    expect(kubectlChecksumUrl('https://dl.k8s.io/release', 'v1.34.4', { platform: 'windows', arch: 'amd64' })).toBe(
+      'https://dl.k8s.io/release/v1.34.4/bin/windows/amd64/kubectl.exe.sha256'
+    )
   })
   it('lays helm out like get.helm.sh (zip on Windows)', () => {
     expect(helmUrl('https://get.helm.sh', 'v4.3.1', { platform: 'linux', arch: 'arm64' })).toBe('https://get.helm.sh/helm-v4.3.1-linux-arm64.tar.gz')
     expect(helmUrl('https://get.helm.sh', 'v4.3.1', { platform: 'windows', arch: 'amd64' })).toBe('https://get.helm.sh/helm-v4.3.1-windows-amd64.zip')
-    expect(helmChecksumUrl('https://get.helm.sh', 'v3.19.0', { platform: 'darwin', arch: 'amd64' })).toBe('https://get.helm.sh/helm-v3.19.0-darwin-amd64.tar.gz.sha256sum')
+    expect(helmChecksumUrl('https://get.helm.sh', 'v3.19.0', { platform: 'darwin', arch: 'amd64' })).toBe(
+      'https://get.helm.sh/helm-v3.19.0-darwin-amd64.tar.gz.sha256sum'
+    )
   })
   it('knows where each host publishes its latest version', () => {
     expect(latestVersionUrl('kubectl', 'https://dl.k8s.io/release')).toBe('https://dl.k8s.io/release/stable.txt')
