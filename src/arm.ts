@@ -5,6 +5,7 @@ import * as core from '@actions/core'
 import { HttpClient } from '@actions/http-client'
 import type { AccessToken, AzureSession } from './azure-login.js'
 import { RefreshingToken } from './refreshing-token.js'
+import { sleep } from './async.js'
 
 export interface ArmAccess {
   endpoint: string
@@ -104,7 +105,7 @@ export class ArmClient {
     options: ArmClientOptions = {}
   ) {
     this.http = new HttpClient('aks-aci-connector-action', undefined, { socketTimeout: REQUEST_TIMEOUT_MS, allowRetries: false })
-    this.sleep = options.sleep ?? (ms => new Promise(resolve => setTimeout(resolve, ms)))
+    this.sleep = options.sleep ?? sleep
   }
 
   /** `/subscriptions/<current>` + rest. */

@@ -28,3 +28,18 @@ export async function settleAll<T extends readonly unknown[]>(work: readonly [..
   if (failures.length > 0) throw new Error(failures.join('\n\n'))
   return settled.map(r => (r as PromiseFulfilledResult<unknown>).value) as unknown as T
 }
+
+/**
+ * Calls `check` until it returns something other than undefined, `intervalMs` apart;
+ * undefined once `deadline` (epoch ms) has passed. The one polling loop of the action:
+ * used where a fresh read each time is safer than a watch (which can miss a deletion
+ * while it resumes) or where there is nothing to watch (ARM, a log).
+ */
+export async function pollUntil<T>(check: () => Promise<T | undefined>, deadline: number, intervalMs: number): Promise<T | undefined> {
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) return undefined
+    await sleep(intervalMs)
+  }
+}

@@ -9,7 +9,7 @@ import { connectorDeploymentName, type ConnectorNames } from './naming.js'
 import { ignoreNotFound, type Kube } from './kube.js'
 import { runChecked, runProcess, lastLines, readableEcho } from './process.js'
 import type { ArmClient } from './arm.js'
-import { sleep } from './async.js'
+import { pollUntil } from './async.js'
 import { listContainerGroups } from './container-groups.js'
 
 /** Helm keeps its release records here, as the old CLI did (the chart makes its own namespace). */
@@ -96,23 +96,23 @@ export function installArgs(c: ConnectorNames, chart: string, valuesFile: string
  * one, refuse a foreign one with what to do.
  */
 export async function checkNamespaceFree(kube: Kube, c: ConnectorNames, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const ns = await ignoreNotFound(kube.core.readNamespace({ name: c.namespace }))
-    if (!ns) return
-    const owner = ns.metadata?.annotations?.['meta.helm.sh/release-name']
-    if (!ns.metadata?.deletionTimestamp) {
-      if (owner === c.release) return
+  const free = await pollUntil(
+    async () => {
+      const ns = await ignoreNotFound(kube.core.readNamespace({ name: c.namespace }))
+      if (!ns) return true
+      if (ns.metadata?.deletionTimestamp) return undefined
+      const owner = ns.metadata?.annotations?.['meta.helm.sh/release-name']
+      if (owner === c.release) return true
       throw new Error(
         `Namespace ${c.namespace} exists and is not owned by Helm release ${c.release}${owner ? ` (owner: ${owner})` : ''}; the chart must create it. ` +
           `Delete it (\`kubectl delete namespace ${c.namespace}\`) if it is left over, or choose another connector-name.`
       )
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `Namespace ${c.namespace} is still terminating from an earlier removal; re-run when it is gone (\`kubectl get namespace ${c.namespace}\`).`
-      )
-    await new Promise(resolve => setTimeout(resolve, 1_000))
+    },
+    Date.now() + timeoutMs,
+    NAMESPACE_POLL_MS
+  )
+  if (!free) {
+    throw new Error(`Namespace ${c.namespace} is still terminating from an earlier removal; re-run when it is gone (\`kubectl get namespace ${c.namespace}\`).`)
   }
 }
 
@@ -205,21 +205,21 @@ export function containerGroupNameOf(pod: V1Pod): string {
  * resumed watch can.
  */
 async function waitDrained(kube: Kube, node: string, timeoutMs: number, aci?: { arm: ArmClient; resourceGroup: string }): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const left = await podsOnNode(kube, node)
-    if (left.length === 0) return true
-    if (aci && left.every(p => p.metadata?.deletionTimestamp)) {
+  const drained = await pollUntil(
+    async () => {
+      const left = await podsOnNode(kube, node)
+      if (left.length === 0) return true
+      if (!aci || !left.every(p => p.metadata?.deletionTimestamp)) return undefined
       const groups = await listContainerGroups(aci.arm, aci.resourceGroup).catch(() => undefined)
       const names = new Set(groups?.map(g => g.name))
-      if (groups && !left.some(p => names.has(containerGroupNameOf(p)))) {
-        await forceDeletePods(kube, left)
-        return true
-      }
-    }
-    if (Date.now() > deadline) return false
-    await sleep(DRAIN_POLL_MS)
-  }
+      if (!groups || left.some(p => names.has(containerGroupNameOf(p)))) return undefined
+      await forceDeletePods(kube, left)
+      return true
+    },
+    Date.now() + timeoutMs,
+    DRAIN_POLL_MS
+  )
+  return drained === true
 }
 
 export interface RemovalReport {
@@ -299,18 +299,15 @@ async function forceDeletePods(kube: Kube, pods: V1Pod[]): Promise<void> {
 
 /** Waits for the connector namespace (the chart's) to finish terminating; one that is not terminating is not ours to wait for. */
 async function waitNamespaceGone(kube: Kube, namespace: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const ns = await ignoreNotFound(kube.core.readNamespace({ name: namespace }))
-    if (!ns) return
-    if (!ns.metadata?.deletionTimestamp) {
-      core.info(`Namespace ${namespace} exists but is not being deleted (Helm did not own it); left alone.`)
-      return
-    }
-    if (Date.now() > deadline) {
-      core.warning(`Namespace ${namespace} is still terminating; it will go by itself (\`kubectl get namespace ${namespace}\`).`)
-      return
-    }
-    await sleep(NAMESPACE_POLL_MS)
-  }
+  const outcome = await pollUntil(
+    async () => {
+      const ns = await ignoreNotFound(kube.core.readNamespace({ name: namespace }))
+      if (!ns) return 'gone'
+      return ns.metadata?.deletionTimestamp ? undefined : 'not ours'
+    },
+    Date.now() + timeoutMs,
+    NAMESPACE_POLL_MS
+  )
+  if (outcome === 'not ours') core.info(`Namespace ${namespace} exists but is not being deleted (Helm did not own it); left alone.`)
+  if (outcome === undefined) core.warning(`Namespace ${namespace} is still terminating; it will go by itself (\`kubectl get namespace ${namespace}\`).`)
 }

@@ -1,6 +1,7 @@
 // Reads and validates every input before anything touches the network, so a typo
 // fails the step at once with the input's name, the bad value and the accepted form.
 import { promises as fs } from 'node:fs'
+import * as core from '@actions/core'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { connectorNameProblem, normalizeLocation, type OsType } from './naming.js'
@@ -459,6 +460,6 @@ export async function localChartProblem(chartUrl: string): Promise<string | unde
 }
 
 /** Reads inputs the way the runner passes them (used by main and post). */
-export function readActionInput(env: NodeJS.ProcessEnv = process.env): Read {
-  return name => (env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '').trim()
+export function readActionInput(): Read {
+  return name => core.getInput(name)
 }

@@ -14,6 +14,7 @@ import {
   type RequestContext,
   type ResponseContext
 } from '@kubernetes/client-node'
+import { sleep } from './async.js'
 
 export interface Kube {
   kc: KubeConfig
@@ -22,11 +23,11 @@ export interface Kube {
   authz: AuthorizationV1Api
 }
 
-/** Credential fields of a kubeconfig, masked as soon as the file is read. */
-const CREDENTIAL_FIELDS = /^\s*(client-key-data|client-certificate-data|token|password):\s*(\S+)\s*$/gm
-
+/** The credentials in a kubeconfig (client certificate and key, token, password), as the client parses them; masked as soon as the file is read. */
 export function kubeconfigSecrets(text: string): string[] {
-  return [...text.matchAll(CREDENTIAL_FIELDS)].map(m => m[2].replace(/^["']|["']$/g, ''))
+  const kc = new KubeConfig()
+  kc.loadFromString(text)
+  return kc.getUsers().flatMap(u => [u.certData, u.keyData, u.token, u.password].filter((v): v is string => typeof v === 'string' && v.length > 0))
 }
 
 export function maskKubeconfig(text: string): void {
@@ -144,6 +145,25 @@ export async function watchUntilAborted<T extends KubernetesObject>(
       warned = true
       core.warning(`Watching ${path} is refused (${reason}); the cluster credentials may lack read access. Retrying until the wait times out.`)
     } else core.debug(`watch on ${path} ended (${reason}); resuming`)
-    await new Promise(resolve => setTimeout(resolve, RESUME_DELAY_MS))
+    await sleep(RESUME_DELAY_MS)
+  }
+}
+
+/**
+ * Starts watches (through `start`, each a watchUntilAborted on the signal given) and
+ * resolves with the first value a handler settles with, or undefined after `timeoutMs`;
+ * either way every watch is stopped. The one "wait for the cluster to show X" of the action.
+ */
+export async function watchUntil<R>(timeoutMs: number, start: (settle: (result: R) => void, signal: AbortSignal) => void): Promise<R | undefined> {
+  const abort = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await new Promise<R | undefined>(resolve => {
+      timer = setTimeout(() => resolve(undefined), Math.max(0, timeoutMs))
+      start(resolve, abort.signal)
+    })
+  } finally {
+    clearTimeout(timer)
+    abort.abort()
   }
 }

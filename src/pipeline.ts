@@ -52,10 +52,9 @@ interface Prepared {
   signedInObjectId?: string
   cluster: ClusterInfo
   arm: ArmClient
-  /** The kubeconfig helm runs with. */
-  kubeconfigPath: string
+  /** helm with the kubeconfig it runs with, and the work dir for its values file. */
+  helmCtx: HelmContext
   kube: Kube
-  helm: string
   location: string
   connectors: ConnectorNames[]
   aciResourceGroup: string
@@ -79,9 +78,9 @@ export async function runPipeline(inputs: Inputs): Promise<void> {
   let closeAccess: (() => void) | undefined
   try {
     const prepared = await prepare(inputs, clock, report, post, c => (closeAccess = c))
-    if (inputs.command === 'install') await install(prepared, clock, workDir, report, post)
-    else if (inputs.command === 'sweep') await sweep(prepared, clock, workDir, report)
-    else await remove(prepared, clock, workDir, report)
+    if (inputs.command === 'install') await install(prepared, clock, report, post)
+    else if (inputs.command === 'sweep') await sweep(prepared, clock, report)
+    else await remove(prepared, clock, report)
   } catch (err) {
     report.error = errorText(err)
     report.leftBehind = leftBehind(inputs, post, report)
@@ -196,15 +195,19 @@ async function prepare(inputs: Inputs, clock: PhaseClock, report: RunReport, pos
   savePostState(post)
   core.setOutput('kubeconfig-path', access.outputKubeconfig)
   if (access.kubelogin) core.setOutput('kubelogin-path', access.kubelogin)
+  if (connectors.length > 0) {
+    core.setOutput('release-names', JSON.stringify(connectors.map(c => c.release)))
+    core.setOutput('node-names', JSON.stringify(connectors.map(c => c.node)))
+    if (inputs.command === 'install') for (const c of connectors) core.setOutput(`${c.os.toLowerCase()}-node-name`, c.node)
+  }
   return {
     inputs,
     session,
     signedInObjectId,
     cluster,
     arm,
-    kubeconfigPath: access.helmKubeconfig,
+    helmCtx: { helm: tools.helm, kubeconfig: access.helmKubeconfig, workDir: post.workDir ?? runnerTemp() },
     kube: access.kube,
-    helm: tools.helm,
     location,
     connectors,
     aciResourceGroup: post.aciResourceGroup
@@ -255,13 +258,10 @@ function diagnosisContext(s: ConnectorSettings): DiagnosisContext {
   return { aciResourceGroup: s.aciResourceGroup, subscriptionId: s.subscriptionId, identity, identityId: s.clientId ?? s.managedIdentityClientId }
 }
 
-async function install(p: Prepared, clock: PhaseClock, workDir: string, report: RunReport, post: PostState): Promise<void> {
+async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: PostState): Promise<void> {
   const settings = settingsFor(p)
-  const helmCtx: HelmContext = { helm: p.helm, kubeconfig: p.kubeconfigPath, workDir }
+  const { helmCtx } = p
   report.chart = p.inputs.chartUrl
-  core.setOutput('release-names', JSON.stringify(p.connectors.map(c => c.release)))
-  core.setOutput('node-names', JSON.stringify(p.connectors.map(c => c.node)))
-  for (const c of p.connectors) core.setOutput(`${c.os.toLowerCase()}-node-name`, c.node)
 
   // Before anything is installed: a connector that may not create container groups turns
   // Ready anyway, and every pod on it then stays Pending.
@@ -336,10 +336,8 @@ async function install(p: Prepared, clock: PhaseClock, workDir: string, report: 
   }
 }
 
-async function remove(p: Prepared, clock: PhaseClock, workDir: string, report: RunReport): Promise<void> {
-  const helmCtx: HelmContext = { helm: p.helm, kubeconfig: p.kubeconfigPath, workDir }
-  core.setOutput('release-names', JSON.stringify(p.connectors.map(c => c.release)))
-  core.setOutput('node-names', JSON.stringify(p.connectors.map(c => c.node)))
+async function remove(p: Prepared, clock: PhaseClock, report: RunReport): Promise<void> {
+  const { helmCtx } = p
   report.removals = await clock.run(`${REMOVE_PHASE} (${p.connectors.map(c => c.os).join(', ')})`, async () => {
     const removals = await removeAll(p.kube, helmCtx, p.connectors, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs, p.aciResourceGroup, p.arm)
     // With the connectors gone, nothing else would delete what their nodes still had in ACI.
@@ -354,8 +352,8 @@ async function remove(p: Prepared, clock: PhaseClock, workDir: string, report: R
 
 const SWEEP_PHASE = 'Sweep'
 
-async function sweep(p: Prepared, clock: PhaseClock, workDir: string, report: RunReport): Promise<void> {
-  const helmCtx: HelmContext = { helm: p.helm, kubeconfig: p.kubeconfigPath, workDir }
+async function sweep(p: Prepared, clock: PhaseClock, report: RunReport): Promise<void> {
+  const { helmCtx } = p
   const items = await clock.run(`${SWEEP_PHASE}${p.inputs.dryRun ? ' (dry run)' : ''}`, async () => {
     const plan = await planSweep(p.kube, p.arm, p.aciResourceGroup, p.inputs.connectorName, p.inputs.olderThanMs)
     core.info(

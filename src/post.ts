@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
 import * as core from '@actions/core'
-import { parseDuration, parseInputs, readActionInput, DEFAULT_WAIT_TIMEOUT, type Inputs } from './inputs.js'
+import { parseInputs, readActionInput, type Inputs } from './inputs.js'
 import { ArmClient, getArmAccess } from './arm.js'
 import { signIn, type AzureSession } from './azure-login.js'
 import { sweepContainerGroups } from './container-groups.js'
@@ -18,16 +18,15 @@ import { loadPostState, type PostState } from './state.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
 import { errorText } from './async.js'
 
-function cleanupRequested(): boolean {
-  return ['true', 'True', 'TRUE'].includes(core.getInput('cleanup'))
-}
-
 export async function runPost(): Promise<void> {
   const state = loadPostState()
   try {
     if (!state) return
-    if (cleanupRequested() && core.getInput('command') !== 'remove' && state.connectors.length > 0) await cleanup(state)
-    else if (cleanupRequested()) core.info('cleanup: nothing that this run installed needs removing.')
+    // The main step checked these inputs before it saved any state; the same parser reads them here.
+    const inputs = parseInputs(readActionInput())
+    maskInputSecrets(inputs)
+    if (inputs.cleanup && inputs.command !== 'remove' && state.connectors.length > 0) await cleanup(state, inputs)
+    else if (inputs.cleanup) core.info('cleanup: nothing that this run installed needs removing.')
   } catch (err) {
     core.setFailed(`cleanup failed: ${errorText(err)}\nRun the action with command: remove to finish removing it.`)
   } finally {
@@ -35,7 +34,7 @@ export async function runPost(): Promise<void> {
   }
 }
 
-async function cleanup(state: PostState): Promise<void> {
+async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
   if (!state.kubeconfig || !state.helm) {
     core.warning('cleanup: the main step ended before it had cluster access, so nothing was installed.')
     return
@@ -43,12 +42,12 @@ async function cleanup(state: PostState): Promise<void> {
   const clock = new PhaseClock()
   const kubeconfig = await fs.readFile(state.kubeconfig, 'utf8')
   maskKubeconfig(kubeconfig)
-  const timeoutMs = parseDuration(core.getInput('wait-timeout') || DEFAULT_WAIT_TIMEOUT) ?? 600_000
-  const namespace = state.samples[0]?.namespace ?? (core.getInput('samples-namespace') || 'default')
+  const timeoutMs = inputs.waitTimeoutMs
+  const namespace = state.samples[0]?.namespace ?? inputs.samplesNamespace
   const workDir = state.workDir ?? path.dirname(state.kubeconfig)
   const report: RunReport = {
     command: 'remove',
-    cluster: `${core.getInput('resource-group')}/${core.getInput('cluster-name')} (cleanup)`,
+    cluster: `${inputs.resourceGroup}/${inputs.clusterName} (cleanup)`,
     nodes: [],
     samples: [],
     removals: [],
@@ -61,7 +60,7 @@ async function cleanup(state: PostState): Promise<void> {
     let helmKubeconfig = state.kubeconfig
     if (state.entra) {
       // The kubeconfig runs kubelogin; the cluster takes the same Entra token the main step used.
-      azure = await clock.run('Cleanup: sign in to Azure', () => signInAgain(state))
+      azure = await clock.run('Cleanup: sign in to Azure', () => signInAgain(state, inputs))
       token = clusterToken(azure.session, workDir)
       ;({ kube, helmKubeconfig } = await entraAccess(kubeconfig, token, workDir))
     }
@@ -77,7 +76,7 @@ async function cleanup(state: PostState): Promise<void> {
         azure?.arm
       )
     )
-    const deleted = await clock.run('Cleanup: container groups left in ACI', () => sweepAfterCleanup(state, azure))
+    const deleted = await clock.run('Cleanup: container groups left in ACI', () => sweepAfterCleanup(state, inputs, azure))
     report.removals = report.removals.map(r => ({ ...r, containerGroupsDeleted: deleted?.get(r.node) }))
   } catch (err) {
     report.error = errorText(err)
@@ -89,31 +88,28 @@ async function cleanup(state: PostState): Promise<void> {
 }
 
 interface Azure {
-  inputs: Inputs
   session: AzureSession
   arm: ArmClient
 }
 
 /** Signs in again as the main step did (its tokens ended with it). */
-async function signInAgain(state: PostState): Promise<Azure> {
-  const inputs = parseInputs(readActionInput())
-  maskInputSecrets(inputs)
+async function signInAgain(state: PostState, inputs: Inputs): Promise<Azure> {
   const az = async (): Promise<string> => {
     if (!state.az) throw new Error("the main step found no az for the runner's session.")
     return state.az
   }
   const signedIn = await signIn(inputs.signIn, inputs.environment, az, state.subscriptionId)
-  return { inputs, session: signedIn.session, arm: new ArmClient(await getArmAccess(signedIn.session, signedIn.armToken, state.subscriptionId)) }
+  return { session: signedIn.session, arm: new ArmClient(await getArmAccess(signedIn.session, signedIn.armToken, state.subscriptionId)) }
 }
 
 /**
  * Deletes the container groups the removed nodes left, as `command: remove` does. A
  * sign-in that fails only warns: the cluster side is already clean.
  */
-async function sweepAfterCleanup(state: PostState, signedIn: Azure | undefined): Promise<Map<string, string[]> | undefined> {
+async function sweepAfterCleanup(state: PostState, inputs: Inputs, signedIn: Azure | undefined): Promise<Map<string, string[]> | undefined> {
   if (!state.aciResourceGroup) return undefined
   try {
-    const azure = signedIn ?? (await signInAgain(state))
+    const azure = signedIn ?? (await signInAgain(state, inputs))
     return await sweepContainerGroups(
       azure.arm,
       state.aciResourceGroup,

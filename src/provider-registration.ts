@@ -2,6 +2,7 @@
 // subscription (the seed's first step). Registering is idempotent; the action only
 // asks for it when it is not Registered and then waits for it to finish.
 import * as core from '@actions/core'
+import { pollUntil } from './async.js'
 import { ArmError, type ArmClient } from './arm.js'
 
 export const ACI_PROVIDER = 'Microsoft.ContainerInstance'
@@ -37,19 +38,21 @@ export async function ensureProviderRegistered(
         `Ask a subscription owner to run once: \`az provider register --namespace ${namespace} --wait\`.\n${err.message}`
     )
   }
-  const deadline = Date.now() + (options.timeoutMs ?? REGISTRATION_TIMEOUT_MS)
-  for (;;) {
-    const now = (await arm.get<Provider>(path, PROVIDERS_API)).registrationState
-    if (now === 'Registered') {
-      core.info(`${namespace} is Registered`)
-      return 'registered'
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `${namespace} is still ${now} after waiting; registration can take several minutes. Re-run the step, or run ` +
-          `\`az provider register --namespace ${namespace} --wait\` once for the subscription.`
-      )
-    }
-    await new Promise(resolve => setTimeout(resolve, options.pollMs ?? POLL_INTERVAL_MS))
+  let latest: string | undefined
+  const registered = await pollUntil(
+    async () => {
+      latest = (await arm.get<Provider>(path, PROVIDERS_API)).registrationState
+      return latest === 'Registered' ? true : undefined
+    },
+    Date.now() + (options.timeoutMs ?? REGISTRATION_TIMEOUT_MS),
+    options.pollMs ?? POLL_INTERVAL_MS
+  )
+  if (!registered) {
+    throw new Error(
+      `${namespace} is still ${latest ?? 'unregistered'} after waiting; registration can take several minutes. Re-run the step, or run ` +
+        `\`az provider register --namespace ${namespace} --wait\` once for the subscription.`
+    )
   }
+  core.info(`${namespace} is Registered`)
+  return 'registered'
 }

@@ -3,9 +3,9 @@
 // error), with the reason and what to check. On timeout it says what it saw.
 import * as core from '@actions/core'
 import type { CoreV1Event, V1ContainerStatus, V1Node, V1Pod } from '@kubernetes/client-node'
-import { watchUntilAborted, type Kube } from './kube.js'
+import { watchUntil, watchUntilAborted, type Kube } from './kube.js'
 import { lastLines } from './process.js'
-import { errorText } from './async.js'
+import { errorText, pollUntil } from './async.js'
 import { connectorDeploymentName, type ConnectorNames } from './naming.js'
 
 /** What a failure message may name to tell the user where to look. */
@@ -189,27 +189,30 @@ const LOG_READ_ATTEMPTS = 20
  * Undefined when the namespace has no Deployment (a chart of another shape).
  */
 export async function currentPodTemplateHash(kube: Kube, namespace: string, deadline: number): Promise<string | undefined> {
-  for (;;) {
-    try {
-      const deployment = (await kube.apps.listNamespacedDeployment({ namespace })).items[0]
-      if (!deployment) return undefined
-      const revision = deployment.metadata?.annotations?.[REVISION_ANNOTATION]
-      const observed = (deployment.status?.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 1)
-      if (observed && revision) {
+  const found = await pollUntil(
+    async (): Promise<{ hash?: string } | undefined> => {
+      try {
+        const deployment = (await kube.apps.listNamespacedDeployment({ namespace })).items[0]
+        if (!deployment) return {}
+        const revision = deployment.metadata?.annotations?.[REVISION_ANNOTATION]
+        const observed = (deployment.status?.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 1)
+        if (!observed || !revision) return undefined
         const sets = (await kube.apps.listNamespacedReplicaSet({ namespace })).items
         const current = sets.find(
           rs => rs.metadata?.ownerReferences?.some(o => o.uid === deployment.metadata?.uid) && rs.metadata?.annotations?.[REVISION_ANNOTATION] === revision
         )
         const hash = current?.metadata?.labels?.['pod-template-hash']
-        if (hash) return hash
+        return hash ? { hash } : undefined
+      } catch (err) {
+        // A dropped connection or a busy API server: ask again until the deadline.
+        core.debug(`reading the rollout of ${namespace}: ${errorText(err)}`)
+        return undefined
       }
-    } catch (err) {
-      // A dropped connection or a busy API server: ask again until the deadline.
-      core.debug(`reading the rollout of ${namespace}: ${errorText(err)}`)
-    }
-    if (Date.now() > deadline) return undefined
-    await new Promise(resolve => setTimeout(resolve, POLL_MS))
-  }
+    },
+    deadline,
+    POLL_MS
+  )
+  return found?.hash
 }
 
 /**
@@ -243,25 +246,26 @@ async function connectorAciCheck(kube: Kube, pod: V1Pod, deadline: number): Prom
   const namespace = pod.metadata?.namespace ?? ''
   const container = pod.spec?.containers?.[0]?.name
   let unreadable = 0
-  for (;;) {
-    try {
-      const log = String(await kube.core.readNamespacedPodLog({ name, namespace, container }))
-      const verdict = aciVerdictFromLog(log)
-      if (verdict) return verdict
-      unreadable = 0
-    } catch (err) {
-      core.debug(`reading the log of ${namespace}/${name}: ${errorText(err)}`)
-      // Logs can be out of reach (a kubeconfig without pods/log, a node's log endpoint behind a firewall).
-      if (++unreadable >= LOG_READ_ATTEMPTS) {
+  const verdict = await pollUntil(
+    async () => {
+      try {
+        const log = String(await kube.core.readNamespacedPodLog({ name, namespace, container }))
+        unreadable = 0
+        return aciVerdictFromLog(log)
+      } catch (err) {
+        core.debug(`reading the log of ${namespace}/${name}: ${errorText(err)}`)
+        // Logs can be out of reach (a kubeconfig without pods/log, a node's log endpoint behind a firewall).
+        if (++unreadable < LOG_READ_ATTEMPTS) return undefined
         core.warning(
           `Could not read the log of ${namespace}/${name} (${errorText(err)}), so the connector's access to ACI is not verified; pods on ${pod.spec?.nodeName ? 'its node' : 'the virtual node'} may still fail with ProviderFailed.`
         )
-        return 'ok'
+        return 'ok' as const
       }
-    }
-    if (Date.now() > deadline) return 'timeout'
-    await new Promise(resolve => setTimeout(resolve, POLL_MS))
-  }
+    },
+    deadline,
+    POLL_MS
+  )
+  return verdict ?? 'timeout'
 }
 
 export class ConnectorNotReadyError extends Error {
@@ -294,20 +298,20 @@ function nodeStatus(c: ConnectorNames, node: V1Node | undefined, started: number
  */
 export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutMs: number, ctx: DiagnosisContext): Promise<NodeStatus> {
   const started = Date.now()
-  const abort = new AbortController()
   let node: V1Node | undefined
   const pods = new Map<string, V1Pod>()
 
   const hash = await currentPodTemplateHash(kube, c.namespace, started + timeoutMs)
-  const outcome = new Promise<NodeStatus | { failure: string }>(resolve => {
+  // One deadline for the whole wait, including the time spent finding the current revision.
+  const outcome = await watchUntil<NodeStatus | { failure: string }>(started + timeoutMs - Date.now(), (settle, signal) => {
     const check = (): void => {
       // Only the current revision's newest pod speaks for the release: during a rollout the
       // old pod may still be healthy (the new settings are not proven yet) or still crash.
       const current = [...pods.values()].filter(p => !hash || p.metadata?.labels?.['pod-template-hash'] === hash)
       const newest = newestPod(current)
       const failure = newest && podFailureReason(newest)
-      if (failure) resolve({ failure })
-      else if (newest && podIsReady(newest) && nodeIsReady(node)) resolve(nodeStatus(c, node, started))
+      if (failure) settle({ failure })
+      else if (newest && podIsReady(newest) && nodeIsReady(node)) settle(nodeStatus(c, node, started))
     }
     void watchUntilAborted<V1Node>(
       kube,
@@ -317,7 +321,7 @@ export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutM
         node = type === 'DELETED' ? undefined : obj
         check()
       },
-      abort.signal
+      signal
     )
     void watchUntilAborted<V1Pod>(
       kube,
@@ -329,18 +333,10 @@ export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutM
         else pods.set(key, obj)
         check()
       },
-      abort.signal
+      signal
     )
   })
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<'timeout'>(resolve => {
-    // One deadline for the whole wait, including the time spent finding the current revision.
-    timer = setTimeout(() => resolve('timeout'), Math.max(0, started + timeoutMs - Date.now()))
-  })
-  let result = await Promise.race([outcome, deadline]).finally(() => {
-    clearTimeout(timer)
-    abort.abort()
-  })
+  let result: NodeStatus | { failure: string } | 'timeout' = outcome ?? 'timeout'
   if (result !== 'timeout' && !('failure' in result)) {
     // Ready says nothing about Azure: the connector registers its node before its first ACI call.
     const current = newestPod([...pods.values()].filter(p => !hash || p.metadata?.labels?.['pod-template-hash'] === hash))

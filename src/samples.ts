@@ -2,7 +2,7 @@
 // re-run converges), waited for, and their pod IPs reported; deleted on removal.
 import * as core from '@actions/core'
 import { KubernetesObjectApi, PatchStrategy, type V1Deployment, type V1Pod } from '@kubernetes/client-node'
-import { ignoreNotFound, watchUntilAborted, type Kube } from './kube.js'
+import { ignoreNotFound, watchUntil, watchUntilAborted, type Kube } from './kube.js'
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './connector.js'
 import type { OsType } from './naming.js'
 
@@ -111,17 +111,15 @@ export function providerFailure(pod: V1Pod): string | undefined {
 
 export async function waitForSample(kube: Kube, os: OsType, namespace: string, timeoutMs: number): Promise<SampleStatus> {
   const { name } = SAMPLES[os]
-  const abort = new AbortController()
-  let timer: NodeJS.Timeout | undefined
-  const outcome = new Promise<true | false | { failure: string }>(resolve => {
+  const result = await watchUntil<true | { failure: string }>(timeoutMs, (settle, signal) => {
     void watchUntilAborted<V1Deployment>(
       kube,
       `/apis/apps/v1/namespaces/${namespace}/deployments`,
       { fieldSelector: `metadata.name=${name}` },
       (_type, d) => {
-        if (deploymentAvailable(d)) resolve(true)
+        if (deploymentAvailable(d)) settle(true)
       },
-      abort.signal
+      signal
     )
     void watchUntilAborted<V1Pod>(
       kube,
@@ -129,19 +127,14 @@ export async function waitForSample(kube: Kube, os: OsType, namespace: string, t
       { labelSelector: `app=${name}` },
       (type, pod) => {
         const failure = type === 'DELETED' ? undefined : providerFailure(pod)
-        if (failure) resolve({ failure })
+        if (failure) settle({ failure })
       },
-      abort.signal
+      signal
     )
-    timer = setTimeout(() => resolve(false), timeoutMs)
-  }).finally(() => {
-    clearTimeout(timer)
-    abort.abort()
   })
-  const result = await outcome
   if (result !== true) {
     const what =
-      result === false
+      result === undefined
         ? `Sample ${name} was not available after ${Math.round(timeoutMs / 1000)} s.`
         : `Sample ${name} cannot run on the virtual node: ${result.failure}`
     throw new Error(`${what}\n${await sampleProblems(kube, os, namespace)}\nMore: kubectl -n ${namespace} describe deployment ${name}`)

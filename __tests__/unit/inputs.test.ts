@@ -160,9 +160,14 @@ describe('parseDuration', () => {
 
 describe('readActionInput', () => {
   it('reads INPUT_ variables the way the runner names them (hyphens kept, upper-case)', () => {
-    const read = readActionInput({ 'INPUT_RESOURCE-GROUP': '  rg1 ' })
-    expect(read('resource-group')).toBe('rg1')
-    expect(read('cluster-name')).toBe('')
+    process.env['INPUT_RESOURCE-GROUP'] = '  rg1 '
+    try {
+      const read = readActionInput()
+      expect(read('resource-group')).toBe('rg1')
+      expect(read('cluster-name')).toBe('')
+    } finally {
+      delete process.env['INPUT_RESOURCE-GROUP']
+    }
   })
 })
 

@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest'
+import { pollUntil, settleAll } from '../../src/async.js'
+import { watchUntil } from '../../src/kube.js'
+
+describe('pollUntil', () => {
+  it('returns the first value the check gives', async () => {
+    let calls = 0
+    expect(await pollUntil(async () => (++calls === 3 ? 'done' : undefined), Date.now() + 5_000, 1)).toBe('done')
+    expect(calls).toBe(3)
+  })
+  it('gives undefined once the deadline has passed, after one last check', async () => {
+    let calls = 0
+    expect(await pollUntil(async () => void calls++, Date.now() + 20, 5)).toBeUndefined()
+    expect(calls).toBeGreaterThan(1)
+  })
+  it('passes a failing check on', async () => {
+    await expect(pollUntil(async () => Promise.reject(new Error('boom')), Date.now() + 1_000, 1)).rejects.toThrow('boom')
+  })
+})
+
+describe('watchUntil', () => {
+  it('settles with the first value and stops the watches', async () => {
+    let signal: AbortSignal | undefined
+    const result = await watchUntil<string>(5_000, (settle, s) => {
+      signal = s
+      setTimeout(() => settle('first'), 5)
+      setTimeout(() => settle('second'), 10)
+    })
+    expect(result).toBe('first')
+    expect(signal?.aborted).toBe(true)
+  })
+  it('gives undefined at the time limit', async () => {
+    expect(await watchUntil<string>(10, () => undefined)).toBeUndefined()
+  })
+})
+
+describe('settleAll', () => {
+  it('waits for every part and reports all failures together', async () => {
+    let slowDone = false
+    const slow = new Promise<number>(resolve => setTimeout(() => ((slowDone = true), resolve(1)), 20))
+    await expect(settleAll([Promise.reject(new Error('a')), slow, Promise.reject(new Error('b'))])).rejects.toThrow('a\n\nb')
+    expect(slowDone).toBe(true)
+  })
+})
