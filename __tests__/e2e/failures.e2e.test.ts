@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { aksAzureJson, startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { HELM3_VERSION } from '../local-aks/binaries.js'
 import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn, setReleaseStatus, waitFor } from './helpers.js'
+import { sleep } from '../../src/async.js'
 
 describe('failures that say what to do', () => {
   let env: LocalAks
@@ -254,11 +255,11 @@ describe('failures that say what to do', () => {
         'the connector pod',
         async () => (await env.core.listNamespacedPod({ namespace: 'dropped-linux-eastus' }).catch(() => undefined))?.items.length
       )
-      await new Promise(r => setTimeout(r, 1500)) // helm has returned; the action is watching
+      await sleep(1500) // helm has returned; the action is watching
       let dropped = 0
       for (let i = 0; i < 4; i++) {
         dropped += env.front.dropAll()
-        await new Promise(r => setTimeout(r, 1000))
+        await sleep(1000)
       }
       const { main, job: j } = await running
       await j.cleanup()

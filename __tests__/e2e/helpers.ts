@@ -9,6 +9,7 @@ import type { V1Node } from '@kubernetes/client-node'
 import { runJob, runMain, type JobStatus, type StepResult } from '../local-aks/runner.js'
 import { IDS, type LocalAks } from '../local-aks/local-aks.js'
 import { LINGERING_EXIT_MESSAGE } from '../../src/process.js'
+import { pollUntil } from '../../src/async.js'
 
 export const SECRETS = [IDS.clientSecret, IDS.connectorClientSecret]
 
@@ -102,13 +103,9 @@ export async function leftoverFiles(runnerTemp: string): Promise<string[]> {
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(r => setTimeout(r, 500))
-  }
+  const v = await pollUntil(async () => (await fn()) || undefined, Date.now() + timeoutMs, 500)
+  if (v === undefined) throw new Error(`timed out waiting for ${what}`)
+  return v
 }
 
 /**

@@ -25,6 +25,7 @@ import { createEntra, LOGIN_HOST, objectIdFor, type Entra, type Principal } from
 import { handleImds, IMDS_HOST } from './imds.js'
 import { createGithubOidc, GITHUB_OIDC_ISSUER } from './oidc.js'
 import { createCa, issueCert } from './tls.js'
+import { sleep } from '../../src/async.js'
 
 export { normalizeLocation }
 export type { ProviderState }
@@ -190,7 +191,7 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
       let req: Req | undefined
       try {
         req = { method: raw.method ?? 'GET', url, headers: raw.headers, body: await readBody(raw) }
-        if (latency.ms > 0) await new Promise(r => setTimeout(r, latency.ms))
+        if (latency.ms > 0) await sleep(latency.ms)
         reply = answer(req)
       } catch (e) {
         reply = armError(500, 'InternalServerError', `The double failed: ${e instanceof Error ? e.message : String(e)}`)

@@ -6,6 +6,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync,
 import { homedir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { runChecked, runCommand } from './proc.js'
+import { sleep } from '../../src/async.js'
 
 export const K8S_VERSION = 'v1.34.4'
 export const HELM4_VERSION = 'v4.3.1'
@@ -175,7 +176,7 @@ async function waitForOtherK8sBuilds(log: Log): Promise<void> {
       log(`  waiting for another Kubernetes go build to finish (pids ${pids.join(',')}); ours will reuse its cache`)
       announced = Date.now()
     }
-    await new Promise(r => setTimeout(r, 5000))
+    await sleep(5000)
   }
 }
 

@@ -10,6 +10,7 @@ import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/clien
 import { ensureBinaries, type Binaries } from './binaries.js'
 import { runChecked, spawnLogged, tailFile, type ManagedProcess } from './proc.js'
 import { createCa, issueCert, type CertOptions, type CertPair } from './tls.js'
+import { sleep } from '../../src/async.js'
 
 export type { CertOptions, CertPair } from './tls.js'
 
@@ -93,7 +94,6 @@ export function freePort(): Promise<number> {
   })
 }
 
-const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
 const b64 = (path: string): string => readFileSync(path).toString('base64')
 
 function kubeconfigYaml(server: string, caPath: string, user: string, cert: CertPair): string {

@@ -32,6 +32,7 @@ import { freePort, type CertPair, type LocalCluster } from './cluster.js'
 import { containerArgv, prepareRoot, resolveImage, startContainer, type ContainerImage, type Mount } from './container-runtime.js'
 import type { PodNetwork, PodSandbox } from './pod-network.js'
 import type { ManagedProcess } from './proc.js'
+import { sleep } from '../../src/async.js'
 
 export interface AgentNodeOptions {
   cluster: LocalCluster
@@ -121,7 +122,6 @@ function errCode(e: unknown): number | undefined {
 const timestamp = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z')
 /** metav1.MicroTime wants exactly six fractional digits. */
 const microTime = (d = new Date()): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
-const sleep = (ms: number): Promise<void> => new Promise(r => setTimeout(r, ms))
 const backoff = (failures: number): number => Math.min(BACKOFF_INITIAL_MS * 2 ** Math.max(0, failures - 1), BACKOFF_MAX_MS)
 
 // ------------------------------------------------------------ environment

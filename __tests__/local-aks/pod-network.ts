@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runChecked, runCommand, spawnLogged, tailFile, type ManagedProcess } from './proc.js'
 import { splice } from './splice.js'
+import { sleep } from '../../src/async.js'
 
 const IP = '/usr/sbin/ip'
 const NAMESPACE_PREFIX = 'lak-'
@@ -169,7 +170,7 @@ async function waitForRelay(relay: ManagedProcess, ports: number): Promise<void>
         .filter(l => l.startsWith('relay ')).length >= ports
     )
       return
-    await new Promise(resolve => setTimeout(resolve, 25))
+    await sleep(25)
   }
   throw new Error(`the pod network relay did not start listening:\n${tailFile(relay.logPath, 10)}`)
 }

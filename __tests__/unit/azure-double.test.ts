@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { actionMatches, createRbac, scopeCovers } from '../local-aks/azure-rbac.js'
 import { createAci } from '../local-aks/aci.js'
+import { sleep } from '../../src/async.js'
 
 const SUB = '/subscriptions/00000000-0000-4000-8000-000000000001'
 const RG = `${SUB}/resourceGroups/MC_rg_aks_eastus`
@@ -77,7 +78,7 @@ describe('aci', () => {
     const got = (name: string) =>
       req('GET', ['containerGroups', name]).body as { properties: { provisioningState: string; instanceView: { state: string }; ipAddress?: { ip: string } } }
     expect(got('default-a').properties).toMatchObject({ provisioningState: 'Pending', instanceView: { state: 'Pending' } })
-    await new Promise(r => setTimeout(r, 80))
+    await sleep(80)
     expect(got('default-a').properties).toMatchObject({ provisioningState: 'Succeeded', instanceView: { state: 'Running' } })
     const ips = aci.groups().map(g => g.ip)
     expect(ips[0]).not.toBe(ips[1])

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { isNotFound, kubeconfigSecrets, kubeFromString, watchUntilAborted } from '../../src/kube.js'
 import { sampleDeployment } from '../../src/samples.js'
+import { sleep } from '../../src/async.js'
 
 describe('kubeconfig secrets', () => {
   it('finds every credential field so it can be masked', () => {
@@ -90,7 +91,7 @@ describe('a watch ended by its caller', () => {
 
   const until = async (cond: () => boolean, ms: number): Promise<boolean> => {
     const end = Date.now() + ms
-    while (!cond() && Date.now() < end) await new Promise(r => setTimeout(r, 20))
+    while (!cond() && Date.now() < end) await sleep(20)
     return cond()
   }
 
@@ -104,7 +105,7 @@ describe('a watch ended by its caller', () => {
       const abort = new AbortController()
       const done = watchUntilAborted(srv.kube, '/api/v1/nodes', {}, () => {}, abort.signal)
       expect(await until(() => srv.state.requests === 1, 2000)).toBe(true)
-      await new Promise(r => setTimeout(r, abortAfterMs))
+      await sleep(abortAfterMs)
       abort.abort()
       await done
       // An open stream would keep the step's process alive until the runner kills it.
