@@ -13,7 +13,8 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { stringify } from 'yaml'
-import { startLocalAks, IDS, type LocalAks } from './local-aks/local-aks.js'
+import { startLocalAks, IDS, SECRET_SIGN_IN, type LocalAks } from './local-aks/local-aks.js'
+import { runCommand } from './local-aks/proc.js'
 import { NODE24, REPO_ROOT, runMain, type StepResult } from './local-aks/runner.js'
 import { connectorNames, type OsType } from '../src/naming.js'
 import { renderValues } from '../src/connector.js'
@@ -36,22 +37,11 @@ function counts(argv: string): Record<'az' | 'helm' | 'kubectl' | 'kubelogin', n
 }
 
 /** Runs `file args` to completion (bounded); rejects with its stderr on failure. */
-function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 5 * 60_000): Promise<{ ms: number; stdout: string }> {
+async function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 5 * 60_000): Promise<{ ms: number; stdout: string }> {
   const t0 = Date.now()
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    child.on('error', reject)
-    child.on('close', code => {
-      clearTimeout(timer)
-      if (code === 0) resolve({ ms: Date.now() - t0, stdout })
-      else reject(new Error(`${file} ${args.join(' ')} exited ${String(code)}:\n${stderr.slice(-3000)}`))
-    })
-  })
+  const r = await runCommand(file, args, { env, timeoutMs })
+  if (r.code !== 0) throw new Error(`${file} ${args.join(' ')} exited ${String(r.code)}:\n${r.stderr.slice(-3000)}`)
+  return { ms: Date.now() - t0, stdout: r.stdout }
 }
 
 interface Fixture {
@@ -269,14 +259,7 @@ const t = {
 const processes: Array<{ run: string; counts: ReturnType<typeof counts>; phases: string }> = []
 let failed = false
 try {
-  const inputs = {
-    ...env.baseInputs(),
-    'client-id': IDS.clientId,
-    'tenant-id': IDS.tenantId,
-    'client-secret': IDS.clientSecret,
-    'os-type': 'Both',
-    'deploy-samples': 'true'
-  }
+  const inputs = { ...env.baseInputs(), ...SECRET_SIGN_IN, 'os-type': 'Both', 'deploy-samples': 'true' }
   const action = async (name: string, with_: Record<string, string>): Promise<StepResult> => {
     const before = (await env.argvLog()).length
     const { job, result } = await runMain({ inputs: with_, env: env.actionEnv, toolCache: env.toolCache })

@@ -8,7 +8,7 @@
 // block the event loop that must serve it.
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { startLocalAks, IDS } from './local-aks/local-aks.js'
+import { startLocalAks, IDS, SECRET_SIGN_IN } from './local-aks/local-aks.js'
 import { runMain, runPost } from './local-aks/runner.js'
 
 const run = promisify(execFile)
@@ -38,14 +38,7 @@ console.log('Starting the local AKS (control plane, agent node with the azure-ac
 const env = await startLocalAks({ log: m => console.log(`  ${m}`) })
 let exitCode = 0
 try {
-  const inputs = {
-    ...env.baseInputs(),
-    'client-id': IDS.clientId,
-    'tenant-id': IDS.tenantId,
-    'client-secret': IDS.clientSecret,
-    'os-type': 'Both',
-    'deploy-samples': 'true'
-  }
+  const inputs = { ...env.baseInputs(), ...SECRET_SIGN_IN, 'os-type': 'Both', 'deploy-samples': 'true' }
   show(
     'The workflow step',
     Object.entries({ uses: 'this-action@v1', ...inputs })

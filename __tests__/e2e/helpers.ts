@@ -7,13 +7,13 @@ import { promisify } from 'node:util'
 import { expect } from 'vitest'
 import type { V1Node } from '@kubernetes/client-node'
 import { runJob, runMain, type JobStatus, type StepResult } from '../local-aks/runner.js'
-import { IDS, type LocalAks } from '../local-aks/local-aks.js'
+import { IDS, SECRET_SIGN_IN, type LocalAks } from '../local-aks/local-aks.js'
 import { LINGERING_EXIT_MESSAGE } from '../../src/process.js'
 import { pollUntil } from '../../src/async.js'
 
 export const SECRETS = [IDS.clientSecret, IDS.connectorClientSecret]
 
-export const secretSignIn = { 'client-id': IDS.clientId, 'tenant-id': IDS.tenantId, 'client-secret': IDS.clientSecret }
+export const secretSignIn = SECRET_SIGN_IN
 
 /** Every step must end by itself: a connection left open would hold a real job until its timeout. */
 function expectCleanExit(step: StepResult | null): void {

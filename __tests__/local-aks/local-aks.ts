@@ -40,6 +40,9 @@ export const IDS = {
   nodeResourceGroup: 'MC_rg-aks-local_aks-local_eastus'
 }
 
+/** The CI service principal's sign-in inputs (client secret). */
+export const SECRET_SIGN_IN = { 'client-id': IDS.clientId, 'tenant-id': IDS.tenantId, 'client-secret': IDS.clientSecret }
+
 export const SUBSCRIPTION_SCOPE = `/subscriptions/${IDS.subscriptionId}`
 export const NODE_RESOURCE_GROUP_SCOPE = `${SUBSCRIPTION_SCOPE}/resourceGroups/${IDS.nodeResourceGroup}`
 export const CLUSTER_RESOURCE_GROUP_SCOPE = `${SUBSCRIPTION_SCOPE}/resourceGroups/${IDS.resourceGroup}`

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseDocument } from 'yaml'
+import { runCommand } from './proc.js'
 
 export type JobStatus = 'success' | 'failure' | 'cancelled'
 
@@ -622,29 +623,15 @@ export interface CommandResult {
  * GITHUB_ENV) and PATH (GITHUB_PATH entries first), as the runner gives every step, plus
  * the step's own `env:`. Bounded by `timeoutMs`; the process group is ended on time-out.
  */
-export function runLaterStep(job: Job, command: string, args: string[], stepEnv: Record<string, string> = {}, timeoutMs = 60_000): Promise<CommandResult> {
+export async function runLaterStep(
+  job: Job,
+  command: string,
+  args: string[],
+  stepEnv: Record<string, string> = {},
+  timeoutMs = 60_000
+): Promise<CommandResult> {
   const env: Record<string, string> = { ...baseEnv(), ...job.extraEnv, ...job.env, RUNNER_TEMP: job.runnerTemp, ...stepEnv }
   env.PATH = stepPath(job, job.extraEnv.PATH ?? process.env.PATH)
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { env, cwd: job.workspace, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    const timer = setTimeout(() => {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL')
-      } catch {
-        // already gone
-      }
-    }, timeoutMs)
-    child.on('error', err => {
-      clearTimeout(timer)
-      reject(err)
-    })
-    child.on('close', code => {
-      clearTimeout(timer)
-      resolvePromise({ code: code ?? -1, stdout, stderr })
-    })
-  })
+  const r = await runCommand(command, args, { env, cwd: job.workspace, timeoutMs })
+  return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr }
 }
