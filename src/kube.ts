@@ -102,7 +102,7 @@ const WATCH_CLIENT_MARGIN_MS = 15_000
  * notifications). A resumed watch replays the state again, so handlers stay state-based.
  */
 export async function watchUntilAborted<T extends KubernetesObject>(
-  kube: Kube,
+  kube: Pick<Kube, 'kc'>,
   path: string,
   query: Record<string, string>,
   onEvent: (type: string, obj: T) => void,

@@ -91,8 +91,6 @@ export async function runPipeline(inputs: Inputs): Promise<void> {
   }
 }
 
-const REMOVE_PHASE = 'Remove connector'
-
 /** What a failed run leaves in the cluster, and how to finish or undo it. */
 function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string | undefined {
   if (inputs.command === 'sweep') {
@@ -102,7 +100,7 @@ function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string 
   }
   if (inputs.command === 'remove') {
     // Only a failure during the removal itself leaves the cluster half-done.
-    if (!report.phases.some(p => p.name.startsWith(REMOVE_PHASE))) return undefined
+    if (!report.removalStarted) return undefined
     return 'The removal stopped part-way; what it already removed stays removed. Re-run the action with command: remove: it picks up where this run stopped.'
   }
   if (post.connectors.length === 0) return undefined
@@ -338,7 +336,8 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
 
 async function remove(p: Prepared, clock: PhaseClock, report: RunReport): Promise<void> {
   const { helmCtx } = p
-  report.removals = await clock.run(`${REMOVE_PHASE} (${p.connectors.map(c => c.os).join(', ')})`, async () => {
+  report.removalStarted = true
+  report.removals = await clock.run(`Remove connector (${p.connectors.map(c => c.os).join(', ')})`, async () => {
     const removals = await removeAll(p.kube, helmCtx, p.connectors, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs, p.aciResourceGroup, p.arm)
     // With the connectors gone, nothing else would delete what their nodes still had in ACI.
     const deleted = await sweepContainerGroups(

@@ -38,6 +38,8 @@ export interface RunReport {
   nodes: NodeStatus[]
   samples: SampleStatus[]
   removals: RemovalReport[]
+  /** command: remove reached the removal itself (a failure before it changed nothing). */
+  removalStarted?: boolean
   /** command: sweep: every item found and what became of it. */
   sweep?: SweepItem[]
   phases: PhaseTiming[]
