@@ -2,7 +2,7 @@
 // hands to later steps. A cluster with local accounts gives a kubeconfig with
 // credentials in it. A cluster with Microsoft Entra ID integration gives one that runs
 // kubelogin: the action then authenticates itself with an Entra token it refreshes
-// (cluster-token.ts), and converts the handed-out kubeconfig for kubelogin.
+// (refreshing-token.ts), and converts the handed-out kubeconfig for kubelogin.
 import * as path from 'node:path'
 import * as core from '@actions/core'
 import { promises as fs } from 'node:fs'

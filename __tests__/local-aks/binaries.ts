@@ -60,7 +60,7 @@ async function requireGo(): Promise<void> {
   if (!r || r.code !== 0) {
     throw new Error(
       'Go is required to build the local AKS test binaries (kube-apiserver, helm, virtual-kubelet) ' +
-        'but `go` was not found on PATH. Install Go >= 1.25 (https://go.dev/dl/) and retry.'
+        'but `go` was not found on PATH. Install Go >= 1.26.6 (https://go.dev/dl/; kubelogin v0.2.21 needs it) and retry.'
     )
   }
 }

@@ -2,7 +2,7 @@ import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { RefreshingToken } from '../../src/refreshing-token.js'
-import { ArmClient, ArmError, retryAfterMs } from '../../src/arm.js'
+import { ArmClient, ArmError, getArmAccess, retryAfterMs } from '../../src/arm.js'
 import { ensureProviderRegistered } from '../../src/provider-registration.js'
 
 describe('Retry-After', () => {
@@ -78,5 +78,26 @@ describe('ArmClient', () => {
     const arm = new ArmClient(access(url), { sleep: async () => undefined })
     await expect(arm.post('/x', '1')).rejects.toMatchObject({ status: 503 })
     expect(seen).toHaveLength(6)
+  })
+
+  it('takes the only subscription a service principal can see, and asks for subscription-id when it sees several', async () => {
+    const session = (url: string) => ({
+      description: 'service principal cid (client secret)',
+      cloud: { name: 'AzureCloud', resourceManager: url, authority: 'https://login.example', armResource: 'https://management.core.windows.net/' },
+      tenantId: 't',
+      getToken: async () => ({ token: 'tok', expiresOnMs: Date.now() + 3_600_000 })
+    })
+    const token = { token: 'tok', expiresOnMs: Date.now() + 3_600_000 }
+    const one = await serve([[200, {}, '{"value":[{"subscriptionId":"AAAA-1","state":"Enabled"},{"subscriptionId":"bbbb-2","state":"Disabled"}]}']])
+    expect((await getArmAccess(session(one.url), token)).subscriptionId).toBe('aaaa-1')
+    expect(one.seen).toEqual(['GET /subscriptions?api-version=2022-12-01 Bearer tok'])
+    await new Promise<void>(resolve => server?.close(() => resolve()))
+    const two = await serve([
+      [200, {}, '{"value":[{"subscriptionId":"a","displayName":"Dev","state":"Enabled"},{"subscriptionId":"b","displayName":"Prod","state":"Enabled"}]}']
+    ])
+    await expect(getArmAccess(session(two.url), token)).rejects.toThrow('can see 2 subscriptions (a Dev, b Prod): set subscription-id')
+    // Given one, nothing is listed.
+    expect((await getArmAccess(session(two.url), token, 'c')).subscriptionId).toBe('c')
+    expect(two.seen).toHaveLength(1)
   })
 })
