@@ -1,5 +1,5 @@
 // ACI needs the Microsoft.ContainerInstance resource provider registered in the
-// subscription (the seed's first step). Registering is idempotent; the action only
+// subscription (the first step of the 2019 Azure doc "Use Virtual Kubelet with AKS"). Registering is idempotent; the action only
 // asks for it when it is not Registered and then waits for it to finish.
 import * as core from '@actions/core'
 import { pollUntil } from './async.js'

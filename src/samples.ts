@@ -1,4 +1,4 @@
-// The seed's two sample workloads, with today's images: applied (server-side, so a
+// The two sample workloads of the 2019 Azure doc "Use Virtual Kubelet with AKS" (the page this action grew from), with today's images: applied (server-side, so a
 // re-run converges), waited for, and their pod IPs reported; deleted on removal.
 import * as core from '@actions/core'
 import { KubernetesObjectApi, PatchStrategy, type V1Deployment, type V1Pod } from '@kubernetes/client-node'
@@ -14,9 +14,9 @@ interface SampleSpec {
 }
 
 /**
- * Linux: the ACI hello-world (moved from Docker Hub to MCR). Windows: the seed's
+ * Linux: the ACI hello-world (moved from Docker Hub to MCR). Windows: the 2019 doc's
  * `microsoft/iis:nanoserver` is gone; IIS on Server Core LTSC 2022 is a current image
- * that ACI's Windows container groups run. The seed's deployment names are kept.
+ * that ACI's Windows container groups run. The 2019 doc's deployment names are kept.
  */
 export const SAMPLES: Record<OsType, SampleSpec> = {
   Linux: { name: 'aci-helloworld', image: 'mcr.microsoft.com/azuredocs/aci-helloworld' },

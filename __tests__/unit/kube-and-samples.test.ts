@@ -25,7 +25,7 @@ describe('kubeconfig secrets', () => {
   })
 })
 
-describe("sample deployments (the seed's, with today's images)", () => {
+describe("sample deployments (the 2019 Azure doc's, with today's images)", () => {
   it('pin the Linux sample to a Linux virtual node, tolerating its taint', () => {
     const d = sampleDeployment('Linux', 'default', 'virtual-kubelet-aci-connector-linux-eastus')
     expect(d.metadata?.name).toBe('aci-helloworld')

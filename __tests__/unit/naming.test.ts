@@ -10,7 +10,7 @@ import {
 } from '../../src/naming.js'
 
 describe('naming (as az aks install-connector named things)', () => {
-  it('matches the seed page: connector virtual-kubelet in eastus', () => {
+  it('matches the 2019 Azure doc "Use Virtual Kubelet with AKS": connector virtual-kubelet in eastus', () => {
     expect(nodeName(releaseName('virtual-kubelet', 'Linux', 'eastus'))).toBe('virtual-kubelet-virtual-kubelet-linux-eastus')
     expect(nodeName(releaseName('virtual-kubelet', 'Windows', 'East US'))).toBe('virtual-kubelet-virtual-kubelet-windows-eastus')
   })
