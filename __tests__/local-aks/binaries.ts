@@ -6,7 +6,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync,
 import { homedir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { runChecked, runCommand } from './proc.js'
-import { sleep } from '../../src/async.js'
+import { pollUntil } from '../../src/async.js'
 
 export const K8S_VERSION = 'v1.34.4'
 export const HELM4_VERSION = 'v4.3.1'
@@ -166,18 +166,22 @@ async function foreignK8sBuilds(): Promise<number[]> {
  * both in sequence; waiting lets ours reuse the other's build cache.
  */
 async function waitForOtherK8sBuilds(log: Log): Promise<void> {
-  const deadline = Date.now() + GO_TIMEOUT_MS
   let announced = 0
-  for (;;) {
-    const pids = await foreignK8sBuilds()
-    if (pids.length === 0) return
-    if (Date.now() > deadline) throw new Error(`another Kubernetes build (pids ${pids.join(',')}) is still running`)
-    if (Date.now() - announced > 30_000) {
-      log(`  waiting for another Kubernetes go build to finish (pids ${pids.join(',')}); ours will reuse its cache`)
-      announced = Date.now()
-    }
-    await sleep(5000)
-  }
+  let pids: number[] = []
+  const finished = await pollUntil(
+    async () => {
+      pids = await foreignK8sBuilds()
+      if (pids.length === 0) return true
+      if (Date.now() - announced > 30_000) {
+        log(`  waiting for another Kubernetes go build to finish (pids ${pids.join(',')}); ours will reuse its cache`)
+        announced = Date.now()
+      }
+      return undefined
+    },
+    Date.now() + GO_TIMEOUT_MS,
+    5000
+  )
+  if (!finished) throw new Error(`another Kubernetes build (pids ${pids.join(',')}) is still running`)
 }
 
 async function ensureK8s(log: Log): Promise<Record<(typeof K8S_CMDS)[number], string>> {

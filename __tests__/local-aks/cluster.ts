@@ -10,7 +10,7 @@ import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/clien
 import { ensureBinaries, type Binaries } from './binaries.js'
 import { runChecked, spawnLogged, tailFile, type ManagedProcess } from './proc.js'
 import { createCa, issueCert, type CertOptions, type CertPair } from './tls.js'
-import { sleep } from '../../src/async.js'
+import { pollUntil } from '../../src/async.js'
 
 export type { CertOptions, CertPair } from './tls.js'
 
@@ -138,16 +138,21 @@ function apiGet(server: string, path: string, ca: string, cert: CertPair): Promi
 /** Polls check() until true; on deadline or a dead component, throws with that component's log tail. */
 async function waitFor(what: string, deadline: number, procs: ManagedProcess[], blame: ManagedProcess, check: () => Promise<boolean>): Promise<void> {
   let lastErr = ''
-  while (Date.now() < deadline) {
-    const dead = procs.find(p => !p.isRunning())
-    if (dead) throw new Error(`${dead.name} exited while waiting for ${what}:\n${tailFile(dead.logPath, 40)}`)
-    try {
-      if (await check()) return
-    } catch (e) {
-      lastErr = e instanceof Error ? e.message : String(e)
-    }
-    await sleep(250)
-  }
+  const done = await pollUntil(
+    async () => {
+      const dead = procs.find(p => !p.isRunning())
+      if (dead) throw new Error(`${dead.name} exited while waiting for ${what}:\n${tailFile(dead.logPath, 40)}`)
+      try {
+        return (await check()) || undefined
+      } catch (e) {
+        lastErr = e instanceof Error ? e.message : String(e)
+        return undefined
+      }
+    },
+    deadline,
+    250
+  )
+  if (done) return
   throw new Error(`timed out waiting for ${what} (${lastErr})\n--- ${blame.name} log:\n${tailFile(blame.logPath, 40)}`)
 }
 

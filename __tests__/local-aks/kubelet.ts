@@ -24,7 +24,7 @@ import type { ContainerImage } from './container-runtime.js'
 import type { PodNetwork } from './pod-network.js'
 import { api, errCode, MERGE, microTime, SMP, timestamp } from './kube-raw.js'
 import { PodWorker, type PodHost } from './pod-worker.js'
-import { sleep } from '../../src/async.js'
+import { pollUntil } from '../../src/async.js'
 import { watchUntilAborted } from '../../src/kube.js'
 
 export interface AgentNodeOptions {
@@ -225,12 +225,15 @@ class Kubelet implements AgentNode, PodHost {
 
   /** The node-lifecycle controller removes the not-ready taint once it sees Ready. */
   private async waitSchedulable(): Promise<void> {
-    const deadline = Date.now() + 60_000
-    while (Date.now() < deadline) {
-      const n = (await api(this.kc, 'GET', `/api/v1/nodes/${this.nodeName}`)) as { spec?: { taints?: unknown[] } }
-      if (!n.spec?.taints?.length) return
-      await sleep(300)
-    }
+    const untainted = await pollUntil(
+      async () => {
+        const n = (await api(this.kc, 'GET', `/api/v1/nodes/${this.nodeName}`)) as { spec?: { taints?: unknown[] } }
+        return n.spec?.taints?.length ? undefined : true
+      },
+      Date.now() + 60_000,
+      300
+    )
+    if (untainted) return
     throw new Error(`node ${this.nodeName} still tainted after 60 s (is kube-controller-manager running?)`)
   }
 

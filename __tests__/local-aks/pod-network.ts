@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runChecked, runCommand, spawnLogged, tailFile, type ManagedProcess } from './proc.js'
 import { splice } from './splice.js'
-import { sleep } from '../../src/async.js'
+import { pollUntil } from '../../src/async.js'
 
 const IP = '/usr/sbin/ip'
 const NAMESPACE_PREFIX = 'lak-'
@@ -161,16 +161,15 @@ export async function startPodNetwork(opts: { dir: string; routes: PodRoute[]; l
 
 /** The relay prints one line per listening port; a pod must not start before they all listen. */
 async function waitForRelay(relay: ManagedProcess, ports: number): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while (Date.now() < deadline) {
-    if (!relay.isRunning()) throw new Error(`the pod network relay exited:\n${tailFile(relay.logPath, 10)}`)
-    if (
-      tailFile(relay.logPath, 50)
-        .split('\n')
-        .filter(l => l.startsWith('relay ')).length >= ports
-    )
-      return
-    await sleep(25)
-  }
+  const listening = await pollUntil(
+    async () => {
+      if (!relay.isRunning()) throw new Error(`the pod network relay exited:\n${tailFile(relay.logPath, 10)}`)
+      const lines = tailFile(relay.logPath, 50).split('\n')
+      return lines.filter(l => l.startsWith('relay ')).length >= ports ? true : undefined
+    },
+    Date.now() + 10_000,
+    25
+  )
+  if (listening) return
   throw new Error(`the pod network relay did not start listening:\n${tailFile(relay.logPath, 10)}`)
 }
