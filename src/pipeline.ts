@@ -34,6 +34,7 @@ import { applySample, waitForSample } from './samples.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
 import { savePostState, type PostState } from './state.js'
 import { removeAll } from './removal.js'
+import { connectorOutputs, publishOutputs } from './outputs.js'
 import { runnerTemp } from './main.js'
 import { errorText } from './async.js'
 
@@ -122,9 +123,7 @@ async function prepare(inputs: Inputs, clock: PhaseClock, report: RunReport, pos
         : Promise.resolve(undefined),
       installHelm({ version: inputs.helmVersion || DEFAULT_HELM_VERSION, baseUrl: inputs.helmBaseUrl })
     ])
-    if (az) core.setOutput('az-path', az.path)
-    if (kubectl) core.setOutput('kubectl-path', kubectl)
-    core.setOutput('helm-path', helm)
+    publishOutputs({ 'az-path': az?.path, 'kubectl-path': kubectl, 'helm-path': helm })
     core.info(`${az ? `az${az.version ? ` ${az.version}` : ''}: ${az.path}\n` : ''}kubectl: ${kubectl ?? '(not needed to remove)'}\nhelm: ${helm}`)
     return { az: az?.path, helm }
   })
@@ -191,13 +190,11 @@ async function prepare(inputs: Inputs, clock: PhaseClock, report: RunReport, pos
   post.entra = Boolean(cluster.entra) && !inputs.admin
   post.aciResourceGroup = inputs.aciResourceGroup ?? cluster.nodeResourceGroup
   savePostState(post)
-  core.setOutput('kubeconfig-path', access.outputKubeconfig)
-  if (access.kubelogin) core.setOutput('kubelogin-path', access.kubelogin)
-  if (connectors.length > 0) {
-    core.setOutput('release-names', JSON.stringify(connectors.map(c => c.release)))
-    core.setOutput('node-names', JSON.stringify(connectors.map(c => c.node)))
-    if (inputs.command === 'install') for (const c of connectors) core.setOutput(`${c.os.toLowerCase()}-node-name`, c.node)
-  }
+  publishOutputs({
+    'kubeconfig-path': access.outputKubeconfig,
+    'kubelogin-path': access.kubelogin,
+    ...connectorOutputs(connectors, inputs.command === 'install')
+  })
   return {
     inputs,
     session,
@@ -330,7 +327,7 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
     // The connector reports no pod IP for Windows container groups (azure-aci v1.6.4
     // pkg/provider/containergroup_to_pod.go), so that list stays empty.
     for (const s of report.samples) ips[s.os.toLowerCase()] = s.pods.map(x => x.ip).filter(Boolean)
-    core.setOutput('sample-pod-ips', JSON.stringify(ips))
+    publishOutputs({ 'sample-pod-ips': JSON.stringify(ips) })
   }
 }
 
@@ -363,7 +360,9 @@ async function sweep(p: Prepared, clock: PhaseClock, report: RunReport): Promise
   })
   report.sweep = items
   const done = (kind: SweepItem['kind']): string[] => items.filter(i => i.kind === kind && i.outcome !== 'failed').map(i => i.name)
-  core.setOutput('swept', JSON.stringify({ dryRun: p.inputs.dryRun, releases: done('release'), nodes: done('node'), containerGroups: done('container group') }))
+  publishOutputs({
+    swept: JSON.stringify({ dryRun: p.inputs.dryRun, releases: done('release'), nodes: done('node'), containerGroups: done('container group') })
+  })
   const failed = items.filter(i => i.outcome === 'failed')
   if (failed.length > 0)
     throw new Error(`The sweep could not remove ${failed.length} item(s):\n${failed.map(i => `- ${i.kind} ${i.name}: ${i.error ?? ''}`).join('\n')}`)

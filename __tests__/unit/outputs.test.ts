@@ -1,0 +1,25 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { parse } from 'yaml'
+import { connectorOutputs, OUTPUT_NAMES } from '../../src/outputs.js'
+import { connectorNames } from '../../src/naming.js'
+
+describe('outputs', () => {
+  it('are exactly the ones action.yml declares', () => {
+    const action = parse(readFileSync(join(import.meta.dirname, '..', '..', 'action.yml'), 'utf8')) as { outputs: Record<string, unknown> }
+    expect([...OUTPUT_NAMES].sort()).toEqual(Object.keys(action.outputs).sort())
+  })
+
+  it('name releases and nodes; per-OS node names only for an install', () => {
+    const both = (['Linux', 'Windows'] as const).map(os => connectorNames('aci-connector', os, 'eastus'))
+    expect(connectorOutputs(both, true)).toEqual({
+      'release-names': '["aci-connector-linux-eastus","aci-connector-windows-eastus"]',
+      'node-names': '["virtual-kubelet-aci-connector-linux-eastus","virtual-kubelet-aci-connector-windows-eastus"]',
+      'linux-node-name': 'virtual-kubelet-aci-connector-linux-eastus',
+      'windows-node-name': 'virtual-kubelet-aci-connector-windows-eastus'
+    })
+    expect(Object.keys(connectorOutputs(both, false))).toEqual(['release-names', 'node-names'])
+    expect(connectorOutputs([], true)).toEqual({})
+  })
+})
