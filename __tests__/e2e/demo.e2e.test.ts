@@ -1,37 +1,16 @@
 // The README's first command, run as a newcomer runs it: `npm run demo` in its own process.
 // It must install both virtual nodes, show them Ready to a later step's kubectl, show the
 // samples running with their own IPs, and leave only the agent pool behind.
-import { spawn } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { REPO_ROOT } from '../local-aks/runner.js'
+import { runCommand } from '../local-aks/proc.js'
 
 const DEMO_TIMEOUT_MS = 8 * 60_000
 
-/** Runs `npm run demo` and returns its exit code and everything it printed. */
-function runDemo(): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', 'demo'], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, FORCE_COLOR: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true
-    })
-    let output = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (output += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d))
-    const timer = setTimeout(() => {
-      output += `\n[demo test] killed after ${DEMO_TIMEOUT_MS} ms`
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
-    }, DEMO_TIMEOUT_MS)
-    child.on('error', err => {
-      clearTimeout(timer)
-      reject(err)
-    })
-    child.on('close', code => {
-      clearTimeout(timer)
-      resolve({ code, output })
-    })
-  })
+/** Runs `npm run demo` (bounded, its own process group) and returns its exit code and everything it printed. */
+async function runDemo(): Promise<{ code: number | null; output: string }> {
+  const r = await runCommand('npm', ['run', 'demo'], { cwd: REPO_ROOT, env: { ...process.env, FORCE_COLOR: '0' }, timeoutMs: DEMO_TIMEOUT_MS })
+  return { code: r.code, output: `${r.stdout}\n${r.stderr}` }
 }
 
 /** The text of one `== title ==` section of the demo's output. */

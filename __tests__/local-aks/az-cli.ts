@@ -3,7 +3,6 @@
  * "runner-level" AZURE_CONFIG_DIR in which the double is a registered, active cloud -
  * the state a self-hosted runner would be in after an admin ran `az cloud register`.
  */
-import { spawn } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -69,34 +68,13 @@ function findOnPath(cmd: string): boolean {
 }
 
 /**
- * Run az with `env` on top of the current environment, bounded by `timeoutMs`.
- * Resolves with the exit code (null when killed) and both outputs; never rejects on failure.
+ * Run az with `env` on top of the current environment, bounded by `timeoutMs` (proc.ts).
+ * Resolves with the exit code and both outputs; rejects only when it ran out of time.
  */
-export function runAz(az: string, args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<AzResult> {
+export async function runAz(az: string, args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<AzResult> {
   const started = Date.now()
-  return new Promise((resolve, reject) => {
-    const child = spawn(az, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d
-    })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d
-    })
-    const timer = setTimeout(() => {
-      stderr += `\n[runAz] killed after ${timeoutMs} ms`
-      child.kill('SIGKILL')
-    }, timeoutMs)
-    child.on('error', e => {
-      clearTimeout(timer)
-      reject(e)
-    })
-    child.on('close', code => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr, ms: Date.now() - started })
-    })
-  })
+  const r = await runCommand(az, args, { env: { ...process.env, ...env }, timeoutMs })
+  return { ...r, ms: Date.now() - started }
 }
 
 async function mustAz(az: string, args: string[], env: Record<string, string>): Promise<AzResult> {

@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { activeCloudName, azEnv, cloudEndpoints, parseCloudsConfig, signInHint, tokenEndpoint } from '../../src/azure-login.js'
+import { azEnv, signInHint, tokenEndpoint } from '../../src/azure-login.js'
+import { activeCloudName, cloudEndpoints, cloudIsKnown, parseCloudsConfig } from '../../src/clouds.js'
 
 const CLOUDS_CONFIG = [
   '[AzureStackUser]',
@@ -38,6 +39,9 @@ describe('cloud endpoints without starting az', () => {
       })
       expect((await cloudEndpoints('AzureStackUser', dir)).authority).toBe('https://adfs.local.azurestack.external/adfs')
       await expect(cloudEndpoints('Nowhere', dir)).rejects.toThrow('az cloud register')
+      // The input check and the sign-in agree: a section without the endpoints the sign-in needs is no cloud.
+      expect(await cloudIsKnown('azurestackuser', dir)).toBe(true)
+      expect(await cloudIsKnown('Incomplete', dir)).toBe(false)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
