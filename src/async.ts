@@ -43,3 +43,23 @@ export async function pollUntil<T>(check: () => Promise<T | undefined>, deadline
     await sleep(intervalMs)
   }
 }
+
+export type Settled<R> = { ok: true; value: R } | { ok: false; error: string }
+
+/** Runs `work` over `items` with at most `limit` at once; never rejects (each result says how its item went). */
+export async function pool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<Array<Settled<R>>> {
+  const results: Array<Settled<R>> = new Array(items.length)
+  let next = 0
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++
+      try {
+        results[i] = { ok: true, value: await work(items[i]!) }
+      } catch (err) {
+        results[i] = { ok: false, error: errorText(err) }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane))
+  return results
+}

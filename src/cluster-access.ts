@@ -22,6 +22,8 @@ export interface ClusterAccess {
   helmKubeconfig: string
   /** The kubeconfig-path output (deleted by the post step). */
   outputKubeconfig: string
+  /** The kubeconfig as ARM gave it (its cluster, CA and, without Entra, credentials): the post step's own copy is made from it. */
+  kubeconfigText: string
   /** Set on Entra ID clusters. */
   kubelogin?: string
   /** Stops the token refresh (Entra ID clusters). */
@@ -136,7 +138,7 @@ export async function openClusterAccess(req: AccessRequest): Promise<ClusterAcce
     const text = await fetchKubeconfig(req.arm, cluster, req.admin)
     maskKubeconfig(text)
     const file = await writeKubeconfig(text, req.runnerTemp, cluster.name)
-    return { kube: kubeFromString(text), helmKubeconfig: file, outputKubeconfig: file, close: () => undefined }
+    return { kube: kubeFromString(text), helmKubeconfig: file, outputKubeconfig: file, kubeconfigText: text, close: () => undefined }
   }
   core.info(
     `Cluster ${cluster.name} uses Microsoft Entra ID${cluster.entra.azureRbac ? ' with Azure RBAC' : ''}${cluster.localAccountsDisabled ? ' and has local accounts disabled' : ''}: the action signs in to it with an Entra token.`
@@ -162,7 +164,7 @@ export async function openClusterAccess(req: AccessRequest): Promise<ClusterAcce
     // The kubeconfig runs `kubelogin` by name, as kubelogin writes it.
     core.addPath(path.dirname(kubelogin))
     core.info(`kubeconfig-path runs kubelogin (${kubelogin}); a later step that uses it needs ${laterStepNeeds(req.signIn)}.`)
-    return { kube, helmKubeconfig, outputKubeconfig: output, kubelogin, close: () => token.stop() }
+    return { kube, helmKubeconfig, outputKubeconfig: output, kubeconfigText: text, kubelogin, close: () => token.stop() }
   } catch (err) {
     token.stop()
     throw err

@@ -78,12 +78,20 @@ export function toClusterInfo(raw: ManagedCluster, resourceGroup: string): Clust
   }
 }
 
+/** ARM has no such cluster (deleted, or a wrong name): AKS deletes the node resource group, and its container groups, with it. */
+export class ClusterNotFoundError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ClusterNotFoundError'
+  }
+}
+
 export async function getCluster(arm: ArmClient, resourceGroup: string, name: string): Promise<ClusterInfo> {
   try {
     return toClusterInfo(await arm.get<ManagedCluster>(clusterPath(arm, resourceGroup, name), AKS_API), resourceGroup)
   } catch (err) {
     if (err instanceof ArmError && (err.code === 'ResourceNotFound' || err.code === 'ResourceGroupNotFound' || err.status === 404)) {
-      throw new Error(
+      throw new ClusterNotFoundError(
         `AKS cluster "${name}" was not found in resource group "${resourceGroup}" of subscription ${arm.access.subscriptionId}: ` +
           'check cluster-name, resource-group and subscription-id.'
       )

@@ -14,6 +14,8 @@
 import { randomUUID } from 'node:crypto'
 import * as core from '@actions/core'
 import { ArmError, type ArmClient } from './arm.js'
+import { errorText } from './async.js'
+import type { TeardownItem } from './summary.js'
 
 /** What the connector does first with a pod: create its container group. */
 export const CONTAINER_GROUP_WRITE = 'Microsoft.ContainerInstance/containerGroups/write'
@@ -71,7 +73,23 @@ export async function signedInMayCreateGroups(arm: ArmClient, resourceGroup: str
 }
 
 interface RoleAssignmentList {
-  value?: Array<{ properties?: { roleDefinitionId?: string; scope?: string } }>
+  value?: Array<{ id?: string; properties?: { roleDefinitionId?: string; scope?: string; principalId?: string; description?: string | null } }>
+}
+
+/**
+ * The description a role assignment made by grant-connector-role carries (a documented
+ * property of role assignments), so a later remove can name it for this cluster.
+ */
+export function grantDescription(cluster: string): string {
+  return `Granted by aks-aci-connector-action (grant-connector-role) to the ACI connector of AKS cluster ${cluster}`
+}
+
+/** A role assignment grant-connector-role made (or found), for the summary. */
+export interface GrantedRole {
+  id?: string
+  scope: string
+  principalId: string
+  outcome: 'created' | 'existed'
 }
 
 /** Whether `principalId` holds a role at or above the resource group that allows creating container groups. */
@@ -100,21 +118,18 @@ export async function grantContributor(
   arm: ArmClient,
   resourceGroup: string,
   principalId: string,
-  principalType: 'ServicePrincipal'
-): Promise<'created' | 'existed'> {
+  principalType: 'ServicePrincipal',
+  description?: string
+): Promise<GrantedRole> {
   const scope = resourceGroupScope(arm, resourceGroup)
-  const body = {
-    properties: {
-      roleDefinitionId: arm.subscriptionPath(`/providers/Microsoft.Authorization/roleDefinitions/${CONTRIBUTOR_ROLE_ID}`),
-      principalId,
-      principalType
-    }
-  }
+  const roleDefinitionId = arm.subscriptionPath(`/providers/Microsoft.Authorization/roleDefinitions/${CONTRIBUTOR_ROLE_ID}`)
+  const body = { properties: { roleDefinitionId, principalId, principalType, description } }
+  const id = `${scope}/providers/Microsoft.Authorization/roleAssignments/${randomUUID()}`
   try {
-    await arm.put(`${scope}/providers/Microsoft.Authorization/roleAssignments/${randomUUID()}`, AUTHORIZATION_API_VERSION, body)
-    return 'created'
+    await arm.put(id, AUTHORIZATION_API_VERSION, body)
+    return { id, scope, principalId, outcome: 'created' }
   } catch (err) {
-    if (err instanceof ArmError && err.status === 409 && err.code === 'RoleAssignmentExists') return 'existed'
+    if (err instanceof ArmError && err.status === 409 && err.code === 'RoleAssignmentExists') return { scope, principalId, outcome: 'existed' }
     if (err instanceof ArmError && err.status === 403) {
       throw new Error(
         `grant-connector-role: the sign-in identity may not assign roles on ${scope} (it needs Microsoft.Authorization/roleAssignments/write there, e.g. as User Access Administrator or Owner). ` +
@@ -136,14 +151,20 @@ export interface ConnectorIdentityRef {
   isSignedIn: boolean
 }
 
-export type AccessVerdict = 'allowed' | 'granted' | 'unchecked'
+export type AccessVerdict = { verdict: 'allowed' | 'unchecked' } | { verdict: 'granted'; role: GrantedRole }
 
 /**
  * Checks (and with `grant`, fixes) the connector identity's access before the install.
  * Throws with the command to run when it may not create container groups. A check that
  * cannot be made (the sign-in identity may not read role assignments) only warns.
  */
-export async function ensureConnectorAccess(arm: ArmClient, resourceGroup: string, identity: ConnectorIdentityRef, grant: boolean): Promise<AccessVerdict> {
+export async function ensureConnectorAccess(
+  arm: ArmClient,
+  resourceGroup: string,
+  identity: ConnectorIdentityRef,
+  grant: boolean,
+  cluster: string
+): Promise<AccessVerdict> {
   const scope = resourceGroupScope(arm, resourceGroup)
   let allowed: boolean
   try {
@@ -151,22 +172,25 @@ export async function ensureConnectorAccess(arm: ArmClient, resourceGroup: strin
     else if (identity.objectId) allowed = await principalMayCreateGroups(arm, resourceGroup, identity.objectId)
     else {
       core.info(`The connector runs as ${identity.description}; its access to ${resourceGroup} is checked from its first ACI call once its node is Ready.`)
-      return 'unchecked'
+      return { verdict: 'unchecked' }
     }
   } catch (err) {
     core.warning(
       `Could not check whether ${identity.description} may create container groups in ${resourceGroup} (${err instanceof Error ? err.message : String(err)}); the connector's first ACI call is checked once its node is Ready.`
     )
-    return 'unchecked'
+    return { verdict: 'unchecked' }
   }
   if (allowed) {
     core.info(`${identity.description} may create container groups in ${resourceGroup}.`)
-    return 'allowed'
+    return { verdict: 'allowed' }
   }
   if (grant && identity.objectId) {
-    const result = await grantContributor(arm, resourceGroup, identity.objectId, 'ServicePrincipal')
-    core.info(`${result === 'created' ? 'Assigned' : 'Found'} Contributor on ${scope} for ${identity.description} (grant-connector-role).`)
-    return 'granted'
+    const role = await grantContributor(arm, resourceGroup, identity.objectId, 'ServicePrincipal', grantDescription(cluster))
+    core.info(
+      `${role.outcome === 'created' ? 'Assigned' : 'Found'} Contributor on ${scope} for ${identity.description} (grant-connector-role). ` +
+        'It stays after a remove (another connector may use it); the summary says how to delete it.'
+    )
+    return { verdict: 'granted', role }
   }
   throw new Error(
     `The connector's identity (${identity.description}) may not create container groups in resource group ${resourceGroup}: it needs ${CONTAINER_GROUP_WRITE} there, ` +
@@ -174,4 +198,45 @@ export async function ensureConnectorAccess(arm: ArmClient, resourceGroup: strin
       `Assign it the Contributor role there: \`az role assignment create --assignee ${identity.assignee} --role Contributor --scope ${scope}\`, ` +
       `or set grant-connector-role: true to let this action assign it (the sign-in identity then needs Microsoft.Authorization/roleAssignments/write on that scope).`
   )
+}
+
+/** The command that deletes a role assignment. */
+export function roleDeleteCommand(role: { id?: string; scope: string; principalId: string }): string {
+  return role.id
+    ? `az role assignment delete --ids ${role.id}`
+    : `az role assignment delete --assignee ${role.principalId} --role Contributor --scope ${role.scope}`
+}
+
+/**
+ * The role assignments grant-connector-role made for `cluster` on these resource groups
+ * (found by their description), as teardown items: a remove leaves them (another connector
+ * or the next install may need them) and says how to delete them. Listing them is only a
+ * courtesy: a refusal leaves the list out.
+ */
+export async function grantedRoleItems(arm: ArmClient, resourceGroups: string[], cluster: string): Promise<TeardownItem[]> {
+  const items: TeardownItem[] = []
+  await Promise.all(
+    resourceGroups.map(async resourceGroup => {
+      const scope = resourceGroupScope(arm, resourceGroup)
+      try {
+        const list = await arm.get<RoleAssignmentList>(
+          `${scope}/providers/Microsoft.Authorization/roleAssignments?$filter=${encodeURIComponent('atScope()')}`,
+          AUTHORIZATION_API_VERSION
+        )
+        for (const a of list.value ?? []) {
+          if (a.properties?.description !== grantDescription(cluster) || !scopeCovers(scope, a.properties.scope ?? '')) continue
+          const role = { id: a.id, scope, principalId: a.properties.principalId ?? '' }
+          items.push({
+            kind: 'role assignment',
+            name: `Contributor on ${resourceGroup} for ${role.principalId}`,
+            detail: `granted by grant-connector-role for this cluster's connector; left in place (another connector or the next install may use it): delete with \`${roleDeleteCommand(role)}\``,
+            outcome: 'kept'
+          })
+        }
+      } catch (err) {
+        core.debug(`Could not list role assignments on ${scope}: ${errorText(err)}`)
+      }
+    })
+  )
+  return items
 }

@@ -7,10 +7,11 @@ import * as core from '@actions/core'
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node'
 import { connectorDeploymentName, type ConnectorNames } from './naming.js'
 import { ignoreNotFound, type Kube } from './kube.js'
-import { runChecked, runProcess, lastLines, readableEcho } from './process.js'
+import { runChecked, runProcess, lastLines, readableEcho, whenCancelled } from './process.js'
 import type { ArmClient } from './arm.js'
 import { pollUntil } from './async.js'
 import { listContainerGroups } from './container-groups.js'
+import { podRef, recordPods } from './attribution.js'
 
 /** Helm keeps its release records here, as the old CLI did (the chart makes its own namespace). */
 export const RELEASE_NAMESPACE = 'default'
@@ -20,9 +21,6 @@ const HELM_TIMEOUT_MS = 5 * 60_000
 const NAMESPACE_POLL_MS = 250
 /** A drain takes seconds; polling faster only adds API calls. */
 const DRAIN_POLL_MS = 500
-/** Labels the action adds to what it owns, so teardown finds only its own objects. */
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
-export const MANAGED_BY_VALUE = 'aks-aci-connector-action'
 
 export interface ConnectorSettings {
   tenantId: string
@@ -78,10 +76,13 @@ function helmEnv(ctx: HelmContext): NodeJS.ProcessEnv {
 export async function withValuesFile<T>(workDir: string, values: Record<string, unknown>, use: (file: string) => Promise<T>): Promise<T> {
   const dir = await fs.mkdtemp(path.join(workDir, 'values-'))
   const file = path.join(dir, 'values.json')
+  // A cancel ends helm and exits without running this finally: the hook removes the values (they may hold a secret).
+  const unhook = whenCancelled(() => fs.rm(dir, { recursive: true, force: true }))
   try {
     await fs.writeFile(file, JSON.stringify(values), { mode: 0o600 })
     return await use(file)
   } finally {
+    unhook()
     await fs.rm(dir, { recursive: true, force: true })
   }
 }
@@ -145,8 +146,8 @@ export async function recoverPendingRelease(
   aciResourceGroup: string
 ): Promise<void> {
   const release = c.release
-  if (status === 'pending-install') {
-    core.warning(`Release ${release} was left pending-install by an interrupted helm; uninstalling it before installing again.`)
+  if (status === 'pending-install' || status === 'uninstalling') {
+    core.warning(`Release ${release} was left ${status} by an interrupted helm; uninstalling it before installing again.`)
     // The whole removal: the chart's namespace must be gone before it can be created again.
     await removeConnector(kube, ctx, c, timeoutMs, aciResourceGroup)
   } else if (status === 'pending-upgrade' || status === 'pending-rollback') {
@@ -188,7 +189,15 @@ export async function uninstallRelease(ctx: HelmContext, release: string, helmNa
  * they go with the node (deleteOrphanedPods).
  */
 async function podsOnNode(kube: Kube, node: string): Promise<V1Pod[]> {
-  const pods = (await kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
+  return drainable(await podsBoundTo(kube, node))
+}
+
+/** Every pod bound to `node`, DaemonSet pods included. */
+export async function podsBoundTo(kube: Kube, node: string): Promise<V1Pod[]> {
+  return (await kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items
+}
+
+export function drainable(pods: V1Pod[]): V1Pod[] {
   return pods.filter(p => !p.metadata?.ownerReferences?.some(o => o.kind === 'DaemonSet'))
 }
 
@@ -211,8 +220,10 @@ async function waitDrained(kube: Kube, node: string, timeoutMs: number, aci?: { 
       if (left.length === 0) return true
       if (!aci || !left.every(p => p.metadata?.deletionTimestamp)) return undefined
       const groups = await listContainerGroups(aci.arm, aci.resourceGroup).catch(() => undefined)
-      const names = new Set(groups?.map(g => g.name))
-      if (!groups || left.some(p => names.has(containerGroupNameOf(p)))) return undefined
+      // A group is a pod's when its UID tag is the pod's (another cluster's pod may share the name in a shared group).
+      const holds = (p: V1Pod): boolean =>
+        groups?.some(g => (g.uid ? g.uid === p.metadata?.uid : g.name === containerGroupNameOf(p) && g.node === node)) ?? true
+      if (!groups || left.some(holds)) return undefined
       await forceDeletePods(kube, left)
       return true
     },
@@ -252,7 +263,10 @@ export async function removeConnector(
   if (node) {
     // Cordon first, or controllers would put replacement pods straight back on the node.
     await kube.core.patchNode({ name: c.node, body: { spec: { unschedulable: true } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
-    const pods = await podsOnNode(kube, c.node)
+    const bound = await podsBoundTo(kube, c.node)
+    // Before a pod goes, its UID is what proves its container group ours in a shared resource group (attribution.ts).
+    await recordPods(kube, c.node, aciResourceGroup, bound.map(podRef))
+    const pods = drainable(bound)
     report.podsEvicted = pods.length
     if (pods.length > 0) core.info(`Deleting ${pods.length} pod(s) on ${c.node} so the connector removes their ACI container groups`)
     await Promise.all(pods.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '' }))))
@@ -274,6 +288,21 @@ export async function removeConnector(
 }
 
 /**
+ * A virtual node whose connector is gone (no release serves it): nothing would confirm a
+ * drain, so its pods are recorded (their UIDs prove their container groups ours), the node
+ * is deleted and the pods bound to it with it; their groups are deleted over ARM afterwards.
+ */
+export async function removeNodeWithoutConnector(kube: Kube, c: ConnectorNames, aciResourceGroup: string): Promise<RemovalReport> {
+  const report: RemovalReport = { os: c.os, release: c.release, node: c.node, releaseRemoved: false, nodeRemoved: false, podsEvicted: 0, podsForced: [] }
+  const bound = await podsBoundTo(kube, c.node)
+  await recordPods(kube, c.node, aciResourceGroup, bound.map(podRef))
+  report.podsForced = bound.map(p => `${p.metadata?.namespace}/${p.metadata?.name}`)
+  report.nodeRemoved = Boolean(await ignoreNotFound(kube.core.deleteNode({ name: c.node })))
+  await deleteOrphanedPods(kube, c.node)
+  return report
+}
+
+/**
  * Pods still bound to the deleted node (the DaemonSet pods a drain skips) can never run
  * again. Kubernetes' pod garbage collector would delete them some time later
  * (kube-controller-manager PodGC, orphaned pods); a removal deletes them now, so it leaves
@@ -289,7 +318,7 @@ export async function deleteOrphanedPods(kube: Kube, node: string): Promise<void
 }
 
 /** Deletes pods without waiting for a kubelet to confirm (grace period 0); gone ones are skipped. */
-async function forceDeletePods(kube: Kube, pods: V1Pod[]): Promise<void> {
+export async function forceDeletePods(kube: Kube, pods: V1Pod[]): Promise<void> {
   await Promise.all(
     pods.map(p =>
       ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '', gracePeriodSeconds: 0 }))

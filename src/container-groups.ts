@@ -5,18 +5,22 @@
 // belongs to (azure-aci v1.6.4 pkg/provider/aci.go: tags PodName, NodeName, Namespace, UID,
 // CreationTimestamp), so a removal can find them over ARM.
 // REST: https://learn.microsoft.com/rest/api/container-instances/container-groups
-import * as core from '@actions/core'
 import { ArmError, type ArmClient } from './arm.js'
 import { errorText } from './async.js'
+import { attributeGroup, distinctResourceGroups } from './attribution.js'
 
 /** An API version of Microsoft.ContainerInstance that ARM serves in every public cloud. */
 export const ACI_API_VERSION = '2023-05-01'
 /** The tag azure-aci writes with the name of the virtual node that owns the group. */
 export const NODE_NAME_TAG = 'NodeName'
+/** The tag with the UID of the pod the group runs. */
+export const UID_TAG = 'UID'
 
 export interface ContainerGroupRef {
   name: string
   node?: string
+  /** The UID tag: the pod the group runs. */
+  uid?: string
   /** Requested by all its containers together (what ACI bills by). */
   cpu?: number
   memoryInGB?: number
@@ -44,7 +48,7 @@ export async function listContainerGroups(arm: ArmClient, resourceGroup: string)
       if (!g.name) continue
       const requests = (g.properties?.containers ?? []).map(c => c.properties?.resources?.requests ?? {})
       const sum = (key: 'cpu' | 'memoryInGB'): number | undefined => (requests.length ? requests.reduce((s, r) => s + (r[key] ?? 0), 0) : undefined)
-      groups.push({ name: g.name, node: g.tags?.[NODE_NAME_TAG], cpu: sum('cpu'), memoryInGB: sum('memoryInGB') })
+      groups.push({ name: g.name, node: g.tags?.[NODE_NAME_TAG], uid: g.tags?.[UID_TAG], cpu: sum('cpu'), memoryInGB: sum('memoryInGB') })
     }
     if (!page.nextLink) return groups
     page = await arm.getNextLink<ListPage>(page.nextLink)
@@ -60,37 +64,57 @@ export async function deleteContainerGroup(arm: ArmClient, resourceGroup: string
   }
 }
 
-/** The groups that belong to one of `nodes`. */
-export function groupsOfNodes(groups: ContainerGroupRef[], nodes: string[]): ContainerGroupRef[] {
-  return groups.filter(g => g.node !== undefined && nodes.includes(g.node))
+/** One container group in one resource group, with why a teardown takes it (or leaves it). */
+export interface GroupFinding {
+  resourceGroup: string
+  group: ContainerGroupRef
+  reason: string
+}
+
+export interface GroupPlan {
+  /** Proven this cluster's: to delete. */
+  ours: GroupFinding[]
+  /** Tagged as a candidate would be, but not provably this cluster's: listed, never deleted. */
+  notAttributable: GroupFinding[]
+  /** Resource groups whose groups could not be listed (refused, timed out). */
+  unchecked: Array<{ resourceGroup: string; error: string }>
 }
 
 /**
- * Deletes the container groups tagged for `nodes` (run once their connectors are gone) and
- * returns the names deleted per node. A group already gone counts as deleted.
+ * Looks through each resource group for the groups `isCandidate` picks (tagged for a node
+ * that is gone or going) and sorts them by attributeGroup. Reads only.
  */
-export async function deleteGroupsOfNodes(arm: ArmClient, resourceGroup: string, nodes: string[]): Promise<Map<string, string[]>> {
-  const deleted = new Map<string, string[]>(nodes.map(n => [n, []]))
-  const left = groupsOfNodes(await listContainerGroups(arm, resourceGroup), nodes)
+export async function planGroupCleanup(
+  arm: ArmClient,
+  resourceGroups: string[],
+  isCandidate: (g: ContainerGroupRef) => boolean,
+  nodeResourceGroup: string,
+  knownPods: Map<string, string>
+): Promise<GroupPlan> {
+  const plan: GroupPlan = { ours: [], notAttributable: [], unchecked: [] }
+  const distinct = distinctResourceGroups(resourceGroups)
   await Promise.all(
-    left.map(async g => {
-      await deleteContainerGroup(arm, resourceGroup, g.name)
-      deleted.get(g.node ?? '')?.push(g.name)
-      core.info(`Deleted container group ${g.name} in ${resourceGroup} (left by ${g.node ?? ''})`)
+    distinct.map(async resourceGroup => {
+      let groups: ContainerGroupRef[]
+      try {
+        groups = await listContainerGroups(arm, resourceGroup)
+      } catch (err) {
+        // A resource group that is gone holds no container group.
+        if (err instanceof ArmError && err.status === 404 && err.code === 'ResourceGroupNotFound') return
+        plan.unchecked.push({ resourceGroup, error: errorText(err) })
+        return
+      }
+      for (const group of groups.filter(isCandidate)) {
+        const verdict = attributeGroup(group, resourceGroup, nodeResourceGroup, knownPods)
+        ;(verdict.ours ? plan.ours : plan.notAttributable).push({ resourceGroup, group, reason: verdict.reason })
+      }
     })
   )
-  return deleted
+  return plan
 }
 
-/** deleteGroupsOfNodes, with a failure turned into a warning that says how to check by hand. */
-export async function sweepContainerGroups(arm: ArmClient, resourceGroup: string, nodes: string[]): Promise<Map<string, string[]> | undefined> {
-  try {
-    return await deleteGroupsOfNodes(arm, resourceGroup, nodes)
-  } catch (err) {
-    core.warning(
-      `Could not check ${resourceGroup} for container groups the removed nodes left (${errorText(err)}). They may still be billing: ` +
-        `\`az container list -g ${resourceGroup} --query "[?tags.NodeName=='${nodes[0] ?? ''}'].name"\`, then \`az container delete\` each.`
-    )
-    return undefined
-  }
+/** The az command that shows what a resource group holds for `nodes`, for a user checking by hand. */
+export function listCommand(resourceGroup: string, nodes: string[]): string {
+  const query = nodes.length === 1 ? `--query "[?tags.NodeName=='${nodes[0]}'].name" ` : ''
+  return `az container list -g ${resourceGroup} ${query}-o table`
 }

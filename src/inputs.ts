@@ -25,6 +25,8 @@ export interface Inputs {
   subscriptionId?: string
   connectorName: string
   osTypes: OsType[]
+  /** os-type was given: a removal takes only those OS; without it, every OS installed. */
+  osTypesGiven: boolean
   aciResourceGroup?: string
   location?: string
   chartUrl: string
@@ -49,8 +51,10 @@ export interface Inputs {
   environment: string
   /** sweep: only releases first deployed at least this long ago; undefined = any age. */
   olderThanMs?: number
-  /** sweep: report what would go, change nothing. */
+  /** remove, sweep: report what would go, change nothing. */
   dryRun: boolean
+  /** remove, sweep, cleanup: fail when ACI could not be checked for container groups left behind. */
+  verifyAci: boolean
   /** install: assign the connector identity Contributor on the ACI resource group when it lacks a role there. */
   grantConnectorRole: boolean
 }
@@ -163,9 +167,15 @@ export function parseInputs(readRaw: Read): Inputs {
   if (olderThanText && olderThanMs === undefined) bad('older-than', olderThanText, 'use a duration such as 36h, 7d or 90m')
   if (olderThanText && command !== 'sweep') bad('older-than', olderThanText, 'it applies to command: sweep only')
   const dryRun = bool(read, 'dry-run', false, bad)
+  // An install cannot be tried without changing the cluster; saying so beats a real install.
+  if (dryRun && command === 'install')
+    bad('dry-run', 'true', 'it applies to command: remove and command: sweep only (an install changes the cluster by its nature)')
+  const verifyAci = bool(read, 'verify-aci', true, bad)
   const grantConnectorRole = bool(read, 'grant-connector-role', false, bad)
 
-  const osTypes = parseOsType(read('os-type') || 'Linux', bad)
+  // Empty: an install takes Linux (as az aks install-connector did); a removal every OS it finds.
+  const osTypeText = read('os-type')
+  const osTypes = parseOsType(osTypeText || 'Linux', bad)
   const aciResourceGroup = optional(read, 'aci-resource-group')
   if (aciResourceGroup && !RESOURCE_GROUP.test(aciResourceGroup)) {
     bad('aci-resource-group', aciResourceGroup, "use an Azure resource group name, or leave it empty for the cluster's node resource group")
@@ -221,6 +231,7 @@ export function parseInputs(readRaw: Read): Inputs {
     subscriptionId: (subscriptionId ?? (signIn.kind === 'secret' ? signIn.subscriptionId : undefined))?.toLowerCase(),
     connectorName,
     osTypes,
+    osTypesGiven: osTypeText !== '',
     aciResourceGroup,
     location: normalizedLocation,
     chartUrl,
@@ -242,6 +253,7 @@ export function parseInputs(readRaw: Read): Inputs {
     environment,
     olderThanMs,
     dryRun,
+    verifyAci,
     grantConnectorRole
   }
 }

@@ -80,6 +80,17 @@ export function isNotFound(err: unknown): boolean {
   return e?.code === 404 || e?.statusCode === 404 || e?.response?.statusCode === 404 || /HTTP-Code: 404|"code":\s*404/.test(String((e as Error)?.message ?? ''))
 }
 
+/** The UID of the cluster's kube-system namespace: made once with the cluster, it tells one cluster from another. */
+export async function clusterUid(kube: Kube): Promise<string> {
+  return (await kube.core.readNamespace({ name: 'kube-system' })).metadata?.uid ?? ''
+}
+
+/** The API answered 409: another writer changed the object first (or it already exists). */
+export function isConflict(err: unknown): boolean {
+  const e = err as { code?: number; statusCode?: number; response?: { statusCode?: number } }
+  return e?.code === 409 || e?.statusCode === 409 || e?.response?.statusCode === 409 || /HTTP-Code: 409/.test(String((e as Error)?.message ?? ''))
+}
+
 export async function ignoreNotFound<T>(promise: Promise<T>): Promise<T | undefined> {
   try {
     return await promise

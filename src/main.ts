@@ -22,7 +22,9 @@ export function intentLine(inputs: Inputs): string {
   const what =
     inputs.command === 'sweep'
       ? `sweep connectors matching "${inputs.connectorName}"`
-      : `${inputs.command} connector "${inputs.connectorName}" (${inputs.osTypes.join(', ')})`
+      : `${inputs.command}${inputs.dryRun ? ' (dry run)' : ''} connector "${inputs.connectorName}" (${
+          inputs.command === 'remove' && !inputs.osTypesGiven ? 'every OS installed' : inputs.osTypes.join(', ')
+        })`
   return `Inputs checked: ${what} on cluster ${inputs.resourceGroup}/${inputs.clusterName}`
 }
 

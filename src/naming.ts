@@ -84,3 +84,7 @@ export function connectorNameProblem(connector: string, location: string): strin
 export function connectorDeploymentName(release: string): string {
   return `${release}-virtual-kubelet-azure-aci`.slice(0, 63).replace(/-+$/, '')
 }
+
+/** Labels the action adds to what it owns, so teardown finds only its own objects. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
+export const MANAGED_BY_VALUE = 'aks-aci-connector-action'

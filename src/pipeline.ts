@@ -9,15 +9,13 @@ import type { Inputs } from './inputs.js'
 import { findAzureCli, installHelm, installKubectl, DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from './tools.js'
 import { signIn, type AzureSession } from './azure-login.js'
 import { ArmClient, getArmAccess } from './arm.js'
-import { sweepContainerGroups } from './container-groups.js'
 import { ensureConnectorAccess, tokenObjectId, type ConnectorIdentityRef } from './connector-access.js'
-import { planSweep, runSweep, type SweepItem } from './sweep.js'
 import { ensureProviderRegistered } from './provider-registration.js'
-import { adminCredentialProblem, getCluster, type ClusterInfo } from './cluster.js'
-import { INSTALL_PERMISSION, openClusterAccess, REMOVE_PERMISSION } from './cluster-access.js'
+import { adminCredentialProblem, ClusterNotFoundError, getCluster, type ClusterInfo } from './cluster.js'
+import { INSTALL_PERMISSION, openClusterAccess, REMOVE_PERMISSION, writePrivateFile } from './cluster-access.js'
 import { settleAll } from './async.js'
 import { connectorNameProblem, connectorNames, type ConnectorNames } from './naming.js'
-import type { Kube } from './kube.js'
+import { clusterUid, type Kube } from './kube.js'
 import {
   checkNamespaceFree,
   connectorRolloutReason,
@@ -32,11 +30,15 @@ import { chartIdentity, readRelease, upgradeReason } from './helm-releases.js'
 import { connectorLogHint, waitForVirtualNode, type DiagnosisContext } from './readiness.js'
 import { applySample, waitForSample } from './samples.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
+import { clusterLabel, reportClusterGone, runRemove, runSweepCommand, type TeardownContext } from './teardown.js'
 import { savePostState, type PostState } from './state.js'
-import { removeAll } from './removal.js'
 import { connectorOutputs, publishOutputs } from './outputs.js'
 import { runnerTemp } from './main.js'
 import { errorText } from './async.js'
+import { whenCancelled } from './process.js'
+
+/** The post step's copy of the kubeconfig, in the action's work dir. */
+const CLEANUP_KUBECONFIG = 'cleanup.kubeconfig'
 
 /** The az the runner's session needs; asked for only when that is the sign-in. */
 function azOrFail(az: string | undefined): () => Promise<string> {
@@ -77,16 +79,27 @@ export async function runPipeline(inputs: Inputs): Promise<void> {
   post.workDir = workDir
   savePostState(post)
   let closeAccess: (() => void) | undefined
+  // A cancel stops the tools and exits; first say what it stopped and what is left, in the log and the summary.
+  const unhook = whenCancelled(async () => {
+    const during = [...clock.running].join(', ') || 'start-up'
+    report.error = `The job was cancelled during: ${during}. The tools this step was running were stopped.`
+    report.leftBehind = leftBehind(inputs, post, report)
+    core.error(report.leftBehind ? `${report.error}\n${report.leftBehind}` : report.error)
+    await writeSummary(report)
+  })
   try {
     const prepared = await prepare(inputs, clock, report, post, c => (closeAccess = c))
+    if (!prepared) return
+    const teardown: TeardownContext = { ...prepared, nodeResourceGroup: prepared.cluster.nodeResourceGroup }
     if (inputs.command === 'install') await install(prepared, clock, report, post)
-    else if (inputs.command === 'sweep') await sweep(prepared, clock, report)
-    else await remove(prepared, clock, report)
+    else if (inputs.command === 'sweep') await runSweepCommand(teardown, clock, report)
+    else await runRemove(teardown, clock, report)
   } catch (err) {
     report.error = errorText(err)
     report.leftBehind = leftBehind(inputs, post, report)
     core.setFailed(report.leftBehind ? `${report.error}\n${report.leftBehind}` : report.error)
   } finally {
+    unhook()
     closeAccess?.()
     await writeSummary(report).catch(err => core.warning(`Could not write the job summary: ${errorText(err)}`))
   }
@@ -95,14 +108,14 @@ export async function runPipeline(inputs: Inputs): Promise<void> {
 /** What a failed run leaves in the cluster, and how to finish or undo it. */
 function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string | undefined {
   if (inputs.command === 'sweep') {
-    return report.sweep?.some(i => i.outcome === 'failed')
+    return report.teardown?.some(i => i.outcome === 'failed')
       ? 'The sweep removed what it could; the items marked failed are still there. Re-run the sweep: it finds them again.'
       : undefined
   }
   if (inputs.command === 'remove') {
     // Only a failure during the removal itself leaves the cluster half-done.
-    if (!report.removalStarted) return undefined
-    return 'The removal stopped part-way; what it already removed stays removed. Re-run the action with command: remove: it picks up where this run stopped.'
+    if (!report.removalStarted || inputs.dryRun) return undefined
+    return 'The removal stopped part-way; what it already removed stays removed. Re-run the action with command: remove: it finds what is left from the cluster and picks up where this run stopped.'
   }
   if (post.connectors.length === 0) return undefined
   const samples = post.samples.length > 0 ? `; sample deployment(s) in namespace ${inputs.samplesNamespace}` : ''
@@ -112,7 +125,14 @@ function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string 
   )
 }
 
-async function prepare(inputs: Inputs, clock: PhaseClock, report: RunReport, post: PostState, keepClose: (close: () => void) => void): Promise<Prepared> {
+/** Prepared for the command, or undefined when there is nothing more to do (a remove on a cluster that is gone). */
+async function prepare(
+  inputs: Inputs,
+  clock: PhaseClock,
+  report: RunReport,
+  post: PostState,
+  keepClose: (close: () => void) => void
+): Promise<Prepared | undefined> {
   // Only the runner's own session needs az: a service principal signs in over HTTPS.
   const needsAz = inputs.signIn.kind === 'ambient'
   const tools = await clock.run(`Tools: ${needsAz ? 'az, ' : ''}kubectl, helm`, async () => {
@@ -148,16 +168,21 @@ async function prepare(inputs: Inputs, clock: PhaseClock, report: RunReport, pos
 
   const cluster = await clock.run('Cluster access', async () => {
     const [info] = await settleAll([
-      getCluster(arm, inputs.resourceGroup, inputs.clusterName),
+      getCluster(arm, inputs.resourceGroup, inputs.clusterName).catch(async (err: unknown) => {
+        if (inputs.command === 'remove' && err instanceof ClusterNotFoundError) return reportClusterGone(arm, inputs, report, err)
+        throw err
+      }),
       // Only an install needs ACI registered; a teardown must work even where it never was.
       inputs.command === 'install' ? ensureProviderRegistered(arm) : Promise.resolve()
     ])
+    if (!info) return undefined
     core.info(
       `Cluster ${info.name}: Kubernetes ${info.kubernetesVersion} in ${info.location}, API server ${info.fqdn}, node resource group ${info.nodeResourceGroup}, RBAC ${info.enableRBAC}`
     )
     if (info.virtualNodeAddon) core.info('The managed virtual-node add-on is also enabled; its node (virtual-node-aci-linux) is separate and left alone.')
     return info
   })
+  if (!cluster) return undefined
 
   const adminProblem = adminCredentialProblem(cluster, inputs.admin)
   if (adminProblem) throw new Error(adminProblem)
@@ -165,10 +190,10 @@ async function prepare(inputs: Inputs, clock: PhaseClock, report: RunReport, pos
   // Only an install starts a connector; a removal must work for any release name.
   const regionIssue = inputs.command === 'install' && inputs.location === undefined ? regionProblem(location) : undefined
   if (regionIssue) throw new Error(`The cluster is in ${location}, but ${regionIssue}.`)
-  // A sweep's connector-name is a glob; it finds its connectors in the cluster.
-  const nameProblem = inputs.command === 'sweep' ? undefined : connectorNameProblem(inputs.connectorName, location)
+  // Only an install makes names; a remove and a sweep find theirs in the cluster.
+  const nameProblem = inputs.command === 'install' ? connectorNameProblem(inputs.connectorName, location) : undefined
   if (nameProblem) throw new Error(`Invalid input: connector-name: "${inputs.connectorName}" is not valid in ${location}; ${nameProblem}.`)
-  const connectors = inputs.command === 'sweep' ? [] : inputs.osTypes.map(o => connectorNames(inputs.connectorName, o, location))
+  const connectors = inputs.command === 'install' ? inputs.osTypes.map(o => connectorNames(inputs.connectorName, o, location)) : []
 
   const access = await clock.run('Cluster credentials', async () => {
     const a = await openClusterAccess({
@@ -189,6 +214,14 @@ async function prepare(inputs: Inputs, clock: PhaseClock, report: RunReport, pos
   post.kubeconfig = access.outputKubeconfig
   post.entra = Boolean(cluster.entra) && !inputs.admin
   post.aciResourceGroup = inputs.aciResourceGroup ?? cluster.nodeResourceGroup
+  post.nodeResourceGroup = cluster.nodeResourceGroup
+  if (inputs.command === 'install') {
+    // The post step's own copy, and the cluster it belongs to: a later step may point the
+    // output kubeconfig at another cluster (kind, use-context) or delete it.
+    post.cleanupKubeconfig = path.join(post.workDir ?? runnerTemp(), CLEANUP_KUBECONFIG)
+    const [uid] = await settleAll([clusterUid(access.kube), writePrivateFile(post.cleanupKubeconfig, access.kubeconfigText)])
+    post.clusterUid = uid
+  }
   savePostState(post)
   publishOutputs({
     'kubeconfig-path': access.outputKubeconfig,
@@ -261,9 +294,10 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
   // Before anything is installed: a connector that may not create container groups turns
   // Ready anyway, and every pod on it then stays Pending.
   const access = await clock.run('Connector access', () =>
-    ensureConnectorAccess(p.arm, p.aciResourceGroup, connectorIdentityRef(p, settings), p.inputs.grantConnectorRole)
+    ensureConnectorAccess(p.arm, p.aciResourceGroup, connectorIdentityRef(p, settings), p.inputs.grantConnectorRole, clusterLabel(p.inputs))
   )
-  const ctx: DiagnosisContext = { ...diagnosisContext(settings), roleJustGranted: access === 'granted' }
+  if (access.verdict === 'granted') report.roles = [access.role]
+  const ctx: DiagnosisContext = { ...diagnosisContext(settings), roleJustGranted: access.verdict === 'granted' }
 
   await clock.run(`Install connector (${p.connectors.map(c => c.os).join(', ')})`, async () => {
     // Check every namespace before changing anything, so a conflict leaves nothing half done.
@@ -275,7 +309,7 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
     const statuses = records.map(r => r?.status)
     // The post step's cleanup removes what this run created, never a connector that was
     // already there (a shared cluster's, or an earlier job's).
-    post.connectors = p.connectors.filter((_c, i) => statuses[i] === undefined || statuses[i] === 'pending-install')
+    post.connectors = p.connectors.filter((_c, i) => statuses[i] === undefined || statuses[i] === 'pending-install' || statuses[i] === 'uninstalling')
     savePostState(post)
     await settleAll(
       p.connectors.map(async (c, i) => {
@@ -329,41 +363,4 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
     for (const s of report.samples) ips[s.os.toLowerCase()] = s.pods.map(x => x.ip).filter(Boolean)
     publishOutputs({ 'sample-pod-ips': JSON.stringify(ips) })
   }
-}
-
-async function remove(p: Prepared, clock: PhaseClock, report: RunReport): Promise<void> {
-  const { helmCtx } = p
-  report.removalStarted = true
-  report.removals = await clock.run(`Remove connector (${p.connectors.map(c => c.os).join(', ')})`, async () => {
-    const removals = await removeAll(p.kube, helmCtx, p.connectors, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs, p.aciResourceGroup, p.arm)
-    // With the connectors gone, nothing else would delete what their nodes still had in ACI.
-    const deleted = await sweepContainerGroups(
-      p.arm,
-      p.aciResourceGroup,
-      p.connectors.map(c => c.node)
-    )
-    return removals.map(r => ({ ...r, containerGroupsDeleted: deleted?.get(r.node) }))
-  })
-}
-
-const SWEEP_PHASE = 'Sweep'
-
-async function sweep(p: Prepared, clock: PhaseClock, report: RunReport): Promise<void> {
-  const { helmCtx } = p
-  const items = await clock.run(`${SWEEP_PHASE}${p.inputs.dryRun ? ' (dry run)' : ''}`, async () => {
-    const plan = await planSweep(p.kube, p.arm, p.aciResourceGroup, p.inputs.connectorName, p.inputs.olderThanMs)
-    core.info(
-      `Found ${plan.releases.length} connector release(s) matching "${p.inputs.connectorName}"${p.inputs.olderThanMs ? ` first deployed over ${Math.round(p.inputs.olderThanMs / 60_000)} min ago` : ''}, ` +
-        `${plan.deadNodes.length} dead virtual node(s), ${plan.orphanGroups.length} container group(s) of gone nodes in ${p.aciResourceGroup}${p.inputs.dryRun ? ' (dry run: nothing is changed)' : ''}`
-    )
-    return runSweep(p.kube, p.arm, helmCtx, p.aciResourceGroup, plan, p.inputs.dryRun, p.inputs.waitTimeoutMs)
-  })
-  report.sweep = items
-  const done = (kind: SweepItem['kind']): string[] => items.filter(i => i.kind === kind && i.outcome !== 'failed').map(i => i.name)
-  publishOutputs({
-    swept: JSON.stringify({ dryRun: p.inputs.dryRun, releases: done('release'), nodes: done('node'), containerGroups: done('container group') })
-  })
-  const failed = items.filter(i => i.outcome === 'failed')
-  if (failed.length > 0)
-    throw new Error(`The sweep could not remove ${failed.length} item(s):\n${failed.map(i => `- ${i.kind} ${i.name}: ${i.error ?? ''}`).join('\n')}`)
 }

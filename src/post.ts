@@ -1,5 +1,6 @@
 // The post step (post-if: always()): with `cleanup: true` it removes what the main step
-// installed, also after a failure or cancel, using the kubeconfig the main step saved;
+// installed, also after a failure or cancel, using its own copy of the kubeconfig the main
+// step took (checked to reach the same cluster) and what the cluster says is installed;
 // then it deletes every file the action left under RUNNER_TEMP (the kubeconfig holds
 // cluster credentials).
 import { promises as fs } from 'node:fs'
@@ -8,12 +9,14 @@ import * as core from '@actions/core'
 import { parseInputs, readActionInput, type Inputs } from './inputs.js'
 import { ArmClient, getArmAccess } from './arm.js'
 import { signIn, type AzureSession } from './azure-login.js'
-import { sweepContainerGroups } from './container-groups.js'
 import { clusterToken, entraAccess } from './cluster-access.js'
 import type { RefreshingToken } from './refreshing-token.js'
-import { kubeFromString, maskKubeconfig } from './kube.js'
+import { clusterUid, kubeFromString, maskKubeconfig, type Kube } from './kube.js'
 import { maskInputSecrets } from './main.js'
-import { removeAll } from './removal.js'
+import { failedItemsError, findRemovalTargets, logItems, removeTargets, uncheckedAciError } from './removal.js'
+import { distinctResourceGroups } from './attribution.js'
+import { grantedRoleItems } from './connector-access.js'
+import { clusterLabel } from './teardown.js'
 import { loadPostState, type PostState } from './state.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
 import { errorText } from './async.js'
@@ -35,16 +38,17 @@ export async function runPost(): Promise<void> {
 }
 
 async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
-  if (!state.kubeconfig || !state.helm) {
+  if (!state.cleanupKubeconfig || !state.helm) {
     core.warning('cleanup: the main step ended before it had cluster access, so nothing was installed.')
     return
   }
   const clock = new PhaseClock()
-  const kubeconfig = await fs.readFile(state.kubeconfig, 'utf8')
+  // The main step's own copy: a later step may have switched the output kubeconfig's context or deleted it.
+  const kubeconfig = await fs.readFile(state.cleanupKubeconfig, 'utf8').catch((err: unknown) => {
+    throw new Error(`the action's copy of the kubeconfig (${state.cleanupKubeconfig}) is gone (${errorText(err)}); was RUNNER_TEMP emptied by a later step?`)
+  })
   maskKubeconfig(kubeconfig)
-  const timeoutMs = inputs.waitTimeoutMs
-  const namespace = state.samples[0]?.namespace ?? inputs.samplesNamespace
-  const workDir = state.workDir ?? path.dirname(state.kubeconfig)
+  const workDir = state.workDir ?? path.dirname(state.cleanupKubeconfig)
   const report: RunReport = {
     command: 'remove',
     cluster: `${inputs.resourceGroup}/${inputs.clusterName} (cleanup)`,
@@ -53,31 +57,47 @@ async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
     removals: [],
     phases: clock.phases
   }
-  let azure: Azure | undefined
   let token: RefreshingToken | undefined
   try {
+    // ARM for ACI (and, on an Entra ID cluster, the cluster token): the main step's tokens ended with it.
+    const azure = await clock
+      .run('Cleanup: sign in to Azure', () => signInAgain(state, inputs))
+      .catch((err: unknown) => {
+        if (state.entra) throw err
+        core.warning(`cleanup: could not sign in to Azure again (${errorText(err)}); the cluster side is removed, ACI cannot be checked.`)
+        return undefined
+      })
     let kube = kubeFromString(kubeconfig)
-    let helmKubeconfig = state.kubeconfig
-    if (state.entra) {
+    let helmKubeconfig = state.cleanupKubeconfig
+    if (state.entra && azure) {
       // The kubeconfig runs kubelogin; the cluster takes the same Entra token the main step used.
-      azure = await clock.run('Cleanup: sign in to Azure', () => signInAgain(state, inputs))
       token = clusterToken(azure.session, workDir)
       ;({ kube, helmKubeconfig } = await entraAccess(kubeconfig, token, workDir))
     }
-    const access = { kube, helmKubeconfig }
-    report.removals = await clock.run('Cleanup: remove what this job installed', () =>
-      removeAll(
-        access.kube,
-        { helm: state.helm ?? 'helm', kubeconfig: access.helmKubeconfig, workDir },
-        state.connectors,
-        namespace,
-        timeoutMs,
-        state.aciResourceGroup ?? '',
-        azure?.arm
-      )
+    await clock.run('Cleanup: check the cluster', () => checkSameCluster(kube, state))
+    const targets = await findRemovalTargets(
+      kube,
+      { only: { releases: state.connectors.map(c => c.release), nodes: state.connectors.map(c => c.node) } },
+      state.nodeResourceGroup ?? state.aciResourceGroup ?? ''
     )
-    const deleted = await clock.run('Cleanup: container groups left in ACI', () => sweepAfterCleanup(state, inputs, azure))
-    report.removals = report.removals.map(r => ({ ...r, containerGroupsDeleted: deleted?.get(r.node) }))
+    for (const t of targets) core.info(`• ${t.names.node}: ${t.reason}`)
+    const result = await clock.run('Cleanup: remove what this job installed', () =>
+      removeTargets(kube, { helm: state.helm ?? 'helm', kubeconfig: helmKubeconfig, workDir }, targets, {
+        timeoutMs: inputs.waitTimeoutMs,
+        dryRun: false,
+        nodeResourceGroup: state.nodeResourceGroup ?? '',
+        arm: azure?.arm
+      })
+    )
+    // A role grant-connector-role made stays (the next job's install may use it): say so, and how to delete it.
+    if (azure) result.items.push(...(await grantedRoleItems(azure.arm, distinctResourceGroups(targets.map(t => t.aciResourceGroup)), clusterLabel(inputs))))
+    report.teardown = result.items
+    report.removals = result.removals
+    logItems(result.items)
+    const problems = [failedItemsError(result.items, ''), uncheckedAciError(result.unchecked, targets, inputs.verifyAci)].filter(
+      (e): e is Error => e !== undefined
+    )
+    if (problems.length > 0) throw new Error(problems.map(e => e.message).join('\n\n'))
   } catch (err) {
     report.error = errorText(err)
     throw err
@@ -85,6 +105,16 @@ async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
     token?.stop()
     await writeSummary(report).catch(() => undefined)
   }
+}
+
+/** The API server answers as the cluster the main step installed on (its kube-system namespace UID), or nothing is changed. */
+async function checkSameCluster(kube: Kube, state: PostState): Promise<void> {
+  if (!state.clusterUid) return
+  const uid = await clusterUid(kube)
+  if (uid !== state.clusterUid)
+    throw new Error(
+      `the API server ${kube.kc.getCurrentCluster()?.server ?? ''} is not the cluster the main step installed on (its kube-system namespace UID is ${uid}, the main step's was ${state.clusterUid}); nothing was changed.`
+    )
 }
 
 interface Azure {
@@ -100,28 +130,6 @@ async function signInAgain(state: PostState, inputs: Inputs): Promise<Azure> {
   }
   const signedIn = await signIn(inputs.signIn, inputs.environment, az, state.subscriptionId)
   return { session: signedIn.session, arm: new ArmClient(await getArmAccess(signedIn.session, signedIn.armToken, state.subscriptionId)) }
-}
-
-/**
- * Deletes the container groups the removed nodes left, as `command: remove` does. A
- * sign-in that fails only warns: the cluster side is already clean.
- */
-async function sweepAfterCleanup(state: PostState, inputs: Inputs, signedIn: Azure | undefined): Promise<Map<string, string[]> | undefined> {
-  if (!state.aciResourceGroup) return undefined
-  try {
-    const azure = signedIn ?? (await signInAgain(state, inputs))
-    return await sweepContainerGroups(
-      azure.arm,
-      state.aciResourceGroup,
-      state.connectors.map(c => c.node)
-    )
-  } catch (err) {
-    core.warning(
-      `cleanup: could not sign in again to check ${state.aciResourceGroup} for container groups the removed nodes left (${errorText(err)}). ` +
-        `Run the action with command: remove (it sweeps), or check with \`az container list -g ${state.aciResourceGroup} -o table\`.`
-    )
-    return undefined
-  }
 }
 
 /** The kubeconfig (credentials) and the work dir; RUNNER_TEMP is emptied by the runner too, but not on every self-hosted setup. */

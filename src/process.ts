@@ -200,16 +200,34 @@ export function endRunningTools(): string[] {
   return ended
 }
 
+type CancelHook = () => Promise<void> | void
+const cancelHooks = new Set<CancelHook>()
+/**
+ * What the cancel hooks may take together. On cancel the runner sends SIGINT, SIGTERM
+ * 7.5 s later, SIGKILL 2.5 s after that (actions/runner src/Runner.Sdk/ProcessInvoker.cs,
+ * _sigintTimeout and _sigtermTimeout): the hooks are done well before the SIGTERM.
+ */
+const CANCEL_HOOKS_MS = 5_000
+
+/** Runs `hook` on cancel, before the step exits (bounded by CANCEL_HOOKS_MS); returns its removal. */
+export function whenCancelled(hook: CancelHook): () => void {
+  cancelHooks.add(hook)
+  return () => void cancelHooks.delete(hook)
+}
+
 /**
  * On cancel the runner signals this process only; the tools run in their own process
- * groups and would outlive it, racing the post step's cleanup. End them, then exit.
+ * groups and would outlive it, racing the post step's cleanup. End them, let the hooks say
+ * what is left (summary, files with values), then exit.
  */
 export function endToolsOnSignal(): void {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
       const ended = endRunningTools()
       core.info(`Received ${sig}: stopped the tools this step started${ended.length > 0 ? `: ${ended.join(', ')}` : ' (none was running)'}.`)
-      process.exit(sig === 'SIGINT' ? 130 : 143)
+      const hooks = Promise.allSettled([...cancelHooks].map(h => Promise.resolve().then(h)))
+      const bound = new Promise(resolve => setTimeout(resolve, CANCEL_HOOKS_MS).unref())
+      void Promise.race([hooks, bound]).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143))
     })
   }
 }

@@ -3,7 +3,7 @@
 import * as core from '@actions/core'
 import { KubernetesObjectApi, PatchStrategy, type V1Deployment, type V1Pod } from '@kubernetes/client-node'
 import { ignoreNotFound, watchUntil, watchUntilAborted, type Kube } from './kube.js'
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './connector.js'
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './naming.js'
 import type { OsType } from './naming.js'
 
 const FIELD_MANAGER = 'aks-aci-connector-action'
@@ -152,15 +152,18 @@ export async function waitForSample(kube: Kube, os: OsType, namespace: string, t
   return status
 }
 
-/** Deletes a sample only if the action made it (its managed-by label); true when one was deleted. */
-export async function deleteSample(kube: Kube, os: OsType, namespace: string): Promise<boolean> {
-  const { name } = SAMPLES[os]
-  const existing = await ignoreNotFound(kube.apps.readNamespacedDeployment({ name, namespace }))
-  if (!existing) return false
-  if (existing.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) {
-    core.info(`Deployment ${namespace}/${name} was not made by this action; leaving it (its pods are still drained from the virtual node).`)
-    return false
-  }
-  await ignoreNotFound(kube.apps.deleteNamespacedDeployment({ name, namespace, propagationPolicy: 'Foreground' }))
-  return true
+/**
+ * The sample Deployments this action made (its managed-by label) for one of `nodes`, in any
+ * namespace: each names its own virtual node in its nodeSelector (sampleDeployment).
+ */
+export async function samplesOnNodes(kube: Kube, nodes: string[]): Promise<V1Deployment[]> {
+  const list = await kube.apps.listDeploymentForAllNamespaces({ labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` })
+  return list.items.filter(d => nodes.includes(d.spec?.template.spec?.nodeSelector?.['kubernetes.io/hostname'] ?? ''))
+}
+
+/** Deletes a sample Deployment (and, in the foreground, its pods); one already gone is fine. */
+export async function deleteSampleDeployment(kube: Kube, d: V1Deployment): Promise<void> {
+  await ignoreNotFound(
+    kube.apps.deleteNamespacedDeployment({ name: d.metadata?.name ?? '', namespace: d.metadata?.namespace ?? '', propagationPolicy: 'Foreground' })
+  )
 }

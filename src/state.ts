@@ -5,8 +5,15 @@ import * as core from '@actions/core'
 import type { ConnectorNames, OsType } from './naming.js'
 
 export interface PostState {
-  /** The kubeconfig-path output. */
+  /** The kubeconfig-path output (deleted by the post step). */
   kubeconfig?: string
+  /**
+   * The post step's own copy (0600, in workDir), taken when the main step wrote the output:
+   * a later step may switch the output's context or delete it, never this copy.
+   */
+  cleanupKubeconfig?: string
+  /** UID of the cluster's kube-system namespace: the post step checks it talks to the same cluster before changing anything. */
+  clusterUid?: string
   /** Entra ID cluster: the post step signs in again for a cluster token (the kubeconfig runs kubelogin). */
   entra?: boolean
   helm?: string
@@ -14,6 +21,8 @@ export interface PostState {
   subscriptionId?: string
   workDir?: string
   aciResourceGroup?: string
+  /** The cluster's node resource group (MC_*), where groups tagged for a gone node are this cluster's. */
+  nodeResourceGroup?: string
   /** Connectors this run started to install (recorded before helm runs). */
   connectors: ConnectorNames[]
   /** Samples this run applied. */

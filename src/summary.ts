@@ -4,8 +4,8 @@ import * as core from '@actions/core'
 import type { RemovalReport } from './connector.js'
 import type { NodeStatus } from './readiness.js'
 import type { SampleStatus } from './samples.js'
-import type { SweepItem } from './sweep.js'
 import type { Command } from './inputs.js'
+import { roleDeleteCommand, type GrantedRole } from './connector-access.js'
 
 export interface PhaseTiming {
   name: string
@@ -15,19 +15,35 @@ export interface PhaseTiming {
 
 export class PhaseClock {
   readonly phases: PhaseTiming[] = []
+  /** The phases running now (a cancel names them). */
+  readonly running = new Set<string>()
 
   /** Runs `fn` inside a folded log group and records how long it took. */
   async run<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const started = Date.now()
     let ok = false
+    this.running.add(name)
     try {
       const result = await core.group(name, fn)
       ok = true
       return result
     } finally {
+      this.running.delete(name)
       this.phases.push({ name, ms: Date.now() - started, ok })
     }
   }
+}
+
+/** One thing a teardown (remove, cleanup, sweep) found, and what became of it. */
+export interface TeardownItem {
+  kind: 'release' | 'node' | 'pod' | 'sample' | 'container group' | 'role assignment'
+  name: string
+  ageMs?: number
+  /** Why it is taken (or left), as the log says it. */
+  detail: string
+  /** left: not provably this cluster's (listed, never touched); kept: stays by design (a role assignment). */
+  outcome: 'would remove' | 'removed' | 'failed' | 'left' | 'kept'
+  error?: string
 }
 
 export interface RunReport {
@@ -38,10 +54,14 @@ export interface RunReport {
   nodes: NodeStatus[]
   samples: SampleStatus[]
   removals: RemovalReport[]
+  /** Role assignments grant-connector-role made (or found) on this run. */
+  roles?: GrantedRole[]
   /** command: remove reached the removal itself (a failure before it changed nothing). */
   removalStarted?: boolean
-  /** command: sweep: every item found and what became of it. */
-  sweep?: SweepItem[]
+  /** remove, cleanup, sweep: every item found and what became of it (undefined before the teardown looked). */
+  teardown?: TeardownItem[]
+  /** A dry run: the teardown items say what would go. */
+  dryRun?: boolean
   phases: PhaseTiming[]
   error?: string
   /** What stays in the cluster after a failure, and how to deal with it. */
@@ -76,6 +96,14 @@ export function renderSummary(r: RunReport): string {
       )
     lines.push('')
   }
+  if (r.roles && r.roles.length > 0) {
+    lines.push('| Role | Scope | Principal | By this run | Stays after a remove |', '|---|---|---|---|---|')
+    for (const g of r.roles)
+      lines.push(
+        `| Contributor | \`${g.scope}\` | \`${g.principalId}\` | ${g.outcome === 'created' ? 'assigned (grant-connector-role)' : 'was already assigned'} | yes; delete with \`${roleDeleteCommand(g)}\` |`
+      )
+    lines.push('')
+  }
   if (r.samples.length > 0) {
     lines.push('| Sample | Namespace | Pod | IP | Node |', '|---|---|---|---|---|')
     for (const s of r.samples) for (const p of s.pods) lines.push(`| ${s.name} | ${s.namespace} | ${p.name} | ${p.ip || '-'} | \`${p.node}\` |`)
@@ -97,13 +125,20 @@ export function renderSummary(r: RunReport): string {
     }
     lines.push('')
   }
-  if (r.sweep) {
-    if (r.sweep.length === 0) lines.push('Nothing to sweep: no matching connector, no dead virtual node, no orphaned container group.', '')
+  if (r.dryRun) lines.push('> [!NOTE]', '> Dry run: nothing was changed. The table lists what a real run would remove.', '')
+  if (r.teardown) {
+    if (r.teardown.length === 0)
+      lines.push(
+        r.command === 'sweep'
+          ? 'Nothing to sweep: no matching connector, no dead virtual node, no orphaned container group.'
+          : 'Nothing to remove: no connector release or virtual node of this connector is installed.',
+        ''
+      )
     else {
       lines.push('| What | Name | Age | Detail | Outcome |', '|---|---|---|---|---|')
-      for (const i of r.sweep)
+      for (const i of r.teardown)
         lines.push(
-          `| ${i.kind} | \`${i.name}\` | ${i.ageMs === undefined ? '-' : ageText(i.ageMs)} | ${i.detail} | ${i.outcome === 'failed' ? `❌ failed: ${(i.error ?? '').split('\n')[0]}` : i.outcome} |`
+          `| ${i.kind} | \`${i.name}\` | ${i.ageMs === undefined ? '-' : ageText(i.ageMs)} | ${i.detail.replace(/\|/g, '\\|')} | ${i.outcome === 'failed' ? `❌ failed: ${(i.error ?? '').split('\n')[0]}` : i.outcome} |`
         )
       lines.push('')
     }

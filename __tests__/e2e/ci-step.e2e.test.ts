@@ -228,9 +228,10 @@ describe('CI step: install Both with samples', () => {
     await second.job.cleanup()
     expectSuccess(second.main)
     expect(second.main.log).toContain(
-      'Linux: nothing to remove (release aci-connector-linux-eastus and node virtual-kubelet-aci-connector-linux-eastus are not there)'
+      'Nothing to remove: no Helm release of connector "aci-connector" (today\'s chart or the old CLI\'s) and no virtual node of it is in the cluster.'
     )
-    expect(second.main.summary).toContain('| Windows | `aci-connector-windows-eastus` | was not there | was not there | 0 |')
+    expect(second.main.summary).toContain('Nothing to remove: no connector release or virtual node of this connector is installed.')
+    expect(JSON.parse(second.main.outputs.swept)).toEqual({ dryRun: false, releases: [], nodes: [], containerGroups: [], notAttributable: [] })
     await expectNoSecretLeak(env, [first.main, second.main])
   })
 })

@@ -228,7 +228,8 @@ describe('failures that say what to do', () => {
     // Every later `helm upgrade` would say "another operation is in progress".
     const interruptions: Array<[string, string]> = [
       ['pending-upgrade', 'rolling it back to its last revision before upgrading.'], // a cancelled upgrade
-      ['pending-install', 'uninstalling it before installing again.'] // a cancelled first install
+      ['pending-install', 'uninstalling it before installing again.'], // a cancelled first install
+      ['uninstalling', 'uninstalling it before installing again.'] // a cancelled remove or cleanup (helm uninstall stopped mid-way)
     ]
     for (const [status, remedy] of interruptions) {
       await setReleaseStatus(env, 'pending-linux-eastus', status)

@@ -100,6 +100,14 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
       // It signs in again (a fresh OIDC token) to sweep what the removed node left in ACI.
       expect(post.log).toContain(`Deleted container group default-forgotten in ${IDS.nodeResourceGroup} (left by ${LINUX_NODE})`)
       expect(post.summary).toContain('`default-forgotten`')
+      // The role it granted stays, and both summaries say how to delete it.
+      const granted = env.azure.rbac.assignments().find(a => a.principalId === env.azure.objectId(IDS.kubeletIdentityClientId))
+      expect(granted?.description).toBe(
+        `Granted by aks-aci-connector-action (grant-connector-role) to the ACI connector of AKS cluster ${IDS.resourceGroup}/${IDS.clusterName}`
+      )
+      expect(main.summary).toContain(`yes; delete with \`az role assignment delete --ids ${granted?.id}\``)
+      expect(post.summary).toContain(`| role assignment | \`Contributor on ${IDS.nodeResourceGroup} for ${granted?.principalId}\` |`)
+      expect(post.summary).toContain(`delete with \`az role assignment delete --ids ${granted?.id}\``)
       expect(await node(env, LINUX_NODE)).toBeUndefined()
       expect(await releasesIn(env)).toEqual([])
       expect(await namespaceExists(env, 'pr-42-linux-eastus')).toBe(false)
@@ -131,6 +139,10 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
       expect(main.exitCode).toBe(130)
       // The step names what it stopped: at least one helm was still installing when the cancel came.
       expect(main.log).toMatch(/Received SIGINT: stopped the tools this step started: .*helm upgrade --install/)
+      // It says what it stopped and what is left, in the log and the summary, before it exits.
+      expect(main.log).toMatch(/The job was cancelled during: Install connector \(Linux, Windows\)\. The tools this step was running were stopped\./)
+      expect(main.log).toContain('cleanup: true removes it in the post step of this job')
+      expect(main.summary).toContain('The job was cancelled during: Install connector (Linux, Windows).')
       // Nothing of the step outlives it to race the post step (the tools run in their own process groups).
       expect(await processesMatching('upgrade --install cancelled-')).toEqual([])
 
@@ -214,7 +226,11 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
     expect(main.summary).toContain("signed in as the runner's existing az session")
     expect(await node(env, 'virtual-kubelet-aci-connector-windows-eastus')).toBeUndefined()
     expect(await releasesIn(env)).toEqual([])
-    expect(main.summary).toContain('| Linux | `aci-connector-linux-eastus` | was not there | was not there | 0 |')
+    // Found in the cluster: only the Windows connector was installed, so only it is named.
+    expect(main.summary).not.toContain('aci-connector-linux-eastus')
     expect(main.summary).toContain('| Windows | `aci-connector-windows-eastus` | yes | yes |')
+    expect(main.summary).toMatch(
+      /\| release \| `default\/aci-connector-windows-eastus` \| [^|]+ \| Helm release default\/aci-connector-windows-eastus [^|]+ \| removed \|/
+    )
   })
 })

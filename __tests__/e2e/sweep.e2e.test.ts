@@ -8,7 +8,13 @@ import { expectNoSecretLeak, expectSuccess, job, node, releasesIn, rewriteReleas
 
 const DAY_MS = 86_400_000
 const GONE_NODE = 'virtual-kubelet-gone-linux-eastus'
-const GHOST_NODE = 'virtual-kubelet-ghost-linux-eastus'
+/** A matching connector's node without its release, NotReady for ten minutes, but created just now. */
+const GHOST_NODE = 'virtual-kubelet-pr-ghost-linux-eastus'
+/** Another connector's node without its release, NotReady for ten minutes. */
+const TEAM_NODE = 'virtual-kubelet-team-linux-eastus'
+/** A matching connector's node NotReady for a moment only (a connector pod restarting). */
+const BLIP_NODE = 'virtual-kubelet-pr-blip-linux-eastus'
+const MIN_MS = 60_000
 const ADDON_NODE = 'virtual-node-aci-linux'
 
 describe('command: sweep', () => {
@@ -39,8 +45,42 @@ describe('command: sweep', () => {
     expect(reply.status).toBe(201)
   }
 
-  async function virtualNodeWithoutKubelet(name: string): Promise<void> {
-    await env.core.createNode({ body: { metadata: { name, labels: { type: 'virtual-kubelet', 'kubernetes.io/role': 'agent', 'kubernetes.io/os': 'linux' } } } })
+  /**
+   * A node as an ACI connector registers it (label type=virtual-kubelet, taint
+   * virtual-kubelet.io/provider=azure: azure-aci v1.6.4 charts/virtual-kubelet/values.yaml),
+   * with no kubelet behind it, NotReady (Unknown, as the node lifecycle controller marks a
+   * node that stopped posting status) since `notReadyForMs` ago.
+   */
+  async function virtualNodeWithoutKubelet(name: string, notReadyForMs?: number): Promise<void> {
+    const labels = { type: 'virtual-kubelet', 'kubernetes.io/role': 'agent', 'kubernetes.io/os': 'linux' }
+    const taints = name === ADDON_NODE ? [] : [{ key: 'virtual-kubelet.io/provider', value: 'azure', effect: 'NoSchedule' }]
+    if (!(await node(env, name))) await env.core.createNode({ body: { metadata: { name, labels }, spec: { taints } } })
+    if (notReadyForMs !== undefined) await setNotReadySince(name, notReadyForMs)
+  }
+
+  async function setNotReadySince(name: string, msAgo: number): Promise<void> {
+    // The node lifecycle controller writes the same status; a conflict means read again and retry.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await writeNotReady(name, msAgo)
+      } catch (err) {
+        if (attempt >= 5 || !String(err).includes('409')) throw err
+      }
+    }
+  }
+
+  async function writeNotReady(name: string, msAgo: number): Promise<void> {
+    const current = await env.core.readNode({ name })
+    const since = new Date(Date.now() - msAgo)
+    const ready = {
+      type: 'Ready',
+      status: 'Unknown',
+      reason: 'NodeStatusUnknown',
+      message: 'Kubelet stopped posting node status.',
+      lastHeartbeatTime: since,
+      lastTransitionTime: since
+    }
+    await env.core.replaceNodeStatus({ name, body: { ...current, status: { ...current.status, conditions: [ready] } } })
   }
 
   it('finds matching old connectors, dead nodes and orphaned container groups; a dry run changes nothing; the sweep removes exactly those; a second finds nothing', async () => {
@@ -51,8 +91,10 @@ describe('command: sweep', () => {
     }
     // pr-1 was first deployed two days ago; pr-2 just now.
     await rewriteRelease(env, 'pr-1-linux-eastus', body => (body.info.first_deployed = new Date(Date.now() - 2 * DAY_MS).toISOString()))
-    await virtualNodeWithoutKubelet(GHOST_NODE)
-    await virtualNodeWithoutKubelet(ADDON_NODE)
+    await virtualNodeWithoutKubelet(GHOST_NODE, 10 * MIN_MS)
+    await virtualNodeWithoutKubelet(TEAM_NODE, 10 * MIN_MS)
+    await virtualNodeWithoutKubelet(BLIP_NODE, 10_000)
+    await virtualNodeWithoutKubelet(ADDON_NODE, 10 * MIN_MS)
     putGroup('default-left-behind', { PodName: 'left-behind', Namespace: 'default', NodeName: GONE_NODE })
     putGroup('team-db', { owner: 'team' })
 
@@ -60,13 +102,20 @@ describe('command: sweep', () => {
     const dry = await job(env, { ...inputs, 'dry-run': 'true' })
     await dry.job.cleanup()
     expectSuccess(dry.main)
-    const expected = { releases: ['default/pr-1-linux-eastus'], nodes: [GHOST_NODE], containerGroups: [`${IDS.nodeResourceGroup}/default-left-behind`] }
+    // The ghost node is too young for older-than (it was created just now), the team's is another connector's.
+    const expected = {
+      releases: ['default/pr-1-linux-eastus'],
+      nodes: ['virtual-kubelet-pr-1-linux-eastus'],
+      containerGroups: [`${IDS.nodeResourceGroup}/default-left-behind`],
+      notAttributable: []
+    }
     expect(JSON.parse(dry.main.outputs.swept)).toEqual({ dryRun: true, ...expected })
-    expect(dry.main.summary).toMatch(
-      /\| release \| `default\/pr-1-linux-eastus` \| 2 d 0 h \| Linux connector pr-1, chart virtual-kubelet-azure-aci, node virtual-kubelet-pr-1-linux-eastus \| would remove \|/
+    expect(dry.main.summary).toContain('Dry run: nothing was changed.')
+    expect(dry.main.summary).toContain(
+      `| release | \`default/pr-1-linux-eastus\` | 2 d 0 h | Helm release default/pr-1-linux-eastus (chart virtual-kubelet-azure-aci, deployed) of connector pr-1: Linux node virtual-kubelet-pr-1-linux-eastus in eastus, container groups in ${IDS.nodeResourceGroup} | would remove |`
     )
     expect(dry.main.summary).toContain(
-      `| container group | \`${IDS.nodeResourceGroup}/default-left-behind\` | - | tagged for node ${GONE_NODE}, 1 CPU, 1.5 GB | would remove |`
+      `| container group | \`${IDS.nodeResourceGroup}/default-left-behind\` | - | tagged for node ${GONE_NODE}, in the cluster's own node resource group (1 CPU, 1.5 GB) | would remove |`
     )
     expect(await releasesIn(env)).toEqual(['keep-linux-eastus', 'pr-1-linux-eastus', 'pr-2-linux-eastus'])
     expect(await node(env, GHOST_NODE)).toBeDefined()
@@ -83,19 +132,37 @@ describe('command: sweep', () => {
     expect(JSON.parse(swept.main.outputs.swept)).toEqual({ dryRun: false, ...expected })
     expect(await releasesIn(env)).toEqual(['keep-linux-eastus', 'pr-2-linux-eastus'])
     expect(await node(env, 'virtual-kubelet-pr-1-linux-eastus')).toBeUndefined()
-    expect(await node(env, GHOST_NODE)).toBeUndefined()
+    for (const left of [GHOST_NODE, TEAM_NODE, BLIP_NODE]) expect(await node(env, left), left).toBeDefined()
     // Not a connector's: the add-on's node and a group without the connector's tags stay.
     expect(await node(env, ADDON_NODE)).toBeDefined()
     expect(await node(env, 'virtual-kubelet-pr-2-linux-eastus')).toBeDefined()
     expect(env.azure.aci.groups().map(g => g.name)).toEqual(['team-db'])
-    expect(swept.main.summary).toContain(`| node | \`${GHOST_NODE}\` |`)
+
+    // Without an age, the ghost goes (NotReady for the grace period); the blip and the team's node stay.
+    await setNotReadySince(BLIP_NODE, 10_000)
+    const young = await job(env, { ...secretSignIn, command: 'sweep', 'connector-name': 'pr-ghost*' })
+    await young.job.cleanup()
+    expectSuccess(young.main)
+    expect(JSON.parse(young.main.outputs.swept).nodes).toEqual([GHOST_NODE])
+    expect(young.main.summary).toMatch(
+      new RegExp(`\\| node \\| \`${GHOST_NODE}\` \\| \\d+ min \\| ACI virtual node of connector pr-ghost that no Helm release serves, not Ready since `)
+    )
+    await setNotReadySince(BLIP_NODE, 10_000)
+    const blip = await job(env, { ...secretSignIn, command: 'sweep', 'connector-name': 'pr-*' })
+    await blip.job.cleanup()
+    expectSuccess(blip.main)
+    expect(await node(env, GHOST_NODE)).toBeUndefined()
+    expect(await node(env, BLIP_NODE)).toBeDefined()
+    expect(await node(env, TEAM_NODE)).toBeDefined()
+    expect(JSON.parse(blip.main.outputs.swept).releases).toEqual(['default/pr-2-linux-eastus'])
+    await env.core.deleteNode({ name: BLIP_NODE })
 
     const again = await job(env, inputs)
     await again.job.cleanup()
     expectSuccess(again.main)
-    expect(JSON.parse(again.main.outputs.swept)).toEqual({ dryRun: false, releases: [], nodes: [], containerGroups: [] })
+    expect(JSON.parse(again.main.outputs.swept)).toEqual({ dryRun: false, releases: [], nodes: [], containerGroups: [], notAttributable: [] })
     expect(again.main.summary).toContain('Nothing to sweep')
-    await expectNoSecretLeak(env, [dry.main, swept.main, again.main])
+    await expectNoSecretLeak(env, [dry.main, swept.main, young.main, blip.main, again.main])
   })
 
   it('one item that cannot be removed does not stop the others; the step names it, and a re-run picks it up', async () => {
@@ -112,7 +179,7 @@ describe('command: sweep', () => {
     const first = await job(env, inputs)
     await first.job.cleanup()
     expect(first.main.exitCode).toBe(1)
-    expect(first.main.log).toContain('The sweep could not remove 1 item(s):')
+    expect(first.main.log).toContain('Could not remove 1 item(s); what is listed may still be there (container groups still bill):')
     expect(first.main.log).toContain(`- container group ${IDS.nodeResourceGroup}/default-stuck: DELETE`)
     expect(first.main.log).toContain('Re-run the sweep: it finds them again.')
     expect(first.main.summary).toMatch(/\| container group \| `[^`]+\/default-stuck` \| - \| [^|]+ \| ❌ failed: /)
@@ -131,11 +198,12 @@ describe('command: sweep', () => {
     expect(env.azure.aci.groups().map(g => g.name)).toEqual(['team-db'])
   })
 
-  it('a glob of * with no age takes every connector', async () => {
+  it('a glob of * with no age takes every connector and every ACI node dead long enough', async () => {
     const r = await job(env, { ...secretSignIn, command: 'sweep', 'connector-name': '*' })
     await r.job.cleanup()
     expectSuccess(r.main)
-    expect(JSON.parse(r.main.outputs.swept).releases).toEqual(['default/keep-linux-eastus', 'default/pr-2-linux-eastus'])
+    expect(JSON.parse(r.main.outputs.swept).releases).toEqual(['default/keep-linux-eastus'])
+    expect(JSON.parse(r.main.outputs.swept).nodes.sort()).toEqual(['virtual-kubelet-keep-linux-eastus', TEAM_NODE])
     expect(await releasesIn(env)).toEqual([])
     expect(await node(env, ADDON_NODE)).toBeDefined()
   })

@@ -41,6 +41,8 @@ export interface Aci {
   /** The RBAC action an ACI request needs (`rest` follows `providers/Microsoft.ContainerInstance/`). */
   actionFor(method: string, rest: string[]): string
   groups(): ContainerGroupRecord[]
+  /** Every group of a resource group goes with it (Azure deletes a resource group's resources with it). */
+  deleteResourceGroup(resourceGroup: string): void
 }
 
 interface Stored {
@@ -244,6 +246,9 @@ export function createAci(opts: AciOptions): Aci {
       if (l[2] === 'containers' && l[4] === 'logs') return 'Microsoft.ContainerInstance/containerGroups/containers/logs/read'
       if (l[2] === 'containers' && l[4] === 'exec') return 'Microsoft.ContainerInstance/containerGroups/containers/exec/action'
       return `${API_TYPE}/${method === 'PUT' ? 'write' : method === 'DELETE' ? 'delete' : 'read'}`
+    },
+    deleteResourceGroup(resourceGroup) {
+      for (const [k, g] of store) if (g.resourceGroup.toLowerCase() === resourceGroup.toLowerCase()) store.delete(k)
     },
     groups: () =>
       [...store.values()].map(g => ({

@@ -58,8 +58,15 @@ export interface ArmOptions {
 
 export interface ArmKnobs {
   /** The next `count` ARM requests whose path starts with `pathPrefix` fail with `status`. */
-  failNext(count: number, status: 429 | 503, retryAfterSeconds: number, pathPrefix?: string): void
+  failNext(count: number, status: 403 | 429 | 503, retryAfterSeconds: number, pathPrefix?: string): void
   setProviderState(s: ProviderState): void
+  /** A resource group apart from the cluster's two (one a team made for ACI, say); its role assignments are the test's to make. */
+  addResourceGroup(name: string): string
+  /**
+   * The cluster is deleted: ARM answers 404 for it, and its node resource group is gone with
+   * it, container groups and all (https://learn.microsoft.com/azure/aks/concepts-clusters-workloads#node-resource-group).
+   */
+  deleteCluster(): void
 }
 
 export interface Arm {
@@ -99,7 +106,7 @@ function displayLocation(location: string): string {
 
 interface Failure {
   remaining: number
-  status: 429 | 503
+  status: 403 | 429 | 503
   retryAfterSeconds: number
   pathPrefix?: string
 }
@@ -112,8 +119,18 @@ export function createArm(opts: ArmOptions): Arm {
   const clusterId = `${subscriptionScope}/resourcegroups/${cluster.resourceGroup}/providers/Microsoft.ContainerService/managedClusters/${cluster.name}`
   const failures: Failure[] = []
   const provider = { state: (opts.providerInitiallyRegistered ? 'Registered' : 'NotRegistered') as ProviderState, since: 0, registerCalls: 0 }
+  const extraGroups: string[] = []
+  let clusterDeleted = false
   const knobs: ArmKnobs = {
     failNext: (remaining, status, retryAfterSeconds, pathPrefix) => failures.push({ remaining, status, retryAfterSeconds, pathPrefix }),
+    addResourceGroup: name => {
+      if (!extraGroups.includes(name)) extraGroups.push(name)
+      return `${subscriptionScope}/resourceGroups/${name}`
+    },
+    deleteCluster: () => {
+      clusterDeleted = true
+      opts.aci.deleteResourceGroup(cluster.nodeResourceGroup)
+    },
     setProviderState: s => {
       provider.state = s
       provider.since = Date.now()
@@ -156,7 +173,8 @@ export function createArm(opts: ArmOptions): Arm {
         ? [
             {
               resourceType: 'containerGroups',
-              locations: [displayLocation(cluster.location)],
+              // As the ACI double serves them (azure.ts): the cluster's region and West US 2.
+              locations: [...new Set([displayLocation(cluster.location), 'West US 2'])],
               apiVersions: ['2023-05-01', '2022-09-01', '2021-09-01'],
               capabilities: 'SupportsTags, SupportsLocation'
             },
@@ -262,7 +280,9 @@ export function createArm(opts: ArmOptions): Arm {
 
   function handleResourceGroup(req: Req, caller: Caller, segs: string[]): Reply {
     const rg = segs[3] ?? ''
-    const known = [cluster.resourceGroup, cluster.nodeResourceGroup].find(g => g.toLowerCase() === rg.toLowerCase())
+    const known = [cluster.resourceGroup, ...(clusterDeleted ? [] : [cluster.nodeResourceGroup]), ...extraGroups].find(
+      g => g.toLowerCase() === rg.toLowerCase()
+    )
     const rgScope = `${subscriptionScope}/resourceGroups/${known ?? rg}`
     const rest = segs.slice(4)
     const l = rest.map(s => s.toLowerCase())
@@ -297,7 +317,7 @@ export function createArm(opts: ArmOptions): Arm {
     }
     if (l[1] === 'microsoft.containerservice' && l[2] === 'managedclusters' && rest[3] !== undefined) {
       const name = rest[3]
-      const found = known === cluster.resourceGroup && name.toLowerCase() === cluster.name.toLowerCase()
+      const found = !clusterDeleted && known === cluster.resourceGroup && name.toLowerCase() === cluster.name.toLowerCase()
       const scope = `${rgScope}/providers/Microsoft.ContainerService/managedClusters/${name}`
       const action = rest.length === 5 ? `Microsoft.ContainerService/managedClusters/${rest[4]}/action` : 'Microsoft.ContainerService/managedClusters/read'
       const denied = authorize(caller, action, scope)
@@ -391,6 +411,13 @@ export function createArm(opts: ArmOptions): Arm {
     if (!f) return undefined
     f.remaining--
     const headers = { 'Retry-After': String(f.retryAfterSeconds), 'x-ms-failure-cause': 'gateway' }
+    // A refusal as ARM words it (the caller lacks the action at that scope), e.g. a Reader role taken away.
+    if (f.status === 403)
+      return armError(
+        403,
+        'AuthorizationFailed',
+        `The client does not have authorization to perform action over scope '${path}' or the scope is invalid. If access was recently granted, please refresh your credentials.`
+      )
     return f.status === 429
       ? armError(
           429,

@@ -60,6 +60,8 @@ export interface RoleAssignment {
   roleName: string
   roleDefinitionId: string
   scope: string
+  /** RoleAssignmentProperties.description, as the PUT gave it (https://learn.microsoft.com/rest/api/authorization/role-assignments/create). */
+  description?: string
 }
 
 export interface Rbac {
@@ -103,7 +105,7 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
   const roleById = (id: string): RoleDefinition | undefined => BUILT_IN_ROLES.find(r => id.toLowerCase().endsWith(r.id))
   const definitionId = (role: RoleDefinition): string => `${subscriptionScope}/providers/Microsoft.Authorization/roleDefinitions/${role.id}`
 
-  function assign(principalId: string, roleName: string, scope: string, name: string = randomUUID()): RoleAssignment {
+  function assign(principalId: string, roleName: string, scope: string, name: string = randomUUID(), description?: string): RoleAssignment {
     const role = roleByName(roleName)
     if (!role) throw new Error(`azure-rbac: no built-in role named ${roleName}`)
     const existing = list.find(a => a.principalId === principalId && a.roleDefinitionId.endsWith(role.id) && a.scope.toLowerCase() === scope.toLowerCase())
@@ -114,7 +116,8 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
       principalId,
       roleName: role.roleName,
       roleDefinitionId: definitionId(role),
-      scope
+      scope,
+      description
     }
     list.push(a)
     return a
@@ -148,7 +151,7 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
       createdBy: null,
       updatedBy: null,
       delegatedManagedIdentityResourceId: null,
-      description: null
+      description: a.description ?? null
     }
   })
   const definitionBody = (r: RoleDefinition): Record<string, unknown> => ({
@@ -213,7 +216,7 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
         const name = rest[1]
         if (method === 'GET' && !name) return { status: 200, body: { value: filtered(scope, query).map(assignmentBody) } }
         if (method === 'PUT' && name) {
-          let props: { roleDefinitionId?: string; principalId?: string } = {}
+          let props: { roleDefinitionId?: string; principalId?: string; description?: string } = {}
           try {
             props = (JSON.parse(body) as { properties?: typeof props }).properties ?? {}
           } catch {
@@ -227,7 +230,7 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
               a.principalId.toLowerCase() === props.principalId!.toLowerCase() && a.roleName === role.roleName && a.scope.toLowerCase() === scope.toLowerCase()
           )
           if (dup) return armError(409, 'RoleAssignmentExists', 'The role assignment already exists.')
-          return { status: 201, body: assignmentBody(assign(props.principalId, role.roleName, scope, name)) }
+          return { status: 201, body: assignmentBody(assign(props.principalId, role.roleName, scope, name, props.description)) }
         }
         const found = list.find(a => a.name === name && a.scope.toLowerCase() === scope.toLowerCase())
         if (method === 'GET' && name)

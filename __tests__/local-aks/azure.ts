@@ -158,7 +158,10 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
   let providerRegistered = (): boolean => false
   const aci = createAci({
     subscriptionId: opts.subscription.id,
-    locations: [normalizeLocation(opts.cluster.location)],
+    // The cluster's region and one more where ACI runs (West US 2, listed in
+    // https://learn.microsoft.com/azure/container-instances/container-instances-region-availability),
+    // so a connector can put its groups in a region other than the cluster's.
+    locations: [...new Set([normalizeLocation(opts.cluster.location), 'westus2'])],
     providerRegistered: () => providerRegistered()
   })
   const cluster = {

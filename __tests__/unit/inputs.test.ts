@@ -279,3 +279,26 @@ describe('command: sweep', () => {
     expect(problemsOf({ 'connector-name': 'pr-*' })[0]).toContain('connector-name: "pr-*" is not valid')
   })
 })
+
+describe('teardown inputs', () => {
+  it('os-type left empty is Linux for an install and "every OS found" for a remove; given, it narrows', () => {
+    expect(parse()).toMatchObject({ osTypes: ['Linux'], osTypesGiven: false })
+    expect(parse({ command: 'remove' })).toMatchObject({ osTypesGiven: false })
+    expect(parse({ command: 'remove', 'os-type': 'Windows' })).toMatchObject({ osTypes: ['Windows'], osTypesGiven: true })
+  })
+
+  it('takes dry-run for remove and sweep, and refuses it for install before anything runs', () => {
+    expect(parse({ command: 'remove', 'dry-run': 'true' }).dryRun).toBe(true)
+    expect(parse({ command: 'sweep', 'dry-run': 'true' }).dryRun).toBe(true)
+    expect(problemsOf({ 'dry-run': 'true' })[0]).toBe(
+      'dry-run: "true" is not valid; it applies to command: remove and command: sweep only (an install changes the cluster by its nature).'
+    )
+    expect(parse({ 'dry-run': 'false' }).dryRun).toBe(false)
+  })
+
+  it('verify-aci defaults to true and takes only true or false', () => {
+    expect(parse({ command: 'remove' }).verifyAci).toBe(true)
+    expect(parse({ command: 'remove', 'verify-aci': 'false' }).verifyAci).toBe(false)
+    expect(problemsOf({ 'verify-aci': 'no' })[0]).toBe('verify-aci: "no" is not valid; use true or false.')
+  })
+})

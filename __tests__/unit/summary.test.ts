@@ -57,4 +57,37 @@ describe('job summary', () => {
     })
     expect(md).toContain('| Windows | `r` | was not there | yes | 2 (1 forced) |')
   })
+
+  it('lists every teardown item with its outcome, says a dry run changed nothing, and names a granted role with how to delete it', () => {
+    const md = renderSummary({
+      ...base,
+      command: 'remove',
+      dryRun: true,
+      teardown: [
+        { kind: 'release', name: 'default/a-linux-westus2', ageMs: 2 * 86_400_000, detail: 'Helm release of connector a', outcome: 'would remove' },
+        { kind: 'container group', name: 'shared/default-x', detail: 'not attributable: tagged | for node n', outcome: 'left' },
+        { kind: 'container group', name: 'MC_x/default-y', detail: 'tagged for node n', outcome: 'failed', error: 'DELETE 503\nmore' }
+      ]
+    })
+    expect(md).toContain('Dry run: nothing was changed.')
+    expect(md).toContain('| release | `default/a-linux-westus2` | 2 d 0 h | Helm release of connector a | would remove |')
+    expect(md).toContain('| container group | `shared/default-x` | - | not attributable: tagged \\| for node n | left |')
+    expect(md).toContain('| container group | `MC_x/default-y` | - | tagged for node n | ❌ failed: DELETE 503 |')
+    expect(renderSummary({ ...base, command: 'remove', teardown: [] })).toContain('Nothing to remove')
+    expect(renderSummary({ ...base, command: 'sweep', teardown: [] })).toContain('Nothing to sweep')
+    const role = renderSummary({
+      ...base,
+      roles: [
+        {
+          id: '/subscriptions/s/resourceGroups/g/providers/Microsoft.Authorization/roleAssignments/r',
+          scope: '/subscriptions/s/resourceGroups/g',
+          principalId: 'p',
+          outcome: 'created'
+        }
+      ]
+    })
+    expect(role).toContain(
+      '| Contributor | `/subscriptions/s/resourceGroups/g` | `p` | assigned (grant-connector-role) | yes; delete with `az role assignment delete --ids /subscriptions/s/resourceGroups/g/providers/Microsoft.Authorization/roleAssignments/r` |'
+    )
+  })
 })

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { connectorNameOf, globToRegExp } from '../../src/sweep.js'
+import { connectorNameOf, globToRegExp } from '../../src/installed.js'
 import { chartIdentity, decodeReleaseRecord, upgradeReason } from '../../src/helm-releases.js'
 
 describe('sweep matching', () => {
