@@ -37,6 +37,23 @@ export interface ConnectorSettings {
 }
 
 /** Values for `virtual-kubelet-azure-aci` 1.6.4 (https://github.com/virtual-kubelet/azure-aci/blob/v1.6.4/charts/virtual-kubelet/values.yaml). */
+/**
+ * YAML 1.1's plain scalars that are not strings (integers, floats, booleans such as yes/no/on/off, null, ~),
+ * as sigs.k8s.io/yaml (go-yaml v2) resolves them: anything not starting with a letter, and those words.
+ */
+const YAML_NON_STRING_WORDS = /^(y|yes|n|no|true|false|on|off|null)$/i
+
+/**
+ * A value for a template slot that renders it unquoted: the azure-aci chart writes
+ * `value: {{ .aciResourceGroup }}` (v1.6.4 charts/virtual-kubelet/templates/deployment.yaml),
+ * so a resource group named `12345` or `yes` would become a number or a boolean and the
+ * Deployment would be refused. Such a value is passed already quoted (a JSON string is a
+ * YAML string); any other value as it is.
+ */
+export function unquotedSlotValue(value: string): string {
+  return /^[A-Za-z][-\w.()]*$/.test(value) && !YAML_NON_STRING_WORDS.test(value) ? value : JSON.stringify(value)
+}
+
 export function renderValues(c: ConnectorNames, s: ConnectorSettings): Record<string, unknown> {
   return {
     provider: 'azure',
@@ -51,8 +68,8 @@ export function renderValues(c: ConnectorNames, s: ConnectorSettings): Record<st
         targetAKS: true,
         tenantId: s.tenantId,
         subscriptionId: s.subscriptionId,
-        aciResourceGroup: s.aciResourceGroup,
-        aciRegion: s.location,
+        aciResourceGroup: unquotedSlotValue(s.aciResourceGroup),
+        aciRegion: unquotedSlotValue(s.location),
         masterUri: s.masterUri,
         ...(s.clientId ? { clientId: s.clientId, clientKey: s.clientSecret ?? '' } : {}),
         ...(s.managedIdentityClientId ? { managedIdentityID: s.managedIdentityClientId } : {})
@@ -68,8 +85,20 @@ export interface HelmContext {
   workDir: string
 }
 
-function helmEnv(ctx: HelmContext): NodeJS.ProcessEnv {
-  return { ...process.env, KUBECONFIG: ctx.kubeconfig }
+/**
+ * helm's own environment settings (helm v4.3.1 pkg/cli/environment.go, pkg/cmd/root.go)
+ * that the action must not inherit from the job: HELM_DEBUG makes helm print the release's
+ * values and manifest (the chart's Secret holds the client secret in base64); the HELM_KUBE*
+ * settings and HELM_NAMESPACE would point it at another cluster, user or namespace than the
+ * kubeconfig the action hands it; HELM_DRIVER would keep releases elsewhere than the Secrets
+ * teardown reads; HELM_MAX_HISTORY would override --history-max. Registry, repository,
+ * cache and plugin settings pass through (a private OCI chart needs them).
+ */
+export const HELM_ENV_OVERRIDES = /^HELM_(DEBUG|NAMESPACE|KUBE[A-Z_]*|DRIVER|MAX_HISTORY)$/
+
+export function helmEnv(ctx: HelmContext, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const kept = Object.fromEntries(Object.entries(env).filter(([name]) => !HELM_ENV_OVERRIDES.test(name.toUpperCase())))
+  return { ...kept, KUBECONFIG: ctx.kubeconfig }
 }
 
 /** Values go through a 0600 file that is deleted right after helm read it (they hold the client secret). */

@@ -62,6 +62,11 @@ export interface Inputs {
 /** The pinned chart: the current `virtual-kubelet-azure-aci` release, published on azure-aci's gh-pages branch. */
 export const DEFAULT_CHART_URL = 'https://github.com/virtual-kubelet/azure-aci/raw/gh-pages/charts/virtual-kubelet-azure-aci-1.6.4.tgz'
 export const DEFAULT_WAIT_TIMEOUT = '10m'
+/**
+ * The oldest kubectl for this chart: its Deployment is apps/v1 and its ClusterRoleBinding
+ * rbac.authorization.k8s.io/v1, both GA in Kubernetes 1.9 (apps/v1 went GA in 1.9; rbac v1 in 1.8).
+ */
+export const MIN_KUBECTL_VERSION = 'v1.9.0'
 export const DEFAULT_OIDC_AUDIENCE = 'api://AzureADTokenExchange'
 /** Pinned kubelogin; its release publishes a .sha256 beside every zip (github.com/Azure/kubelogin .github/workflows/release.yml). */
 export const DEFAULT_KUBELOGIN_VERSION = 'v0.2.21'
@@ -180,8 +185,12 @@ export function parseInputs(readRaw: Read): Inputs {
   if (aciResourceGroup && !RESOURCE_GROUP.test(aciResourceGroup)) {
     bad('aci-resource-group', aciResourceGroup, "use an Azure resource group name, or leave it empty for the cluster's node resource group")
   }
-  const chartUrl = read('chart-url') || DEFAULT_CHART_URL
-  if (!/^(https?|oci):\/\/\S+$/.test(chartUrl) && !/^[./~]|^[A-Za-z]:[\\/]/.test(chartUrl)) {
+  const chartText = read('chart-url') || DEFAULT_CHART_URL
+  // helm gets the path as it is and no shell expands `~` on the way: the action does.
+  const chartUrl = /^~([/\\]|$)/.test(chartText) ? path.join(os.homedir(), chartText.slice(1)) : chartText
+  if (/^~[^/\\]/.test(chartText)) {
+    bad('chart-url', chartText, "use ~/ (the runner user's home) or an absolute path; another user's ~name is not expanded")
+  } else if (!/^(https?|oci):\/\/\S+$/.test(chartUrl) && !/^[./]|^[A-Za-z]:[\\/]/.test(chartUrl)) {
     bad('chart-url', chartUrl, 'use an https://, http:// or oci:// chart URL, or a local chart path')
   }
   const imageTag = optional(read, 'image-tag')
@@ -207,6 +216,13 @@ export function parseInputs(readRaw: Read): Inputs {
   const admin = bool(read, 'admin', false, bad)
 
   const kubectlVersion = toolVersion(read, 'kubectl-version', bad)
+  if (SEMVER.test(kubectlVersion) && compareVersions(kubectlVersion, MIN_KUBECTL_VERSION) < 0) {
+    bad(
+      'kubectl-version',
+      kubectlVersion,
+      `use ${MIN_KUBECTL_VERSION} or newer: the chart's objects are apps/v1 and rbac.authorization.k8s.io/v1, which kubectl knows from Kubernetes 1.9 on (and kubectl is supported within one minor of the cluster's version)`
+    )
+  }
   const helmVersion = toolVersion(read, 'helm-version', bad)
   if (/^v\d/.test(helmVersion) && !/^v[34]\./.test(helmVersion)) {
     bad('helm-version', helmVersion, 'use Helm 3 or 4 (for example v4.3.1 or v3.19.0), or latest')

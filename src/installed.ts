@@ -61,7 +61,19 @@ export function globToRegExp(glob: string): RegExp {
   )
 }
 
-const text = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() ? v.trim() : undefined)
+/** A string value; one the action passed pre-quoted for an unquoted template slot (connector.ts unquotedSlotValue) is read back unquoted. */
+const text = (v: unknown): string | undefined => {
+  if (typeof v !== 'string' || !v.trim()) return undefined
+  const t = v.trim()
+  if (/^".*"$/.test(t)) {
+    try {
+      return JSON.parse(t) as string
+    } catch {
+      return t
+    }
+  }
+  return t
+}
 const section = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {})
 
 /**

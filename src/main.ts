@@ -6,6 +6,7 @@ import * as core from '@actions/core'
 import { checkInputsOnRunner, parseInputs, readActionInput, type Inputs } from './inputs.js'
 import { markMainStarted } from './state.js'
 import { errorText } from './async.js'
+import { maskSecret } from './secrets.js'
 
 /** Where the action may write files that the runner removes after the job. */
 export function runnerTemp(): string {
@@ -13,8 +14,8 @@ export function runnerTemp(): string {
 }
 
 export function maskInputSecrets(inputs: Inputs): void {
-  if (inputs.signIn.kind === 'secret') core.setSecret(inputs.signIn.clientSecret)
-  if (inputs.connectorClientSecret) core.setSecret(inputs.connectorClientSecret)
+  if (inputs.signIn.kind === 'secret') maskSecret(inputs.signIn.clientSecret)
+  maskSecret(inputs.connectorClientSecret)
 }
 
 /** One line naming what this step will do, as soon as the inputs are known to be good. */

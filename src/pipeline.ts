@@ -28,7 +28,7 @@ import {
 } from './connector.js'
 import { chartIdentity, readRelease, upgradeReason } from './helm-releases.js'
 import { connectorLogHint, waitForVirtualNode, type DiagnosisContext } from './readiness.js'
-import { applySample, waitForSample } from './samples.js'
+import { applySample, ensureSamplesNamespace, waitForSample } from './samples.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
 import { clusterLabel, reportClusterGone, runRemove, runSweepCommand, type TeardownContext } from './teardown.js'
 import { savePostState, type PostState } from './state.js'
@@ -349,6 +349,7 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
     report.samples = await clock.run('Samples', async () => {
       post.samples = p.connectors.map(c => ({ os: c.os, namespace: p.inputs.samplesNamespace }))
       savePostState(post)
+      await ensureSamplesNamespace(p.kube, p.inputs.samplesNamespace)
       await settleAll(p.connectors.map(c => applySample(p.kube, c.os, p.inputs.samplesNamespace, c.node)))
       // A refusal from ACI (a 403 when the connector's role allows reading but not creating) says what to grant.
       const withHint = (err: unknown): never => {

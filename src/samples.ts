@@ -2,7 +2,7 @@
 // re-run converges), waited for, and their pod IPs reported; deleted on removal.
 import * as core from '@actions/core'
 import { KubernetesObjectApi, PatchStrategy, type V1Deployment, type V1Pod } from '@kubernetes/client-node'
-import { ignoreNotFound, watchUntil, watchUntilAborted, type Kube } from './kube.js'
+import { ignoreNotFound, isConflict, watchUntil, watchUntilAborted, type Kube } from './kube.js'
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './naming.js'
 import type { OsType } from './naming.js'
 
@@ -59,6 +59,26 @@ export function sampleDeployment(os: OsType, namespace: string, node: string): V
       }
     }
   }
+}
+
+/**
+ * The samples' namespace, made when it is missing (labelled as the action's). A removal
+ * leaves it: deleting a namespace deletes whatever a later step put there, which the
+ * action cannot prove is its own. True when it was made now.
+ */
+export async function ensureSamplesNamespace(kube: Kube, namespace: string): Promise<boolean> {
+  if (await ignoreNotFound(kube.core.readNamespace({ name: namespace }))) return false
+  try {
+    await kube.core.createNamespace({ body: { metadata: { name: namespace, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } } } })
+  } catch (err) {
+    // Made by another step meanwhile: it is there, which is all the samples need.
+    if (isConflict(err)) return false
+    throw err
+  }
+  core.info(
+    `Created namespace ${namespace} for the samples (label ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}); a remove deletes the samples and leaves the namespace.`
+  )
+  return true
 }
 
 export async function applySample(kube: Kube, os: OsType, namespace: string, node: string): Promise<void> {

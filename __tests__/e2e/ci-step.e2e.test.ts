@@ -3,7 +3,12 @@
 import { stat } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
+import { runJob } from '../local-aks/runner.js'
+import { HELM3_VERSION } from '../local-aks/binaries.js'
+import { secretForms } from '../../src/secrets.js'
 import {
+  SECRETS,
+  createNodeAgentDaemonSet,
   expectNoSecretLeak,
   expectSuccess,
   isReady,
@@ -185,23 +190,7 @@ describe('CI step: install Both with samples', () => {
   it('removes everything with command: remove, and a second remove succeeds and says so', async () => {
     // A DaemonSet that tolerates the virtual nodes' taint: a drain skips its pods, so only the
     // action's sweep over ARM deletes their container groups once the connectors are gone.
-    await env.apps.createNamespacedDaemonSet({
-      namespace: 'default',
-      body: {
-        metadata: { name: 'node-agent' },
-        spec: {
-          selector: { matchLabels: { app: 'node-agent' } },
-          template: {
-            metadata: { labels: { app: 'node-agent' } },
-            spec: {
-              nodeSelector: { type: 'virtual-kubelet', 'kubernetes.io/os': 'linux' },
-              tolerations: [{ key: 'virtual-kubelet.io/provider', operator: 'Exists' }],
-              containers: [{ name: 'agent', image: 'mcr.microsoft.com/azuredocs/aci-helloworld', resources: { requests: { cpu: '1', memory: '1Gi' } } }]
-            }
-          }
-        }
-      }
-    })
+    await createNodeAgentDaemonSet(env)
     const daemonGroup = await waitFor("the DaemonSet pod's container group", async () =>
       env.azure.aci.groups().find(g => g.tags.PodName?.startsWith('node-agent-'))
     )
@@ -234,4 +223,45 @@ describe('CI step: install Both with samples', () => {
     expect(JSON.parse(second.main.outputs.swept)).toEqual({ dryRun: false, releases: [], nodes: [], containerGroups: [], notAttributable: [] })
     await expectNoSecretLeak(env, [first.main, second.main])
   })
+
+  it.each(['v4.3.1', HELM3_VERSION])(
+    'helm %s with HELM_DEBUG, HELM_KUBECONTEXT and HELM_DRIVER in the job env: installs and removes on the action’s cluster, no form of a secret reaches the log, summary or outputs, and every form is masked',
+    async helmVersion => {
+      const inputs = {
+        'helm-version': helmVersion,
+        ...env.baseInputs(),
+        ...secretSignIn,
+        'connector-name': 'debug',
+        'connector-client-id': IDS.connectorClientId,
+        'connector-client-secret': IDS.connectorClientSecret
+      }
+      // What a user debugging a failure, or a job that also talks to another cluster, may have set for helm.
+      const helmJobEnv = { ...env.actionEnv, HELM_DEBUG: 'true', HELM_KUBECONTEXT: 'some-other-context', HELM_DRIVER: 'configmap' }
+      const run = await runJob({ inputs, env: helmJobEnv, toolCache: env.toolCache, timeoutMs: 8 * 60_000 })
+      const removed = await runJob({
+        inputs: { ...inputs, command: 'remove' },
+        env: helmJobEnv,
+        toolCache: env.toolCache,
+        timeoutMs: 8 * 60_000
+      })
+      await run.job.cleanup()
+      await removed.job.cleanup()
+      expectSuccess(run.main)
+      expectSuccess(removed.main)
+      for (const secret of SECRETS) {
+        for (const form of secretForms(secret)) {
+          for (const step of [run.main, removed.main]) {
+            const visible = step.rawLog
+              .split('\n')
+              .filter(l => !l.startsWith('::add-mask::'))
+              .join('\n')
+            expect(visible, `a form of a secret in the log: ${form.slice(0, 4)}…`).not.toContain(form)
+            expect(step.summary).not.toContain(form)
+            expect(JSON.stringify(step.outputs)).not.toContain(form)
+          }
+          expect(run.main.masks, 'every form is registered with the runner').toContain(form)
+        }
+      }
+    }
+  )
 })

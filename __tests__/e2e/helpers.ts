@@ -151,3 +151,47 @@ export async function processesMatching(text: string): Promise<string[]> {
     return []
   }
 }
+
+/**
+ * A DaemonSet that tolerates the virtual nodes' taint and lands one pod on each Linux
+ * virtual node: a drain skips DaemonSet pods (as `kubectl drain --ignore-daemonsets`), so
+ * their container groups outlive the connector and only a removal's own ARM pass deletes them.
+ */
+export async function createNodeAgentDaemonSet(env: LocalAks): Promise<void> {
+  await env.apps.createNamespacedDaemonSet({
+    namespace: 'default',
+    body: {
+      metadata: { name: 'node-agent' },
+      spec: {
+        selector: { matchLabels: { app: 'node-agent' } },
+        template: {
+          metadata: { labels: { app: 'node-agent' } },
+          spec: {
+            nodeSelector: { type: 'virtual-kubelet', 'kubernetes.io/os': 'linux' },
+            tolerations: [{ key: 'virtual-kubelet.io/provider', operator: 'Exists' }],
+            containers: [{ name: 'agent', image: 'mcr.microsoft.com/azuredocs/aci-helloworld', resources: { requests: { cpu: '1', memory: '1Gi' } } }]
+          }
+        }
+      }
+    }
+  })
+}
+
+/** A container group put in ACI over ARM with the connector's tags (azure-aci v1.6.4 pkg/provider/aci.go), as one left behind would be. */
+export function putContainerGroup(env: LocalAks, resourceGroup: string, name: string, tags: Record<string, string>, location = 'eastus'): void {
+  const reply = env.azure.aci.handle({
+    method: 'PUT',
+    resourceGroup,
+    rest: ['containerGroups', name],
+    query: new URLSearchParams(),
+    body: JSON.stringify({
+      location,
+      tags,
+      properties: {
+        osType: 'Linux',
+        containers: [{ name: 'c', properties: { image: 'mcr.microsoft.com/azuredocs/aci-helloworld', resources: { requests: { cpu: 1, memoryInGB: 1.5 } } } }]
+      }
+    })
+  })
+  expect(reply.status).toBe(201)
+}

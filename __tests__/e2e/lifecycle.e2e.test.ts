@@ -14,6 +14,7 @@ import {
   namespaceExists,
   node,
   processesMatching,
+  putContainerGroup,
   releasesIn,
   secretSignIn
 } from './helpers.js'
@@ -80,18 +81,7 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
 
       // A container group the connector will never delete: as if its pod had been removed
       // from Kubernetes behind the connector's back.
-      const orphan = env.azure.aci.handle({
-        method: 'PUT',
-        resourceGroup: IDS.nodeResourceGroup,
-        rest: ['containerGroups', 'default-forgotten'],
-        query: new URLSearchParams(),
-        body: JSON.stringify({
-          location: 'eastus',
-          tags: { PodName: 'forgotten', Namespace: 'default', NodeName: LINUX_NODE },
-          properties: { osType: 'Linux', containers: [{ name: 'c', properties: { image: 'img', resources: { requests: { cpu: 1, memoryInGB: 1 } } } }] }
-        })
-      })
-      expect(orphan.status).toBe(201)
+      putContainerGroup(env, IDS.nodeResourceGroup, 'default-forgotten', { PodName: 'forgotten', Namespace: 'default', NodeName: LINUX_NODE })
 
       // A later step of the job fails: post-if: always() still runs the post step.
       const post = await runPost(j, { jobStatus: 'failure' })

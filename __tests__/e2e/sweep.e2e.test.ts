@@ -4,7 +4,7 @@
 // connector's (the managed add-on's node, a team's own container group).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
-import { expectNoSecretLeak, expectSuccess, job, node, releasesIn, rewriteRelease, secretSignIn } from './helpers.js'
+import { expectNoSecretLeak, expectSuccess, job, node, putContainerGroup, releasesIn, rewriteRelease, secretSignIn } from './helpers.js'
 
 const DAY_MS = 86_400_000
 const GONE_NODE = 'virtual-kubelet-gone-linux-eastus'
@@ -26,24 +26,7 @@ describe('command: sweep', () => {
     await env?.stop()
   })
 
-  /** A container group as one would be left in ACI (created over ARM, as the connector does). */
-  function putGroup(name: string, tags: Record<string, string>): void {
-    const reply = env.azure.aci.handle({
-      method: 'PUT',
-      resourceGroup: IDS.nodeResourceGroup,
-      rest: ['containerGroups', name],
-      query: new URLSearchParams(),
-      body: JSON.stringify({
-        location: 'eastus',
-        tags,
-        properties: {
-          osType: 'Linux',
-          containers: [{ name: 'c', properties: { image: 'mcr.microsoft.com/azuredocs/aci-helloworld', resources: { requests: { cpu: 1, memoryInGB: 1.5 } } } }]
-        }
-      })
-    })
-    expect(reply.status).toBe(201)
-  }
+  const putGroup = (name: string, tags: Record<string, string>): void => putContainerGroup(env, IDS.nodeResourceGroup, name, tags)
 
   /**
    * A node as an ACI connector registers it (label type=virtual-kubelet, taint
@@ -51,9 +34,9 @@ describe('command: sweep', () => {
    * with no kubelet behind it, NotReady (Unknown, as the node lifecycle controller marks a
    * node that stopped posting status) since `notReadyForMs` ago.
    */
-  async function virtualNodeWithoutKubelet(name: string, notReadyForMs?: number): Promise<void> {
+  async function virtualNodeWithoutKubelet(name: string, notReadyForMs?: number, provider = 'azure'): Promise<void> {
     const labels = { type: 'virtual-kubelet', 'kubernetes.io/role': 'agent', 'kubernetes.io/os': 'linux' }
-    const taints = name === ADDON_NODE ? [] : [{ key: 'virtual-kubelet.io/provider', value: 'azure', effect: 'NoSchedule' }]
+    const taints = name === ADDON_NODE ? [] : [{ key: 'virtual-kubelet.io/provider', value: provider, effect: 'NoSchedule' }]
     if (!(await node(env, name))) await env.core.createNode({ body: { metadata: { name, labels }, spec: { taints } } })
     if (notReadyForMs !== undefined) await setNotReadySince(name, notReadyForMs)
   }
@@ -198,7 +181,10 @@ describe('command: sweep', () => {
     expect(env.azure.aci.groups().map(g => g.name)).toEqual(['team-db'])
   })
 
-  it('a glob of * with no age takes every connector and every ACI node dead long enough', async () => {
+  it('a glob of * with no age takes every connector and every ACI node dead long enough, and no other provider’s virtual kubelet', async () => {
+    // Another provider's virtual kubelet (virtual-kubelet's own mock provider), as dead as the others.
+    const otherProvider = 'virtual-kubelet-mock-linux-eastus'
+    await virtualNodeWithoutKubelet(otherProvider, 10 * MIN_MS, 'mock')
     const r = await job(env, { ...secretSignIn, command: 'sweep', 'connector-name': '*' })
     await r.job.cleanup()
     expectSuccess(r.main)
@@ -206,5 +192,6 @@ describe('command: sweep', () => {
     expect(JSON.parse(r.main.outputs.swept).nodes.sort()).toEqual(['virtual-kubelet-keep-linux-eastus', TEAM_NODE])
     expect(await releasesIn(env)).toEqual([])
     expect(await node(env, ADDON_NODE)).toBeDefined()
+    expect(await node(env, otherProvider)).toBeDefined()
   })
 })

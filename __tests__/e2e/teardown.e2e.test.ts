@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalAks, IDS, SUBSCRIPTION_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { runLaterStep, runMain, runPost } from '../local-aks/runner.js'
 import {
+  createNodeAgentDaemonSet,
   expectNoSecretLeak,
   expectSuccess,
   isReady,
@@ -19,6 +20,7 @@ import {
   mainOnly,
   namespaceExists,
   node,
+  putContainerGroup,
   releasesIn,
   secretSignIn,
   setReleaseStatus,
@@ -46,24 +48,8 @@ describe('teardown acts on what is installed and only on what is ours', () => {
     await env?.stop()
   })
 
-  /** A container group as the connector makes one (azure-aci v1.6.4 pkg/provider/aci.go tags), over ARM. */
-  function putGroup(resourceGroup: string, name: string, tags: Record<string, string>, location = 'westus2'): void {
-    const reply = env.azure.aci.handle({
-      method: 'PUT',
-      resourceGroup,
-      rest: ['containerGroups', name],
-      query: new URLSearchParams(),
-      body: JSON.stringify({
-        location,
-        tags,
-        properties: {
-          osType: 'Linux',
-          containers: [{ name: 'c', properties: { image: 'mcr.microsoft.com/azuredocs/aci-helloworld', resources: { requests: { cpu: 1, memoryInGB: 1.5 } } } }]
-        }
-      })
-    })
-    expect(reply.status).toBe(201)
-  }
+  const putGroup = (resourceGroup: string, name: string, tags: Record<string, string>, location = 'westus2'): void =>
+    putContainerGroup(env, resourceGroup, name, tags, location)
 
   const groupNames = (rg?: string): string[] =>
     env.azure.aci
@@ -99,23 +85,7 @@ describe('teardown acts on what is installed and only on what is ours', () => {
     expect(isReady(await node(env, WINDOWS_NODE))).toBe(true)
     // A DaemonSet pod on the Linux node: a drain skips it, so its group outlives the connector
     // and only its recorded pod UID proves it this cluster's in a shared resource group.
-    await env.apps.createNamespacedDaemonSet({
-      namespace: 'default',
-      body: {
-        metadata: { name: 'node-agent' },
-        spec: {
-          selector: { matchLabels: { app: 'node-agent' } },
-          template: {
-            metadata: { labels: { app: 'node-agent' } },
-            spec: {
-              nodeSelector: { type: 'virtual-kubelet', 'kubernetes.io/os': 'linux' },
-              tolerations: [{ key: 'virtual-kubelet.io/provider', operator: 'Exists' }],
-              containers: [{ name: 'agent', image: 'mcr.microsoft.com/azuredocs/aci-helloworld', resources: { requests: { cpu: '1', memory: '1Gi' } } }]
-            }
-          }
-        }
-      }
-    })
+    await createNodeAgentDaemonSet(env)
     const daemonGroup = await waitFor("the DaemonSet pod's container group", async () =>
       env.azure.aci.groups().find(g => g.resourceGroup === SHARED_RG && g.tags.PodName?.startsWith('node-agent-'))
     )

@@ -1,5 +1,5 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { checkInputsOnRunner, InputError, parseDuration, parseInputs, readActionInput, DEFAULT_CHART_URL } from '../../src/inputs.js'
@@ -300,5 +300,18 @@ describe('teardown inputs', () => {
     expect(parse({ command: 'remove' }).verifyAci).toBe(true)
     expect(parse({ command: 'remove', 'verify-aci': 'false' }).verifyAci).toBe(false)
     expect(problemsOf({ 'verify-aci': 'no' })[0]).toBe('verify-aci: "no" is not valid; use true or false.')
+  })
+})
+
+describe('inputs that validate must not break later', () => {
+  it('expands ~/ in a local chart path for helm too, and refuses ~name', () => {
+    expect(parse({ 'chart-url': '~/charts/vk.tgz' }).chartUrl).toBe(join(homedir(), 'charts/vk.tgz'))
+    expect(problemsOf({ 'chart-url': '~bob/vk.tgz' })[0]).toContain("use ~/ (the runner user's home) or an absolute path")
+  })
+
+  it('refuses a kubectl older than the chart needs, naming the floor', () => {
+    expect(problemsOf({ 'kubectl-version': 'v0.9.0' })[0]).toContain('kubectl-version: "v0.9.0" is not valid; use v1.9.0 or newer')
+    expect(problemsOf({ 'kubectl-version': '1.8.15' })[0]).toContain('use v1.9.0 or newer')
+    expect(parse({ 'kubectl-version': 'v1.9.0' }).kubectlVersion).toBe('v1.9.0')
   })
 })

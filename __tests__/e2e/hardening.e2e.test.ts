@@ -1,0 +1,70 @@
+// Inputs that pass validation must not break later: an ACI resource group named `12345`
+// (valid in Azure, but the chart renders it unquoted, so YAML would make it a number), a
+// samples namespace that does not exist yet, and a local chart given as ~/path.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { basename, join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startLocalAks, type LocalAks } from '../local-aks/local-aks.js'
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/naming.js'
+import { expectNoSecretLeak, expectSuccess, isReady, job, node, releasesIn, secretSignIn } from './helpers.js'
+
+const NUMERIC_RG = '12345'
+const NODE = 'virtual-kubelet-numeric-linux-eastus'
+
+describe('inputs that pass validation work end to end', () => {
+  let env: LocalAks
+  let chartDir: string | undefined
+  beforeAll(async () => {
+    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`) })
+    env.azure.knobs.addResourceGroup(NUMERIC_RG)
+  })
+  afterAll(async () => {
+    if (chartDir) await rm(chartDir, { recursive: true, force: true })
+    await env?.stop()
+  })
+
+  it('aci-resource-group 12345, a samples namespace that does not exist, and a chart at ~/…: installed, samples run, removed', async () => {
+    // The same chart as a local file under the runner user's home, given as ~/….
+    chartDir = await mkdtemp(join(homedir(), '.aks-aci-chart-'))
+    // Named as published (virtual-kubelet-azure-aci-<version>.tgz), so a re-run can see nothing changed.
+    const chartUrl = env.baseInputs()['chart-url'] ?? ''
+    const chartFile = basename(new URL(chartUrl).pathname)
+    await writeFile(join(chartDir, chartFile), Buffer.from(await (await fetch(chartUrl)).arrayBuffer()))
+    const inputs = {
+      ...secretSignIn,
+      'connector-name': 'numeric',
+      'aci-resource-group': NUMERIC_RG,
+      'deploy-samples': 'true',
+      'samples-namespace': 'samples-made-here',
+      'chart-url': `~/${basename(chartDir)}/${chartFile}`
+    }
+    const install = await job(env, inputs)
+    await install.job.cleanup()
+    expectSuccess(install.main)
+    expect(isReady(await node(env, NODE))).toBe(true)
+    const deployment = await env.apps.readNamespacedDeployment({ name: 'numeric-linux-eastus-virtual-kubelet-azure-aci', namespace: 'numeric-linux-eastus' })
+    expect(deployment.spec?.template.spec?.containers[0].env?.find(e => e.name === 'ACI_RESOURCE_GROUP')?.value).toBe(NUMERIC_RG)
+    const ns = await env.core.readNamespace({ name: 'samples-made-here' })
+    expect(ns.metadata?.labels?.[MANAGED_BY_LABEL]).toBe(MANAGED_BY_VALUE)
+    expect(install.main.log).toContain('Created namespace samples-made-here for the samples')
+    expect(env.azure.aci.groups().filter(g => g.resourceGroup === NUMERIC_RG)).toHaveLength(1)
+
+    // A re-run converges (the namespace is there now).
+    const again = await job(env, inputs)
+    await again.job.cleanup()
+    expectSuccess(again.main)
+    expect(again.main.log).toContain('Release numeric-linux-eastus is up to date')
+
+    // The remove reads the group back from the release as the string it is.
+    const removed = await job(env, { ...secretSignIn, command: 'remove', 'connector-name': 'numeric' })
+    await removed.job.cleanup()
+    expectSuccess(removed.main)
+    expect(removed.main.log).toContain(`container groups in ${NUMERIC_RG}`)
+    expect(await releasesIn(env)).toEqual([])
+    expect(env.azure.aci.groups()).toEqual([])
+    // Left: deleting a namespace would delete what a later step put there.
+    expect((await env.core.readNamespace({ name: 'samples-made-here' })).metadata?.name).toBe('samples-made-here')
+    await expectNoSecretLeak(env, [install.main, again.main, removed.main])
+  })
+})
