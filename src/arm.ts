@@ -5,7 +5,7 @@ import * as core from '@actions/core'
 import { HttpClient } from '@actions/http-client'
 import type { AccessToken, AzureSession } from './azure-login.js'
 import { RefreshingToken } from './refreshing-token.js'
-import { sleep } from './async.js'
+import { errorText, sleep } from './async.js'
 
 export interface ArmAccess {
   endpoint: string
@@ -79,21 +79,50 @@ export class ArmError extends Error {
 /** Statuses ARM asks clients to retry (throttling, transient outages). */
 const RETRYABLE = new Set([429, 500, 502, 503, 504])
 const MAX_ATTEMPTS = 6
-const MAX_RETRY_WAIT_MS = 60_000
+/**
+ * The longest Retry-After honoured without a deadline. ARM's throttling resets within an
+ * hour at most (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling);
+ * retrying before the time it names only earns another 429.
+ */
+const MAX_RETRY_WAIT_MS = 15 * 60_000
 const DEFAULT_RETRY_WAIT_MS = 2_000
 const REQUEST_TIMEOUT_MS = 60_000
+/**
+ * Connection failures that say nothing about the request (the connection was reset, timed
+ * out or not made); a retry is safe: ARM's PUT and DELETE are idempotent, and the POSTs the
+ * action sends (list credentials, register a provider) change nothing twice.
+ */
+const RETRYABLE_NETWORK_ERRORS = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ECONNABORTED'
+])
 
 export interface ArmClientOptions {
   sleep?: (ms: number) => Promise<void>
+  /** When the step must be done (epoch ms): a Retry-After past it fails at once, saying so. */
+  deadline?: number
 }
 
-/** Seconds (or an HTTP date) in Retry-After -> milliseconds to wait, capped. */
+/** Seconds (or an HTTP date) in Retry-After -> milliseconds to wait (exponential back-off without one), capped. */
 export function retryAfterMs(header: string | string[] | undefined, attempt: number, now = Date.now()): number {
   const value = Array.isArray(header) ? header[0] : header
   let ms = DEFAULT_RETRY_WAIT_MS * 2 ** (attempt - 1)
   if (value && /^\d+$/.test(value.trim())) ms = Number(value.trim()) * 1000
   else if (value && !Number.isNaN(Date.parse(value))) ms = Date.parse(value) - now
   return Math.min(Math.max(ms, 0), MAX_RETRY_WAIT_MS)
+}
+
+/** A connection-level failure worth retrying (not an HTTP answer). */
+export function isRetryableNetworkError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string }
+  return RETRYABLE_NETWORK_ERRORS.has(e?.code ?? '') || /socket hang up|Request timeout/i.test(e?.message ?? '')
 }
 
 export class ArmClient {
@@ -106,6 +135,20 @@ export class ArmClient {
   ) {
     this.http = new HttpClient('aks-aci-connector-action', undefined, { socketTimeout: REQUEST_TIMEOUT_MS, allowRetries: false })
     this.sleep = options.sleep ?? sleep
+    this.deadline = options.deadline
+  }
+
+  private readonly deadline?: number
+
+  /** Waits before retry `attempt`, unless that would pass the step's deadline. */
+  private async waitToRetry(ms: number, why: string, method: string, path: string, attempt: number): Promise<void> {
+    if (this.deadline !== undefined && Date.now() + ms > this.deadline) {
+      throw new Error(
+        `${method} ${path}: ${why}, and ARM asks to retry in ${Math.round(ms / 1000)} s, after this step's wait-timeout runs out. Re-run the step later, or raise wait-timeout.`
+      )
+    }
+    core.info(`${why} to ${method} ${path}; retrying in ${Math.round(ms / 1000)} s (attempt ${attempt + 1} of ${MAX_ATTEMPTS})`)
+    await this.sleep(ms)
   }
 
   /** `/subscriptions/<current>` + rest. */
@@ -143,14 +186,22 @@ export class ArmClient {
       'content-type': 'application/json'
     }
     for (let attempt = 1; ; attempt++) {
-      const response = await this.http.request(method, url, body === undefined ? (method === 'POST' ? '' : null) : JSON.stringify(body), headers)
-      const status = response.message.statusCode ?? 0
-      const text = await response.readBody()
+      let status: number
+      let text: string
+      let retryAfter: string | string[] | undefined
+      try {
+        const response = await this.http.request(method, url, body === undefined ? (method === 'POST' ? '' : null) : JSON.stringify(body), headers)
+        status = response.message.statusCode ?? 0
+        retryAfter = response.message.headers['retry-after']
+        text = await response.readBody()
+      } catch (err) {
+        if (!isRetryableNetworkError(err) || attempt >= MAX_ATTEMPTS) throw err
+        await this.waitToRetry(retryAfterMs(undefined, attempt), `The connection to ARM failed (${errorText(err)})`, method, path, attempt)
+        continue
+      }
       if (status >= 200 && status < 300) return (text ? JSON.parse(text) : {}) as T
       if (RETRYABLE.has(status) && attempt < MAX_ATTEMPTS) {
-        const wait = retryAfterMs(response.message.headers['retry-after'], attempt)
-        core.info(`ARM answered ${status} to ${method} ${path}; retrying in ${Math.round(wait / 1000)} s (attempt ${attempt + 1} of ${MAX_ATTEMPTS})`)
-        await this.sleep(wait)
+        await this.waitToRetry(retryAfterMs(retryAfter, attempt), `ARM answered ${status}`, method, path, attempt)
         continue
       }
       throw armError(status, method, path, text)

@@ -51,6 +51,16 @@ export function scopeCovers(assigned: string, scope: string): boolean {
   return s === a || s.startsWith(`${a}/`)
 }
 
+/**
+ * Whether an assignment ARM listed for `scope` applies there: at the scope or above it in
+ * the path, or at the root (`/`) or a management group. ARM lists management-group
+ * assignments for a scope only from the groups above its subscription, so each one it
+ * returns applies (https://learn.microsoft.com/azure/role-based-access-control/scope-overview).
+ */
+export function assignmentApplies(assigned: string, scope: string): boolean {
+  return scopeCovers(assigned, scope) || assigned === '/' || /^\/providers\/Microsoft\.Management\/managementGroups\/[^/]+\/?$/i.test(assigned)
+}
+
 export function resourceGroupScope(arm: ArmClient, resourceGroup: string): string {
   return arm.subscriptionPath(`/resourceGroups/${resourceGroup}`)
 }
@@ -92,16 +102,23 @@ export interface GrantedRole {
   outcome: 'created' | 'existed'
 }
 
-/** Whether `principalId` holds a role at or above the resource group that allows creating container groups. */
+/**
+ * Whether `principalId` holds a role at or above the resource group that allows creating
+ * container groups, itself or through a group it is in: `assignedTo('<id>')` lists those
+ * too, transitively (https://learn.microsoft.com/azure/role-based-access-control/role-assignments-list-rest),
+ * where `principalId eq` lists only its own.
+ */
 export async function principalMayCreateGroups(arm: ArmClient, resourceGroup: string, principalId: string): Promise<boolean> {
   const scope = resourceGroupScope(arm, resourceGroup)
-  const filter = encodeURIComponent(`principalId eq '${principalId}'`)
+  const filter = encodeURIComponent(`assignedTo('${principalId}')`)
   const assignments = await arm.get<RoleAssignmentList>(
     `${scope}/providers/Microsoft.Authorization/roleAssignments?$filter=${filter}`,
     AUTHORIZATION_API_VERSION
   )
   // The list also holds assignments below the scope (one container group), which do not count.
-  const roles = new Set((assignments.value ?? []).filter(a => scopeCovers(a.properties?.scope ?? '', scope)).map(a => a.properties?.roleDefinitionId ?? ''))
+  const roles = new Set(
+    (assignments.value ?? []).filter(a => assignmentApplies(a.properties?.scope ?? '', scope)).map(a => a.properties?.roleDefinitionId ?? '')
+  )
   for (const id of roles) {
     if (!id) continue
     const definition = await arm.get<{ properties?: { permissions?: Permission[] } }>(id, AUTHORIZATION_API_VERSION)

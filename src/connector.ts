@@ -21,6 +21,9 @@ const HELM_TIMEOUT_MS = 5 * 60_000
 const NAMESPACE_POLL_MS = 250
 /** A drain takes seconds; polling faster only adds API calls. */
 const DRAIN_POLL_MS = 500
+/** ARM is asked less and less often while a drain waits (a stuck connector would otherwise cost an ARM read every poll). */
+const ACI_CHECK_FIRST_MS = 1_000
+const ACI_CHECK_MAX_MS = 16_000
 
 export interface ConnectorSettings {
   tenantId: string
@@ -243,11 +246,15 @@ export function containerGroupNameOf(pod: V1Pod): string {
  * resumed watch can.
  */
 async function waitDrained(kube: Kube, node: string, timeoutMs: number, aci?: { arm: ArmClient; resourceGroup: string }): Promise<boolean> {
+  let nextAciCheck = 0
+  let aciInterval = ACI_CHECK_FIRST_MS
   const drained = await pollUntil(
     async () => {
       const left = await podsOnNode(kube, node)
       if (left.length === 0) return true
-      if (!aci || !left.every(p => p.metadata?.deletionTimestamp)) return undefined
+      if (!aci || !left.every(p => p.metadata?.deletionTimestamp) || Date.now() < nextAciCheck) return undefined
+      nextAciCheck = Date.now() + aciInterval
+      aciInterval = Math.min(aciInterval * 2, ACI_CHECK_MAX_MS)
       const groups = await listContainerGroups(aci.arm, aci.resourceGroup).catch(() => undefined)
       // A group is a pod's when its UID tag is the pod's (another cluster's pod may share the name in a shared group).
       const holds = (p: V1Pod): boolean =>

@@ -162,7 +162,8 @@ async function prepare(
       )
     }
     post.subscriptionId = access.subscriptionId
-    return { session: s, arm: new ArmClient(access), signedInObjectId: tokenObjectId(signedIn.armToken.token) }
+    // A Retry-After that would run past wait-timeout fails at once instead of waiting for nothing.
+    return { session: s, arm: new ArmClient(access, { deadline: Date.now() + inputs.waitTimeoutMs }), signedInObjectId: tokenObjectId(signedIn.armToken.token) }
   })
   report.signedInAs = session.description
 

@@ -129,7 +129,8 @@ async function signInAgain(state: PostState, inputs: Inputs): Promise<Azure> {
     return state.az
   }
   const signedIn = await signIn(inputs.signIn, inputs.environment, az, state.subscriptionId)
-  return { session: signedIn.session, arm: new ArmClient(await getArmAccess(signedIn.session, signedIn.armToken, state.subscriptionId)) }
+  const access = await getArmAccess(signedIn.session, signedIn.armToken, state.subscriptionId)
+  return { session: signedIn.session, arm: new ArmClient(access, { deadline: Date.now() + inputs.waitTimeoutMs }) }
 }
 
 /** The kubeconfig (credentials) and the work dir; RUNNER_TEMP is emptied by the runner too, but not on every self-hosted setup. */

@@ -1,11 +1,14 @@
 // Inputs that pass validation must not break later: an ACI resource group named `12345`
 // (valid in Azure, but the chart renders it unquoted, so YAML would make it a number), a
-// samples namespace that does not exist yet, and a local chart given as ~/path.
+// samples namespace that does not exist yet, and a local chart given as ~/path; and a
+// connector identity whose role comes through a group or a management group, which is
+// found where Azure grants it.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalAks, type LocalAks } from '../local-aks/local-aks.js'
+import { randomUUID } from 'node:crypto'
+import { startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/naming.js'
 import { expectNoSecretLeak, expectSuccess, isReady, job, node, releasesIn, secretSignIn } from './helpers.js'
 
@@ -66,5 +69,37 @@ describe('inputs that pass validation work end to end', () => {
     // Left: deleting a namespace would delete what a later step put there.
     expect((await env.core.readNamespace({ name: 'samples-made-here' })).metadata?.name).toBe('samples-made-here')
     await expectNoSecretLeak(env, [install.main, again.main, removed.main])
+  })
+
+  it.each([
+    ['a group it is in', 'via-group'],
+    ['a management group above the subscription', 'via-mg']
+  ])('a kubelet identity that holds Contributor only through %s is found before the install, and its connector runs', async (_how, name) => {
+    const kubelet = env.azure.objectId(IDS.kubeletIdentityClientId)
+    let assigned: { principal: string; scope: string }
+    if (name === 'via-group') {
+      const group = randomUUID()
+      env.azure.rbac.addGroupMember(group, kubelet)
+      assigned = { principal: group, scope: NODE_RESOURCE_GROUP_SCOPE }
+    } else {
+      assigned = { principal: kubelet, scope: env.azure.rbac.addManagementGroup('mg-platform', [IDS.subscriptionId]) }
+    }
+    env.azure.rbac.assign(assigned.principal, 'Contributor', assigned.scope)
+    try {
+      // OIDC: the connector runs as the cluster's kubelet identity, which holds no role of its own.
+      const oidc = { 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId, 'connector-name': name, 'deploy-samples': 'true' }
+      const install = await job(env, oidc)
+      await install.job.cleanup()
+      expectSuccess(install.main)
+      expect(install.main.log).toContain(
+        `the cluster's kubelet identity ${IDS.kubeletIdentityClientId} may create container groups in ${IDS.nodeResourceGroup}.`
+      )
+      expect(env.azure.aci.groups().filter(g => g.tags.NodeName === `virtual-kubelet-${name}-linux-eastus`)).toHaveLength(1)
+      const removed = await job(env, { ...oidc, command: 'remove' })
+      await removed.job.cleanup()
+      expectSuccess(removed.main)
+    } finally {
+      env.azure.rbac.unassign(assigned.principal, 'Contributor', assigned.scope)
+    }
   })
 })

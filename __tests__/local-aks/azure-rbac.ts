@@ -66,6 +66,10 @@ export interface RoleAssignment {
 
 export interface Rbac {
   assign(principalId: string, roleName: string, scope: string): RoleAssignment
+  /** Makes `memberId` a member of the Entra group `groupId` (an assignment to the group applies to its members). */
+  addGroupMember(groupId: string, memberId: string): void
+  /** A management group holding these subscriptions: an assignment at it applies to them and all below. */
+  addManagementGroup(name: string, subscriptionIds: string[]): string
   unassign(principalId: string, roleName: string, scope: string): void
   assignments(): RoleAssignment[]
   /** undefined when allowed, else ARM's 403 reply. */
@@ -94,6 +98,11 @@ export function scopeCovers(assigned: string, requested: string): boolean {
   return r === a || r.startsWith(`${a}/`)
 }
 
+/** The scope of a management group, as ARM writes it. */
+export function managementGroupScope(name: string): string {
+  return `/providers/Microsoft.Management/managementGroups/${name}`
+}
+
 export function roleGrants(role: RoleDefinition, action: string): boolean {
   return role.actions.some(p => actionMatches(p, action)) && !role.notActions.some(p => actionMatches(p, action))
 }
@@ -101,6 +110,28 @@ export function roleGrants(role: RoleDefinition, action: string): boolean {
 export function createRbac(opts: { subscriptionId: string }): Rbac {
   const list: RoleAssignment[] = []
   const subscriptionScope = `/subscriptions/${opts.subscriptionId}`
+  const members = new Map<string, Set<string>>()
+  const managementGroups = new Map<string, Set<string>>()
+  /** The principal and every group it is in, transitively (group nesting, as Entra ID resolves it). */
+  const principalsOf = (principalId: string): Set<string> => {
+    const found = new Set([principalId.toLowerCase()])
+    for (let grew = true; grew;) {
+      grew = false
+      for (const [group, m] of members) {
+        if (found.has(group) || ![...m].some(x => found.has(x))) continue
+        found.add(group)
+        grew = true
+      }
+    }
+    return found
+  }
+  /** An assignment at `assigned` applies at `requested`: the same scope or one above it, a management group holding its subscription, or the root. */
+  const appliesAt = (assigned: string, requested: string): boolean => {
+    if (scopeCovers(assigned, requested) || assigned === '/') return true
+    const mg = /^\/providers\/Microsoft\.Management\/managementGroups\/([^/]+)$/i.exec(assigned)?.[1]
+    const sub = /^\/subscriptions\/([^/]+)/i.exec(requested)?.[1]?.toLowerCase()
+    return Boolean(mg && sub && managementGroups.get(mg.toLowerCase())?.has(sub))
+  }
   const roleByName = (name: string): RoleDefinition | undefined => BUILT_IN_ROLES.find(r => r.roleName.toLowerCase() === name.toLowerCase())
   const roleById = (id: string): RoleDefinition | undefined => BUILT_IN_ROLES.find(r => id.toLowerCase().endsWith(r.id))
   const definitionId = (role: RoleDefinition): string => `${subscriptionScope}/providers/Microsoft.Authorization/roleDefinitions/${role.id}`
@@ -123,8 +154,10 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
     return a
   }
 
-  const rolesOf = (principalId: string, scope: string): RoleDefinition[] =>
-    list.filter(a => a.principalId.toLowerCase() === principalId.toLowerCase() && scopeCovers(a.scope, scope)).flatMap(a => roleByName(a.roleName) ?? [])
+  const rolesOf = (principalId: string, scope: string): RoleDefinition[] => {
+    const principals = principalsOf(principalId)
+    return list.filter(a => principals.has(a.principalId.toLowerCase()) && appliesAt(a.scope, scope)).flatMap(a => roleByName(a.roleName) ?? [])
+  }
 
   function authorize(caller: Caller, action: string, scope: string): Reply | undefined {
     if (rolesOf(caller.objectId, scope).some(r => roleGrants(r, action))) return undefined
@@ -167,20 +200,35 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
     }
   })
 
-  /** `$filter=principalId eq '<id>'` and `atScope()` (az role assignment list uses both). */
+  /**
+   * `$filter=principalId eq '<id>'` (that principal's own assignments), `assignedTo('<id>')`
+   * (also those of the groups it is in, transitively) and `atScope()`
+   * (https://learn.microsoft.com/azure/role-based-access-control/role-assignments-list-rest).
+   */
   function filtered(scope: string, query: URLSearchParams): RoleAssignment[] {
     const filter = query.get('$filter') ?? ''
     const principal = /principalId\s+eq\s+'([^']+)'/i.exec(filter)?.[1]
+    const assignedTo = /assignedTo\('([^']+)'\)/i.exec(filter)?.[1]
+    const principals = assignedTo ? principalsOf(assignedTo) : principal ? new Set([principal.toLowerCase()]) : undefined
     const atScope = /atScope\(\)/i.test(filter)
     return list.filter(a => {
-      if (principal && a.principalId.toLowerCase() !== principal.toLowerCase()) return false
-      // Assignments that apply at the scope: at it or above; without atScope() also below it.
-      return scopeCovers(a.scope, scope) || (!atScope && scopeCovers(scope, a.scope))
+      if (principals && !principals.has(a.principalId.toLowerCase())) return false
+      // Assignments that apply at the scope: at it or above (management groups included); without atScope() also below it.
+      return appliesAt(a.scope, scope) || (!atScope && scopeCovers(scope, a.scope))
     })
   }
 
   return {
     assign: (p, r, s) => assign(p, r, s),
+    addGroupMember(groupId, memberId) {
+      const m = members.get(groupId.toLowerCase()) ?? new Set<string>()
+      m.add(memberId.toLowerCase())
+      members.set(groupId.toLowerCase(), m)
+    },
+    addManagementGroup(name, subscriptionIds) {
+      managementGroups.set(name.toLowerCase(), new Set(subscriptionIds.map(s => s.toLowerCase())))
+      return managementGroupScope(name)
+    },
     unassign(principalId, roleName, scope) {
       const i = list.findIndex(
         a => a.principalId === principalId && a.roleName.toLowerCase() === roleName.toLowerCase() && a.scope.toLowerCase() === scope.toLowerCase()

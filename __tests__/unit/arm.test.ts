@@ -9,7 +9,8 @@ describe('Retry-After', () => {
   it('reads seconds and HTTP dates, caps long waits, backs off without a header', () => {
     expect(retryAfterMs('7', 1)).toBe(7000)
     expect(retryAfterMs(new Date(1_000_000 + 3000).toUTCString(), 1, 1_000_000)).toBe(3000)
-    expect(retryAfterMs('3600', 1)).toBe(60_000)
+    expect(retryAfterMs('120', 1)).toBe(120_000)
+    expect(retryAfterMs('36000', 1)).toBe(15 * 60_000)
     expect(retryAfterMs(undefined, 3)).toBe(8000)
   })
 })
@@ -25,6 +26,8 @@ describe('ArmClient', () => {
     server = http.createServer((req, res) => {
       seen.push(`${req.method} ${req.url} ${req.headers.authorization}`)
       const [status, headers, body] = responses.shift() ?? [500, {}, '']
+      // Status 0: the connection is reset before any answer.
+      if (status === 0) return void req.socket.destroy()
       res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(body)
     })
     await new Promise<void>(resolve => server?.listen(0, '127.0.0.1', resolve))
@@ -50,6 +53,24 @@ describe('ArmClient', () => {
     expect(await arm.get(arm.subscriptionPath('/providers/X'), '2021-04-01')).toEqual({ ok: true })
     expect(waits).toEqual([2000, 1000])
     expect(seen).toEqual(Array(3).fill('GET /subscriptions/sub/providers/X?api-version=2021-04-01 Bearer tok'))
+  })
+
+  it('retries a connection reset with back-off, and a Retry-After past the deadline fails at once, saying so', async () => {
+    const { url, seen } = await serve([
+      [0, {}, ''],
+      [200, {}, '{"ok":true}']
+    ])
+    const waits: number[] = []
+    const arm = new ArmClient(access(url), { sleep: async ms => void waits.push(ms) })
+    expect(await arm.get('/x', '1')).toEqual({ ok: true })
+    expect(waits).toEqual([2000])
+    expect(seen).toHaveLength(2)
+
+    await new Promise<void>(resolve => server?.close(() => resolve()))
+    const late = await serve([[429, { 'retry-after': '120' }, '']])
+    const bounded = new ArmClient(access(late.url), { sleep: async () => undefined, deadline: Date.now() + 60_000 })
+    await expect(bounded.get('/x', '1')).rejects.toThrow("ARM answered 429, and ARM asks to retry in 120 s, after this step's wait-timeout runs out")
+    expect(late.seen).toHaveLength(1)
   })
 
   it('turns an ARM error body into an ArmError with its code', async () => {

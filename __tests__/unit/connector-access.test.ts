@@ -46,3 +46,16 @@ describe('connector access', () => {
     expect(tokenObjectId('opaque')).toBeUndefined()
   })
 })
+
+describe('role assignments that apply at the ACI resource group', () => {
+  it('counts the scope itself, those above it, the root and management groups; not those below', async () => {
+    const { assignmentApplies } = await import('../../src/connector-access.js')
+    const rg = '/subscriptions/s/resourceGroups/rg'
+    expect(assignmentApplies(rg, rg)).toBe(true)
+    expect(assignmentApplies('/subscriptions/s', rg)).toBe(true)
+    expect(assignmentApplies('/', rg)).toBe(true)
+    expect(assignmentApplies('/providers/Microsoft.Management/managementGroups/platform', rg)).toBe(true)
+    expect(assignmentApplies(`${rg}/providers/Microsoft.ContainerInstance/containerGroups/g`, rg)).toBe(false)
+    expect(assignmentApplies('/subscriptions/other', rg)).toBe(false)
+  })
+})
