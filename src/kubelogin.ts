@@ -123,3 +123,22 @@ export async function convertKubeconfig(
   // JSON is YAML: kubectl, helm and kubelogin read it as they read the YAML kubelogin wrote.
   await fs.writeFile(kubeconfig, kc.exportConfig(), { mode: 0o600 })
 }
+
+/** The audience kubelogin asks GitHub for in workloadidentity mode, whatever the step used (v0.2.21 pkg/internal/token/githubactionscredential.go). */
+export const KUBELOGIN_GITHUB_AUDIENCE = 'api://AzureADTokenExchange'
+
+/**
+ * Why an OIDC sign-in with its own `audience` cannot give later steps a working kubeconfig
+ * on an Entra ID cluster, or undefined. The action signs in to the cluster with its own
+ * token, but the kubeconfig it hands on runs kubelogin, which asks GitHub for an ID token
+ * for api://AzureADTokenExchange only; a federated credential that accepts just the custom
+ * audience then refuses every later kubectl (AADSTS700212/700213).
+ */
+export function laterStepAudienceProblem(signIn: SignIn, entraKubeconfig: boolean): string | undefined {
+  if (!entraKubeconfig || signIn.kind !== 'oidc' || signIn.audience === KUBELOGIN_GITHUB_AUDIENCE) return undefined
+  return (
+    `audience: "${signIn.audience}" cannot serve later steps on this cluster with Microsoft Entra ID integration: the kubeconfig the action hands on runs kubelogin, ` +
+    `which asks GitHub for an ID token for ${KUBELOGIN_GITHUB_AUDIENCE} only, so every later kubectl would fail (AADSTS700212/700213) unless the app's federated credential also accepts ${KUBELOGIN_GITHUB_AUDIENCE}. ` +
+    `Add ${KUBELOGIN_GITHUB_AUDIENCE} to the federated credential's audiences and leave audience at its default.`
+  )
+}

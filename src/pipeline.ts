@@ -36,6 +36,7 @@ import { connectorOutputs, publishOutputs } from './outputs.js'
 import { runnerTemp } from './main.js'
 import { errorText } from './async.js'
 import { whenCancelled } from './process.js'
+import { laterStepAudienceProblem } from './kubelogin.js'
 
 /** The post step's copy of the kubeconfig, in the action's work dir. */
 const CLEANUP_KUBECONFIG = 'cleanup.kubeconfig'
@@ -187,6 +188,10 @@ async function prepare(
 
   const adminProblem = adminCredentialProblem(cluster, inputs.admin)
   if (adminProblem) throw new Error(adminProblem)
+  // Before anything changes: an install exists to hand later steps a working cluster; a teardown only warns.
+  const audienceProblem = laterStepAudienceProblem(inputs.signIn, Boolean(cluster.entra) && !inputs.admin)
+  if (audienceProblem && inputs.command === 'install') throw new Error(`${audienceProblem} Nothing was changed.`)
+  if (audienceProblem) core.warning(audienceProblem)
   const location = inputs.location ?? cluster.location
   // Only an install starts a connector; a removal must work for any release name.
   const regionIssue = inputs.command === 'install' && inputs.location === undefined ? regionProblem(location) : undefined

@@ -55,6 +55,27 @@ describe('Entra ID cluster with local accounts disabled', () => {
     expect(await releasesIn(env)).toEqual([])
   })
 
+  it('an OIDC sign-in with its own audience is refused for an install before anything changes: later steps’ kubelogin could not sign in', async () => {
+    // The app's federated credential accepts only the custom audience, so the action's own sign-in works.
+    const principal = env.azure.entra.principal(IDS.oidcClientId)
+    if (!principal) throw new Error('no OIDC principal')
+    const before = principal.federatedAudiences
+    principal.federatedAudiences = ['api://custom-exchange']
+    try {
+      const requestsBefore = env.azure.requests.length
+      const { result, job: j } = await mainOnly(env, { 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId, audience: 'api://custom-exchange' })
+      await j.cleanup()
+      expect(result.exitCode).toBe(1)
+      expect(result.log).toContain('audience: "api://custom-exchange" cannot serve later steps on this cluster with Microsoft Entra ID integration')
+      expect(result.log).toContain('Add api://AzureADTokenExchange to the federated credential')
+      expect(result.log).toContain('Nothing was changed.')
+      expect(env.azure.requests.slice(requestsBefore).some(r => /^(PUT|DELETE) |listClusterUserCredential/i.test(`${r.method} ${r.path}`))).toBe(false)
+      expect(await releasesIn(env)).toEqual([])
+    } finally {
+      principal.federatedAudiences = before
+    }
+  })
+
   it('an identity without a Kubernetes role is told which object ID needs one, before anything is installed', async () => {
     const binding = `entra-cluster-admin-${env.azure.objectId(IDS.clientId)}`
     const rbac = env.cluster.kc.makeApiClient(RbacAuthorizationV1Api)

@@ -24,6 +24,11 @@ export interface Principal {
   secretExpired?: boolean
   /** Subject a federated assertion must carry (GitHub: repo:<owner>/<repo>:ref:<ref>). */
   federatedSubject?: string
+  /**
+   * Audiences the federated credential accepts (Microsoft Graph federatedIdentityCredential
+   * `audiences`; default the recommended api://AzureADTokenExchange).
+   */
+  federatedAudiences?: string[]
 }
 
 export const ACCESS_TOKEN_LIFETIME_S = 3599
@@ -221,7 +226,8 @@ export function createEntra(opts: EntraOptions): Entra {
     }
     const aud = claims['aud']
     const subject = String(claims['sub'])
-    const audOk = aud === FEDERATED_AUDIENCE || (Array.isArray(aud) && aud.includes(FEDERATED_AUDIENCE))
+    const accepted = p.federatedAudiences ?? [FEDERATED_AUDIENCE]
+    const audOk = accepted.some(a => aud === a || (Array.isArray(aud) && aud.includes(a)))
     if (!audOk || claims['iss'] !== opts.githubIssuer || (p.federatedSubject !== undefined && p.federatedSubject !== subject)) {
       return {
         error: aadError(

@@ -159,3 +159,14 @@ describe('Entra ID cluster info', () => {
     expect(kc.getCurrentCluster()).toMatchObject({ server: 'https://c.hcp.eastus.azmk8s.io:443', caData: 'Q0E=' })
   })
 })
+
+describe('a custom OIDC audience on an Entra ID cluster', () => {
+  it('is a problem only for OIDC with another audience than kubelogin asks for, and only where the kubeconfig runs kubelogin', async () => {
+    const { laterStepAudienceProblem } = await import('../../src/kubelogin.js')
+    const oidc = (audience: string) => ({ kind: 'oidc' as const, clientId: 'c', tenantId: 't', audience })
+    expect(laterStepAudienceProblem(oidc('api://custom'), true)).toContain('asks GitHub for an ID token for api://AzureADTokenExchange only')
+    expect(laterStepAudienceProblem(oidc('api://AzureADTokenExchange'), true)).toBeUndefined()
+    expect(laterStepAudienceProblem(oidc('api://custom'), false)).toBeUndefined()
+    expect(laterStepAudienceProblem({ kind: 'ambient' }, true)).toBeUndefined()
+  })
+})
