@@ -63,3 +63,22 @@ export async function pool<T, R>(items: readonly T[], limit: number, work: (item
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane))
   return results
 }
+
+/**
+ * One time limit for every wait of a step (wait-timeout): each wait gets what is left of
+ * it, so the waits together never take longer than the limit. At least `MIN_WAIT_MS`, so a
+ * late wait still looks once instead of failing without looking.
+ */
+export class Deadline {
+  static readonly MIN_WAIT_MS = 1_000
+  constructor(readonly at: number) {}
+
+  static after(ms: number): Deadline {
+    return new Deadline(Date.now() + ms)
+  }
+
+  /** Milliseconds left (at least MIN_WAIT_MS). */
+  left(): number {
+    return Math.max(Deadline.MIN_WAIT_MS, this.at - Date.now())
+  }
+}

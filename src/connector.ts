@@ -9,7 +9,7 @@ import { connectorDeploymentName, type ConnectorNames } from './naming.js'
 import { ignoreNotFound, type Kube } from './kube.js'
 import { runChecked, runProcess, lastLines, readableEcho, whenCancelled } from './process.js'
 import type { ArmClient } from './arm.js'
-import { pollUntil } from './async.js'
+import { Deadline, pollUntil } from './async.js'
 import { listContainerGroups } from './container-groups.js'
 import { podRef, recordPods } from './attribution.js'
 
@@ -295,6 +295,8 @@ export async function removeConnector(
   arm?: ArmClient
 ): Promise<RemovalReport> {
   const report: RemovalReport = { os: c.os, release: c.release, node: c.node, releaseRemoved: false, nodeRemoved: false, podsEvicted: 0, podsForced: [] }
+  // The drain and the namespace wait share the time given, they do not each take all of it.
+  const until = Date.now() + drainTimeoutMs
   const node = await ignoreNotFound(kube.core.readNode({ name: c.node }))
   if (node) {
     // Cordon first, or controllers would put replacement pods straight back on the node.
@@ -319,7 +321,7 @@ export async function removeConnector(
   report.releaseRemoved = await uninstallRelease(ctx, c.release, c.helmNamespace)
   report.nodeRemoved = Boolean(await ignoreNotFound(kube.core.deleteNode({ name: c.node })))
   if (report.nodeRemoved) await deleteOrphanedPods(kube, c.node)
-  await waitNamespaceGone(kube, c.namespace, drainTimeoutMs)
+  await waitNamespaceGone(kube, c.namespace, Math.max(Deadline.MIN_WAIT_MS, until - Date.now()))
   return report
 }
 

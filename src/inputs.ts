@@ -30,6 +30,8 @@ export interface Inputs {
   aciResourceGroup?: string
   location?: string
   chartUrl: string
+  /** The chart's SHA-256, checked before helm sees it. */
+  chartSha256?: string
   imageTag?: string
   signIn: SignIn
   connectorIdentity: ConnectorIdentity
@@ -193,6 +195,10 @@ export function parseInputs(readRaw: Read): Inputs {
   } else if (!/^(https?|oci):\/\/\S+$/.test(chartUrl) && !/^[./]|^[A-Za-z]:[\\/]/.test(chartUrl)) {
     bad('chart-url', chartUrl, 'use an https://, http:// or oci:// chart URL, or a local chart path')
   }
+  const chartSha256 = optional(read, 'chart-sha256')
+  if (chartSha256 && !/^[0-9a-f]{64}$/i.test(chartSha256)) bad('chart-sha256', chartSha256, 'use the 64 hex digits `sha256sum <chart>.tgz` prints')
+  else if (chartSha256 && /^oci:\/\//.test(chartUrl))
+    bad('chart-sha256', chartSha256, 'it applies to an https:// or local .tgz chart; an oci:// chart is pinned by its registry reference')
   const imageTag = optional(read, 'image-tag')
   if (imageTag && !IMAGE_TAG.test(imageTag)) bad('image-tag', imageTag, 'use a container image tag such as 1.6.4')
 
@@ -251,6 +257,7 @@ export function parseInputs(readRaw: Read): Inputs {
     aciResourceGroup,
     location: normalizedLocation,
     chartUrl,
+    chartSha256,
     imageTag,
     signIn,
     ...identity,

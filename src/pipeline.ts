@@ -13,7 +13,7 @@ import { ensureConnectorAccess, tokenObjectId, type ConnectorIdentityRef } from 
 import { ensureProviderRegistered } from './provider-registration.js'
 import { adminCredentialProblem, ClusterNotFoundError, getCluster, type ClusterInfo } from './cluster.js'
 import { INSTALL_PERMISSION, openClusterAccess, REMOVE_PERMISSION, writePrivateFile } from './cluster-access.js'
-import { settleAll } from './async.js'
+import { Deadline, settleAll } from './async.js'
 import { connectorNameProblem, connectorNames, type ConnectorNames } from './naming.js'
 import { clusterUid, type Kube } from './kube.js'
 import {
@@ -36,6 +36,7 @@ import { connectorOutputs, publishOutputs } from './outputs.js'
 import { runnerTemp } from './main.js'
 import { errorText } from './async.js'
 import { whenCancelled } from './process.js'
+import { insecureChartWarning, verifiedChart } from './chart.js'
 import { laterStepAudienceProblem } from './kubelogin.js'
 
 /** The post step's copy of the kubeconfig, in the action's work dir. */
@@ -62,11 +63,14 @@ interface Prepared {
   location: string
   connectors: ConnectorNames[]
   aciResourceGroup: string
+  /** wait-timeout, counted from the step's start: every wait gets what is left. */
+  deadline: Deadline
 }
 
 /** Runs the command of valid `inputs`; reports failures itself (step failed, summary). */
 export async function runPipeline(inputs: Inputs): Promise<void> {
   const clock = new PhaseClock()
+  const deadline = Deadline.after(inputs.waitTimeoutMs)
   const report: RunReport = {
     command: inputs.command,
     cluster: `${inputs.resourceGroup}/${inputs.clusterName}`,
@@ -89,7 +93,7 @@ export async function runPipeline(inputs: Inputs): Promise<void> {
     await writeSummary(report)
   })
   try {
-    const prepared = await prepare(inputs, clock, report, post, c => (closeAccess = c))
+    const prepared = await prepare(inputs, deadline, clock, report, post, c => (closeAccess = c))
     if (!prepared) return
     const teardown: TeardownContext = { ...prepared, nodeResourceGroup: prepared.cluster.nodeResourceGroup }
     if (inputs.command === 'install') await install(prepared, clock, report, post)
@@ -129,6 +133,7 @@ function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string 
 /** Prepared for the command, or undefined when there is nothing more to do (a remove on a cluster that is gone). */
 async function prepare(
   inputs: Inputs,
+  deadline: Deadline,
   clock: PhaseClock,
   report: RunReport,
   post: PostState,
@@ -164,7 +169,7 @@ async function prepare(
     }
     post.subscriptionId = access.subscriptionId
     // A Retry-After that would run past wait-timeout fails at once instead of waiting for nothing.
-    return { session: s, arm: new ArmClient(access, { deadline: Date.now() + inputs.waitTimeoutMs }), signedInObjectId: tokenObjectId(signedIn.armToken.token) }
+    return { session: s, arm: new ArmClient(access, { deadline: deadline.at }), signedInObjectId: tokenObjectId(signedIn.armToken.token) }
   })
   report.signedInAs = session.description
 
@@ -244,7 +249,8 @@ async function prepare(
     kube: access.kube,
     location,
     connectors,
-    aciResourceGroup: post.aciResourceGroup
+    aciResourceGroup: post.aciResourceGroup,
+    deadline
   }
 }
 
@@ -296,6 +302,10 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
   const settings = settingsFor(p)
   const { helmCtx } = p
   report.chart = p.inputs.chartUrl
+  const insecure = insecureChartWarning(p.inputs.chartUrl, p.inputs.chartSha256)
+  if (insecure) core.warning(insecure)
+  // Checked before anything is installed; helm then gets the verified file.
+  const chartRef = await verifiedChart(p.inputs.chartUrl, p.inputs.chartSha256, helmCtx.workDir)
 
   // Before anything is installed: a connector that may not create container groups turns
   // Ready anyway, and every pod on it then stays Pending.
@@ -307,7 +317,7 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
 
   await clock.run(`Install connector (${p.connectors.map(c => c.os).join(', ')})`, async () => {
     // Check every namespace before changing anything, so a conflict leaves nothing half done.
-    await settleAll(p.connectors.map(c => checkNamespaceFree(p.kube, c, p.inputs.waitTimeoutMs)))
+    await settleAll(p.connectors.map(c => checkNamespaceFree(p.kube, c, p.deadline.left())))
     const [records, chart] = await settleAll([
       settleAll(p.connectors.map(c => readRelease(p.kube, c.release, RELEASE_NAMESPACE))),
       chartIdentity(p.inputs.chartUrl)
@@ -319,7 +329,7 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
     savePostState(post)
     await settleAll(
       p.connectors.map(async (c, i) => {
-        await recoverPendingRelease(p.kube, helmCtx, c, statuses[i], p.inputs.waitTimeoutMs, p.aciResourceGroup)
+        await recoverPendingRelease(p.kube, helmCtx, c, statuses[i], p.deadline.left(), p.aciResourceGroup)
         const values = renderValues(c, settings)
         // A re-run that would change nothing skips helm (the connector must still be there).
         // A re-run that would change nothing skips helm, unless the connector is unhealthy: an
@@ -334,13 +344,13 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
         if (statuses[i] !== undefined && !statuses[i]?.startsWith('pending-')) {
           core.info(`Release ${c.release} is already there (${statuses[i]}); upgrading it in place: ${reason}${leftByCleanup}.`)
         }
-        await installConnector(helmCtx, c, p.inputs.chartUrl, values)
+        await installConnector(helmCtx, c, chartRef, values)
       })
     )
   })
 
   report.nodes = await clock.run('Wait for virtual nodes', async () => {
-    const settled = await Promise.allSettled(p.connectors.map(c => waitForVirtualNode(p.kube, c, p.inputs.waitTimeoutMs, ctx)))
+    const settled = await Promise.allSettled(p.connectors.map(c => waitForVirtualNode(p.kube, c, p.deadline.left(), ctx)))
     const failures = settled.flatMap(s => (s.status === 'rejected' ? [errorText(s.reason)] : []))
     const ready = settled.flatMap(s => (s.status === 'fulfilled' ? [s.value] : []))
     for (const n of ready) core.info(`${n.node} is Ready after ${(n.waitedMs / 1000).toFixed(1)} s`)
@@ -362,7 +372,7 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
         const hint = connectorLogHint(errorText(err), ctx)
         throw hint ? new Error(`${errorText(err)}\n${hint}`) : err
       }
-      return settleAll(p.connectors.map(c => waitForSample(p.kube, c.os, p.inputs.samplesNamespace, p.inputs.waitTimeoutMs).catch(withHint)))
+      return settleAll(p.connectors.map(c => waitForSample(p.kube, c.os, p.inputs.samplesNamespace, p.deadline.left()).catch(withHint)))
     })
     const ips: Record<string, string[]> = {}
     // The connector reports no pod IP for Windows container groups (azure-aci v1.6.4

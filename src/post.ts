@@ -19,7 +19,7 @@ import { grantedRoleItems } from './connector-access.js'
 import { clusterLabel } from './teardown.js'
 import { loadPostState, type PostState } from './state.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
-import { errorText } from './async.js'
+import { Deadline, errorText } from './async.js'
 
 export async function runPost(): Promise<void> {
   const state = loadPostState()
@@ -43,6 +43,7 @@ async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
     return
   }
   const clock = new PhaseClock()
+  const deadline = Deadline.after(inputs.waitTimeoutMs)
   // The main step's own copy: a later step may have switched the output kubeconfig's context or deleted it.
   const kubeconfig = await fs.readFile(state.cleanupKubeconfig, 'utf8').catch((err: unknown) => {
     throw new Error(`the action's copy of the kubeconfig (${state.cleanupKubeconfig}) is gone (${errorText(err)}); was RUNNER_TEMP emptied by a later step?`)
@@ -61,7 +62,7 @@ async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
   try {
     // ARM for ACI (and, on an Entra ID cluster, the cluster token): the main step's tokens ended with it.
     const azure = await clock
-      .run('Cleanup: sign in to Azure', () => signInAgain(state, inputs))
+      .run('Cleanup: sign in to Azure', () => signInAgain(state, inputs, deadline))
       .catch((err: unknown) => {
         if (state.entra) throw err
         core.warning(`cleanup: could not sign in to Azure again (${errorText(err)}); the cluster side is removed, ACI cannot be checked.`)
@@ -83,7 +84,7 @@ async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
     for (const t of targets) core.info(`• ${t.names.node}: ${t.reason}`)
     const result = await clock.run('Cleanup: remove what this job installed', () =>
       removeTargets(kube, { helm: state.helm ?? 'helm', kubeconfig: helmKubeconfig, workDir }, targets, {
-        timeoutMs: inputs.waitTimeoutMs,
+        timeoutMs: deadline.left(),
         dryRun: false,
         nodeResourceGroup: state.nodeResourceGroup ?? '',
         arm: azure?.arm
@@ -123,14 +124,14 @@ interface Azure {
 }
 
 /** Signs in again as the main step did (its tokens ended with it). */
-async function signInAgain(state: PostState, inputs: Inputs): Promise<Azure> {
+async function signInAgain(state: PostState, inputs: Inputs, deadline: Deadline): Promise<Azure> {
   const az = async (): Promise<string> => {
     if (!state.az) throw new Error("the main step found no az for the runner's session.")
     return state.az
   }
   const signedIn = await signIn(inputs.signIn, inputs.environment, az, state.subscriptionId)
   const access = await getArmAccess(signedIn.session, signedIn.armToken, state.subscriptionId)
-  return { session: signedIn.session, arm: new ArmClient(access, { deadline: Date.now() + inputs.waitTimeoutMs }) }
+  return { session: signedIn.session, arm: new ArmClient(access, { deadline: deadline.at }) }
 }
 
 /** The kubeconfig (credentials) and the work dir; RUNNER_TEMP is emptied by the runner too, but not on every self-hosted setup. */

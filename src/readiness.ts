@@ -356,7 +356,7 @@ export async function waitForVirtualNode(kube: Kube, c: ConnectorNames, timeoutM
   const hint = connectorLogHint(diagnosis.log, ctx)
   const what =
     result === 'timeout'
-      ? `Virtual node ${c.node} was not Ready after ${Math.round(timeoutMs / 1000)} s (node ${node ? (nodeIsReady(node) ? 'Ready' : 'registered, not Ready') : 'never registered'}).`
+      ? `Virtual node ${c.node} was not Ready after ${Math.round(timeoutMs / 1000)} s, what was left of wait-timeout (node ${node ? (nodeIsReady(node) ? 'Ready' : 'registered, not Ready') : 'never registered'}).`
       : `The ${c.os} connector (release ${c.release}) is failing: ${result.failure}.`
   throw new ConnectorNotReadyError(
     c,

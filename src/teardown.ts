@@ -4,7 +4,7 @@
 // found and why, carries it out (or, in a dry run, only lists it), and reports every item.
 import * as core from '@actions/core'
 import type { ArmClient } from './arm.js'
-import { errorText } from './async.js'
+import { errorText, type Deadline } from './async.js'
 import type { ClusterNotFoundError } from './cluster.js'
 import { grantedRoleItems } from './connector-access.js'
 import type { HelmContext } from './connector.js'
@@ -35,6 +35,8 @@ export interface TeardownContext {
   arm: ArmClient
   /** The cluster's own node resource group (MC_*). */
   nodeResourceGroup: string
+  /** wait-timeout, counted from the step's start. */
+  deadline: Deadline
 }
 
 /** How the cluster is named in role assignment descriptions and messages. */
@@ -101,7 +103,7 @@ export async function runRemove(t: TeardownContext, clock: PhaseClock, report: R
   report.removalStarted = !dry
   const result = await clock.run(
     `${dry ? 'Dry run: what a remove would take' : 'Remove'} (${targets.map(x => x.names.node).join(', ') || 'nothing found'})`,
-    () => removeTargets(t.kube, t.helmCtx, targets, { timeoutMs: t.inputs.waitTimeoutMs, dryRun: dry, nodeResourceGroup: t.nodeResourceGroup, arm: t.arm })
+    () => removeTargets(t.kube, t.helmCtx, targets, { timeoutMs: t.deadline.left(), dryRun: dry, nodeResourceGroup: t.nodeResourceGroup, arm: t.arm })
   )
   const roles = await grantedRoleItems(t.arm, [...new Set(targets.map(x => x.aciResourceGroup))], clusterLabel(t.inputs))
   result.items.push(...roles)
@@ -156,7 +158,7 @@ export async function runSweepCommand(t: TeardownContext, clock: PhaseClock, rep
     glob: t.inputs.connectorName,
     olderThanMs: t.inputs.olderThanMs,
     dryRun: t.inputs.dryRun,
-    timeoutMs: t.inputs.waitTimeoutMs,
+    timeoutMs: t.deadline.left(),
     nodeResourceGroup: t.nodeResourceGroup,
     aciResourceGroup: t.inputs.aciResourceGroup
   }

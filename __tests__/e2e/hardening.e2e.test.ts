@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import { startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/naming.js'
 import { expectNoSecretLeak, expectSuccess, isReady, job, node, releasesIn, secretSignIn } from './helpers.js'
@@ -101,5 +101,39 @@ describe('inputs that pass validation work end to end', () => {
     } finally {
       env.azure.rbac.unassign(assigned.principal, 'Contributor', assigned.scope)
     }
+  })
+
+  it('chart-sha256: a chart that does not match is refused before helm runs; the right digest installs the checked file', async () => {
+    const chartUrl = env.baseInputs()['chart-url'] ?? ''
+    const digest = createHash('sha256')
+      .update(Buffer.from(await (await fetch(chartUrl)).arrayBuffer()))
+      .digest('hex')
+    const inputs = { ...secretSignIn, 'connector-name': 'pinned' }
+    const argvBefore = (await env.argvLog()).split('\n').length
+    const wrong = await job(env, { ...inputs, 'chart-sha256': '0'.repeat(64) })
+    await wrong.job.cleanup()
+    expect(wrong.main.exitCode).toBe(1)
+    expect(wrong.main.log).toContain(
+      `chart-sha256 does not match: ${chartUrl} has SHA-256 ${digest}, chart-sha256 is ${'0'.repeat(64)}. Nothing was installed.`
+    )
+    expect(
+      (await env.argvLog())
+        .split('\n')
+        .slice(argvBefore - 1)
+        .filter(l => l.startsWith('helm upgrade')),
+      'helm ran'
+    ).toEqual([])
+    expect(await releasesIn(env)).toEqual([])
+    // Pinned, a chart over plain http:// needs no warning.
+    expect(wrong.main.log).not.toContain('is plain http://')
+
+    const right = await job(env, { ...inputs, 'chart-sha256': digest })
+    await right.job.cleanup()
+    expectSuccess(right.main)
+    expect(right.main.log).toContain(`Chart ${chartUrl} matches chart-sha256 (${digest}).`)
+    expect(await releasesIn(env)).toEqual(['pinned-linux-eastus'])
+    const removed = await job(env, { ...secretSignIn, command: 'remove', 'connector-name': 'pinned' })
+    await removed.job.cleanup()
+    expectSuccess(removed.main)
   })
 })

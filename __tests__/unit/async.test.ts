@@ -42,3 +42,13 @@ describe('settleAll', () => {
     expect(slowDone).toBe(true)
   })
 })
+
+describe('Deadline', () => {
+  it('gives each wait what is left of one limit, and at least a second to look once', async () => {
+    const { Deadline } = await import('../../src/async.js')
+    const d = Deadline.after(5_000)
+    expect(d.left()).toBeGreaterThan(4_000)
+    expect(d.left()).toBeLessThanOrEqual(5_000)
+    expect(new Deadline(Date.now() - 60_000).left()).toBe(Deadline.MIN_WAIT_MS)
+  })
+})

@@ -315,3 +315,21 @@ describe('inputs that validate must not break later', () => {
     expect(parse({ 'kubectl-version': 'v1.9.0' }).kubectlVersion).toBe('v1.9.0')
   })
 })
+
+describe('chart-sha256', () => {
+  it('takes 64 hex digits for an https:// or local chart, and refuses other values and oci:// charts', () => {
+    const digest = 'a'.repeat(64)
+    expect(parse({ 'chart-sha256': digest }).chartSha256).toBe(digest)
+    expect(problemsOf({ 'chart-sha256': 'abc' })[0]).toBe('chart-sha256: "abc" is not valid; use the 64 hex digits `sha256sum <chart>.tgz` prints.')
+    expect(problemsOf({ 'chart-sha256': digest, 'chart-url': 'oci://example.io/charts/vk' })[0]).toContain(
+      'an oci:// chart is pinned by its registry reference'
+    )
+  })
+
+  it('warns about a plain http:// chart unless it is pinned', async () => {
+    const { insecureChartWarning } = await import('../../src/chart.js')
+    expect(insecureChartWarning('http://mirror/vk-1.0.0.tgz', undefined)).toContain('is plain http://')
+    expect(insecureChartWarning('http://mirror/vk-1.0.0.tgz', 'a'.repeat(64))).toBeUndefined()
+    expect(insecureChartWarning(DEFAULT_CHART_URL, undefined)).toBeUndefined()
+  })
+})
