@@ -83,14 +83,37 @@ export function laterStepNeeds(signIn: SignIn): string {
 }
 
 /**
- * The variable that moves kubelogin's token cache: `get-token` keeps tokens in a persistent
- * cache under the user's cache directory (pkg/cmd/token.go: NewOptions(true); Go's
- * os.UserCacheDir: $XDG_CACHE_HOME on Linux, %LocalAppData% on Windows). Pointed into the
- * job's work dir, no token outlives the job on a self-hosted runner. macOS derives it from
- * $HOME, which az also reads, so it is left alone there.
+ * The variable that moves kubelogin's token cache. `get-token` keeps tokens in azidentity's
+ * persistent cache (kubelogin v0.2.21 pkg/internal/token/persistentcache.go: cache.New), which
+ * on Linux lives in $XDG_CACHE_HOME/.IdentityService/msal.cache (azidentity/cache v0.4.0
+ * cache_linux.go, cache.go). Pointed into the job's work dir, no token outlives the job.
+ * Windows and macOS have no such variable: see kubeloginCacheNote.
  */
 export function cacheDirVariable(platform: Target['platform']): string | undefined {
-  return platform === 'linux' ? 'XDG_CACHE_HOME' : platform === 'windows' ? 'LocalAppData' : undefined
+  return platform === 'linux' ? 'XDG_CACHE_HOME' : undefined
+}
+
+/**
+ * Where kubelogin keeps later steps' cluster tokens when no variable can move it into the
+ * job's work dir (azidentity/cache v0.4.0): on Windows %LOCALAPPDATA%\.IdentityService\msal.cache
+ * (the folder comes from KnownFolderPath(FOLDERID_LocalAppData), which ignores the
+ * LocalAppData variable; DPAPI-encrypted), on macOS the login Keychain item "msal.cache"
+ * (account MSALCache). Both are shared by every azidentity program of the runner user, so
+ * the post step does not delete them (it would sign other tools out); a GitHub-hosted
+ * runner's machine goes with the job. Undefined on Linux, where the cache is job-scoped.
+ */
+export function kubeloginCacheNote(platform: Target['platform']): string | undefined {
+  const place =
+    platform === 'windows'
+      ? '%LOCALAPPDATA%\\.IdentityService\\msal.cache (encrypted with DPAPI for the runner user)'
+      : platform === 'darwin'
+        ? 'the runner user\'s login Keychain, item "msal.cache" (account MSALCache)'
+        : undefined
+  if (!place) return undefined
+  return (
+    `kubelogin keeps the cluster tokens of later steps in ${place}, shared with other Azure SDK programs of this user, so the post step leaves it. ` +
+    'On a GitHub-hosted runner it goes with the machine; on a self-hosted runner a token stays there until it expires (an Entra access token lasts 60 to 90 minutes).'
+  )
 }
 
 interface ExecConfig {

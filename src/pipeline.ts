@@ -6,7 +6,7 @@ import * as path from 'node:path'
 import * as core from '@actions/core'
 import { regionProblem } from './regions.js'
 import type { Inputs } from './inputs.js'
-import { findAzureCli, installHelm, installKubectl, DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from './tools.js'
+import { currentTarget, findAzureCli, installHelm, installKubectl, DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from './tools.js'
 import { signIn, type AzureSession } from './azure-login.js'
 import { ArmClient, getArmAccess } from './arm.js'
 import { ensureConnectorAccess, tokenObjectId, type ConnectorIdentityRef } from './connector-access.js'
@@ -37,7 +37,7 @@ import { runnerTemp } from './main.js'
 import { errorText } from './async.js'
 import { whenCancelled } from './process.js'
 import { insecureChartWarning, verifiedChart } from './chart.js'
-import { laterStepAudienceProblem } from './kubelogin.js'
+import { kubeloginCacheNote, laterStepAudienceProblem } from './kubelogin.js'
 
 /** The post step's copy of the kubeconfig, in the action's work dir. */
 const CLEANUP_KUBECONFIG = 'cleanup.kubeconfig'
@@ -224,6 +224,11 @@ async function prepare(
   })
   post.kubeconfig = access.outputKubeconfig
   post.entra = Boolean(cluster.entra) && !inputs.admin
+  const cacheNote = post.entra ? kubeloginCacheNote(currentTarget().platform) : undefined
+  if (cacheNote) {
+    core.info(cacheNote)
+    report.notes = [...(report.notes ?? []), cacheNote]
+  }
   post.aciResourceGroup = inputs.aciResourceGroup ?? cluster.nodeResourceGroup
   post.nodeResourceGroup = cluster.nodeResourceGroup
   if (inputs.command === 'install') {

@@ -54,6 +54,8 @@ export interface RunReport {
   nodes: NodeStatus[]
   samples: SampleStatus[]
   removals: RemovalReport[]
+  /** Facts the user should know about what outlives the step. */
+  notes?: string[]
   /** Role assignments grant-connector-role made (or found) on this run. */
   roles?: GrantedRole[]
   /** command: remove reached the removal itself (a failure before it changed nothing). */
@@ -125,6 +127,7 @@ export function renderSummary(r: RunReport): string {
     }
     lines.push('')
   }
+  for (const n of r.notes ?? []) lines.push('> [!NOTE]', `> ${n}`, '')
   if (r.dryRun) lines.push('> [!NOTE]', '> Dry run: nothing was changed. The table lists what a real run would remove.', '')
   if (r.teardown) {
     if (r.teardown.length === 0)

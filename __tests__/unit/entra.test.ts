@@ -3,7 +3,7 @@ import { KubeConfig } from '@kubernetes/client-node'
 import { azTokenExpiry, clientCredentialsForm, tokenEndpoint } from '../../src/azure-login.js'
 import { RefreshingToken, REFRESH_MARGIN_MS } from '../../src/refreshing-token.js'
 import { AKS_SERVER_APP_ID } from '../../src/cluster-access.js'
-import { cacheDirVariable, convertArgs, kubeloginAssetName, kubeloginPathInZip, kubeloginUrl } from '../../src/kubelogin.js'
+import { cacheDirVariable, convertArgs, kubeloginAssetName, kubeloginCacheNote, kubeloginPathInZip, kubeloginUrl } from '../../src/kubelogin.js'
 import { adminCredentialProblem, tokenFileKubeconfig, toClusterInfo } from '../../src/cluster.js'
 import { parseInputs } from '../../src/inputs.js'
 
@@ -104,10 +104,14 @@ describe('kubelogin', () => {
     expect(convertArgs({ kind: 'ambient' }, 'k', cloud)).toEqual(['convert-kubeconfig', '--kubeconfig', 'k', '--login', 'azurecli'])
   })
 
-  it('moves the token cache with the variable Go reads for the user cache dir', () => {
+  it('moves the token cache into the job on Linux, and says where it stays on Windows and macOS', () => {
     expect(cacheDirVariable('linux')).toBe('XDG_CACHE_HOME')
-    expect(cacheDirVariable('windows')).toBe('LocalAppData')
+    // azidentity/cache takes the Windows folder from KnownFolderPath, not from a variable.
+    expect(cacheDirVariable('windows')).toBeUndefined()
     expect(cacheDirVariable('darwin')).toBeUndefined()
+    expect(kubeloginCacheNote('linux')).toBeUndefined()
+    expect(kubeloginCacheNote('windows')).toContain('%LOCALAPPDATA%\\.IdentityService\\msal.cache')
+    expect(kubeloginCacheNote('darwin')).toContain('login Keychain, item "msal.cache"')
   })
 
   it('kubelogin-version must be a release version', () => {
