@@ -24,7 +24,7 @@ function foldedLog(log: string): string {
     .split('\n')
     .filter(l => !l.startsWith('::debug::') && !l.startsWith('::endgroup::'))
     .map(l => (l.startsWith('::group::') ? `▸ ${l.slice('::group::'.length)}` : `    ${l}`))
-    .filter(l => l.startsWith('▸') || /Ready|Signed in|Cluster |aci-helloworld|nanoserver-iis|container group|uninstalled|deleted|error|warning/i.test(l))
+    .filter(l => l.startsWith('▸') || /Ready|Signed in|Cluster |• |aci-helloworld|nanoserver-iis|container group|uninstalled|deleted|error|warning/i.test(l))
     .join('\n')
 }
 

@@ -65,7 +65,9 @@ async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
       .run('Cleanup: sign in to Azure', () => signInAgain(state, inputs, deadline))
       .catch((err: unknown) => {
         if (state.entra) throw err
-        core.warning(`cleanup: could not sign in to Azure again (${errorText(err)}); the cluster side is removed, ACI cannot be checked.`)
+        core.warning(
+          `cleanup: could not sign in to Azure again (${errorText(err)}); the connectors are still removed from the cluster, but ACI cannot be checked.`
+        )
         return undefined
       })
     let kube = kubeFromString(kubeconfig)
