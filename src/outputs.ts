@@ -17,7 +17,8 @@ export const OUTPUT_NAMES = [
   'kubectl-path',
   'kubelogin-path',
   'helm-path',
-  'swept'
+  'swept',
+  'placement'
 ] as const
 
 export type Outputs = Partial<Record<(typeof OUTPUT_NAMES)[number], string | undefined>>

@@ -28,7 +28,7 @@ import {
 } from './connector.js'
 import { chartIdentity, readRelease, upgradeReason } from './helm-releases.js'
 import { connectorLogHint, waitForVirtualNode, type DiagnosisContext } from './readiness.js'
-import { applySample, ensureSamplesNamespace, waitForSample } from './samples.js'
+import { applySample, ensureSamplesNamespace, placementFor, waitForSample } from './samples.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
 import { clusterLabel, reportClusterGone, runRemove, runSweepCommand, type TeardownContext } from './teardown.js'
 import { savePostState, type PostState } from './state.js'
@@ -363,6 +363,10 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
       report.nodes = ready
       throw new Error(failures.join('\n\n'))
     }
+    // Every node is Ready: what a later step's own pods need to run on each.
+    publishOutputs({
+      placement: JSON.stringify(Object.fromEntries(p.connectors.map(c => [c.os.toLowerCase(), { node: c.node, ...placementFor(c.os, c.node) }])))
+    })
     return ready
   })
 

@@ -1,7 +1,7 @@
 // The two sample workloads of the 2019 Azure doc "Use Virtual Kubelet with AKS" (the page this action grew from), with today's images: applied (server-side, so a
 // re-run converges), waited for, and their pod IPs reported; deleted on removal.
 import * as core from '@actions/core'
-import { KubernetesObjectApi, PatchStrategy, type V1Deployment, type V1Pod } from '@kubernetes/client-node'
+import { KubernetesObjectApi, PatchStrategy, type V1Deployment, type V1Pod, type V1Toleration } from '@kubernetes/client-node'
 import { ignoreNotFound, isConflict, watchUntil, watchUntilAborted, type Kube } from './kube.js'
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './naming.js'
 import type { OsType } from './naming.js'
@@ -32,6 +32,19 @@ export const SAMPLES: Record<OsType, SampleSpec> = {
  * a second connector of the same OS (another pull request's, the managed add-on's
  * `virtual-node-aci-linux`) never gets the sample.
  */
+/** What a pod needs to run on `node`, exactly as the samples use it (the `placement` output). */
+export function placementFor(os: OsType, node: string): { nodeSelector: Record<string, string>; tolerations: V1Toleration[] } {
+  return {
+    nodeSelector: {
+      'kubernetes.io/os': os.toLowerCase(),
+      'kubernetes.io/hostname': node,
+      'kubernetes.io/role': 'agent',
+      type: 'virtual-kubelet'
+    },
+    tolerations: [{ key: 'virtual-kubelet.io/provider', operator: 'Equal', value: 'azure', effect: 'NoSchedule' }]
+  }
+}
+
 export function sampleDeployment(os: OsType, namespace: string, node: string): V1Deployment {
   const { name, image } = SAMPLES[os]
   const labels = { app: name, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE }
@@ -48,13 +61,7 @@ export function sampleDeployment(os: OsType, namespace: string, node: string): V
           containers: [{ name, image, ports: [{ containerPort: 80 }] }],
           // A sample has nothing to drain; a short grace keeps teardown (and ACI billing) short.
           terminationGracePeriodSeconds: 5,
-          nodeSelector: {
-            'kubernetes.io/os': os.toLowerCase(),
-            'kubernetes.io/hostname': node,
-            'kubernetes.io/role': 'agent',
-            type: 'virtual-kubelet'
-          },
-          tolerations: [{ key: 'virtual-kubelet.io/provider', operator: 'Equal', value: 'azure', effect: 'NoSchedule' }]
+          ...placementFor(os, node)
         }
       }
     }

@@ -3,7 +3,7 @@
 import { stat } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
-import { runJob } from '../local-aks/runner.js'
+import { runJob, runLaterStep } from '../local-aks/runner.js'
 import { HELM3_VERSION } from '../local-aks/binaries.js'
 import { secretForms } from '../../src/secrets.js'
 import {
@@ -185,6 +185,53 @@ describe('CI step: install Both with samples', () => {
       'nanoserver-iis'
     ])
     expect(env.azure.state().registerCalls).toBe(1)
+  })
+
+  it('the placement output puts a later step’s own Deployment on the virtual node (kubectl patch), where it runs as a container group', async () => {
+    const { result, job: j } = await mainOnly(env, { ...secretSignIn, 'os-type': 'Both' })
+    try {
+      expectSuccess(result)
+      const placement = JSON.parse(result.outputs.placement ?? '{}') as Record<
+        string,
+        { node: string; nodeSelector: Record<string, string>; tolerations: unknown[] }
+      >
+      expect(Object.keys(placement).sort()).toEqual(['linux', 'windows'])
+      expect(placement.linux?.node).toBe(LINUX_NODE)
+      expect(placement.windows?.nodeSelector['kubernetes.io/os']).toBe('windows')
+      const kubectl = result.outputs['kubectl-path'] ?? 'kubectl'
+      const kubeconfig = ['--kubeconfig', result.outputs['kubeconfig-path'] ?? '']
+      // A later step: the user's own Deployment, then the placement merged into its pod template.
+      const created = await runLaterStep(j, kubectl, ['create', 'deployment', 'my-app', '--image=mcr.microsoft.com/azuredocs/aci-helloworld', ...kubeconfig])
+      expect(created.code, created.stderr).toBe(0)
+      const { nodeSelector, tolerations } = placement.linux!
+      const patched = await runLaterStep(j, kubectl, [
+        'patch',
+        'deployment',
+        'my-app',
+        '--type',
+        'merge',
+        '-p',
+        JSON.stringify({ spec: { template: { spec: { nodeSelector, tolerations } } } }),
+        ...kubeconfig
+      ])
+      expect(patched.code, patched.stderr).toBe(0)
+      const group = await waitFor('my-app as a container group', async () =>
+        env.azure.aci.groups().find(g => g.tags.PodName?.startsWith('my-app-') && g.state === 'Running')
+      )
+      expect(group.tags.NodeName).toBe(LINUX_NODE)
+      await waitFor('my-app Running on the virtual node', async () => {
+        const pods = (await env.core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=my-app' })).items
+        return pods.some(p => p.spec?.nodeName === LINUX_NODE && p.status?.phase === 'Running')
+      })
+    } finally {
+      await env.apps.deleteNamespacedDeployment({ name: 'my-app', namespace: 'default' }).catch(() => undefined)
+      await waitFor('my-app gone from ACI', async () => !env.azure.aci.groups().some(g => g.tags.PodName?.startsWith('my-app-')))
+      await waitFor(
+        'my-app pods gone',
+        async () => (await env.core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=my-app' })).items.length === 0
+      )
+      await j.cleanup()
+    }
   })
 
   it('removes everything with command: remove, and a second remove succeeds and says so', async () => {
