@@ -86,6 +86,11 @@ interface RoleAssignmentList {
   value?: Array<{ id?: string; properties?: { roleDefinitionId?: string; scope?: string; principalId?: string; description?: string | null } }>
 }
 
+/** How the cluster is named in role assignment descriptions and messages: <resource-group>/<cluster-name>. */
+export function clusterLabel(inputs: { resourceGroup: string; clusterName: string }): string {
+  return `${inputs.resourceGroup}/${inputs.clusterName}`
+}
+
 /**
  * The description a role assignment made by grant-connector-role carries (a documented
  * property of role assignments), so a later remove can name it for this cluster.

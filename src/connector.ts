@@ -13,6 +13,12 @@ import { Deadline, pollUntil } from './async.js'
 import { listContainerGroups } from './container-groups.js'
 import { podRef, recordPods } from './attribution.js'
 
+/**
+ * Release statuses an install takes away and installs afresh (an interrupted first install,
+ * an interrupted uninstall): a run that finds one creates the connector, so its cleanup removes it.
+ */
+export const REINSTALLED_STATUSES = ['pending-install', 'uninstalling']
+
 /** Helm keeps its release records here, as the old CLI did (the chart makes its own namespace). */
 export const RELEASE_NAMESPACE = 'default'
 const HELM_TIMEOUT_MS = 5 * 60_000
@@ -178,7 +184,7 @@ export async function recoverPendingRelease(
   aciResourceGroup: string
 ): Promise<void> {
   const release = c.release
-  if (status === 'pending-install' || status === 'uninstalling') {
+  if (status && REINSTALLED_STATUSES.includes(status)) {
     core.warning(`Release ${release} was left ${status} by an interrupted helm; uninstalling it before installing again.`)
     // The whole removal: the chart's namespace must be gone before it can be created again.
     await removeConnector(kube, ctx, c, timeoutMs, aciResourceGroup)

@@ -479,7 +479,8 @@ export async function checkInputsOnRunner(inputs: Inputs, env: NodeJS.ProcessEnv
 /** For a local chart path: why helm could not use it, or undefined (URLs are checked when fetched). */
 export async function localChartProblem(chartUrl: string): Promise<string | undefined> {
   if (/^(https?|oci):\/\//.test(chartUrl)) return undefined
-  const file = chartUrl.startsWith('~') ? path.join(os.homedir(), chartUrl.slice(1)) : path.resolve(chartUrl)
+  // parseInputs has expanded ~/ already.
+  const file = path.resolve(chartUrl)
   const stat = await fs.stat(file).catch(() => undefined)
   if (!stat) return `"${chartUrl}" does not exist on the runner (resolved to ${file}); check out the repository that holds it first, or use a chart URL.`
   if (stat.isDirectory()) {

@@ -9,7 +9,7 @@ import type { Inputs } from './inputs.js'
 import { currentTarget, findAzureCli, installHelm, installKubectl, DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from './tools.js'
 import { signIn, type AzureSession } from './azure-login.js'
 import { ArmClient, getArmAccess } from './arm.js'
-import { ensureConnectorAccess, tokenObjectId, type ConnectorIdentityRef } from './connector-access.js'
+import { clusterLabel, ensureConnectorAccess, tokenObjectId, type ConnectorIdentityRef } from './connector-access.js'
 import { ensureProviderRegistered } from './provider-registration.js'
 import { adminCredentialProblem, ClusterNotFoundError, getCluster, type ClusterInfo } from './cluster.js'
 import { INSTALL_PERMISSION, openClusterAccess, REMOVE_PERMISSION, writePrivateFile } from './cluster-access.js'
@@ -21,6 +21,7 @@ import {
   connectorRolloutReason,
   installConnector,
   recoverPendingRelease,
+  REINSTALLED_STATUSES,
   RELEASE_NAMESPACE,
   renderValues,
   type ConnectorSettings,
@@ -30,7 +31,7 @@ import { chartIdentity, readRelease, upgradeReason } from './helm-releases.js'
 import { connectorLogHint, waitForVirtualNode, type DiagnosisContext } from './readiness.js'
 import { applySample, ensureSamplesNamespace, placementFor, waitForSample } from './samples.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
-import { clusterLabel, reportClusterGone, runRemove, runSweepCommand, type TeardownContext } from './teardown.js'
+import { reportClusterGone, runRemove, runSweepCommand, type TeardownContext } from './teardown.js'
 import { savePostState, type PostState } from './state.js'
 import { connectorOutputs, publishOutputs } from './outputs.js'
 import { runnerTemp } from './main.js'
@@ -330,7 +331,7 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
     const statuses = records.map(r => r?.status)
     // The post step's cleanup removes what this run created, never a connector that was
     // already there (a shared cluster's, or an earlier job's).
-    post.connectors = p.connectors.filter((_c, i) => statuses[i] === undefined || statuses[i] === 'pending-install' || statuses[i] === 'uninstalling')
+    post.connectors = p.connectors.filter((_c, i) => statuses[i] === undefined || REINSTALLED_STATUSES.includes(statuses[i] ?? ''))
     savePostState(post)
     await settleAll(
       p.connectors.map(async (c, i) => {

@@ -13,10 +13,9 @@ import { clusterToken, entraAccess } from './cluster-access.js'
 import type { RefreshingToken } from './refreshing-token.js'
 import { clusterUid, kubeFromString, maskKubeconfig, type Kube } from './kube.js'
 import { maskInputSecrets } from './main.js'
-import { failedItemsError, findRemovalTargets, logItems, removeTargets, uncheckedAciError } from './removal.js'
+import { findRemovalTargets, logItems, removeTargets, teardownError } from './removal.js'
 import { distinctResourceGroups } from './attribution.js'
-import { grantedRoleItems } from './connector-access.js'
-import { clusterLabel } from './teardown.js'
+import { clusterLabel, grantedRoleItems } from './connector-access.js'
 import { loadPostState, type PostState } from './state.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
 import { Deadline, errorText } from './async.js'
@@ -97,10 +96,8 @@ async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
     report.teardown = result.items
     report.removals = result.removals
     logItems(result.items)
-    const problems = [failedItemsError(result.items, ''), uncheckedAciError(result.unchecked, targets, inputs.verifyAci)].filter(
-      (e): e is Error => e !== undefined
-    )
-    if (problems.length > 0) throw new Error(problems.map(e => e.message).join('\n\n'))
+    const error = teardownError(result, targets, inputs.verifyAci, '')
+    if (error) throw error
   } catch (err) {
     report.error = errorText(err)
     throw err

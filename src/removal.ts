@@ -76,7 +76,7 @@ export async function findRemovalTargets(kube: Kube, scope: RemovalScope, nodeRe
         inScope(scope, r.connector, r.os, r.region) &&
         oldEnough(scope, r.firstDeployed) &&
         (!scope.only || scope.only.releases.includes(r.release)) &&
-        (scope.aciResourceGroup === undefined || r.aciResourceGroup.toLowerCase() === scope.aciResourceGroup.toLowerCase())
+        (scope.aciResourceGroup === undefined || sameResourceGroup(r.aciResourceGroup, scope.aciResourceGroup))
     )
     .map(r => ({
       names: { os: r.os, release: r.release, node: r.node, namespace: r.namespace, helmNamespace: r.helmNamespace },
@@ -103,7 +103,7 @@ export async function findRemovalTargets(kube: Kube, scope: RemovalScope, nodeRe
     if (scope.notReadyForMs !== undefined && (!since || now - since.getTime() < scope.notReadyForMs)) continue
     // Its release is gone; the ACI group is the one recorded when it was drained, else the cluster's own.
     const aciResourceGroup = record.get(name)?.aciResourceGroup ?? nodeResourceGroup
-    if (scope.aciResourceGroup !== undefined && aciResourceGroup.toLowerCase() !== scope.aciResourceGroup.toLowerCase()) continue
+    if (scope.aciResourceGroup !== undefined && !sameResourceGroup(aciResourceGroup, scope.aciResourceGroup)) continue
     const release = name.slice(NODE_NAME_PREFIX.length)
     targets.push({
       names: { os: parsed?.os ?? 'Linux', release, node: name, namespace: connectorNamespace(release) },
@@ -180,13 +180,17 @@ export async function removeTargets(kube: Kube, helmCtx: HelmContext, targets: R
     detail: `sample Deployment this action made for ${d.spec?.template.spec?.nodeSelector?.['kubernetes.io/hostname'] ?? ''}`,
     outcome: verb
   }))
-  for (const p of bound)
-    items.push({
+  const podItems = new Map<string, TeardownItem[]>()
+  for (const p of bound) {
+    const item: TeardownItem = {
       kind: 'pod',
       name: `${p.metadata?.namespace}/${p.metadata?.name}`,
       detail: `bound to ${p.spec?.nodeName ?? ''}; deleted so its container group goes too`,
       outcome: verb
-    })
+    }
+    items.push(item)
+    podItems.set(p.spec?.nodeName ?? '', [...(podItems.get(p.spec?.nodeName ?? '') ?? []), item])
+  }
 
   const resourceGroups = distinctResourceGroups([...targets.map(t => t.aciResourceGroup), ...(opts.orphansIn ?? [])])
   /**
@@ -230,6 +234,8 @@ export async function removeTargets(kube: Kube, helmCtx: HelmContext, targets: R
     const r = results[i]
     const outcome: TeardownItem['outcome'] = !r ? verb : r.ok ? 'removed' : 'failed'
     const error = r && !r.ok ? r.error : undefined
+    // A pod went with its node's removal: when that failed, the pod may still be there.
+    if (outcome === 'failed') for (const item of podItems.get(t.names.node) ?? []) Object.assign(item, { outcome, error })
     if (r?.ok) removals.push({ ...r.value, containerGroupsDeleted: opts.arm ? [] : undefined })
     if (t.release)
       items.push({
@@ -334,6 +340,12 @@ export function uncheckedAciError(unchecked: RemovalResult['unchecked'], targets
     return new Error(`${message}\nGive the sign-in identity read access (Reader) to those resource groups and re-run, or set verify-aci: false to only warn.`)
   core.warning(message)
   return undefined
+}
+
+/** Everything a finished teardown must fail the step for (items that failed, ACI not checked), as one error; undefined when none. */
+export function teardownError(result: RemovalResult, targets: RemovalTarget[], verifyAci: boolean, rerun: string): Error | undefined {
+  const problems = [failedItemsError(result.items, rerun), uncheckedAciError(result.unchecked, targets, verifyAci)].filter((e): e is Error => e !== undefined)
+  return problems.length > 0 ? new Error(problems.map(e => e.message).join('\n\n')) : undefined
 }
 
 /** The swept/removed output: what went (or would), and what was left as not attributable. */

@@ -6,7 +6,8 @@ import * as core from '@actions/core'
 import type { ArmClient } from './arm.js'
 import { errorText, type Deadline } from './async.js'
 import type { ClusterNotFoundError } from './cluster.js'
-import { grantedRoleItems } from './connector-access.js'
+import { clusterLabel, grantedRoleItems } from './connector-access.js'
+import { distinctResourceGroups } from './attribution.js'
 import type { HelmContext } from './connector.js'
 import { listContainerGroups } from './container-groups.js'
 import type { Inputs } from './inputs.js'
@@ -14,12 +15,11 @@ import { parseNodeName } from './installed.js'
 import type { Kube } from './kube.js'
 import { connectorOutputs, publishOutputs } from './outputs.js'
 import {
-  failedItemsError,
   findRemovalTargets,
   logItems,
   removeTargets,
+  teardownError,
   teardownOutput,
-  uncheckedAciError,
   type RemovalResult,
   type RemovalScope,
   type RemovalTarget
@@ -37,11 +37,6 @@ export interface TeardownContext {
   nodeResourceGroup: string
   /** wait-timeout, counted from the step's start. */
   deadline: Deadline
-}
-
-/** How the cluster is named in role assignment descriptions and messages. */
-export function clusterLabel(inputs: Inputs): string {
-  return `${inputs.resourceGroup}/${inputs.clusterName}`
 }
 
 /** What `command: remove` may take: the connector by name; os-type, location and aci-resource-group only narrow it when given. */
@@ -75,10 +70,8 @@ function finishTeardown(t: TeardownContext, report: RunReport, targets: RemovalT
       `${left.length} container group(s) are tagged as a removed virtual node's would be, but cannot be proven this cluster's, so they were left: ` +
         `${left.map(i => i.name).join(', ')}. If they are this cluster's, delete each with \`az container delete -g <resource-group> -n <name> --yes\`.`
     )
-  const problems = [failedItemsError(result.items, rerun), uncheckedAciError(result.unchecked, targets, t.inputs.verifyAci)].filter(
-    (e): e is Error => e !== undefined
-  )
-  if (problems.length > 0) throw new Error(problems.map(e => e.message).join('\n\n'))
+  const error = teardownError(result, targets, t.inputs.verifyAci, rerun)
+  if (error) throw error
 }
 
 export async function runRemove(t: TeardownContext, clock: PhaseClock, report: RunReport): Promise<void> {
@@ -105,7 +98,7 @@ export async function runRemove(t: TeardownContext, clock: PhaseClock, report: R
     `${dry ? 'Dry run: what a remove would take' : 'Remove'} (${targets.map(x => x.names.node).join(', ') || 'nothing found'})`,
     () => removeTargets(t.kube, t.helmCtx, targets, { timeoutMs: t.deadline.left(), dryRun: dry, nodeResourceGroup: t.nodeResourceGroup, arm: t.arm })
   )
-  const roles = await grantedRoleItems(t.arm, [...new Set(targets.map(x => x.aciResourceGroup))], clusterLabel(t.inputs))
+  const roles = await grantedRoleItems(t.arm, distinctResourceGroups(targets.map(x => x.aciResourceGroup)), clusterLabel(t.inputs))
   result.items.push(...roles)
   finishTeardown(t, report, targets, result, 'Re-run the removal: it finds what is left from the cluster.')
 }

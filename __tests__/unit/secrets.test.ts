@@ -35,14 +35,3 @@ describe('secrets in every form a tool may print them', () => {
     expect(env).toEqual({ PATH: '/usr/bin', HELM_REGISTRY_CONFIG: '/r.json', HELM_CACHE_HOME: '/c', KUBECONFIG: '/w/kubeconfig' })
   })
 })
-
-describe('values for the chart’s unquoted template slots', () => {
-  it('quotes what YAML would read as a number, boolean or null, and nothing else; teardown reads it back as it was', async () => {
-    const { unquotedSlotValue } = await import('../../src/connector.js')
-    const { connectorValues } = await import('../../src/installed.js')
-    expect(unquotedSlotValue('MC_rg_aks_eastus')).toBe('MC_rg_aks_eastus')
-    expect(unquotedSlotValue('rg-aci.(1)')).toBe('rg-aci.(1)')
-    for (const v of ['12345', 'yes', 'No', 'on', 'null', '1e3', '0x1F', '-rg', '.5', '_x']) expect(unquotedSlotValue(v)).toBe(JSON.stringify(v))
-    expect(connectorValues('a-linux-eastus', { providers: { azure: { aciResourceGroup: '"12345"' } } }).aciResourceGroup).toBe('12345')
-  })
-})
