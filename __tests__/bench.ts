@@ -5,8 +5,12 @@
 // ratios, the install's critical path (the work no implementation can skip: one token,
 // the slower connector's helm install and node registration, the samples starting), each
 // part timed alone on the same cluster, the processes the action starts, a re-run that
-// changes nothing, and how long `dist/` takes to its first log line. Numbers, not
-// assertions: the tests prove behaviour.
+// changes nothing, and how long `dist/` takes to its first log line. Then teardown: the
+// action's remove against its critical path (per OS: the sample's pods gone with their
+// container groups, helm uninstall, the node deleted, the connector namespace gone; the
+// slower OS counts), and a `command: sweep` of 1 and of SWEEP_MANY connectors side by side,
+// with the ARM 429s the action got in those runs counted. Numbers, not assertions: the
+// tests prove behaviour.
 import { spawn } from 'node:child_process'
 import { request } from 'node:https'
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -16,11 +20,15 @@ import { stringify } from 'yaml'
 import { startLocalAks, IDS, SECRET_SIGN_IN, type LocalAks } from './local-aks/local-aks.js'
 import { runCommand } from './local-aks/proc.js'
 import { NODE24, REPO_ROOT, runMain, type StepResult } from './local-aks/runner.js'
-import { connectorNames, type OsType } from '../src/naming.js'
-import { renderValues } from '../src/connector.js'
-import { sampleDeployment } from '../src/samples.js'
+import { connectorNames, type OsType } from '../src/virtual-nodes/naming.js'
+import { installArgs, renderValues } from '../src/virtual-nodes/connector/connector.js'
+import { sampleDeployment } from '../src/virtual-nodes/samples.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+/** The nightly sweep of a busy CI cluster: connectors of a dozen closed pull requests. */
+const SWEEP_MANY = 12
+/** Sweeps wait on Kubernetes' namespace controller, whose timing varies by seconds: more rounds for a steadier median. */
+const SWEEP_ROUNDS = Math.max(ROUNDS, 5)
 const OS: OsType[] = ['Linux', 'Windows']
 const SCRIPT = join(REPO_ROOT, '__tests__', 'bench-2019-procedure.sh')
 
@@ -45,6 +53,7 @@ async function run(file: string, args: string[], env: NodeJS.ProcessEnv, timeout
 }
 
 interface Fixture {
+  settings: Parameters<typeof renderValues>[1]
   dir: string
   scriptEnv: NodeJS.ProcessEnv
   kubeEnv: NodeJS.ProcessEnv
@@ -93,7 +102,7 @@ async function fixture(env: LocalAks): Promise<Fixture> {
     LINUX_VALUES: join(dir, 'Linux.values.yaml'),
     WINDOWS_VALUES: join(dir, 'Windows.values.yaml')
   }
-  return { dir, scriptEnv, kubeEnv, helm, kubectl }
+  return { settings, dir, scriptEnv, kubeEnv, helm, kubectl }
 }
 
 /** A fresh az config per script run (the runner-level one, cloud registered), as a fresh job has. */
@@ -168,6 +177,74 @@ async function criticalPath(env: LocalAks, f: Fixture): Promise<{ token: number;
   await run(f.kubectl, ['apply', '--server-side', '-f', join(f.dir, 'samples.yaml')], f.kubeEnv)
   await Promise.all(['aci-helloworld', 'nanoserver-iis'].map(d => run(f.kubectl, ['rollout', 'status', `deployment/${d}`, '--timeout=120s'], f.kubeEnv)))
   return { token, connector: Math.max(...perOs), samples: Date.now() - s }
+}
+
+/**
+ * The remove's critical path, each part alone, from an install of Both with samples: one
+ * token; per OS, its sample Deployment deleted until its pods are gone (the connector
+ * deletes their container groups first), helm uninstall --wait, the node deleted, and the
+ * connector's namespace gone; the slower OS counts (the action removes both at once).
+ */
+async function removeCriticalPath(env: LocalAks, f: Fixture): Promise<{ token: number; connector: number; parts: string }> {
+  const t0 = Date.now()
+  await tokenRequest(
+    env,
+    new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: IDS.clientId,
+      client_secret: IDS.clientSecret,
+      scope: 'https://management.core.windows.net//.default'
+    }).toString()
+  )
+  const token = Date.now() - t0
+  const perOs: Array<{ total: number; parts: string }> = []
+  const sample: Record<OsType, string> = { Linux: 'aci-helloworld', Windows: 'nanoserver-iis' }
+  for (const os of OS) {
+    const names = connectorNames('aci-connector', os, 'eastus')
+    const timed: string[] = []
+    const part = async (what: string, file: string, args: string[]): Promise<number> => {
+      const { ms } = await run(file, args, f.kubeEnv)
+      timed.push(`${what} ${secs(ms)}`)
+      return ms
+    }
+    const total =
+      (await part('sample', f.kubectl, ['delete', 'deployment', sample[os], '--wait=false'])) +
+      (await part('pods gone', f.kubectl, ['wait', '--for=delete', 'pod', '-l', `app=${sample[os]}`, '--timeout=120s'])) +
+      (await part('uninstall', f.helm, ['uninstall', names.release, '--namespace', 'default'])) +
+      (await part('node', f.kubectl, ['delete', 'node', names.node, '--wait=false'])) +
+      (await part('namespace gone', f.kubectl, ['wait', '--for=delete', `namespace/${names.namespace}`, '--timeout=120s']))
+    perOs.push({ total, parts: `${os}: ${timed.join(', ')}` })
+  }
+  const slower = perOs.reduce((a, b) => (b.total > a.total ? b : a))
+  return { token, connector: slower.total, parts: slower.parts }
+}
+
+/**
+ * `n` Linux connectors `<prefix>1..n` installed straight with helm (values as the action
+ * renders them), each node Ready: what a nightly sweep finds. Each sweep gets names of its
+ * own: the namespace controller keeps timers per namespace name for a while after one is
+ * gone, so a name used again is finalized sooner, and a sweep of reused names would be
+ * measured against one of fresh names.
+ */
+async function installForSweep(env: LocalAks, f: Fixture, prefix: string, n: number): Promise<void> {
+  const names = Array.from({ length: n }, (_, i) => connectorNames(`${prefix}${i + 1}`, 'Linux', 'eastus'))
+  await Promise.all(
+    names.map(async c => {
+      const values = join(f.dir, `${c.release}.values.yaml`)
+      await writeFile(values, stringify(renderValues(c, f.settings)), { mode: 0o600 })
+      await run(f.helm, installArgs(c, env.chartUrl, values, f.kubeEnv.KUBECONFIG ?? ''), f.kubeEnv)
+    })
+  )
+  for (const c of names) {
+    await run(f.kubectl, ['wait', '--for=create', `node/${c.node}`, '--timeout=180s'], f.kubeEnv)
+    await run(f.kubectl, ['wait', '--for=condition=Ready', `node/${c.node}`, '--timeout=180s'], f.kubeEnv)
+  }
+}
+
+/** ARM answers of 429 to the action (the local cloud's host; the connectors reach ARM by its public name). */
+function throttledSince(env: LocalAks, since: number): number {
+  const host = new URL(env.azure.url).host
+  return env.azure.requests.filter(r => r.at >= since && r.host === host && r.status === 429).length
 }
 
 /** One POST to the double's token endpoint (the authority az is registered with), in this process. */
@@ -254,14 +331,20 @@ const t = {
   token: [] as number[],
   connector: [] as number[],
   samples: [] as number[],
-  dist: [] as number[]
+  dist: [] as number[],
+  removeToken: [] as number[],
+  removeConnector: [] as number[],
+  removeParts: [] as string[],
+  sweepOne: [] as number[],
+  sweepMany: [] as number[]
 }
-const processes: Array<{ run: string; counts: ReturnType<typeof counts>; phases: string }> = []
+const processes: Array<{ run: string; counts: ReturnType<typeof counts>; throttled: number; phases: string }> = []
 let failed = false
 try {
   const inputs = { ...env.baseInputs(), ...SECRET_SIGN_IN, 'os-type': 'Both', 'deploy-samples': 'true' }
   const action = async (name: string, with_: Record<string, string>): Promise<StepResult> => {
     const before = (await env.argvLog()).length
+    const since = Date.now()
     const { job, result } = await runMain({ inputs: with_, env: env.actionEnv, toolCache: env.toolCache })
     await job.cleanup()
     if (result.exitCode !== 0) {
@@ -269,7 +352,7 @@ try {
       throw new Error(`${name} failed:\n${result.log.slice(-3000)}`)
     }
     const phases = [...result.summary.matchAll(/^\| (?:❌ )?([^|*]+?) \| ([\d.]+ s) \|$/gm)].map(m => `${m[1]} ${m[2]}`).join('; ')
-    processes.push({ run: name, counts: counts((await env.argvLog()).slice(before)), phases })
+    processes.push({ run: name, counts: counts((await env.argvLog()).slice(before)), throttled: throttledSince(env, since), phases })
     return result
   }
   // Warm-up (not timed): the tool cache, the provider registration, page caches.
@@ -285,8 +368,27 @@ try {
     t.token.push(parts.token)
     t.connector.push(parts.connector)
     t.samples.push(parts.samples)
+    const removal = await removeCriticalPath(env, f)
+    t.removeToken.push(removal.token)
+    t.removeConnector.push(removal.connector)
+    t.removeParts.push(removal.parts)
     await scriptRun(env, f, 'remove')
     t.dist.push(await distFirstLine(env))
+  }
+  for (let round = 1; round <= SWEEP_ROUNDS; round++) {
+    for (const n of [1, SWEEP_MANY]) {
+      const prefix = `sw${round}n${n}-`
+      await installForSweep(env, f, prefix, n)
+      const result = await action(`sweep of ${n}, round ${round}`, {
+        ...env.baseInputs(),
+        ...SECRET_SIGN_IN,
+        command: 'sweep',
+        'connector-name': `${prefix}*`
+      })
+      const swept = JSON.parse(result.outputs.swept ?? '{}') as { releases?: string[]; nodes?: string[] }
+      if (swept.releases?.length !== n || swept.nodes?.length !== n) throw new Error(`sweep of ${n} took ${result.outputs.swept ?? 'nothing'}`)
+      ;(n === 1 ? t.sweepOne : t.sweepMany).push(result.durationMs)
+    }
   }
 } catch (err) {
   failed = true
@@ -315,8 +417,23 @@ if (t.actionInstall.length > 0) {
   console.log(`\naction install / critical path: ${(median(t.actionInstall) / path).toFixed(2)}x`)
   console.log(`re-run that changes nothing: ${secs(median(t.converge))} s`)
   console.log(`dist/ start to first log line: ${secs(median(t.dist))} s\n`)
-  console.log('| action run | az | helm | kubectl | kubelogin | phases |\n|---|---|---|---|---|---|')
-  for (const p of processes) console.log(`| ${p.run} | ${p.counts.az} | ${p.counts.helm} | ${p.counts.kubectl} | ${p.counts.kubelogin} | ${p.phases} |`)
+  const removePath = median(t.removeToken) + median(t.removeConnector)
+  console.log(`| remove: critical path part (each timed alone) | seconds |\n|---|---|`)
+  console.log(`| one token (client credentials) | ${secs(median(t.removeToken))} |`)
+  console.log(`| slower OS: sample pods gone, helm uninstall, node deleted, namespace gone | ${secs(median(t.removeConnector))} |`)
+  console.log(`| sum | ${secs(removePath)} |`)
+  console.log(`\nslower OS per round (seconds): ${t.removeParts.join('; ')}`)
+  console.log(`\naction remove / critical path: ${(median(t.actionRemove) / removePath).toFixed(2)}x\n`)
+  if (t.sweepMany.length > 0) {
+    console.log(`| sweep (Linux connectors, nodes Ready), ${SWEEP_ROUNDS} rounds | seconds |\n|---|---|`)
+    console.log(`| sweep of 1 | ${secs(median(t.sweepOne))} |`)
+    console.log(`| sweep of ${SWEEP_MANY} | ${secs(median(t.sweepMany))} |`)
+    console.log(`\nsweep of ${SWEEP_MANY} / sweep of 1: ${(median(t.sweepMany) / median(t.sweepOne)).toFixed(2)}x`)
+  }
+  console.log(`ARM 429 answers to the action, all runs: ${processes.reduce((n, p) => n + p.throttled, 0)}\n`)
+  console.log('| action run | az | helm | kubectl | kubelogin | ARM 429 | phases |\n|---|---|---|---|---|---|---|')
+  for (const p of processes)
+    console.log(`| ${p.run} | ${p.counts.az} | ${p.counts.helm} | ${p.counts.kubectl} | ${p.counts.kubelogin} | ${p.throttled} | ${p.phases} |`)
   console.log('\nThe script starts az 2 times (login, aks get-credentials), helm 2, kubectl 7 per install; az 2, helm 2, kubectl 3 per removal.')
 }
 process.exit(failed ? 1 : 0)

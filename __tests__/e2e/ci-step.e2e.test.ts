@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
 import { runJob, runLaterStep } from '../local-aks/runner.js'
 import { HELM3_VERSION } from '../local-aks/binaries.js'
-import { secretForms } from '../../src/secrets.js'
+import { secretForms } from '../../src/runner/secrets.js'
 import {
   SECRETS,
   createNodeAgentDaemonSet,

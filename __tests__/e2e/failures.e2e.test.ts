@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { aksAzureJson, startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { HELM3_VERSION } from '../local-aks/binaries.js'
 import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn, setReleaseStatus, waitFor } from './helpers.js'
-import { sleep } from '../../src/async.js'
+import { sleep } from '../../src/util/async.js'
 
 describe('failures that say what to do', () => {
   let env: LocalAks
@@ -279,6 +279,34 @@ describe('failures that say what to do', () => {
       expect(isReady(await node(env, 'virtual-kubelet-dropped-linux-eastus'))).toBe(true)
     } finally {
       env.agent.knobs.imagePullMs = 0
+    }
+  })
+
+  it('the load balancer drops every connection while a remove drains: the shared watches list again and the remove leaves nothing', async () => {
+    const node = 'virtual-kubelet-dropdrain-linux-eastus'
+    const install = await job(env, { ...secretSignIn, 'connector-name': 'dropdrain', 'deploy-samples': 'true' })
+    await install.job.cleanup()
+    expectSuccess(install.main)
+    // Slower ARM answers keep the connector deleting the sample's container group while the connections drop.
+    env.azure.knobs.latencyMs = 700
+    try {
+      const running = job(env, { ...secretSignIn, command: 'remove', 'connector-name': 'dropdrain' })
+      await waitFor('the cordon', async () => (await env.core.readNode({ name: node }).catch(() => undefined))?.spec?.unschedulable === true)
+      let dropped = 0
+      for (let i = 0; i < 4; i++) {
+        dropped += env.front.dropAll()
+        await sleep(700)
+      }
+      const { main, job: j } = await running
+      await j.cleanup()
+      expect(dropped, 'connections the action held open').toBeGreaterThanOrEqual(2)
+      expectSuccess(main)
+      expect(main.log).toMatch(/::debug::watch \/api\/v1\/(pods|namespaces) ended \(.*\); listing again/)
+      expect(await env.core.readNode({ name: node }).catch(() => undefined)).toBeUndefined()
+      expect(env.azure.aci.groups().filter(g => g.tags?.NodeName === node)).toEqual([])
+      expect((await env.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` })).items).toEqual([])
+    } finally {
+      env.azure.knobs.latencyMs = 0
     }
   })
 

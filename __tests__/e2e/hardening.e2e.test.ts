@@ -2,15 +2,16 @@
 // (valid in Azure, but the chart renders it unquoted, so YAML would make it a number), a
 // samples namespace that does not exist yet, and a local chart given as ~/path; and a
 // connector identity whose role comes through a group or a management group, which is
-// found where Azure grants it.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+// found where Azure grants it; and an API server that only the runner's proxy reaches.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHash, randomUUID } from 'node:crypto'
-import { startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/naming.js'
-import { expectNoSecretLeak, expectSuccess, isReady, job, node, releasesIn, secretSignIn } from './helpers.js'
+import { API_SERVER_FQDN, startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
+import { runLaterStep, runPost } from '../local-aks/runner.js'
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/virtual-nodes/naming.js'
+import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn } from './helpers.js'
 
 const NUMERIC_RG = '12345'
 const NODE = 'virtual-kubelet-numeric-linux-eastus'
@@ -135,5 +136,41 @@ describe('inputs that pass validation work end to end', () => {
     const removed = await job(env, { ...secretSignIn, command: 'remove', 'connector-name': 'pinned' })
     await removed.job.cleanup()
     expectSuccess(removed.main)
+  })
+
+  it('an API server that only the runner’s HTTPS_PROXY reaches: the action’s own client goes through it as helm does; install, a later kubectl, remove', async () => {
+    // ARM now names the API server https://<public name>:443, which this machine's DNS does not resolve.
+    const proxyEnv = env.apiServerBehindProxy(true)
+    try {
+      const tunnelsBefore = env.azure.tunnelsTo(API_SERVER_FQDN)
+      const install = await mainOnly(env, { ...secretSignIn, 'connector-name': 'proxied' }, undefined, proxyEnv)
+      try {
+        expectSuccess(install.result)
+        expect(install.result.log).toContain(`API server ${API_SERVER_FQDN}`)
+        expect(isReady(await node(env, 'virtual-kubelet-proxied-linux-eastus'))).toBe(true)
+        // A later step's kubectl with the output kubeconfig, through the same proxy.
+        const kubeconfig = install.result.outputs['kubeconfig-path'] ?? ''
+        expect(await readFile(kubeconfig, 'utf8')).toContain(API_SERVER_FQDN)
+        const later = await runLaterStep(install.job, install.result.outputs['kubectl-path'] ?? 'kubectl', [
+          'get',
+          'node',
+          'virtual-kubelet-proxied-linux-eastus',
+          '--kubeconfig',
+          kubeconfig
+        ])
+        expect(later.code, later.stderr).toBe(0)
+        expectSuccess(await runPost(install.job))
+      } finally {
+        await install.job.cleanup()
+      }
+      const removed = await job(env, { ...secretSignIn, command: 'remove', 'connector-name': 'proxied' }, { extraEnv: proxyEnv })
+      await removed.job.cleanup()
+      expectSuccess(removed.main)
+      expect(await releasesIn(env)).toEqual([])
+      expect(await node(env, 'virtual-kubelet-proxied-linux-eastus')).toBeUndefined()
+      expect(env.azure.tunnelsTo(API_SERVER_FQDN)).toBeGreaterThan(tunnelsBefore)
+    } finally {
+      env.apiServerBehindProxy(false)
+    }
   })
 })

@@ -8,8 +8,8 @@ import { expect } from 'vitest'
 import type { V1Node } from '@kubernetes/client-node'
 import { runJob, runMain, type JobStatus, type StepResult } from '../local-aks/runner.js'
 import { IDS, SECRET_SIGN_IN, type LocalAks } from '../local-aks/local-aks.js'
-import { LINGERING_EXIT_MESSAGE } from '../../src/process.js'
-import { pollUntil } from '../../src/async.js'
+import { LINGERING_EXIT_MESSAGE } from '../../src/tools/process.js'
+import { pollUntil } from '../../src/util/async.js'
 
 export const SECRETS = [IDS.clientSecret, IDS.connectorClientSecret]
 
@@ -20,10 +20,14 @@ function expectCleanExit(step: StepResult | null): void {
   expect(step?.log ?? '', 'the step kept a connection open after its work was done').not.toContain(LINGERING_EXIT_MESSAGE)
 }
 
-export async function job(env: LocalAks, inputs: Record<string, string>, opts: { failLaterStep?: boolean; jobStatus?: JobStatus; toolCache?: string } = {}) {
+export async function job(
+  env: LocalAks,
+  inputs: Record<string, string>,
+  opts: { failLaterStep?: boolean; jobStatus?: JobStatus; toolCache?: string; extraEnv?: Record<string, string> } = {}
+) {
   const result = await runJob({
     inputs: { ...env.baseInputs(), ...inputs },
-    env: env.actionEnv,
+    env: { ...env.actionEnv, ...opts.extraEnv },
     toolCache: opts.toolCache ?? env.toolCache,
     failLaterStep: opts.failLaterStep,
     jobStatus: opts.jobStatus,
@@ -34,8 +38,13 @@ export async function job(env: LocalAks, inputs: Record<string, string>, opts: {
   return result
 }
 
-export async function mainOnly(env: LocalAks, inputs: Record<string, string>, toolCache?: string) {
-  const run = await runMain({ inputs: { ...env.baseInputs(), ...inputs }, env: env.actionEnv, toolCache: toolCache ?? env.toolCache, timeoutMs: 8 * 60_000 })
+export async function mainOnly(env: LocalAks, inputs: Record<string, string>, toolCache?: string, extraEnv: Record<string, string> = {}) {
+  const run = await runMain({
+    inputs: { ...env.baseInputs(), ...inputs },
+    env: { ...env.actionEnv, ...extraEnv },
+    toolCache: toolCache ?? env.toolCache,
+    timeoutMs: 8 * 60_000
+  })
   expectCleanExit(run.result)
   return run
 }

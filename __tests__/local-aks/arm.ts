@@ -104,6 +104,52 @@ function displayLocation(location: string): string {
   return known[normalizeLocation(location)] ?? location
 }
 
+/**
+ * ARM's request throttling as Microsoft documents it since 2024 ("Regional throttling and
+ * token bucket algorithm", https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling):
+ * a token bucket per subscription, per service principal and per operation type (reads
+ * 250 tokens refilled 25 a second; deletes and writes 200 refilled 10 a second), and a
+ * global subscription bucket 15 times each one for all principals together. A request
+ * with no token left is throttled: 429 with Retry-After.
+ */
+export const ARM_THROTTLE_BUCKETS = {
+  read: { size: 250, refillPerSecond: 25 },
+  delete: { size: 200, refillPerSecond: 10 },
+  write: { size: 200, refillPerSecond: 10 }
+} as const
+const GLOBAL_SUBSCRIPTION_FACTOR = 15
+type ArmOperationType = keyof typeof ARM_THROTTLE_BUCKETS
+
+function operationType(method: string): ArmOperationType {
+  return method === 'GET' || method === 'HEAD' ? 'read' : method === 'DELETE' ? 'delete' : 'write'
+}
+
+interface Bucket {
+  tokens: number
+  at: number
+}
+
+/** Takes a token for (principal, operation) and the subscription's global bucket; the seconds until one is back when there is none. */
+export function createThrottle(now: () => number = Date.now): (principal: string, op: ArmOperationType) => number | undefined {
+  const buckets = new Map<string, Bucket>()
+  const take = (key: string, size: number, rate: number): number | undefined => {
+    const t = now()
+    const b = buckets.get(key) ?? { tokens: size, at: t }
+    b.tokens = Math.min(size, b.tokens + ((t - b.at) / 1000) * rate)
+    b.at = t
+    buckets.set(key, b)
+    if (b.tokens < 1) return Math.max(1, Math.ceil((1 - b.tokens) / rate))
+    b.tokens -= 1
+    return undefined
+  }
+  return (principal, op) => {
+    const { size, refillPerSecond } = ARM_THROTTLE_BUCKETS[op]
+    return (
+      take(`global/${op}`, size * GLOBAL_SUBSCRIPTION_FACTOR, refillPerSecond * GLOBAL_SUBSCRIPTION_FACTOR) ?? take(`${principal}/${op}`, size, refillPerSecond)
+    )
+  }
+}
+
 interface Failure {
   remaining: number
   status: 403 | 429 | 503
@@ -118,6 +164,7 @@ export function createArm(opts: ArmOptions): Arm {
   const subscriptionScope = `/subscriptions/${sub.id}`
   const clusterId = `${subscriptionScope}/resourcegroups/${cluster.resourceGroup}/providers/Microsoft.ContainerService/managedClusters/${cluster.name}`
   const failures: Failure[] = []
+  const throttle = createThrottle()
   const provider = { state: (opts.providerInitiallyRegistered ? 'Registered' : 'NotRegistered') as ProviderState, since: 0, registerCalls: 0 }
   const extraGroups: string[] = []
   let clusterDeleted = false
@@ -452,6 +499,18 @@ export function createArm(opts: ArmOptions): Arm {
         base.includes('management.azure.com') ? 'https://login.microsoftonline.com/common' : `${base}/adfs`
       )
       if ('status' in caller) return caller
+      const path = req.url.pathname.toLowerCase()
+      if (path === subscriptionScope.toLowerCase() || path.startsWith(`${subscriptionScope.toLowerCase()}/`)) {
+        const op = operationType(req.method)
+        const retryAfter = throttle(caller.objectId, op)
+        if (retryAfter !== undefined)
+          return armError(
+            429,
+            'SubscriptionRequestsThrottled',
+            `Number of '${op}' requests for subscription '${sub.id}' actor '${caller.objectId}' exceeded. Please try again after '${retryAfter}' seconds after additional '${retryAfter}' seconds. For more information, refer to - https://aka.ms/srpthrottlinglimits`,
+            { 'Retry-After': String(retryAfter) }
+          )
+      }
       if (!req.url.searchParams.get('api-version'))
         return armError(400, 'MissingApiVersionParameter', 'The api-version query parameter (?api-version=) is required for all requests.')
       return route(req, caller)

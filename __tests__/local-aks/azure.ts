@@ -14,7 +14,7 @@
 import { mkdtemp, readFile, rm, chmod } from 'node:fs/promises'
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import type { AddressInfo, Socket } from 'node:net'
+import { connect, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { armError, send, type HostFamily, type Reply, type Req } from './azure-http.js'
@@ -25,7 +25,8 @@ import { createEntra, LOGIN_HOST, objectIdFor, type Entra, type Principal } from
 import { handleImds, IMDS_HOST } from './imds.js'
 import { createGithubOidc, GITHUB_OIDC_ISSUER } from './oidc.js'
 import { createCa, issueCert } from './tls.js'
-import { sleep } from '../../src/async.js'
+import { splice } from './splice.js'
+import { sleep } from '../../src/util/async.js'
 
 export { normalizeLocation }
 export type { ProviderState }
@@ -90,6 +91,14 @@ export interface AzureDouble {
   objectId(clientId: string): string
   /** The API server's address and the credentials ARM hands out, once the cluster runs (it starts after this double). */
   setClusterAccess(access: Pick<ManagedClusterOptions, 'fqdn' | 'userKubeconfig' | 'adminKubeconfig'>): void
+  /**
+   * Lets the proxy's CONNECT to `host`:443 reach 127.0.0.1:`port` as a plain TCP relay (TLS
+   * passes through, so the client sees that server's certificate): the API server's public
+   * name, beyond the proxy of a runner that reaches it only through one.
+   */
+  relayThroughProxy(host: string, port: number): void
+  /** CONNECT tunnels the proxy opened to `host` so far. */
+  tunnelsTo(host: string): number
   assignRole(a: RoleAssignmentOptions): void
   unassignRole(a: RoleAssignmentOptions): void
   state(): { providerState: ProviderState; registerCalls: number }
@@ -251,8 +260,20 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
     res.writeHead(502, { 'content-type': 'text/plain' }).end(`The proxy cannot reach ${req.url ?? ''} from this network.\n`)
   })
   const tunnels = new Set<Socket>()
+  const relays = new Map<string, number>()
+  const tunnelCounts = new Map<string, number>()
   proxy.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const [host, port] = (req.url ?? '').split(':')
+    const relayPort = relays.get(host?.toLowerCase() ?? '')
+    if (host && relayPort !== undefined && (port ?? '443') === '443') {
+      tunnelCounts.set(host.toLowerCase(), (tunnelCounts.get(host.toLowerCase()) ?? 0) + 1)
+      tunnels.add(socket)
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+      const upstream = connect(relayPort, '127.0.0.1')
+      if (head.length > 0) upstream.write(head)
+      splice(socket, upstream, () => tunnels.delete(socket))
+      return
+    }
     if (!host || !PUBLIC_HOSTS.includes(host.toLowerCase()) || (port ?? '443') !== '443') {
       socket.end(`HTTP/1.1 502 Bad Gateway\r\n\r\nThe proxy cannot reach ${req.url ?? ''} from this network.\r\n`)
       return
@@ -301,6 +322,8 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
     aci,
     objectId,
     setClusterAccess: access => void Object.assign(cluster, access),
+    relayThroughProxy: (host, port) => void relays.set(host.toLowerCase(), port),
+    tunnelsTo: host => tunnelCounts.get(host.toLowerCase()) ?? 0,
     assignRole: a => void rbac.assign(objectId(a.clientId), a.role, a.scope),
     unassignRole: a => rbac.unassign(objectId(a.clientId), a.role, a.scope),
     state: () => arm.state(),

@@ -6,7 +6,7 @@ import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync,
 import { homedir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { runChecked, runCommand } from './proc.js'
-import { pollUntil } from '../../src/async.js'
+import { pollUntil } from '../../src/util/async.js'
 
 export const K8S_VERSION = 'v1.34.4'
 export const HELM4_VERSION = 'v4.3.1'

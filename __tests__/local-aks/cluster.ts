@@ -10,7 +10,7 @@ import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/clien
 import { ensureBinaries, type Binaries } from './binaries.js'
 import { runChecked, spawnLogged, tailFile, type ManagedProcess } from './proc.js'
 import { createCa, issueCert, type CertOptions, type CertPair } from './tls.js'
-import { pollUntil } from '../../src/async.js'
+import { pollUntil } from '../../src/util/async.js'
 
 export type { CertOptions, CertPair } from './tls.js'
 
@@ -42,6 +42,8 @@ export interface StartClusterOptions {
   timeoutMs?: number
   /** Trust an OpenID issuer's tokens (Microsoft Entra ID for an Entra ID cluster). */
   jwt?: JwtAuthenticatorOptions
+  /** More DNS names the API server's certificate holds (the public name AKS gives it). */
+  serverNames?: string[]
 }
 
 /**
@@ -179,7 +181,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Loca
     else rmSync(dir, { recursive: true, force: true })
   }
   try {
-    return await boot(dir, bins, procs, stop, log, Date.now() + (opts.timeoutMs ?? 90_000), opts.jwt)
+    return await boot(dir, bins, procs, stop, log, Date.now() + (opts.timeoutMs ?? 90_000), opts.jwt, opts.serverNames ?? [])
   } catch (e) {
     await stop()
     throw e
@@ -193,7 +195,8 @@ async function boot(
   stop: () => Promise<void>,
   log: (m: string) => void,
   deadline: number,
-  jwt: JwtAuthenticatorOptions | undefined
+  jwt: JwtAuthenticatorOptions | undefined,
+  serverNames: string[]
 ): Promise<LocalCluster> {
   const t0 = Date.now()
   const pki = join(dir, 'pki')
@@ -207,7 +210,7 @@ async function boot(
       cn: 'kube-apiserver',
       usage: 'server',
       ips: ['127.0.0.1', '10.0.0.1'],
-      dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local']
+      dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local', ...serverNames]
     }),
     issue('admin', { cn: 'admin', org: 'system:masters', usage: 'client' }),
     issue('cluster-user', { cn: 'clusterUser', org: 'local-aks:users', usage: 'client' }),

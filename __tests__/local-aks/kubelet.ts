@@ -24,8 +24,8 @@ import type { ContainerImage } from './container-runtime.js'
 import type { PodNetwork } from './pod-network.js'
 import { api, errCode, MERGE, microTime, SMP, timestamp } from './kube-raw.js'
 import { PodWorker, type PodHost } from './pod-worker.js'
-import { pollUntil } from '../../src/async.js'
-import { watchUntilAborted } from '../../src/kube.js'
+import { pollUntil } from '../../src/util/async.js'
+import { watchUntilAborted } from '../../src/kubernetes/kube.js'
 
 export interface AgentNodeOptions {
   cluster: LocalCluster
@@ -287,7 +287,7 @@ class Kubelet implements AgentNode, PodHost {
   // ---- pod watch
 
   /**
-   * The pods bound to this node, through the action's own resuming watch (src/kube.ts): it
+   * The pods bound to this node, through the action's own resuming watch (src/kubernetes/kube.ts): it
    * starts from the current state and replays it on every resume, so a pod created while
    * the watch was down is not missed.
    */

@@ -63,6 +63,12 @@ const ROLE_ASSIGNMENTS = [
 ]
 
 const REGION = 'eastus'
+/**
+ * The API server's public name, of the form AKS gives (`<dnsPrefix>-<8 hex>.hcp.<region>.azmk8s.io`).
+ * This machine's DNS does not resolve it; only the Azure double's proxy reaches it (see
+ * `LocalAks.apiServerBehindProxy`). Its certificate holds this name as well as 127.0.0.1.
+ */
+export const API_SERVER_FQDN = `aks-local-dns-5c3e9a1f.hcp.${REGION}.azmk8s.io`
 const VNET_SUFFIX = '12345678'
 
 /**
@@ -127,6 +133,12 @@ export interface LocalAks {
   publicAzureEnv: Record<string, string>
   /** Shared by every job here, so later jobs can reuse cached tools. */
   toolCache: string
+  /**
+   * With `true`, ARM hands out kubeconfigs naming the API server as `https://API_SERVER_FQDN:443`,
+   * reachable only through the proxy, and this returns the env of a runner behind that
+   * proxy (HTTPS_PROXY, NO_PROXY); `false` goes back to 127.0.0.1.
+   */
+  apiServerBehindProxy(on: boolean): Record<string, string>
   /** Inputs every step passes (cluster, cloud, mirror, chart). */
   baseInputs(): Record<string, string>
   /** Every az/helm/kubectl command line the action started, one per line. */
@@ -352,6 +364,7 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
     const cluster = await startCluster({
       log,
       bins,
+      serverNames: [API_SERVER_FQDN],
       ...(opts.entra
         ? {
             jwt: {
@@ -371,12 +384,15 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
     // The action reaches the API server through a front that tests can make drop connections.
     const front = await startApiFront(new URL(cluster.server))
     stops.push(() => front.stop())
-    const throughFront = (kubeconfig: string): string => kubeconfig.split(`server: ${cluster.server}\n`).join(`server: ${front.server}\n`)
-    azure.setClusterAccess({
-      fqdn: front.host,
-      userKubeconfig: opts.entra ? entraUserKubeconfig(front.server, cluster.caPem) : throughFront(cluster.userKubeconfig),
-      adminKubeconfig: throughFront(cluster.adminKubeconfig)
-    })
+    const withServer = (kubeconfig: string, server: string): string => kubeconfig.split(`server: ${cluster.server}\n`).join(`server: ${server}\n`)
+    const handOut = (server: string, fqdn: string): void =>
+      azure.setClusterAccess({
+        fqdn,
+        userKubeconfig: opts.entra ? entraUserKubeconfig(server, cluster.caPem) : withServer(cluster.userKubeconfig, server),
+        adminKubeconfig: withServer(cluster.adminKubeconfig, server)
+      })
+    handOut(front.server, front.host)
+    azure.relayThroughProxy(API_SERVER_FQDN, Number(new URL(front.server).port))
     if (opts.entra) await bindEntraIdentities(cluster, [azure.objectId(IDS.clientId), azure.objectId(IDS.oidcClientId)])
 
     const apiPort = Number(new URL(front.server).port)
@@ -450,6 +466,15 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
         SSL_CERT_FILE: azure.caPath
       },
       toolCache,
+      apiServerBehindProxy: (on): Record<string, string> => {
+        if (!on) {
+          handOut(front.server, front.host)
+          return {}
+        }
+        handOut(`https://${API_SERVER_FQDN}:443`, API_SERVER_FQDN)
+        // Go programs never proxy loopback addresses; ARM (the local cloud) and the tool mirror stay direct.
+        return { HTTPS_PROXY: `http://127.0.0.1:${azure.proxyPort}`, NO_PROXY: '127.0.0.1,localhost' }
+      },
       baseInputs: () => ({
         'resource-group': IDS.resourceGroup,
         'cluster-name': IDS.clusterName,

@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { runChecked, runCommand, spawnLogged, tailFile, type ManagedProcess } from './proc.js'
 import { splice } from './splice.js'
-import { pollUntil } from '../../src/async.js'
+import { pollUntil } from '../../src/util/async.js'
 
 const IP = '/usr/sbin/ip'
 const NAMESPACE_PREFIX = 'lak-'
@@ -113,10 +113,13 @@ export async function startPodNetwork(opts: { dir: string; routes: PodRoute[]; l
   const podCidr = `10.244.${subnet}.0/24`
   const sandboxes = new Set<PodSandbox>()
   let next = 0
+  // A deleted pod's /30 is given to a later pod, as a CNI's IPAM frees a pod's address: a
+  // long run (the bench's sweeps) creates far more pods than are ever alive at once.
+  const freed: number[] = []
 
   async function createSandbox(podName: string): Promise<PodSandbox> {
-    const index = next++
-    if (index >= MAX_PODS) throw new Error(`the pod network of this node is full (${MAX_PODS} pods)`)
+    const index = freed.shift() ?? next++
+    if (index >= MAX_PODS) throw new Error(`the pod network of this node is full (${MAX_PODS} pods at once)`)
     const netns = `${NAMESPACE_PREFIX}${process.pid}-${index}`
     const hostLink = `lk${process.pid.toString(36)}h${index}`
     const nodeIp = `10.244.${subnet}.${index * 4 + 1}`
@@ -127,7 +130,8 @@ export async function startPodNetwork(opts: { dir: string; routes: PodRoute[]; l
       sandboxes.delete(sandbox)
       await relay?.kill(2000)
       // Deleting the namespace deletes the pod's end of the veth, and with it the node's.
-      await runCommand(IP, ['netns', 'del', netns], { timeoutMs: IP_TIMEOUT_MS })
+      const deleted = await runCommand(IP, ['netns', 'del', netns], { timeoutMs: IP_TIMEOUT_MS })
+      if (deleted.code === 0 && !freed.includes(index)) freed.push(index)
     }
     const sandbox: PodSandbox = { ip: podIp, exec: [IP, 'netns', 'exec', netns], destroy }
     sandboxes.add(sandbox)

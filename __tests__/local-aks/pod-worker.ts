@@ -13,7 +13,7 @@ import type { PodSandbox } from './pod-network.js'
 import type { ManagedProcess } from './proc.js'
 import type { AgentNodeKnobs, AgentNodeOptions } from './kubelet.js'
 import { api, errCode, SMP, timestamp } from './kube-raw.js'
-import { sleep } from '../../src/async.js'
+import { sleep } from '../../src/util/async.js'
 
 /** kubernetes pkg/kubelet/kubelet.go: backOffPeriod and MaxContainerBackOff (the image back-off uses the same). */
 const BACKOFF_INITIAL_MS = 10_000

@@ -1,9 +1,9 @@
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { RefreshingToken } from '../../src/refreshing-token.js'
-import { ArmClient, ArmError, getArmAccess, retryAfterMs } from '../../src/arm.js'
-import { ensureProviderRegistered } from '../../src/provider-registration.js'
+import { RefreshingToken } from '../../src/azure/refreshing-token.js'
+import { ArmClient, ArmError, getArmAccess, retryAfterMs } from '../../src/azure/arm.js'
+import { ensureProviderRegistered } from '../../src/azure/provider-registration.js'
 
 describe('Retry-After', () => {
   it('reads seconds and HTTP dates, caps long waits, backs off without a header', () => {

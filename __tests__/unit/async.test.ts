@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { pollUntil, settleAll } from '../../src/async.js'
-import { watchUntil } from '../../src/kube.js'
+import { pollUntil, settleAll } from '../../src/util/async.js'
+import { watchUntil } from '../../src/kubernetes/kube.js'
 
 describe('pollUntil', () => {
   it('returns the first value the check gives', async () => {
@@ -45,7 +45,7 @@ describe('settleAll', () => {
 
 describe('Deadline', () => {
   it('gives each wait what is left of one limit, and at least a second to look once', async () => {
-    const { Deadline } = await import('../../src/async.js')
+    const { Deadline } = await import('../../src/util/async.js')
     const d = Deadline.after(5_000)
     expect(d.left()).toBeGreaterThan(4_000)
     expect(d.left()).toBeLessThanOrEqual(5_000)

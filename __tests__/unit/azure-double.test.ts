@@ -3,7 +3,8 @@
 import { describe, expect, it } from 'vitest'
 import { actionMatches, createRbac, scopeCovers } from '../local-aks/azure-rbac.js'
 import { createAci } from '../local-aks/aci.js'
-import { sleep } from '../../src/async.js'
+import { ARM_THROTTLE_BUCKETS, createThrottle } from '../local-aks/arm.js'
+import { sleep } from '../../src/util/async.js'
 
 const SUB = '/subscriptions/00000000-0000-4000-8000-000000000001'
 const RG = `${SUB}/resourceGroups/MC_rg_aks_eastus`
@@ -90,5 +91,27 @@ describe('aci', () => {
     expect(req('DELETE', ['containerGroups', 'default-a']).status).toBe(204)
     expect(req('GET', ['containerGroups', 'default-a'])).toMatchObject({ status: 404, body: { error: { code: 'ResourceNotFound' } } })
     expect(aci.groups().map(g => g.name)).toEqual(['default-b', 'default-c'])
+  })
+})
+
+describe('ARM throttling (token buckets)', () => {
+  it('lets a full bucket through, then answers with the seconds until a token is back, refilled at the documented rate', () => {
+    let now = 0
+    const take = createThrottle(() => now)
+    for (let i = 0; i < ARM_THROTTLE_BUCKETS.read.size; i++) expect(take('sp-a', 'read')).toBeUndefined()
+    expect(take('sp-a', 'read')).toBe(1)
+    // Another principal and another operation type have their own buckets.
+    expect(take('sp-b', 'read')).toBeUndefined()
+    expect(take('sp-a', 'delete')).toBeUndefined()
+    now += 1000
+    for (let i = 0; i < ARM_THROTTLE_BUCKETS.read.refillPerSecond; i++) expect(take('sp-a', 'read')).toBeUndefined()
+    expect(take('sp-a', 'read')).toBe(1)
+  })
+
+  it('throttles all principals together at 15 times one bucket', () => {
+    const take = createThrottle(() => 0)
+    const size = ARM_THROTTLE_BUCKETS.write.size
+    for (let p = 0; p < 15; p++) for (let i = 0; i < size; i++) expect(take(`sp-${p}`, 'write')).toBeUndefined()
+    expect(take('sp-new', 'write')).toBeGreaterThanOrEqual(1)
   })
 })

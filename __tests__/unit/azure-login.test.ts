@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { azEnv, signInHint, tokenEndpoint } from '../../src/azure-login.js'
-import { activeCloudName, cloudEndpoints, cloudIsKnown, parseCloudsConfig } from '../../src/clouds.js'
+import { azEnv, signInHint, tokenEndpoint } from '../../src/azure/azure-login.js'
+import { activeCloudName, cloudEndpoints, cloudIsKnown, parseCloudsConfig } from '../../src/azure/clouds.js'
 
 const CLOUDS_CONFIG = [
   '[AzureStackUser]',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CONTAINER_GROUP_WRITE, permits, scopeCovers, tokenObjectId } from '../../src/connector-access.js'
+import { CONTAINER_GROUP_WRITE, permits, scopeCovers, tokenObjectId } from '../../src/virtual-nodes/connector/connector-access.js'
 
 // Permission sets of built-in roles as documented
 // (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
@@ -49,7 +49,7 @@ describe('connector access', () => {
 
 describe('role assignments that apply at the ACI resource group', () => {
   it('counts the scope itself, those above it, the root and management groups; not those below', async () => {
-    const { assignmentApplies } = await import('../../src/connector-access.js')
+    const { assignmentApplies } = await import('../../src/virtual-nodes/connector/connector-access.js')
     const rg = '/subscriptions/s/resourceGroups/rg'
     expect(assignmentApplies(rg, rg)).toBe(true)
     expect(assignmentApplies('/subscriptions/s', rg)).toBe(true)

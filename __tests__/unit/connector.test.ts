@@ -2,8 +2,8 @@ import { promises as fs } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { installArgs, renderValues, withValuesFile, type ConnectorSettings } from '../../src/connector.js'
-import { connectorNames } from '../../src/naming.js'
+import { installArgs, renderValues, withValuesFile, type ConnectorSettings } from '../../src/virtual-nodes/connector/connector.js'
+import { connectorNames } from '../../src/virtual-nodes/naming.js'
 
 const linux = connectorNames('aci-connector', 'Linux', 'eastus')
 const settings: ConnectorSettings = {
@@ -85,8 +85,8 @@ describe('helm invocation', () => {
 
 describe('values for the chart’s unquoted template slots', () => {
   it('quotes what YAML would read as a number, boolean or null, and nothing else; teardown reads it back as it was', async () => {
-    const { unquotedSlotValue } = await import('../../src/connector.js')
-    const { connectorValues } = await import('../../src/installed.js')
+    const { unquotedSlotValue } = await import('../../src/virtual-nodes/connector/connector.js')
+    const { connectorValues } = await import('../../src/virtual-nodes/installed.js')
     expect(unquotedSlotValue('MC_rg_aks_eastus')).toBe('MC_rg_aks_eastus')
     expect(unquotedSlotValue('rg-aci.(1)')).toBe('rg-aci.(1)')
     for (const v of ['12345', 'yes', 'No', 'on', 'null', '1e3', '0x1F', '-rg', '.5', '_x']) expect(unquotedSlotValue(v)).toBe(JSON.stringify(v))

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { listContainerGroups, planGroupCleanup } from '../../src/container-groups.js'
-import { attributeGroup } from '../../src/attribution.js'
-import { ArmError, type ArmClient } from '../../src/arm.js'
+import { coalescedLister, listContainerGroups, planGroupCleanup, SHARED_LIST_MS } from '../../src/azure/container-groups.js'
+import { attributeGroup } from '../../src/virtual-nodes/attribution.js'
+import { ArmError, type ArmClient } from '../../src/azure/arm.js'
 
 describe('container groups left by virtual nodes', () => {
   /** An ARM client that serves fixed lists per resource group (or an error), as listContainerGroups reads them. */
@@ -77,5 +77,45 @@ describe('container groups left by virtual nodes', () => {
       { name: 'g1', node: 'n1', uid: undefined, cpu: undefined, memoryInGB: undefined },
       { name: 'g2', node: undefined, uid: undefined, cpu: undefined, memoryInGB: undefined }
     ])
+  })
+})
+
+describe('coalescedLister', () => {
+  function countingArm(fail = false): { arm: ArmClient; gets: string[] } {
+    const gets: string[] = []
+    const arm = {
+      subscriptionPath: (rest: string) => `/subscriptions/s${rest}`,
+      get: async (path: string) => {
+        gets.push(path)
+        if (fail && gets.length === 1) throw new ArmError(503, 'ServiceUnavailable', 'try later')
+        return { value: [{ name: `g${gets.length}`, tags: { NodeName: 'n' } }] }
+      }
+    } as unknown as ArmClient
+    return { arm, gets }
+  }
+
+  it('answers drains of one resource group with one ARM read per interval, in any letter case; another group is its own read', async () => {
+    let now = 0
+    const { arm, gets } = countingArm()
+    const list = coalescedLister(arm, () => now)
+    const [a, b] = await Promise.all([list('MC_rg'), list('mc_RG')])
+    expect(a).toEqual(b)
+    expect(gets).toHaveLength(1)
+    await list('other')
+    expect(gets).toHaveLength(2)
+    now += SHARED_LIST_MS - 1
+    await list('MC_rg')
+    expect(gets).toHaveLength(2)
+    now += 1
+    expect((await list('MC_rg'))[0]?.name).toBe('g3')
+    expect(gets).toHaveLength(3)
+  })
+
+  it('does not keep a failed list for later callers', async () => {
+    const { arm, gets } = countingArm(true)
+    const list = coalescedLister(arm, () => 0)
+    await expect(list('rg')).rejects.toThrow('try later')
+    expect((await list('rg'))[0]?.name).toBe('g2')
+    expect(gets).toHaveLength(2)
   })
 })

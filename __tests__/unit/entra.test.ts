@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { KubeConfig } from '@kubernetes/client-node'
-import { azTokenExpiry, clientCredentialsForm, tokenEndpoint } from '../../src/azure-login.js'
-import { RefreshingToken, REFRESH_MARGIN_MS } from '../../src/refreshing-token.js'
-import { AKS_SERVER_APP_ID } from '../../src/cluster-access.js'
-import { cacheDirVariable, convertArgs, kubeloginAssetName, kubeloginCacheNote, kubeloginPathInZip, kubeloginUrl } from '../../src/kubelogin.js'
-import { adminCredentialProblem, tokenFileKubeconfig, toClusterInfo } from '../../src/cluster.js'
-import { parseInputs } from '../../src/inputs.js'
+import { azTokenExpiry, clientCredentialsForm, tokenEndpoint } from '../../src/azure/azure-login.js'
+import { RefreshingToken, REFRESH_MARGIN_MS } from '../../src/azure/refreshing-token.js'
+import { AKS_SERVER_APP_ID } from '../../src/kubernetes/cluster-access.js'
+import { cacheDirVariable, convertArgs, kubeloginAssetName, kubeloginCacheNote, kubeloginPathInZip, kubeloginUrl } from '../../src/kubernetes/kubelogin.js'
+import { adminCredentialProblem, tokenFileKubeconfig, toClusterInfo } from '../../src/kubernetes/cluster.js'
+import { parseInputs } from '../../src/runner/inputs.js'
 
 const raw = (properties: Record<string, unknown>) => ({
   id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c',
@@ -166,7 +166,7 @@ describe('Entra ID cluster info', () => {
 
 describe('a custom OIDC audience on an Entra ID cluster', () => {
   it('is a problem only for OIDC with another audience than kubelogin asks for, and only where the kubeconfig runs kubelogin', async () => {
-    const { laterStepAudienceProblem } = await import('../../src/kubelogin.js')
+    const { laterStepAudienceProblem } = await import('../../src/kubernetes/kubelogin.js')
     const oidc = (audience: string) => ({ kind: 'oidc' as const, clientId: 'c', tenantId: 't', audience })
     expect(laterStepAudienceProblem(oidc('api://custom'), true)).toContain('asks GitHub for an ID token for api://AzureADTokenExchange only')
     expect(laterStepAudienceProblem(oidc('api://AzureADTokenExchange'), true)).toBeUndefined()

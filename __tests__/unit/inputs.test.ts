@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { checkInputsOnRunner, InputError, parseDuration, parseInputs, readActionInput, DEFAULT_CHART_URL } from '../../src/inputs.js'
-import { MIN_AZURE_CLI_VERSION } from '../../src/versions.js'
+import { checkInputsOnRunner, InputError, parseDuration, parseInputs, readActionInput, DEFAULT_CHART_URL } from '../../src/runner/inputs.js'
+import { MIN_AZURE_CLI_VERSION } from '../../src/tools/versions.js'
 
 const SP = '11111111-2222-4333-8444-555555555555'
 const TENANT = '99999999-8888-4777-8666-555555555555'
@@ -327,7 +327,7 @@ describe('chart-sha256', () => {
   })
 
   it('warns about a plain http:// chart unless it is pinned', async () => {
-    const { insecureChartWarning } = await import('../../src/chart.js')
+    const { insecureChartWarning } = await import('../../src/virtual-nodes/connector/chart.js')
     expect(insecureChartWarning('http://mirror/vk-1.0.0.tgz', undefined)).toContain('is plain http://')
     expect(insecureChartWarning('http://mirror/vk-1.0.0.tgz', 'a'.repeat(64))).toBeUndefined()
     expect(insecureChartWarning(DEFAULT_CHART_URL, undefined)).toBeUndefined()

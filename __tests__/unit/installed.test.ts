@@ -5,10 +5,10 @@
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import type { V1Node, V1Secret } from '@kubernetes/client-node'
-import { connectorValues, isAciConnectorChart, isAciConnectorNode, notReadySince, parseNodeName } from '../../src/installed.js'
-import { findRemovalTargets } from '../../src/removal.js'
-import { NOT_READY_GRACE_MS, sweepScope } from '../../src/sweep.js'
-import type { Kube } from '../../src/kube.js'
+import { connectorValues, isAciConnectorChart, isAciConnectorNode, notReadySince, parseNodeName } from '../../src/virtual-nodes/installed.js'
+import { findRemovalTargets } from '../../src/virtual-nodes/removal.js'
+import { NOT_READY_GRACE_MS, sweepScope } from '../../src/virtual-nodes/sweep.js'
+import type { Kube } from '../../src/kubernetes/kube.js'
 
 const NOW = Date.parse('2026-12-02T12:00:00Z')
 const MIN = 60_000

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { isNotFound, kubeconfigSecrets, kubeFromString, watchUntilAborted } from '../../src/kube.js'
-import { sampleDeployment } from '../../src/samples.js'
-import { sleep } from '../../src/async.js'
+import { isNotFound, kubeconfigSecrets, kubeFromString, watchUntilAborted } from '../../src/kubernetes/kube.js'
+import { sampleDeployment } from '../../src/virtual-nodes/samples.js'
+import { sleep } from '../../src/util/async.js'
 
 describe('kubeconfig secrets', () => {
   it('finds every credential field so it can be masked', () => {

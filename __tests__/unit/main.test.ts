@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { settleAll } from '../../src/async.js'
+import { settleAll } from '../../src/util/async.js'
 
 describe('parallel parts of a phase', () => {
   it('all finish before a failure is reported, and every failure is named', async () => {

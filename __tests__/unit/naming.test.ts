@@ -7,7 +7,7 @@ import {
   normalizeLocation,
   releaseName,
   MAX_CONNECTOR_RELEASE
-} from '../../src/naming.js'
+} from '../../src/virtual-nodes/naming.js'
 
 describe('naming (as az aks install-connector named things)', () => {
   it('matches the 2019 Azure doc "Use Virtual Kubelet with AKS": connector virtual-kubelet in eastus', () => {

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { connectorOutputs, OUTPUT_NAMES } from '../../src/outputs.js'
-import { connectorNames } from '../../src/naming.js'
+import { connectorOutputs, OUTPUT_NAMES } from '../../src/runner/outputs.js'
+import { connectorNames } from '../../src/virtual-nodes/naming.js'
 
 describe('outputs', () => {
   it('are exactly the ones action.yml declares', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { childEnv, parseKlogLine, readableEcho, runProcess, windowsCommandLine } from '../../src/process.js'
+import { childEnv, parseKlogLine, readableEcho, runProcess, windowsCommandLine } from '../../src/tools/process.js'
 
 describe('the environment a tool gets', () => {
   it('drops the step inputs and the runner tokens, keeps the rest', () => {

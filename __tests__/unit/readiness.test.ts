@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import type { V1Node, V1Pod } from '@kubernetes/client-node'
-import { aciVerdictFromLog, connectorLogHint, containerToLog, describePod, newestPod, nodeIsReady, podFailureReason, podIsReady } from '../../src/readiness.js'
+import {
+  aciVerdictFromLog,
+  connectorLogHint,
+  containerToLog,
+  describePod,
+  newestPod,
+  nodeIsReady,
+  podFailureReason,
+  podIsReady
+} from '../../src/virtual-nodes/readiness.js'
 
 const ctx = { aciResourceGroup: 'MC_rg_aks_eastus', subscriptionId: 'sub-1', identity: 'service principal cid', identityId: 'cid' }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { renderSummary, type RunReport } from '../../src/summary.js'
+import { renderSummary, type RunReport } from '../../src/runner/summary.js'
 
 const base: RunReport = { command: 'install', cluster: 'rg/aks1', nodes: [], samples: [], removals: [], phases: [] }
 

@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { connectorNameOf, globToRegExp } from '../../src/installed.js'
-import { chartIdentity, decodeReleaseRecord, upgradeReason } from '../../src/helm-releases.js'
+import { connectorNameOf, globToRegExp } from '../../src/virtual-nodes/installed.js'
+import { chartIdentity, decodeReleaseRecord, upgradeReason } from '../../src/kubernetes/helm-releases.js'
 
 describe('sweep matching', () => {
   it('reads the connector name out of a release named as the old CLI did', () => {

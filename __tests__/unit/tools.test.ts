@@ -1,4 +1,4 @@
-import { compareVersions, sameVersion } from '../../src/versions.js'
+import { compareVersions, sameVersion } from '../../src/tools/versions.js'
 import { promises as fs } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -14,7 +14,7 @@ import {
   parseAzVersion,
   parseChecksumFile,
   verifyChecksum
-} from '../../src/tools.js'
+} from '../../src/tools/tools.js'
 
 describe('official download URLs', () => {
   it('lays kubectl out like dl.k8s.io for every OS and arch', () => {

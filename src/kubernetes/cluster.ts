@@ -1,0 +1,192 @@
+// Cluster access: what the AKS cluster is (location, node resource group, API server,
+// RBAC, identity) and a kubeconfig for it, both straight from ARM.
+import { promises as fs } from 'node:fs'
+import * as path from 'node:path'
+import { KubeConfig } from '@kubernetes/client-node'
+import { ArmError, type ArmClient } from '../azure/arm.js'
+import { normalizeLocation } from '../virtual-nodes/naming.js'
+
+const AKS_API = '2024-05-01'
+
+interface ManagedCluster {
+  id: string
+  name: string
+  location: string
+  properties: {
+    provisioningState?: string
+    kubernetesVersion?: string
+    fqdn?: string
+    privateFQDN?: string
+    nodeResourceGroup?: string
+    enableRBAC?: boolean
+    aadProfile?: { managed?: boolean; enableAzureRBAC?: boolean } | null
+    disableLocalAccounts?: boolean
+    identityProfile?: { kubeletidentity?: { clientId?: string; objectId?: string; resourceId?: string } }
+    addonProfiles?: Record<string, { enabled?: boolean }>
+  }
+}
+
+export interface ClusterInfo {
+  id: string
+  name: string
+  resourceGroup: string
+  location: string
+  kubernetesVersion: string
+  /** The API server's host name; the connector reaches the API server there. */
+  fqdn: string
+  nodeResourceGroup: string
+  enableRBAC: boolean
+  /** Microsoft Entra ID integration: the API server takes Entra tokens; azureRbac = Azure RBAC for Kubernetes authorization. */
+  entra?: { azureRbac: boolean }
+  /** No admin (static) credential can be fetched. */
+  localAccountsDisabled: boolean
+  kubeletIdentityClientId?: string
+  kubeletIdentityObjectId?: string
+  /** The managed virtual-node add-on is on (its Linux node is separate from ours). */
+  virtualNodeAddon: boolean
+}
+
+export function clusterPath(arm: ArmClient, resourceGroup: string, name: string): string {
+  return arm.subscriptionPath(
+    `/resourceGroups/${encodeURIComponent(resourceGroup)}/providers/Microsoft.ContainerService/managedClusters/${encodeURIComponent(name)}`
+  )
+}
+
+export function toClusterInfo(raw: ManagedCluster, resourceGroup: string): ClusterInfo {
+  const p = raw.properties ?? {}
+  const fqdn = p.fqdn || p.privateFQDN
+  if (!fqdn || !p.nodeResourceGroup) {
+    throw new Error(
+      `Cluster ${raw.name} has no API server address or node resource group yet (provisioningState ${p.provisioningState ?? 'unknown'}); wait until it is Succeeded.`
+    )
+  }
+  const addons = p.addonProfiles ?? {}
+  return {
+    id: raw.id,
+    name: raw.name,
+    resourceGroup,
+    location: normalizeLocation(raw.location),
+    kubernetesVersion: p.kubernetesVersion ?? 'unknown',
+    fqdn,
+    nodeResourceGroup: p.nodeResourceGroup,
+    enableRBAC: p.enableRBAC !== false,
+    entra: p.aadProfile ? { azureRbac: p.aadProfile.enableAzureRBAC === true } : undefined,
+    localAccountsDisabled: p.disableLocalAccounts === true,
+    kubeletIdentityClientId: p.identityProfile?.kubeletidentity?.clientId,
+    kubeletIdentityObjectId: p.identityProfile?.kubeletidentity?.objectId,
+    virtualNodeAddon: Object.entries(addons).some(([k, v]) => k.toLowerCase().startsWith('aciconnector') && v?.enabled === true)
+  }
+}
+
+/** ARM has no such cluster (deleted, or a wrong name): AKS deletes the node resource group, and its container groups, with it. */
+export class ClusterNotFoundError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ClusterNotFoundError'
+  }
+}
+
+export async function getCluster(arm: ArmClient, resourceGroup: string, name: string): Promise<ClusterInfo> {
+  try {
+    return toClusterInfo(await arm.get<ManagedCluster>(clusterPath(arm, resourceGroup, name), AKS_API), resourceGroup)
+  } catch (err) {
+    if (err instanceof ArmError && (err.code === 'ResourceNotFound' || err.code === 'ResourceGroupNotFound' || err.status === 404)) {
+      throw new ClusterNotFoundError(
+        `AKS cluster "${name}" was not found in resource group "${resourceGroup}" of subscription ${arm.access.subscriptionId}: ` +
+          'check cluster-name, resource-group and subscription-id.'
+      )
+    }
+    if (err instanceof ArmError && (err.code === 'AuthorizationFailed' || err.status === 403)) {
+      throw new Error(
+        `The signed-in identity may not read cluster "${name}": give it at least "Azure Kubernetes Service Cluster User Role" and Reader on the cluster. (${err.message})`
+      )
+    }
+    throw err
+  }
+}
+
+interface CredentialResults {
+  kubeconfigs?: Array<{ name: string; value: string }>
+}
+
+/** Why `admin: true` cannot work on this cluster, or undefined. Checked before anything changes. */
+export function adminCredentialProblem(cluster: ClusterInfo, admin: boolean): string | undefined {
+  if (!admin || !cluster.localAccountsDisabled) return undefined
+  return (
+    `admin: true cannot be used with cluster "${cluster.name}": it has local accounts disabled (disableLocalAccounts), so ARM hands out no admin credential. ` +
+    'Remove admin: true: the action then signs in to the cluster with Microsoft Entra ID as the identity it signed in to Azure with; ' +
+    'give that identity a Kubernetes role on the cluster (e.g. "Azure Kubernetes Service RBAC Cluster Admin", or a ClusterRoleBinding to its object ID).'
+  )
+}
+
+/**
+ * The cluster's user (or admin) kubeconfig as YAML text. It holds credentials (on an
+ * Entra ID cluster the user kubeconfig holds none: it runs kubelogin): never log it.
+ */
+export async function fetchKubeconfig(arm: ArmClient, cluster: ClusterInfo, admin: boolean): Promise<string> {
+  const action = admin ? 'listClusterAdminCredential' : 'listClusterUserCredential'
+  let result: CredentialResults
+  try {
+    result = await arm.post<CredentialResults>(`${clusterPath(arm, cluster.resourceGroup, cluster.name)}/${action}`, AKS_API)
+  } catch (err) {
+    if (err instanceof ArmError && (err.code === 'AuthorizationFailed' || err.status === 403)) {
+      throw new Error(
+        `The signed-in identity may not fetch ${admin ? 'admin' : 'user'} credentials of "${cluster.name}": give it ` +
+          `"Azure Kubernetes Service Cluster ${admin ? 'Admin' : 'User'} Role" on the cluster. (${err.message})`
+      )
+    }
+    throw err
+  }
+  const value = result.kubeconfigs?.[0]?.value
+  if (!value) throw new Error(`${action} for "${cluster.name}" returned no kubeconfig.`)
+  return Buffer.from(value, 'base64').toString('utf8')
+}
+
+/** Writes the kubeconfig 0600 under RUNNER_TEMP; the post step deletes it. */
+export async function writeKubeconfig(text: string, runnerTemp: string, clusterName: string): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(runnerTemp, 'kubeconfig-'))
+  await fs.chmod(dir, 0o700)
+  const file = path.join(dir, `${clusterName}.yaml`)
+  await fs.writeFile(file, text, { mode: 0o600 })
+  return file
+}
+
+/** The name of the user entry in the kubeconfig the action itself uses on an Entra ID cluster. */
+export const ENTRA_TOKEN_USER = 'entra-token'
+
+/**
+ * The kubeconfig the action's own helm calls use on an Entra ID cluster: the cluster from
+ * the user kubeconfig, and a user that reads its bearer token from `tokenFile` (client-go
+ * re-reads that file, so a refreshed token reaches a running helm). JSON is valid YAML.
+ */
+export function tokenFileKubeconfig(userKubeconfig: string, tokenFile: string): string {
+  const kc = new KubeConfig()
+  kc.loadFromString(userKubeconfig)
+  const cluster = kc.getCurrentCluster()
+  if (!cluster) throw new Error("The cluster's user kubeconfig has no current cluster.")
+  const context = 'entra'
+  return JSON.stringify(
+    {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        {
+          name: cluster.name,
+          cluster: {
+            server: cluster.server,
+            ...(cluster.caData ? { 'certificate-authority-data': cluster.caData } : {}),
+            ...(cluster.caFile ? { 'certificate-authority': cluster.caFile } : {}),
+            ...(cluster.tlsServerName ? { 'tls-server-name': cluster.tlsServerName } : {}),
+            // A proxy the cluster's own kubeconfig names stays for kubectl and helm.
+            ...(cluster.proxyUrl ? { 'proxy-url': cluster.proxyUrl } : {})
+          }
+        }
+      ],
+      users: [{ name: ENTRA_TOKEN_USER, user: { tokenFile } }],
+      contexts: [{ name: context, context: { cluster: cluster.name, user: ENTRA_TOKEN_USER } }],
+      'current-context': context
+    },
+    null,
+    2
+  )
+}

@@ -1,0 +1,138 @@
+// Which container groups a teardown may delete. The connector tags each group with the pod
+// it runs (PodName, Namespace, UID, CreationTimestamp) and its virtual node (NodeName)
+// (azure-aci v1.6.4 pkg/provider/aci.go), and nothing that names the cluster. So:
+// - in the cluster's own node resource group (MC_*), which AKS makes for one cluster
+//   only, a group tagged for a virtual node that is gone is this cluster's;
+// - in any other resource group (one shared by several clusters, say), the same node name
+//   may be another cluster's (two clusters with the default connector name in one region
+//   have the same node names), so a group is this cluster's only when its UID tag is the
+//   UID of a pod this cluster has, or had and recorded: a removal records the pods of each
+//   node before it drains it, in a ConfigMap (POD_RECORD) kept until their groups are gone.
+// A group that cannot be proven ours is listed, never deleted.
+import * as core from '@actions/core'
+import type { V1ConfigMap, V1Pod } from '@kubernetes/client-node'
+import type { ContainerGroupRef } from '../azure/container-groups.js'
+import { ignoreNotFound, isConflict, type Kube } from '../kubernetes/kube.js'
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './naming.js'
+
+/** Where the record lives: the namespace Helm keeps the action's releases in (always there). */
+export const POD_RECORD = { namespace: 'default', name: 'aks-aci-connector-action-pods' }
+
+export interface RecordedPod {
+  uid: string
+  namespace: string
+  name: string
+}
+
+/** What a removal recorded of one virtual node before draining it. */
+export interface NodeRecord {
+  aciResourceGroup: string
+  recordedAt: string
+  pods: RecordedPod[]
+}
+
+export interface Verdict {
+  ours: boolean
+  reason: string
+}
+
+/** Azure resource group names are case-insensitive. */
+export function sameResourceGroup(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase()
+}
+
+/** Each resource group once, spelled as first given. */
+export function distinctResourceGroups(groups: string[]): string[] {
+  return groups.filter((g, i) => groups.findIndex(o => sameResourceGroup(o, g)) === i)
+}
+
+/**
+ * Whether `group` (tagged for a node that is gone or going) in `resourceGroup` is this
+ * cluster's, and why. `knownPods` maps pod UIDs this cluster has or recorded to ns/name.
+ */
+export function attributeGroup(group: ContainerGroupRef, resourceGroup: string, nodeResourceGroup: string, knownPods: Map<string, string>): Verdict {
+  const node = group.node ?? '(no NodeName tag)'
+  if (sameResourceGroup(resourceGroup, nodeResourceGroup)) {
+    return { ours: true, reason: `tagged for node ${node}, in the cluster's own node resource group` }
+  }
+  const pod = group.uid ? knownPods.get(group.uid) : undefined
+  if (pod) return { ours: true, reason: `its pod ${pod} (UID ${group.uid}) was on ${node} in this cluster` }
+  return {
+    ours: false,
+    reason:
+      `tagged for node ${node}, but resource group ${resourceGroup} is not the cluster's own and ` +
+      (group.uid ? `pod UID ${group.uid} is not one this cluster has or recorded` : 'the group has no UID tag') +
+      ': it may be another cluster’s'
+  }
+}
+
+export function podRef(p: V1Pod): RecordedPod {
+  return { uid: p.metadata?.uid ?? '', namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '' }
+}
+
+function parseRecord(cm: V1ConfigMap | undefined): Map<string, NodeRecord> {
+  const records = new Map<string, NodeRecord>()
+  for (const [node, value] of Object.entries(cm?.data ?? {})) {
+    try {
+      const r = JSON.parse(value) as NodeRecord
+      if (typeof r.aciResourceGroup === 'string' && Array.isArray(r.pods)) records.set(node, r)
+    } catch {
+      core.debug(`${POD_RECORD.name}: entry ${node} is not readable; ignored`)
+    }
+  }
+  return records
+}
+
+/** The pods removals recorded, per virtual node. */
+export async function readPodRecord(kube: Kube): Promise<Map<string, NodeRecord>> {
+  return parseRecord(await ignoreNotFound(kube.core.readNamespacedConfigMap(POD_RECORD)))
+}
+
+/** UID -> ns/name of every recorded pod. */
+export function recordedPods(records: Map<string, NodeRecord>): Map<string, string> {
+  return new Map([...records.values()].flatMap(r => r.pods.map(p => [p.uid, `${p.namespace}/${p.name}`] as const)))
+}
+
+/** Changes the record with `change` (read, modify, write; retried when another writer came first). */
+async function updateRecord(kube: Kube, change: (records: Map<string, NodeRecord>) => void): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const cm = await ignoreNotFound(kube.core.readNamespacedConfigMap(POD_RECORD))
+    const records = parseRecord(cm)
+    change(records)
+    const data = Object.fromEntries([...records].map(([node, r]) => [node, JSON.stringify(r)]))
+    try {
+      if (!cm) {
+        if (records.size === 0) return
+        await kube.core.createNamespacedConfigMap({
+          namespace: POD_RECORD.namespace,
+          body: { metadata: { name: POD_RECORD.name, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } }, data }
+        })
+      } else if (records.size === 0) {
+        await ignoreNotFound(kube.core.deleteNamespacedConfigMap({ ...POD_RECORD, body: { preconditions: { resourceVersion: cm.metadata?.resourceVersion } } }))
+      } else {
+        await kube.core.replaceNamespacedConfigMap({ ...POD_RECORD, body: { ...cm, data } })
+      }
+      return
+    } catch (err) {
+      if (attempt < 5 && isConflict(err)) continue
+      throw err
+    }
+  }
+}
+
+/** Adds the pods of `node` to the record (before they are drained), keeping earlier ones. */
+export async function recordPods(kube: Kube, node: string, aciResourceGroup: string, pods: RecordedPod[]): Promise<void> {
+  if (pods.length === 0) return
+  await updateRecord(kube, records => {
+    const known = records.get(node)?.pods ?? []
+    const uids = new Set(known.map(p => p.uid))
+    records.set(node, { aciResourceGroup, recordedAt: new Date().toISOString(), pods: [...known, ...pods.filter(p => p.uid && !uids.has(p.uid))] })
+  })
+}
+
+/** Drops what was recorded for `nodes` (once ACI holds no group of theirs). */
+export async function forgetNodes(kube: Kube, nodes: string[]): Promise<void> {
+  await updateRecord(kube, records => {
+    for (const n of nodes) records.delete(n)
+  })
+}
