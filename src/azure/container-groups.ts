@@ -58,14 +58,18 @@ export async function listContainerGroups(arm: ArmClient, resourceGroup: string)
 /** Lists a resource group's container groups (listContainerGroups, or one shared by several removals). */
 export type ContainerGroupLister = (resourceGroup: string) => Promise<ContainerGroupRef[]>
 
-/** How long one list of a resource group answers for every removal that asks (the shortest interval a drain asks ACI at). */
-export const SHARED_LIST_MS = 1_000
+/**
+ * How long one list of a resource group answers for every removal that asks. Short: a drain
+ * that is served an older list sees its pod's group still there and waits its next check
+ * (seconds later, backing off), so sharing must not make a drain late.
+ */
+export const SHARED_LIST_MS = 250
 
 /**
  * A lister that several removals draining at once share: a resource group listed less than
- * SHARED_LIST_MS ago (or being listed) is not listed again, so ARM sees one read per
- * resource group per second however many connectors drain into it (ARM refills a
- * subscription's read bucket at 25 a second per principal,
+ * SHARED_LIST_MS ago (or being listed) is not listed again, so ARM sees at most four reads a
+ * second per resource group however many connectors drain into it (ARM refills a
+ * principal's read bucket with 25 a second,
  * https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling).
  */
 export function coalescedLister(arm: ArmClient, now: () => number = Date.now): ContainerGroupLister {

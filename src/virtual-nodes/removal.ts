@@ -149,8 +149,9 @@ export interface RemovalOptions {
 /**
  * Connectors removed at once. A removal is almost all waiting (the drain, helm uninstall,
  * the namespace), and what it asks of others is bounded apart from how many run:
- * - ARM: drains into one resource group share one list a second (container-groups.ts
- *   coalescedLister), and the groups left are deleted GROUP_DELETE_CONCURRENCY at a time;
+ * - ARM: drains into one resource group share its lists (at most four a second,
+ *   container-groups.ts coalescedLister), and the groups left are deleted
+ *   GROUP_DELETE_CONCURRENCY at a time;
  * - the API server: every removal waits on one shared watch of pods and namespaces
  *   (cluster-view.ts), so what it sends is its own few writes and helm's, about one request
  *   in flight each. Kubernetes' default API Priority and Fairness gives the priority level
