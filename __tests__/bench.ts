@@ -123,13 +123,7 @@ async function scriptRun(env: LocalAks, f: Fixture, command: 'install' | 'remove
  */
 async function criticalPath(env: LocalAks, f: Fixture): Promise<{ token: number; connector: number; samples: number }> {
   const t0 = Date.now()
-  const form = new URLSearchParams({
-    grant_type: 'client_credentials',
-    client_id: IDS.clientId,
-    client_secret: IDS.clientSecret,
-    scope: 'https://management.core.windows.net//.default'
-  })
-  await tokenRequest(env, form.toString())
+  await tokenRequest(env)
   const token = Date.now() - t0
   await run(
     'az',
@@ -187,15 +181,7 @@ async function criticalPath(env: LocalAks, f: Fixture): Promise<{ token: number;
  */
 async function removeCriticalPath(env: LocalAks, f: Fixture): Promise<{ token: number; connector: number; parts: string }> {
   const t0 = Date.now()
-  await tokenRequest(
-    env,
-    new URLSearchParams({
-      grant_type: 'client_credentials',
-      client_id: IDS.clientId,
-      client_secret: IDS.clientSecret,
-      scope: 'https://management.core.windows.net//.default'
-    }).toString()
-  )
+  await tokenRequest(env)
   const token = Date.now() - t0
   const perOs: Array<{ total: number; parts: string }> = []
   const sample: Record<OsType, string> = { Linux: 'aci-helloworld', Windows: 'nanoserver-iis' }
@@ -260,8 +246,14 @@ function throttledSince(env: LocalAks, since: number): number {
   return env.azure.requests.filter(r => r.at >= since && r.host === host && r.status === 429).length
 }
 
-/** One POST to the double's token endpoint (the authority az is registered with), in this process. */
-async function tokenRequest(env: LocalAks, form: string): Promise<void> {
+/** One client-credentials POST to the double's token endpoint (the authority az is registered with), in this process. */
+async function tokenRequest(env: LocalAks): Promise<void> {
+  const form = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: IDS.clientId,
+    client_secret: IDS.clientSecret,
+    scope: 'https://management.core.windows.net//.default'
+  }).toString()
   const ca = await readFile(env.azure.caPath)
   await new Promise<void>((resolve, reject) => {
     const req = request(`${env.azure.url}/adfs/oauth2/token`, { method: 'POST', ca, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, res => {

@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url'
 const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..')
 export const EXAMPLES_DIR = join(ROOT, 'examples')
 /** How the README and examples name this action. */
-export const PUBLISHED_USES = /uses:\s*OWNER\/aks-aci-connector-action@\S+/g
+export const PUBLISHED_USES = /uses:\s*OWNER\/aks-aci-connector-action@\S+/
+const EVERY_PUBLISHED_USES = new RegExp(PUBLISHED_USES.source, 'g')
 /** actionlint builds in well under a minute once Go's module cache is warm; a bound, not a goal. */
 const ACTIONLINT_TIMEOUT_MS = 5 * 60_000
 
@@ -30,7 +31,7 @@ export function readExamples(): Example[] {
 }
 
 export function asLocalAction(text: string): string {
-  return text.replace(PUBLISHED_USES, 'uses: ./')
+  return text.replace(EVERY_PUBLISHED_USES, 'uses: ./')
 }
 
 /** The actionlint command `npm run lint:workflows` runs, so both use one pinned version. */
