@@ -44,7 +44,27 @@ export interface ManagedClusterOptions {
   adminKubeconfig: string
 }
 
+export interface ClusterNetworkOptions {
+  networkPlugin: 'kubenet' | 'azure' | 'none'
+  networkPluginMode?: 'overlay'
+  networkPolicy?: 'calico' | 'azure' | 'cilium'
+  vmSize: string
+  authorizedIpRanges: string[]
+  workloadIdentity: boolean
+}
+
+/**
+ * What the extension manager does in the cluster once an extension's Helm release is
+ * installed or uninstalled; the Virtual Nodes v2 stand-in (virtual-nodes-v2.ts) listens.
+ */
+export interface ExtensionEvents {
+  installed(name: string, settings: Record<string, string>): void
+  uninstalled(name: string): void
+}
+
 export interface ArmOptions {
+  /** The v2 stand-in, told when an extension's release comes and goes. */
+  extensionEvents?: ExtensionEvents
   subscription: { id: string; name: string }
   tenantId: string
   cluster: ManagedClusterOptions
@@ -63,6 +83,15 @@ export interface ArmKnobs {
   /** A resource group apart from the cluster's two (one a team made for ACI, say); its role assignments are the test's to make. */
   addResourceGroup(name: string): string
   /**
+   * The cluster's network, node pool VM size, API server access and workload identity, as
+   * `az aks create/update` would have set them (default: kubenet, no policy, Standard_DS2_v2).
+   */
+  setClusterNetwork(n: Partial<ClusterNetworkOptions>): void
+  /** Microsoft.KubernetesConfiguration's registration state (default Registered). */
+  setKubernetesConfigurationState(s: ProviderState): void
+  /** The next extension PUT ends Failed with this errorInfo message (as an extension whose Helm install failed). */
+  failNextExtension(message: string): void
+  /**
    * The cluster is deleted: ARM answers 404 for it, and its node resource group is gone with
    * it, container groups and all (https://learn.microsoft.com/azure/aks/concepts-clusters-workloads#node-resource-group).
    */
@@ -71,13 +100,19 @@ export interface ArmKnobs {
 
 export interface Arm {
   knobs: ArmKnobs
-  state(): { providerState: ProviderState; registerCalls: number }
+  state(): {
+    providerState: ProviderState
+    registerCalls: number
+    extensions: Array<{ name: string; state: string; settings: Record<string, string> }>
+    subnets: StoredVnet['subnets']
+  }
   /** `base`: the origin the client used (for 401 challenges). */
   handle(req: Req, base: string): Reply
 }
 
 const KNOWN_PROVIDERS = [
   'Microsoft.ContainerInstance',
+  'Microsoft.KubernetesConfiguration',
   'Microsoft.ContainerService',
   'Microsoft.Resources',
   'Microsoft.Network',
@@ -150,6 +185,51 @@ export function createThrottle(now: () => number = Date.now): (principal: string
   }
 }
 
+/** How long the extension manager takes to install or uninstall an extension's release here. */
+export const EXTENSION_OPERATION_MS = 1500
+
+interface StoredExtension {
+  name: string
+  extensionType: string
+  releaseNamespace: string
+  settings: Record<string, string>
+  state: 'Creating' | 'Updating' | 'Succeeded' | 'Failed' | 'Deleting'
+  since: number
+  principalId: string
+  failure?: string
+}
+
+interface StoredVnet {
+  name: string
+  addressPrefixes: string[]
+  subnets: Array<{ name: string; addressPrefix: string; delegations: Array<{ name: string; serviceName: string }> }>
+}
+
+/** Sizes as Azure lists them (https://learn.microsoft.com/azure/virtual-machines/sizes: DSv2 2 vCPU 7 GiB; Dsv5 2/8, 4/16, 8/32). */
+const VM_SIZES = [
+  { name: 'Standard_DS2_v2', numberOfCores: 2, memoryInMB: 7168, maxDataDiskCount: 8, osDiskSizeInMB: 1047552, resourceDiskSizeInMB: 14336 },
+  { name: 'Standard_D2s_v5', numberOfCores: 2, memoryInMB: 8192, maxDataDiskCount: 4, osDiskSizeInMB: 1047552, resourceDiskSizeInMB: 0 },
+  { name: 'Standard_D4s_v5', numberOfCores: 4, memoryInMB: 16384, maxDataDiskCount: 8, osDiskSizeInMB: 1047552, resourceDiskSizeInMB: 0 },
+  { name: 'Standard_D8s_v5', numberOfCores: 8, memoryInMB: 32768, maxDataDiskCount: 16, osDiskSizeInMB: 1047552, resourceDiskSizeInMB: 0 }
+]
+
+function cidr(text: string): [number, number] {
+  const [a, b] = text.split('/')
+  const n = (a ?? '').split('.').reduce((x, p) => x * 256 + Number(p), 0)
+  const size = 2 ** (32 - Number(b))
+  return [n - (n % size), n - (n % size) + size - 1]
+}
+const cidrOverlap = (x: string, y: string): boolean => {
+  const [a, b] = cidr(x)
+  const [c, d] = cidr(y)
+  return a <= d && c <= b
+}
+const cidrWithin = (inner: string, outer: string): boolean => {
+  const [a, b] = cidr(inner)
+  const [c, d] = cidr(outer)
+  return a >= c && b <= d
+}
+
 interface Failure {
   remaining: number
   status: 403 | 429 | 503
@@ -168,7 +248,25 @@ export function createArm(opts: ArmOptions): Arm {
   const provider = { state: (opts.providerInitiallyRegistered ? 'Registered' : 'NotRegistered') as ProviderState, since: 0, registerCalls: 0 }
   const extraGroups: string[] = []
   let clusterDeleted = false
+  const network: ClusterNetworkOptions = { networkPlugin: 'kubenet', vmSize: 'Standard_DS2_v2', authorizedIpRanges: [], workloadIdentity: false }
+  let kubernetesConfigurationState: ProviderState = 'Registered'
+  const extensions = new Map<string, StoredExtension>()
+  let nextExtensionFailure: string | undefined
+  // The VNet AKS makes in the node resource group for a cluster with AKS-managed networking
+  // (named aks-vnet-<number>, address space 10.224.0.0/12, node subnet aks-subnet 10.224.0.0/16).
+  const vnet: StoredVnet = {
+    name: 'aks-vnet-12345678',
+    addressPrefixes: ['10.224.0.0/12'],
+    subnets: [{ name: 'aks-subnet', addressPrefix: '10.224.0.0/16', delegations: [] }]
+  }
   const knobs: ArmKnobs = {
+    setClusterNetwork: n => Object.assign(network, n),
+    setKubernetesConfigurationState: s => {
+      kubernetesConfigurationState = s
+    },
+    failNextExtension: message => {
+      nextExtensionFailure = message
+    },
     failNext: (remaining, status, retryAfterSeconds, pathPrefix) => failures.push({ remaining, status, retryAfterSeconds, pathPrefix }),
     addResourceGroup: name => {
       if (!extraGroups.includes(name)) extraGroups.push(name)
@@ -235,7 +333,12 @@ export function createArm(opts: ArmOptions): Arm {
               capabilities: 'SupportsTags, SupportsLocation'
             }
           ],
-    registrationState: namespace === 'Microsoft.ContainerInstance' ? providerState() : 'Registered',
+    registrationState:
+      namespace === 'Microsoft.ContainerInstance'
+        ? providerState()
+        : namespace === 'Microsoft.KubernetesConfiguration'
+          ? kubernetesConfigurationState
+          : 'Registered',
     registrationPolicy: 'RegistrationRequired'
   })
 
@@ -260,7 +363,7 @@ export function createArm(opts: ArmOptions): Arm {
           {
             name: 'nodepool1',
             count: 1,
-            vmSize: 'Standard_DS2_v2',
+            vmSize: network.vmSize,
             osDiskSizeGB: 128,
             osDiskType: 'Managed',
             kubeletDiskType: 'OS',
@@ -284,7 +387,9 @@ export function createArm(opts: ArmOptions): Arm {
         nodeResourceGroup: cluster.nodeResourceGroup,
         enableRBAC: cluster.enableRBAC,
         networkProfile: {
-          networkPlugin: 'kubenet',
+          networkPlugin: network.networkPlugin,
+          ...(network.networkPluginMode ? { networkPluginMode: network.networkPluginMode } : {}),
+          ...(network.networkPolicy ? { networkPolicy: network.networkPolicy } : {}),
           loadBalancerSku: 'Standard',
           podCidr: '10.244.0.0/16',
           serviceCidr: '10.0.0.0/16',
@@ -306,9 +411,14 @@ export function createArm(opts: ArmOptions): Arm {
           }
         },
         disableLocalAccounts: cluster.disableLocalAccounts ?? false,
-        securityProfile: {},
+        securityProfile: network.workloadIdentity ? { workloadIdentity: { enabled: true } } : {},
+        ...(network.authorizedIpRanges.length
+          ? { apiServerAccessProfile: { authorizedIPRanges: network.authorizedIpRanges, enablePrivateCluster: false } }
+          : {}),
         storageProfile: { diskCSIDriver: { enabled: true }, fileCSIDriver: { enabled: true }, snapshotController: { enabled: true } },
-        oidcIssuerProfile: { enabled: false }
+        oidcIssuerProfile: network.workloadIdentity
+          ? { enabled: true, issuerURL: `https://${location}.oic.prod-aks.azure.com/${opts.tenantId}/${randomUUID()}/` }
+          : { enabled: false }
       }
     }
   }
@@ -362,12 +472,13 @@ export function createArm(opts: ArmOptions): Arm {
         opts.aci.handle({ method: req.method, resourceGroup: known, rest: aciRest, query: req.url.searchParams, body: req.body })
       )
     }
+    if (l[1] === 'microsoft.network' && l[2] === 'virtualnetworks') return handleNetwork(req, caller, known, rgScope, rest.slice(3))
     if (l[1] === 'microsoft.containerservice' && l[2] === 'managedclusters' && rest[3] !== undefined) {
       const name = rest[3]
       const found = !clusterDeleted && known === cluster.resourceGroup && name.toLowerCase() === cluster.name.toLowerCase()
       const scope = `${rgScope}/providers/Microsoft.ContainerService/managedClusters/${name}`
       const action = rest.length === 5 ? `Microsoft.ContainerService/managedClusters/${rest[4]}/action` : 'Microsoft.ContainerService/managedClusters/read'
-      const denied = authorize(caller, action, scope)
+      const denied = rest.length >= 7 ? undefined : authorize(caller, action, scope)
       if (denied) return denied
       if (!found) {
         return armError(
@@ -377,6 +488,8 @@ export function createArm(opts: ArmOptions): Arm {
         )
       }
       if (rest.length === 4 && req.method === 'GET') return { status: 200, body: clusterBody() }
+      if (rest.length >= 7 && l[4] === 'providers' && l[5] === 'microsoft.kubernetesconfiguration' && l[6] === 'extensions')
+        return handleExtensions(req, caller, `${scope}/providers/Microsoft.KubernetesConfiguration/extensions`, rest.slice(7))
       if (rest.length === 5 && req.method === 'POST' && l[4] === 'listclusterusercredential') {
         return { status: 200, body: { kubeconfigs: [{ name: 'clusterUser', value: b64(cluster.userKubeconfig) }] } }
       }
@@ -394,8 +507,167 @@ export function createArm(opts: ArmOptions): Arm {
     )
   }
 
+  /**
+   * Microsoft.KubernetesConfiguration extensions of the cluster, as the REST spec defines them
+   * (azure-rest-api-specs specification/kubernetesconfiguration/resource-manager/Microsoft.KubernetesConfiguration/stable/2023-05-01/extensions.json):
+   * PUT answers 201 (200 for an existing one) with provisioningState Creating/Updating and an
+   * Azure-AsyncOperation header; GET shows Succeeded or Failed (with errorInfo) once the
+   * extension manager is done; DELETE answers 202, the extension is Deleting, then 404.
+   * Needs Microsoft.KubernetesConfiguration/extensions/read|write|delete on the cluster.
+   */
+  function handleExtensions(req: Req, caller: Caller, scope: string, rest: string[]): Reply {
+    const action = `Microsoft.KubernetesConfiguration/extensions/${req.method === 'GET' ? 'read' : req.method === 'DELETE' ? 'delete' : 'write'}`
+    const denied = authorize(caller, action, rest[0] ? `${scope}/${rest[0]}` : scope)
+    if (denied) return denied
+    if (kubernetesConfigurationState !== 'Registered')
+      return armError(
+        409,
+        'MissingSubscriptionRegistration',
+        "The subscription is not registered to use namespace 'Microsoft.KubernetesConfiguration'. See https://aka.ms/rps-not-found for how to register subscriptions."
+      )
+    for (const e of extensions.values()) settleExtension(e)
+    const view = (e: StoredExtension): Record<string, unknown> => ({
+      id: `${scope}/${e.name}`,
+      name: e.name,
+      type: 'Microsoft.KubernetesConfiguration/extensions',
+      properties: {
+        extensionType: e.extensionType,
+        autoUpgradeMinorVersion: true,
+        scope: { cluster: { releaseNamespace: e.releaseNamespace } },
+        configurationSettings: e.settings,
+        provisioningState: e.state,
+        statuses: [],
+        ...(e.state === 'Failed' && e.failure ? { errorInfo: { code: 'ExtensionOperationFailed', message: e.failure } } : {}),
+        aksAssignedIdentity: { principalId: e.principalId, tenantId: opts.tenantId, type: 'SystemAssigned' },
+        currentVersion: '1.3409.26080501'
+      }
+    })
+    const name = rest[0]
+    if (!name && req.method === 'GET') return { status: 200, body: { value: [...extensions.values()].map(view) } }
+    if (!name || rest.length !== 1) return notFound(req.url.pathname)
+    const existing = extensions.get(name.toLowerCase())
+    const operation = `https://management.azure.com${scope}/${name}/operations/${randomUUID()}?api-version=${req.url.searchParams.get('api-version') ?? ''}`
+    if (req.method === 'GET')
+      return existing
+        ? { status: 200, body: view(existing) }
+        : armError(404, 'ResourceNotFound', `The Resource 'Microsoft.KubernetesConfiguration/extensions/${name}' was not found.`)
+    if (req.method === 'PUT') {
+      let body: { properties?: { extensionType?: string; scope?: { cluster?: { releaseNamespace?: string } }; configurationSettings?: Record<string, string> } }
+      try {
+        body = JSON.parse(req.body) as typeof body
+      } catch {
+        return armError(400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized.')
+      }
+      if (!body.properties?.extensionType) return armError(400, 'InvalidRequestContent', "The request content was invalid: 'extensionType' is required.")
+      if (existing?.state === 'Deleting') return armError(409, 'Conflict', `Extension '${name}' is being deleted; try again when it is gone.`)
+      const e: StoredExtension = {
+        name,
+        extensionType: body.properties.extensionType,
+        releaseNamespace: body.properties.scope?.cluster?.releaseNamespace ?? name,
+        settings: body.properties.configurationSettings ?? {},
+        state: existing ? 'Updating' : 'Creating',
+        since: Date.now(),
+        principalId: existing?.principalId ?? randomUUID(),
+        failure: nextExtensionFailure
+      }
+      nextExtensionFailure = undefined
+      extensions.set(name.toLowerCase(), e)
+      return { status: existing ? 200 : 201, body: view(e), headers: { 'Azure-AsyncOperation': operation } }
+    }
+    if (req.method === 'DELETE') {
+      if (!existing) return { status: 204 }
+      existing.state = 'Deleting'
+      existing.since = Date.now()
+      return { status: 202, body: undefined, headers: { 'Azure-AsyncOperation': operation, Location: operation } }
+    }
+    return armError(405, 'MethodNotAllowed', `The requested method '${req.method}' is not allowed for this resource.`)
+  }
+
+  /** Provisioning ends (Succeeded, or Failed when a failure was asked for) and deletion finishes, EXTENSION_OPERATION_MS after they began. */
+  function settleExtension(e: StoredExtension): void {
+    if (Date.now() - e.since < EXTENSION_OPERATION_MS) return
+    if (e.state === 'Creating' || e.state === 'Updating') {
+      e.state = e.failure ? 'Failed' : 'Succeeded'
+      if (e.state === 'Succeeded') opts.extensionEvents?.installed(e.name, e.settings)
+    } else if (e.state === 'Deleting') {
+      extensions.delete(e.name.toLowerCase())
+      opts.extensionEvents?.uninstalled(e.name)
+    }
+  }
+
+  /**
+   * The node resource group's VNet (Microsoft.Network, https://learn.microsoft.com/rest/api/virtual-network/):
+   * list, get, and a subnet created or updated with its delegations.
+   */
+  function handleNetwork(req: Req, caller: Caller, rg: string, rgScope: string, rest: string[]): Reply {
+    const inNodeGroup = rg.toLowerCase() === cluster.nodeResourceGroup.toLowerCase()
+    const id = `${rgScope}/providers/Microsoft.Network/virtualNetworks/${vnet.name}`
+    const view = (): Record<string, unknown> => ({
+      id,
+      name: vnet.name,
+      type: 'Microsoft.Network/virtualNetworks',
+      location,
+      properties: {
+        provisioningState: 'Succeeded',
+        addressSpace: { addressPrefixes: vnet.addressPrefixes },
+        subnets: vnet.subnets.map(s => ({
+          id: `${id}/subnets/${s.name}`,
+          name: s.name,
+          properties: {
+            provisioningState: 'Succeeded',
+            addressPrefix: s.addressPrefix,
+            delegations: s.delegations.map(d => ({ name: d.name, properties: { serviceName: d.serviceName } }))
+          }
+        }))
+      }
+    })
+    if (rest.length === 0 && req.method === 'GET')
+      return authorize(caller, 'Microsoft.Network/virtualNetworks/read', rgScope) ?? { status: 200, body: { value: inNodeGroup ? [view()] : [] } }
+    if (!inNodeGroup || rest[0]?.toLowerCase() !== vnet.name.toLowerCase()) return notFound(req.url.pathname)
+    if (rest.length === 1 && req.method === 'GET') return authorize(caller, 'Microsoft.Network/virtualNetworks/read', id) ?? { status: 200, body: view() }
+    if (rest.length === 3 && rest[1]?.toLowerCase() === 'subnets' && req.method === 'PUT') {
+      const denied = authorize(caller, 'Microsoft.Network/virtualNetworks/subnets/write', id)
+      if (denied) return denied
+      const body = JSON.parse(req.body || '{}') as {
+        properties?: { addressPrefix?: string; delegations?: Array<{ name?: string; properties?: { serviceName?: string } }> }
+      }
+      const prefix = body.properties?.addressPrefix ?? ''
+      const others = vnet.subnets.filter(s => s.name !== rest[2])
+      if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(prefix)) return armError(400, 'InvalidAddressPrefixFormat', `Address prefix ${prefix} has an invalid format.`)
+      if (others.some(s => cidrOverlap(s.addressPrefix, prefix)))
+        return armError(
+          400,
+          'NetcfgSubnetRangesOverlap',
+          `Subnet '${rest[2] ?? ''}' is not valid because its IP address range overlaps with that of an existing subnet in virtual network '${vnet.name}'.`
+        )
+      if (!vnet.addressPrefixes.some(space => cidrWithin(prefix, space)))
+        return armError(
+          400,
+          'NetcfgSubnetRangeOutsideVnet',
+          `Subnet '${rest[2] ?? ''}' is not valid because its IP address range is outside the IP address range of virtual network '${vnet.name}'.`
+        )
+      const subnet = {
+        name: rest[2] ?? '',
+        addressPrefix: prefix,
+        delegations: (body.properties?.delegations ?? []).map(d => ({ name: d.name ?? '', serviceName: d.properties?.serviceName ?? '' }))
+      }
+      const existed = others.length !== vnet.subnets.length
+      vnet.subnets = [...others, subnet]
+      return { status: existed ? 200 : 201, body: (view().properties as { subnets: unknown[] }).subnets.at(-1) }
+    }
+    return armError(405, 'MethodNotAllowed', `The requested method '${req.method}' is not allowed for this resource.`)
+  }
+
   function handleProviders(req: Req, caller: Caller, rest: string[]): Reply {
     if (rest.length === 0 && req.method === 'GET') return { status: 200, body: { value: KNOWN_PROVIDERS.map(providerBody) } }
+    // Microsoft.Compute's VM sizes of a region (https://learn.microsoft.com/rest/api/compute/virtual-machine-sizes/list).
+    if (
+      rest[0]?.toLowerCase() === 'microsoft.compute' &&
+      rest[1]?.toLowerCase() === 'locations' &&
+      rest[3]?.toLowerCase() === 'vmsizes' &&
+      req.method === 'GET'
+    )
+      return { status: 200, body: { value: VM_SIZES } }
     const ns = KNOWN_PROVIDERS.find(k => k.toLowerCase() === (rest[0] ?? '').toLowerCase())
     if (!ns) return armError(404, 'InvalidResourceNamespace', `The resource namespace '${rest[0] ?? ''}' is invalid.`)
     if (ns === 'Microsoft.ContainerInstance' && rest.length >= 2 && rest[1]?.toLowerCase() !== 'register') {
@@ -477,7 +749,15 @@ export function createArm(opts: ArmOptions): Arm {
 
   return {
     knobs,
-    state: () => ({ providerState: providerState(), registerCalls: provider.registerCalls }),
+    state: () => {
+      for (const e of extensions.values()) settleExtension(e)
+      return {
+        providerState: providerState(),
+        registerCalls: provider.registerCalls,
+        extensions: [...extensions.values()].map(e => ({ name: e.name, state: e.state, settings: e.settings })),
+        subnets: vnet.subnets
+      }
+    },
     handle(req: Req, base: string): Reply {
       if (req.url.pathname.toLowerCase() === '/metadata/endpoints') {
         // ARM's discovery document (`az cloud register` reads it when endpoints are left out).

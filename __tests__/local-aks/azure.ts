@@ -18,7 +18,7 @@ import { connect, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { armError, send, type HostFamily, type Reply, type Req } from './azure-http.js'
-import { createArm, normalizeLocation, type Arm, type ArmKnobs, type ManagedClusterOptions, type ProviderState } from './arm.js'
+import { createArm, normalizeLocation, type Arm, type ArmKnobs, type ExtensionEvents, type ManagedClusterOptions, type ProviderState } from './arm.js'
 import { createAci, type Aci } from './aci.js'
 import { createRbac, type Rbac } from './azure-rbac.js'
 import { createEntra, LOGIN_HOST, objectIdFor, type Entra, type Principal } from './entra.js'
@@ -97,11 +97,13 @@ export interface AzureDouble {
    * name, beyond the proxy of a runner that reaches it only through one.
    */
   relayThroughProxy(host: string, port: number): void
+  /** Who hears of extension releases installed and uninstalled (the Virtual Nodes v2 stand-in). */
+  setExtensionEvents(e: ExtensionEvents): void
   /** CONNECT tunnels the proxy opened to `host` so far. */
   tunnelsTo(host: string): number
   assignRole(a: RoleAssignmentOptions): void
   unassignRole(a: RoleAssignmentOptions): void
-  state(): { providerState: ProviderState; registerCalls: number }
+  state(): ReturnType<Arm['state']>
   stop(): Promise<void>
 }
 
@@ -178,7 +180,10 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
     location: normalizeLocation(opts.cluster.location),
     kubeletIdentity: { clientId: kubeletIdentity.clientId, objectId: kubeletIdentity.objectId }
   }
+  // The cluster (and the v2 stand-in in it) starts after this double: events reach it once it is there.
+  let extensionTarget: ExtensionEvents | undefined
   const arm: Arm = createArm({
+    extensionEvents: { installed: (n, s) => extensionTarget?.installed(n, s), uninstalled: n => extensionTarget?.uninstalled(n) },
     subscription: opts.subscription,
     tenantId: opts.tenantId,
     cluster,
@@ -322,6 +327,9 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
     aci,
     objectId,
     setClusterAccess: access => void Object.assign(cluster, access),
+    setExtensionEvents: e => {
+      extensionTarget = e
+    },
     relayThroughProxy: (host, port) => void relays.set(host.toLowerCase(), port),
     tunnelsTo: host => tunnelCounts.get(host.toLowerCase()) ?? 0,
     assignRole: a => void rbac.assign(objectId(a.clientId), a.role, a.scope),

@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { AZURE_ACI_VERSION, ensureBinaries, HELM3_VERSION, HELM4_VERSION, K8S_VERSION, KUBELOGIN_VERSION, type Binaries } from './binaries.js'
 import { startCluster, type LocalCluster } from './cluster.js'
+import { startV2Agent, type V2Agent } from './virtual-nodes-v2.js'
 import { startAgentNode, type AgentNode } from './kubelet.js'
 import { DISTROLESS_ENV, type ContainerImage } from './container-runtime.js'
 import { startPodNetwork, type PodNetwork } from './pod-network.js'
@@ -120,6 +121,8 @@ export interface LocalAks {
   /** The action's way to the API server (kubeconfigs from the Azure double point here). */
   front: ApiFront
   agent: AgentNode
+  /** The Virtual Nodes v2 stand-in: registers the nodes of a microsoft.virtualnodes extension and runs their pods as container groups. */
+  v2: V2Agent
   azure: AzureDouble
   mirror: Mirror
   chartUrl: string
@@ -418,6 +421,9 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
     })
     // Before the network: a pod's containers run in its namespaces.
     stops.push(() => agent.stop())
+    const v2 = startV2Agent({ kc: cluster.kc, aci: azure.aci, nodeResourceGroup: IDS.nodeResourceGroup, location: REGION, log })
+    azure.setExtensionEvents(v2)
+    stops.push(async () => v2.stop())
 
     const shims = join(dir, 'shims')
     const bin = join(dir, 'bin')
@@ -450,6 +456,7 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
       cluster,
       front,
       agent,
+      v2,
       azure,
       mirror,
       chartUrl,

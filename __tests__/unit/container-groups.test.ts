@@ -74,8 +74,8 @@ describe('container groups left by virtual nodes', () => {
       }
     } as unknown as ArmClient
     expect(await listContainerGroups(arm, 'MC_rg')).toEqual([
-      { name: 'g1', node: 'n1', uid: undefined, cpu: undefined, memoryInGB: undefined },
-      { name: 'g2', node: undefined, uid: undefined, cpu: undefined, memoryInGB: undefined }
+      { name: 'g1', node: 'n1', uid: undefined, tags: { NodeName: 'n1' }, cpu: undefined, memoryInGB: undefined },
+      { name: 'g2', node: undefined, uid: undefined, tags: {}, cpu: undefined, memoryInGB: undefined }
     ])
   })
 })

@@ -33,7 +33,7 @@ describe('job summary', () => {
       ]
     })
     expect(md).toContain('## Virtual Kubelet ACI connector: install succeeded')
-    expect(md).toContain('| Linux | `virtual-kubelet-a-linux-eastus` | ✅ Ready | 12.3 s | `virtual-kubelet.io/provider=azure:NoSchedule` |')
+    expect(md).toContain('| Linux | ACI connector | `virtual-kubelet-a-linux-eastus` | ✅ Ready | 12.3 s | `virtual-kubelet.io/provider=azure:NoSchedule` |')
     expect(md).toContain('| aci-helloworld | default | aci-helloworld-1 | 10.1.2.3 | `virtual-kubelet-a-linux-eastus` |')
     expect(md).toContain('| **Total** | **13.3 s** |')
   })

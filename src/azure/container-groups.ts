@@ -21,6 +21,8 @@ export interface ContainerGroupRef {
   node?: string
   /** The UID tag: the pod the group runs. */
   uid?: string
+  /** Every tag (Virtual Nodes v2's groups carry the ones their pod's annotation asked for). */
+  tags?: Record<string, string>
   /** Requested by all its containers together (what ACI bills by). */
   cpu?: number
   memoryInGB?: number
@@ -48,7 +50,7 @@ export async function listContainerGroups(arm: ArmClient, resourceGroup: string)
       if (!g.name) continue
       const requests = (g.properties?.containers ?? []).map(c => c.properties?.resources?.requests ?? {})
       const sum = (key: 'cpu' | 'memoryInGB'): number | undefined => (requests.length ? requests.reduce((s, r) => s + (r[key] ?? 0), 0) : undefined)
-      groups.push({ name: g.name, node: g.tags?.[NODE_NAME_TAG], uid: g.tags?.[UID_TAG], cpu: sum('cpu'), memoryInGB: sum('memoryInGB') })
+      groups.push({ name: g.name, node: g.tags?.[NODE_NAME_TAG], uid: g.tags?.[UID_TAG], tags: g.tags ?? {}, cpu: sum('cpu'), memoryInGB: sum('memoryInGB') })
     }
     if (!page.nextLink) return groups
     page = await arm.getNextLink<ListPage>(page.nextLink)

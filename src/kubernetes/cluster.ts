@@ -23,7 +23,23 @@ interface ManagedCluster {
     disableLocalAccounts?: boolean
     identityProfile?: { kubeletidentity?: { clientId?: string; objectId?: string; resourceId?: string } }
     addonProfiles?: Record<string, { enabled?: boolean }>
+    networkProfile?: { networkPlugin?: string; networkPluginMode?: string; networkPolicy?: string }
+    agentPoolProfiles?: Array<{ name?: string; vmSize?: string; osType?: string; count?: number; vnetSubnetID?: string; mode?: string }>
+    apiServerAccessProfile?: { authorizedIPRanges?: string[]; enablePrivateCluster?: boolean } | null
+    securityProfile?: { workloadIdentity?: { enabled?: boolean } }
+    oidcIssuerProfile?: { enabled?: boolean }
   }
+}
+
+/** The cluster's network, node pools and API server access, as Virtual Nodes v2's prerequisites need them. */
+export interface ClusterNetwork {
+  networkPlugin?: string
+  networkPluginMode?: string
+  networkPolicy?: string
+  authorizedIpRanges: string[]
+  /** Workload identity and the OIDC issuer both on. */
+  workloadIdentity: boolean
+  agentPools: Array<{ name: string; vmSize: string; osType: string; vnetSubnetId?: string }>
 }
 
 export interface ClusterInfo {
@@ -44,6 +60,7 @@ export interface ClusterInfo {
   kubeletIdentityObjectId?: string
   /** The managed virtual-node add-on is on (its Linux node is separate from ours). */
   virtualNodeAddon: boolean
+  network: ClusterNetwork
 }
 
 export function clusterPath(arm: ArmClient, resourceGroup: string, name: string): string {
@@ -74,7 +91,20 @@ export function toClusterInfo(raw: ManagedCluster, resourceGroup: string): Clust
     localAccountsDisabled: p.disableLocalAccounts === true,
     kubeletIdentityClientId: p.identityProfile?.kubeletidentity?.clientId,
     kubeletIdentityObjectId: p.identityProfile?.kubeletidentity?.objectId,
-    virtualNodeAddon: Object.entries(addons).some(([k, v]) => k.toLowerCase().startsWith('aciconnector') && v?.enabled === true)
+    virtualNodeAddon: Object.entries(addons).some(([k, v]) => k.toLowerCase().startsWith('aciconnector') && v?.enabled === true),
+    network: {
+      networkPlugin: p.networkProfile?.networkPlugin ?? undefined,
+      networkPluginMode: p.networkProfile?.networkPluginMode ?? undefined,
+      networkPolicy: p.networkProfile?.networkPolicy ?? undefined,
+      authorizedIpRanges: p.apiServerAccessProfile?.authorizedIPRanges ?? [],
+      workloadIdentity: p.securityProfile?.workloadIdentity?.enabled === true && p.oidcIssuerProfile?.enabled === true,
+      agentPools: (p.agentPoolProfiles ?? []).map(a => ({
+        name: a.name ?? '',
+        vmSize: a.vmSize ?? '',
+        osType: a.osType ?? 'Linux',
+        vnetSubnetId: a.vnetSubnetID || undefined
+      }))
+    }
   }
 }
 

@@ -10,6 +10,9 @@ import { regionProblem } from '../virtual-nodes/connector/regions.js'
 import { compareVersions, MIN_AZURE_CLI_VERSION } from '../tools/versions.js'
 
 export type Command = 'install' | 'remove' | 'sweep'
+export type VirtualNodeKind = 'connector' | 'v2'
+/** Most v2 nodes one step asks for: each takes 3 cores and 12 GB of an AKS VM (Helm/virtualnode README), so more wants a dedicated pool. */
+export const MAX_V2_NODES = 100
 export type ConnectorIdentity = 'auto' | 'service-principal' | 'managed'
 
 /** How the action gets an Azure session. */
@@ -25,6 +28,10 @@ export interface Inputs {
   subscriptionId?: string
   connectorName: string
   osTypes: OsType[]
+  /** Which kind of virtual node serves Linux: the ACI connector (default), or Virtual Nodes v2 (Windows always comes from the connector). */
+  virtualNodeKind: VirtualNodeKind
+  /** virtual-nodes: how many v2 nodes (the extension's replicaCount). */
+  v2NodeCount: number
   /** os-type was given: a removal takes only those OS; without it, every OS installed. */
   osTypesGiven: boolean
   aciResourceGroup?: string
@@ -183,6 +190,16 @@ export function parseInputs(readRaw: Read): Inputs {
   // Empty: an install takes Linux (as az aks install-connector did); a removal every OS it finds.
   const osTypeText = read('os-type')
   const osTypes = parseOsType(osTypeText || 'Linux', bad)
+  const virtualNodeKind = oneOf(read, 'virtual-node-kind', ['connector', 'v2'], 'connector', bad) as VirtualNodeKind
+  const countText = read('virtual-nodes')
+  const v2NodeCount = countText ? Number(countText) : 1
+  if (countText && (!/^\d+$/.test(countText) || v2NodeCount < 1 || v2NodeCount > MAX_V2_NODES))
+    bad('virtual-nodes', countText, `use a whole number of Virtual Nodes v2 nodes from 1 to ${MAX_V2_NODES}`)
+  else if (countText && virtualNodeKind !== 'v2')
+    bad('virtual-nodes', countText, 'it applies to virtual-node-kind: v2 only (a connector makes one node per OS)')
+  else if (countText && command !== 'install') bad('virtual-nodes', countText, 'it applies to command: install only (a remove takes every v2 node it finds)')
+  if (virtualNodeKind === 'v2' && osTypeText && osTypes.length === 1 && osTypes[0] === 'Windows' && countText)
+    bad('virtual-nodes', countText, 'os-type: Windows takes no v2 nodes (v2 is Linux only; Windows comes from the connector): use os-type Linux or Both')
   const aciResourceGroup = optional(read, 'aci-resource-group')
   if (aciResourceGroup && !RESOURCE_GROUP.test(aciResourceGroup)) {
     bad('aci-resource-group', aciResourceGroup, "use an Azure resource group name, or leave it empty for the cluster's node resource group")
@@ -253,6 +270,8 @@ export function parseInputs(readRaw: Read): Inputs {
     subscriptionId: (subscriptionId ?? (signIn.kind === 'secret' ? signIn.subscriptionId : undefined))?.toLowerCase(),
     connectorName,
     osTypes,
+    virtualNodeKind,
+    v2NodeCount,
     osTypesGiven: osTypeText !== '',
     aciResourceGroup,
     location: normalizedLocation,

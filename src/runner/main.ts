@@ -15,7 +15,13 @@ export function intentLine(inputs: Inputs): string {
       : `${inputs.command}${inputs.dryRun ? ' (dry run)' : ''} connector "${inputs.connectorName}" (${
           inputs.command === 'remove' && !inputs.osTypesGiven ? 'every OS installed' : inputs.osTypes.join(', ')
         })`
-  return `Inputs checked: ${what} on cluster ${inputs.resourceGroup}/${inputs.clusterName}`
+  const v2 =
+    inputs.virtualNodeKind !== 'v2'
+      ? ''
+      : inputs.command === 'install'
+        ? `, Linux as Virtual Nodes v2 (${inputs.v2NodeCount} node(s))`
+        : ', and Virtual Nodes v2'
+  return `Inputs checked: ${what}${v2} on cluster ${inputs.resourceGroup}/${inputs.clusterName}`
 }
 
 export async function run(): Promise<void> {

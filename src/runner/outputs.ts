@@ -18,7 +18,8 @@ export const OUTPUT_NAMES = [
   'kubelogin-path',
   'helm-path',
   'swept',
-  'placement'
+  'placement',
+  'nodes'
 ] as const
 
 export type Outputs = Partial<Record<(typeof OUTPUT_NAMES)[number], string | undefined>>

@@ -38,6 +38,9 @@ import { errorText } from '../util/async.js'
 import { whenCancelled } from '../tools/process.js'
 import { insecureChartWarning, verifiedChart } from '../virtual-nodes/connector/chart.js'
 import { kubeloginCacheNote, laterStepAudienceProblem } from '../kubernetes/kubelogin.js'
+import { checkV2, installV2, v2NodeNames, v2Placement, waitForV2Nodes, V2_EXTENSION_NAME } from '../virtual-nodes/v2/v2.js'
+import type { NodeStatus } from '../virtual-nodes/readiness.js'
+import type { OsType } from '../virtual-nodes/naming.js'
 
 /** The post step's copy of the kubeconfig, in the action's work dir. */
 const CLEANUP_KUBECONFIG = 'cleanup.kubeconfig'
@@ -65,6 +68,20 @@ interface Prepared {
   aciResourceGroup: string
   /** wait-timeout, counted from the step's start: every wait gets what is left. */
   deadline: Deadline
+  /** UID of the cluster's kube-system namespace: what v2 container groups are tagged with. */
+  clusterUid: string
+  /** Virtual Nodes v2 serves Linux on this install: its prerequisites passed; this makes its ACI subnet. */
+  v2?: { makeSubnet: () => Promise<void> }
+}
+
+/** The OS types the connector serves: every one, or with virtual-node-kind v2 all but Linux (which v2 serves). */
+export function connectorOsTypes(inputs: Pick<Inputs, 'osTypes' | 'virtualNodeKind'>): OsType[] {
+  return inputs.virtualNodeKind === 'v2' ? inputs.osTypes.filter(o => o !== 'Linux') : inputs.osTypes
+}
+
+/** Whether Virtual Nodes v2 is installed (or, for a teardown, looked for): kind v2 with Linux asked for. */
+export function wantsV2(inputs: Pick<Inputs, 'osTypes' | 'osTypesGiven' | 'virtualNodeKind' | 'command'>): boolean {
+  return inputs.virtualNodeKind === 'v2' && (inputs.osTypes.includes('Linux') || (inputs.command !== 'install' && !inputs.osTypesGiven))
 }
 
 /** Runs the command of valid `inputs`; reports failures itself (step failed, summary). */
@@ -122,10 +139,13 @@ function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string 
     if (!report.removalStarted || inputs.dryRun) return undefined
     return 'The removal stopped part-way; what it already removed stays removed. Re-run the action with command: remove: it finds what is left from the cluster and picks up where this run stopped.'
   }
-  if (post.connectors.length === 0) return undefined
+  const v2 = post.v2
+    ? `Virtual Nodes v2 extension ${post.v2.extension}${post.v2.created ? ' (created by this run)' : ''} with node(s) ${post.v2.nodes.join(', ')}`
+    : undefined
+  if (post.connectors.length === 0 && !v2) return undefined
   const samples = post.samples.length > 0 ? `; sample deployment(s) in namespace ${inputs.samplesNamespace}` : ''
   return (
-    `Installed so far: ${post.connectors.map(c => `release ${c.release} (node ${c.node})`).join(', ')}${samples}. ` +
+    `Installed so far: ${[...post.connectors.map(c => `release ${c.release} (node ${c.node})`), ...(v2 ? [v2] : [])].join(', ')}${samples}. ` +
     `Re-run this step to retry (it converges), or run the action with command: remove${inputs.cleanup ? '; cleanup: true removes it in the post step of this job' : ' (or set cleanup: true) to take it away'}.`
   )
 }
@@ -204,7 +224,10 @@ async function prepare(
   // Only an install makes names; a remove and a sweep find theirs in the cluster.
   const nameProblem = inputs.command === 'install' ? connectorNameProblem(inputs.connectorName, location) : undefined
   if (nameProblem) throw new Error(`Invalid input: connector-name: "${inputs.connectorName}" is not valid in ${location}; ${nameProblem}.`)
-  const connectors = inputs.command === 'install' ? inputs.osTypes.map(o => connectorNames(inputs.connectorName, o, location)) : []
+  const connectors = inputs.command === 'install' ? connectorOsTypes(inputs).map(o => connectorNames(inputs.connectorName, o, location)) : []
+  // Before anything changes: every v2 prerequisite, each failure naming its fix.
+  const v2 =
+    inputs.command === 'install' && wantsV2(inputs) ? { makeSubnet: await clock.run('Virtual Nodes v2 prerequisites', () => checkV2(arm, cluster)) } : undefined
 
   const access = await clock.run('Cluster credentials', async () => {
     const a = await openClusterAccess({
@@ -235,9 +258,9 @@ async function prepare(
     // The post step's own copy, and the cluster it belongs to: a later step may point the
     // output kubeconfig at another cluster (kind, use-context) or delete it.
     post.cleanupKubeconfig = path.join(post.workDir ?? runnerTemp(), CLEANUP_KUBECONFIG)
-    const [uid] = await settleAll([clusterUid(access.kube), writePrivateFile(post.cleanupKubeconfig, access.kubeconfigText)])
-    post.clusterUid = uid
+    await writePrivateFile(post.cleanupKubeconfig, access.kubeconfigText)
   }
+  post.clusterUid = await clusterUid(access.kube)
   savePostState(post)
   publishOutputs({
     'kubeconfig-path': access.outputKubeconfig,
@@ -255,7 +278,9 @@ async function prepare(
     location,
     connectors,
     aciResourceGroup: post.aciResourceGroup,
-    deadline
+    deadline,
+    clusterUid: post.clusterUid,
+    v2
   }
 }
 
@@ -304,6 +329,83 @@ function diagnosisContext(s: ConnectorSettings): DiagnosisContext {
 }
 
 async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: PostState): Promise<void> {
+  const v2Nodes = p.v2 ? v2NodeNames(V2_EXTENSION_NAME, p.inputs.v2NodeCount) : []
+  if (p.v2) {
+    const v2 = p.v2
+    await clock.run('Install Virtual Nodes v2', async () => {
+      const installed = await installV2(
+        {
+          arm: p.arm,
+          kube: p.kube,
+          cluster: p.cluster,
+          nodeCount: p.inputs.v2NodeCount,
+          grantRole: p.inputs.grantConnectorRole,
+          clusterLabel: clusterLabel(p.inputs),
+          deadline: p.deadline.at
+        },
+        v2.makeSubnet,
+        created => {
+          // Recorded before the PUT: cleanup removes an extension this run created, never one that was there.
+          post.v2 = { extension: V2_EXTENSION_NAME, created, nodes: v2Nodes }
+          savePostState(post)
+        }
+      )
+      if (installed.role) report.roles = [...(report.roles ?? []), installed.role]
+    })
+  }
+  const ctx = p.connectors.length > 0 ? await installConnectors(p, clock, report, post) : undefined
+
+  report.nodes = await clock.run('Wait for virtual nodes', async () => {
+    const waits: Array<Promise<NodeStatus[]>> = [
+      ...p.connectors.map(c => waitForVirtualNode(p.kube, c, p.deadline.left(), ctx!).then(n => [{ ...n, kind: 'connector' as const }])),
+      ...(p.v2 ? [waitForV2Nodes(p.kube, v2Nodes, p.deadline.left())] : [])
+    ]
+    const settled = await Promise.allSettled(waits)
+    const failures = settled.flatMap(s => (s.status === 'rejected' ? [errorText(s.reason)] : []))
+    const ready = settled.flatMap(s => (s.status === 'fulfilled' ? s.value : []))
+    for (const n of ready) core.info(`${n.node} (${n.kind === 'v2' ? 'Virtual Nodes v2' : 'ACI connector'}) is Ready after ${(n.waitedMs / 1000).toFixed(1)} s`)
+    if (failures.length > 0) {
+      report.nodes = ready
+      throw new Error(failures.join('\n\n'))
+    }
+    // Every node is Ready: what a later step's own pods need to run on each.
+    const placement: Record<string, unknown> = Object.fromEntries(p.connectors.map(c => [c.os.toLowerCase(), { node: c.node, ...placementFor(c.os, c.node) }]))
+    if (p.v2) placement.linux = { node: v2Nodes[0], nodes: v2Nodes, kind: 'v2', ...v2Placement(p.clusterUid) }
+    publishOutputs({
+      placement: JSON.stringify(placement),
+      nodes: JSON.stringify(ready.map(n => ({ node: n.node, os: n.os, kind: n.kind }))),
+      ...(p.v2 ? { 'linux-node-name': v2Nodes[0], 'node-names': JSON.stringify([...p.connectors.map(c => c.node), ...v2Nodes]) } : {})
+    })
+    return ready
+  })
+
+  if (p.inputs.deploySamples) {
+    const kinds: Array<{ os: OsType; node: string; v2: boolean }> = [
+      ...p.connectors.map(c => ({ os: c.os, node: c.node, v2: false })),
+      ...(p.v2 ? [{ os: 'Linux' as const, node: v2Nodes[0] ?? '', v2: true }] : [])
+    ]
+    report.samples = await clock.run('Samples', async () => {
+      post.samples = kinds.map(k => ({ os: k.os, namespace: p.inputs.samplesNamespace }))
+      savePostState(post)
+      await ensureSamplesNamespace(p.kube, p.inputs.samplesNamespace)
+      await settleAll(kinds.map(k => applySample(p.kube, k.os, p.inputs.samplesNamespace, k.node, k.v2 ? v2Placement(p.clusterUid) : undefined)))
+      // A refusal from ACI (a 403 when the connector's role allows reading but not creating) says what to grant.
+      const withHint = (err: unknown): never => {
+        const hint = ctx ? connectorLogHint(errorText(err), ctx) : undefined
+        throw hint ? new Error(`${errorText(err)}\n${hint}`) : err
+      }
+      return settleAll(kinds.map(k => waitForSample(p.kube, k.os, p.inputs.samplesNamespace, p.deadline.left()).catch(withHint)))
+    })
+    const ips: Record<string, string[]> = {}
+    // The connector reports no pod IP for Windows container groups (azure-aci v1.6.4
+    // pkg/provider/containergroup_to_pod.go), so that list stays empty.
+    for (const s of report.samples) ips[s.os.toLowerCase()] = s.pods.map(x => x.ip).filter(Boolean)
+    publishOutputs({ 'sample-pod-ips': JSON.stringify(ips) })
+  }
+}
+
+/** The connector's part of an install: its identity's access, then each release (helm). */
+async function installConnectors(p: Prepared, clock: PhaseClock, report: RunReport, post: PostState): Promise<DiagnosisContext> {
   const settings = settingsFor(p)
   const { helmCtx } = p
   report.chart = p.inputs.chartUrl
@@ -317,7 +419,7 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
   const access = await clock.run('Connector access', () =>
     ensureConnectorAccess(p.arm, p.aciResourceGroup, connectorIdentityRef(p, settings), p.inputs.grantConnectorRole, clusterLabel(p.inputs))
   )
-  if (access.verdict === 'granted') report.roles = [access.role]
+  if (access.verdict === 'granted') report.roles = [...(report.roles ?? []), access.role]
   const ctx: DiagnosisContext = { ...diagnosisContext(settings), roleJustGranted: access.verdict === 'granted' }
 
   await clock.run(`Install connector (${p.connectors.map(c => c.os).join(', ')})`, async () => {
@@ -354,39 +456,5 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
     )
   })
 
-  report.nodes = await clock.run('Wait for virtual nodes', async () => {
-    const settled = await Promise.allSettled(p.connectors.map(c => waitForVirtualNode(p.kube, c, p.deadline.left(), ctx)))
-    const failures = settled.flatMap(s => (s.status === 'rejected' ? [errorText(s.reason)] : []))
-    const ready = settled.flatMap(s => (s.status === 'fulfilled' ? [s.value] : []))
-    for (const n of ready) core.info(`${n.node} is Ready after ${(n.waitedMs / 1000).toFixed(1)} s`)
-    if (failures.length > 0) {
-      report.nodes = ready
-      throw new Error(failures.join('\n\n'))
-    }
-    // Every node is Ready: what a later step's own pods need to run on each.
-    publishOutputs({
-      placement: JSON.stringify(Object.fromEntries(p.connectors.map(c => [c.os.toLowerCase(), { node: c.node, ...placementFor(c.os, c.node) }])))
-    })
-    return ready
-  })
-
-  if (p.inputs.deploySamples) {
-    report.samples = await clock.run('Samples', async () => {
-      post.samples = p.connectors.map(c => ({ os: c.os, namespace: p.inputs.samplesNamespace }))
-      savePostState(post)
-      await ensureSamplesNamespace(p.kube, p.inputs.samplesNamespace)
-      await settleAll(p.connectors.map(c => applySample(p.kube, c.os, p.inputs.samplesNamespace, c.node)))
-      // A refusal from ACI (a 403 when the connector's role allows reading but not creating) says what to grant.
-      const withHint = (err: unknown): never => {
-        const hint = connectorLogHint(errorText(err), ctx)
-        throw hint ? new Error(`${errorText(err)}\n${hint}`) : err
-      }
-      return settleAll(p.connectors.map(c => waitForSample(p.kube, c.os, p.inputs.samplesNamespace, p.deadline.left()).catch(withHint)))
-    })
-    const ips: Record<string, string[]> = {}
-    // The connector reports no pod IP for Windows container groups (azure-aci v1.6.4
-    // pkg/provider/containergroup_to_pod.go), so that list stays empty.
-    for (const s of report.samples) ips[s.os.toLowerCase()] = s.pods.map(x => x.ip).filter(Boolean)
-    publishOutputs({ 'sample-pod-ips': JSON.stringify(ips) })
-  }
+  return ctx
 }

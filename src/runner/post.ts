@@ -19,6 +19,7 @@ import { loadPostState, type PostState } from './state.js'
 import { maskInputSecrets } from './secrets.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
 import { Deadline, errorText } from '../util/async.js'
+import { findV2Targets, removeV2 } from '../virtual-nodes/v2/v2.js'
 
 export async function runPost(): Promise<void> {
   const state = loadPostState()
@@ -27,7 +28,7 @@ export async function runPost(): Promise<void> {
     // The main step checked these inputs before it saved any state; the same parser reads them here.
     const inputs = parseInputs(readActionInput())
     maskInputSecrets(inputs)
-    if (inputs.cleanup && inputs.command !== 'remove' && state.connectors.length > 0) await cleanup(state, inputs)
+    if (inputs.cleanup && inputs.command !== 'remove' && (state.connectors.length > 0 || state.v2?.created)) await cleanup(state, inputs)
     else if (inputs.cleanup) core.info('cleanup: nothing that this run installed needs removing.')
   } catch (err) {
     core.setFailed(`cleanup failed: ${errorText(err)}\nRun the action with command: remove to finish removing it.`)
@@ -77,6 +78,8 @@ async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
       ;({ kube, helmKubeconfig } = await entraAccess(kubeconfig, token, workDir))
     }
     await clock.run('Cleanup: check the cluster', () => checkSameCluster(kube, state))
+    // Virtual Nodes v2 first (its pods, extension, nodes, tagged groups), when this run created the extension.
+    const v2Items = await cleanupV2(kube, azure?.arm, state, inputs, deadline, clock)
     const targets = await findRemovalTargets(
       kube,
       { only: { releases: state.connectors.map(c => c.release), nodes: state.connectors.map(c => c.node) } },
@@ -93,6 +96,7 @@ async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
     )
     // A role grant-connector-role made stays (the next job's install may use it): say so, and how to delete it.
     if (azure) result.items.push(...(await grantedRoleItems(azure.arm, distinctResourceGroups(targets.map(t => t.aciResourceGroup)), clusterLabel(inputs))))
+    result.items.unshift(...v2Items)
     report.teardown = result.items
     report.removals = result.removals
     logItems(result.items)
@@ -105,6 +109,28 @@ async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
     token?.stop()
     await writeSummary(report).catch(() => undefined)
   }
+}
+
+async function cleanupV2(kube: Kube, arm: ArmClient | undefined, state: PostState, inputs: Inputs, deadline: Deadline, clock: PhaseClock) {
+  const v2 = state.v2
+  if (!v2?.created) return []
+  if (!arm)
+    throw new Error(
+      `cleanup: Virtual Nodes v2 extension ${v2.extension} is removed over ARM, and the sign-in failed; run the action with command: remove and virtual-node-kind: v2.`
+    )
+  const cluster = { resourceGroup: inputs.resourceGroup, name: inputs.clusterName, nodeResourceGroup: state.nodeResourceGroup ?? '' }
+  const targets = (await findV2Targets(arm, cluster, kube)).filter(t => (t.extension ? t.extension.name === v2.extension : true))
+  // Leftover nodes of no extension count only when they are the ones this run installed.
+  for (const t of targets) if (!t.extension) t.nodes = t.nodes.filter(n => v2.nodes.includes(n.metadata?.name ?? ''))
+  return clock.run('Cleanup: remove Virtual Nodes v2', () =>
+    removeV2(
+      kube,
+      arm,
+      cluster,
+      targets.filter(t => t.extension || t.nodes.length > 0),
+      { dryRun: false, deadline: deadline.at, clusterUid: state.clusterUid ?? '' }
+    )
+  )
 }
 
 /** The API server answers as the cluster the main step installed on (its kube-system namespace UID), or nothing is changed. */

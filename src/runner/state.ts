@@ -26,6 +26,8 @@ export interface PostState {
   nodeResourceGroup?: string
   /** Connectors this run started to install (recorded before helm runs). */
   connectors: ConnectorNames[]
+  /** The Virtual Nodes v2 extension this run installed or updated (recorded before its PUT); created: it was not there before. */
+  v2?: { extension: string; created: boolean; nodes: string[] }
   /** Samples this run applied. */
   samples: Array<{ os: OsType; namespace: string }>
 }

@@ -36,7 +36,7 @@ export class PhaseClock {
 
 /** One thing a teardown (remove, cleanup, sweep) found, and what became of it. */
 export interface TeardownItem {
-  kind: 'release' | 'node' | 'pod' | 'sample' | 'container group' | 'role assignment'
+  kind: 'release' | 'extension' | 'node' | 'pod' | 'sample' | 'container group' | 'role assignment'
   name: string
   ageMs?: number
   /** Why it is taken (or left), as the log says it. */
@@ -91,10 +91,10 @@ export function renderSummary(r: RunReport): string {
   if (r.error) lines.push('> [!CAUTION]', ...r.error.split('\n').map(l => `> ${l}`), '')
   if (r.leftBehind) lines.push('> [!WARNING]', ...r.leftBehind.split('\n').map(l => `> ${l}`), '')
   if (r.nodes.length > 0) {
-    lines.push('| OS | Virtual node | Ready | Waited | Taints |', '|---|---|---|---|---|')
+    lines.push('| OS | Kind | Virtual node | Ready | Waited | Taints |', '|---|---|---|---|---|---|')
     for (const n of r.nodes)
       lines.push(
-        `| ${n.os} | \`${n.node}\` | ${n.ready ? '✅ Ready' : '❌ not Ready'} | ${seconds(n.waitedMs)} | ${n.taints.map(t => `\`${t}\``).join(' ') || '-'} |`
+        `| ${n.os} | ${n.kind === 'v2' ? 'Virtual Nodes v2' : 'ACI connector'} | \`${n.node}\` | ${n.ready ? '✅ Ready' : '❌ not Ready'} | ${seconds(n.waitedMs)} | ${n.taints.map(t => `\`${t}\``).join(' ') || '-'} |`
       )
     lines.push('')
   }

@@ -26,6 +26,9 @@ import {
 } from '../virtual-nodes/removal.js'
 import type { PhaseClock, RunReport, TeardownItem } from './summary.js'
 import { planSweep, runSweep } from '../virtual-nodes/sweep.js'
+import type { ClusterInfo } from '../kubernetes/cluster.js'
+import { findV2Targets, removeV2, type V2Target } from '../virtual-nodes/v2/v2.js'
+import type { OsType } from '../virtual-nodes/naming.js'
 
 /** What a teardown command works with once it has cluster access. */
 export interface TeardownContext {
@@ -37,13 +40,42 @@ export interface TeardownContext {
   nodeResourceGroup: string
   /** wait-timeout, counted from the step's start. */
   deadline: Deadline
+  cluster: ClusterInfo
+  /** UID of the cluster's kube-system namespace (v2's container groups carry it as a tag). */
+  clusterUid: string
+}
+
+/** With virtual-node-kind v2, Linux is v2's: the connector removal takes the other OS types given. */
+function connectorOs(inputs: Inputs): OsType[] | undefined {
+  if (!inputs.osTypesGiven) return undefined
+  return inputs.virtualNodeKind === 'v2' ? inputs.osTypes.filter(o => o !== 'Linux') : inputs.osTypes
+}
+
+/** Whether a teardown also takes Virtual Nodes v2: kind v2, and os-type Linux, Both or not given. */
+function takesV2(inputs: Inputs): boolean {
+  return inputs.virtualNodeKind === 'v2' && (!inputs.osTypesGiven || inputs.osTypes.includes('Linux'))
+}
+
+/** Lists the v2 targets found, and removes them (or, in a dry run, lists what would go). */
+async function tearDownV2(t: TeardownContext, clock: PhaseClock, sweep: boolean): Promise<TeardownItem[]> {
+  if (!takesV2(t.inputs)) return []
+  const dry = t.inputs.dryRun
+  const targets: V2Target[] = await clock.run('Find Virtual Nodes v2', async () => {
+    const found = await findV2Targets(t.arm, t.cluster, t.kube, sweep ? { now: Date.now() } : undefined)
+    core.info(`Looked for Virtual Nodes v2 (microsoft.virtualnodes extensions and v2 nodes): found ${found.length}.`)
+    for (const x of found) core.info(`• ${x.reason}${x.nodes.length ? `: ${x.nodes.map(n => n.metadata?.name).join(', ')}` : ''}`)
+    return found
+  })
+  return clock.run(`${dry ? 'Dry run: what removing Virtual Nodes v2 would take' : 'Remove Virtual Nodes v2'}`, () =>
+    removeV2(t.kube, t.arm, t.cluster, targets, { dryRun: dry, deadline: t.deadline.at, clusterUid: t.clusterUid })
+  )
 }
 
 /** What `command: remove` may take: the connector by name; os-type, location and aci-resource-group only narrow it when given. */
 export function removeScope(inputs: Inputs): RemovalScope {
   return {
     connector: name => name === inputs.connectorName,
-    os: inputs.osTypesGiven ? inputs.osTypes : undefined,
+    os: connectorOs(inputs),
     location: inputs.location,
     aciResourceGroup: inputs.aciResourceGroup
   }
@@ -77,6 +109,12 @@ function finishTeardown(t: TeardownContext, report: RunReport, targets: RemovalT
 export async function runRemove(t: TeardownContext, clock: PhaseClock, report: RunReport): Promise<void> {
   const dry = t.inputs.dryRun
   report.dryRun = dry
+  report.removalStarted = !dry
+  const v2Items = await tearDownV2(t, clock, false)
+  if (t.inputs.virtualNodeKind === 'v2' && connectorOs(t.inputs)?.length === 0) {
+    finishTeardown(t, report, [], { items: v2Items, removals: [], unchecked: [] }, 'Re-run the removal: it finds what is left from the cluster and Azure.')
+    return
+  }
   const targets = await clock.run('Find what is installed', async () => {
     const found = await findRemovalTargets(t.kube, removeScope(t.inputs), t.nodeResourceGroup)
     core.info(`Looked for ${describeScope(t.inputs)} in the cluster's Helm releases and virtual nodes: found ${found.length}.`)
@@ -93,12 +131,12 @@ export async function runRemove(t: TeardownContext, clock: PhaseClock, report: R
       false
     )
   )
-  report.removalStarted = !dry
   const result = await clock.run(
     `${dry ? 'Dry run: what a remove would take' : 'Remove'} (${targets.map(x => x.names.node).join(', ') || 'nothing found'})`,
     () => removeTargets(t.kube, t.helmCtx, targets, { timeoutMs: t.deadline.left(), dryRun: dry, nodeResourceGroup: t.nodeResourceGroup, arm: t.arm })
   )
   const roles = await grantedRoleItems(t.arm, distinctResourceGroups(targets.map(x => x.aciResourceGroup)), clusterLabel(t.inputs))
+  result.items.unshift(...v2Items)
   result.items.push(...roles)
   finishTeardown(t, report, targets, result, 'Re-run the removal: it finds what is left from the cluster.')
 }
@@ -165,5 +203,6 @@ export async function runSweepCommand(t: TeardownContext, clock: PhaseClock, rep
     for (const x of planned.targets) core.info(`• ${x.names.node}: ${x.reason}`)
     return { plan: planned, result: await runSweep(t.kube, t.arm, t.helmCtx, planned, opts) }
   })
+  result.items.push(...(await tearDownV2(t, clock, true)))
   finishTeardown(t, report, plan.targets, result, 'Re-run the sweep: it finds them again.')
 }

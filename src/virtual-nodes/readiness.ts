@@ -21,6 +21,8 @@ export interface DiagnosisContext {
 
 export interface NodeStatus {
   os: string
+  /** Which kind of virtual node: the ACI connector's, or Virtual Nodes v2's. */
+  kind?: 'connector' | 'v2'
   node: string
   ready: boolean
   waitedMs: number

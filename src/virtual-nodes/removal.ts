@@ -390,6 +390,7 @@ export function teardownOutput(items: TeardownItem[], dryRun: boolean): string {
   return JSON.stringify({
     dryRun,
     releases: taken('release'),
+    extensions: taken('extension'),
     nodes: taken('node'),
     containerGroups: taken('container group'),
     notAttributable: items

@@ -45,7 +45,14 @@ export function placementFor(os: OsType, node: string): { nodeSelector: Record<s
   }
 }
 
-export function sampleDeployment(os: OsType, namespace: string, node: string): V1Deployment {
+/** Where a sample goes when not on a connector's node: Virtual Nodes v2's selector, toleration and pod annotations. */
+export interface SamplePlacement {
+  nodeSelector: Record<string, string>
+  tolerations: V1Toleration[]
+  annotations?: Record<string, string>
+}
+
+export function sampleDeployment(os: OsType, namespace: string, node: string, placement?: SamplePlacement): V1Deployment {
   const { name, image } = SAMPLES[os]
   const labels = { app: name, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE }
   return {
@@ -56,12 +63,13 @@ export function sampleDeployment(os: OsType, namespace: string, node: string): V
       replicas: 1,
       selector: { matchLabels: { app: name } },
       template: {
-        metadata: { labels },
+        metadata: { labels, ...(placement?.annotations ? { annotations: placement.annotations } : {}) },
         spec: {
-          containers: [{ name, image, ports: [{ containerPort: 80 }] }],
+          // On v2 the pod asks for what it needs, as the v2 README's first pod does (requests 100m CPU, 128Mi).
+          containers: [{ name, image, ports: [{ containerPort: 80 }], ...(placement ? { resources: { requests: { cpu: '100m', memory: '128Mi' } } } : {}) }],
           // A sample has nothing to drain; a short grace keeps teardown (and ACI billing) short.
           terminationGracePeriodSeconds: 5,
-          ...placementFor(os, node)
+          ...(placement ? { nodeSelector: placement.nodeSelector, tolerations: placement.tolerations } : placementFor(os, node))
         }
       }
     }
@@ -88,9 +96,9 @@ export async function ensureSamplesNamespace(kube: Kube, namespace: string): Pro
   return true
 }
 
-export async function applySample(kube: Kube, os: OsType, namespace: string, node: string): Promise<void> {
+export async function applySample(kube: Kube, os: OsType, namespace: string, node: string, placement?: SamplePlacement): Promise<void> {
   const api = KubernetesObjectApi.makeApiClient(kube.kc)
-  await api.patch(sampleDeployment(os, namespace, node), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)
+  await api.patch(sampleDeployment(os, namespace, node, placement), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)
 }
 
 export interface SampleStatus {

@@ -1,0 +1,263 @@
+// Virtual Nodes v2 as the second kind of virtual node: prerequisites refused before any
+// change, the cluster extension installed over ARM and its nodes Ready, samples and a later
+// step's pod running as container groups, Linux from v2 and Windows from the real connector
+// in one step, and remove / cleanup / sweep leaving nothing. v2's agent is closed, so its
+// nodes come from the stand-in (local-aks/virtual-nodes-v2.ts); the connector is the real one.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
+import { api, SMP } from '../local-aks/kube-raw.js'
+import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, waitFor } from './helpers.js'
+
+const V2_NODES = ['aci-virtual-nodes-virtualnode-0', 'aci-virtual-nodes-virtualnode-1']
+const WINDOWS_NODE = 'virtual-kubelet-aci-connector-windows-eastus'
+const OIDC = { 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId }
+/** What Virtual Nodes v2 needs: Azure CNI node subnet, Calico, a 4-core 16 GB pool, workload identity. */
+const V2_READY_CLUSTER = {
+  networkPlugin: 'azure' as const,
+  networkPolicy: 'calico' as const,
+  vmSize: 'Standard_D4s_v5',
+  workloadIdentity: true,
+  authorizedIpRanges: [] as string[]
+}
+
+describe('Virtual Nodes v2', () => {
+  let env: LocalAks
+  beforeAll(async () => {
+    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`), providerInitiallyRegistered: true })
+  })
+  afterAll(async () => {
+    await env?.stop()
+  })
+
+  const v2Nodes = async (): Promise<string[]> =>
+    (await env.core.listNode({ labelSelector: 'virtualization=virtualnode2' })).items.map(n => n.metadata?.name ?? '').sort()
+  // Changes to Azure: PUT, DELETE, and a POST that is not a read (credentials) or a token request.
+  const writes = (): string[] =>
+    env.azure.requests
+      .filter(r => r.method === 'PUT' || r.method === 'DELETE' || (r.method === 'POST' && !/listCluster\w*Credential|oauth2|token/i.test(r.path)))
+      .map(r => `${r.method} ${r.path}`)
+
+  it('every prerequisite a cluster breaks is refused before any change, each naming its fix', async () => {
+    env.azure.knobs.setClusterNetwork({
+      networkPlugin: 'azure',
+      networkPluginMode: 'overlay',
+      networkPolicy: undefined,
+      vmSize: 'Standard_DS2_v2',
+      authorizedIpRanges: ['203.0.113.0/24'],
+      workloadIdentity: false
+    })
+    env.azure.knobs.setKubernetesConfigurationState('NotRegistered')
+    const before = writes().length
+    const { job: j, result } = await mainOnly(env, { ...OIDC, 'virtual-node-kind': 'v2' })
+    await j.cleanup()
+    expect(result.exitCode).toBe(1)
+    for (const fix of [
+      'az provider register --namespace Microsoft.KubernetesConfiguration --wait',
+      'networkProfile.networkPluginMode is overlay',
+      `az aks update -g ${IDS.resourceGroup} -n ${IDS.clusterName} --network-policy calico`,
+      `az aks nodepool add -g ${IDS.resourceGroup} --cluster-name ${IDS.clusterName} -n vnpool --node-vm-size Standard_D4s_v5`,
+      `az aks update -g ${IDS.resourceGroup} -n ${IDS.clusterName} --api-server-authorized-ip-ranges ""`,
+      '--enable-oidc-issuer --enable-workload-identity'
+    ])
+      expect(result.log).toContain(fix)
+    // Only the sign-in's own token request: no PUT, DELETE or POST on a resource.
+    expect(
+      writes()
+        .slice(before)
+        .filter(w => !/oauth2|token/i.test(w))
+    ).toEqual([])
+    expect(env.azure.state().extensions).toEqual([])
+
+    env.azure.knobs.setClusterNetwork({
+      networkPlugin: 'kubenet',
+      networkPluginMode: undefined,
+      networkPolicy: 'calico',
+      vmSize: 'Standard_D4s_v5',
+      authorizedIpRanges: [],
+      workloadIdentity: true
+    })
+    env.azure.knobs.setKubernetesConfigurationState('Registered')
+    const { job: j2, result: kubenet } = await mainOnly(env, { ...OIDC, 'virtual-node-kind': 'v2' })
+    await j2.cleanup()
+    expect(kubenet.exitCode).toBe(1)
+    expect(kubenet.log).toContain('networkProfile.networkPlugin is kubenet: Virtual Nodes v2 needs Azure CNI with a node subnet')
+    expect(env.azure.state().extensions).toEqual([])
+  })
+
+  it('v2 with 2 nodes: Ready, the sample runs as a container group with its IP, a later pod runs on v2; a re-run changes nothing; remove leaves nothing', async () => {
+    env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
+    const inputs = { ...OIDC, 'virtual-node-kind': 'v2', 'virtual-nodes': '2', 'deploy-samples': 'true', 'grant-connector-role': 'true' }
+    const { job: j, result: main } = await mainOnly(env, inputs)
+    await j.cleanup()
+    expectSuccess(main)
+    // The subnet VirtualNodes.py makes: the first free /16, delegated to ACI.
+    expect(env.azure.state().subnets).toContainEqual({
+      name: 'virtualnodes-aci-subnet',
+      addressPrefix: '10.225.0.0/16',
+      delegations: [{ name: 'aci-delegation', serviceName: 'Microsoft.ContainerInstance/containerGroups' }]
+    })
+    expect(env.azure.state().extensions).toMatchObject([{ name: 'aci-virtual-nodes', state: 'Succeeded', settings: { replicaCount: '2' } }])
+    expect(main.log).toContain('(grant-connector-role)')
+    expect(await v2Nodes()).toEqual(V2_NODES)
+    for (const n of V2_NODES) expect(isReady(await node(env, n))).toBe(true)
+    expect(JSON.parse(main.outputs.nodes)).toEqual(V2_NODES.map(n => ({ node: n, os: 'Linux', kind: 'v2' })))
+    expect(main.summary).toContain('| Linux | Virtual Nodes v2 | `aci-virtual-nodes-virtualnode-0` | ✅ Ready')
+    // The sample's container group, tagged with this cluster's kube-system UID through v2's customtags annotation.
+    const uid = (await env.core.readNamespace({ name: 'kube-system' })).metadata?.uid ?? ''
+    const groups = env.azure.aci.groups()
+    expect(groups).toHaveLength(1)
+    expect(groups[0]).toMatchObject({ resourceGroup: IDS.nodeResourceGroup, state: 'Running', tags: { 'aks-aci-connector-action-cluster': uid } })
+    expect(JSON.parse(main.outputs['sample-pod-ips'])).toEqual({ linux: [groups[0]!.ip] })
+
+    // A later step's pod, placed with the placement output.
+    const placement = JSON.parse(main.outputs.placement).linux as {
+      nodeSelector: Record<string, string>
+      tolerations: object[]
+      annotations: Record<string, string>
+    }
+    await env.core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'later-step', annotations: placement.annotations },
+        spec: {
+          nodeSelector: placement.nodeSelector,
+          tolerations: placement.tolerations,
+          containers: [{ name: 'app', image: 'mcr.microsoft.com/azuredocs/aci-helloworld', resources: { requests: { cpu: '250m', memory: '256Mi' } } }]
+        }
+      }
+    })
+    const later = await waitFor('the later pod Running on v2', async () => {
+      const p = await env.core.readNamespacedPod({ name: 'later-step', namespace: 'default' })
+      return p.status?.phase === 'Running' ? p : undefined
+    })
+    expect(V2_NODES).toContain(later.spec?.nodeName)
+    expect(env.azure.aci.groups()).toHaveLength(2)
+
+    const { job: j2, result: again } = await mainOnly(env, inputs)
+    await j2.cleanup()
+    expectSuccess(again)
+    expect(again.log).toContain('Extension aci-virtual-nodes is Succeeded with 2 node(s): no change.')
+
+    const dryBefore = writes().length
+    const { job: j3, result: dry } = await mainOnly(env, { ...OIDC, command: 'remove', 'virtual-node-kind': 'v2', 'dry-run': 'true' })
+    await j3.cleanup()
+    expectSuccess(dry)
+    expect(JSON.parse(dry.outputs.swept)).toMatchObject({ dryRun: true, extensions: ['aci-virtual-nodes'], nodes: V2_NODES })
+    expect(
+      writes()
+        .slice(dryBefore)
+        .filter(w => !/oauth2|token/i.test(w))
+    ).toEqual([])
+    expect(await v2Nodes()).toEqual(V2_NODES)
+    expect(env.azure.aci.groups()).toHaveLength(2)
+
+    const { job: j4, result: removed } = await mainOnly(env, { ...OIDC, command: 'remove', 'virtual-node-kind': 'v2' })
+    await j4.cleanup()
+    expectSuccess(removed)
+    expect(env.azure.state().extensions).toEqual([])
+    expect(await v2Nodes()).toEqual([])
+    expect(env.azure.aci.groups()).toEqual([])
+    await waitFor('no pod left in default', async () => (await env.core.listNamespacedPod({ namespace: 'default' })).items.length === 0 || undefined)
+  })
+
+  it('os-type Both with v2: Linux from v2, Windows from the real connector, both samples; cleanup: true removes it all in the post step', async () => {
+    env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
+    const { main, post } = await job(
+      env,
+      { ...OIDC, 'virtual-node-kind': 'v2', 'os-type': 'Both', 'deploy-samples': 'true', 'grant-connector-role': 'true', cleanup: 'true' },
+      { failLaterStep: true }
+    )
+    expectSuccess(main)
+    expect(JSON.parse(main.outputs.nodes)).toEqual(
+      expect.arrayContaining([
+        { node: WINDOWS_NODE, os: 'Windows', kind: 'connector' },
+        { node: V2_NODES[0], os: 'Linux', kind: 'v2' }
+      ])
+    )
+    const ips = JSON.parse(main.outputs['sample-pod-ips']) as { linux: string[]; windows: string[] }
+    expect(ips.linux).toHaveLength(1)
+    expect(Object.keys(ips).sort()).toEqual(['linux', 'windows'])
+    // Each sample ran on its own kind of node (the post step has removed them since).
+    expect(main.log).toMatch(new RegExp(`aci-helloworld: aci-helloworld-\\S+ ${ips.linux[0]!.replace(/\./g, '\\.')} on ${V2_NODES[0]}`))
+    expect(main.log).toMatch(new RegExp(`nanoserver-iis: nanoserver-iis-\\S+ +on ${WINDOWS_NODE}`))
+    expect(post?.log).toContain('extension aci-virtual-nodes: removed')
+    expectSuccess(post)
+    expect(env.azure.state().extensions).toEqual([])
+    expect(await v2Nodes()).toEqual([])
+    expect(await node(env, WINDOWS_NODE)).toBeUndefined()
+    expect(await releasesIn(env)).toEqual([])
+    expect(env.azure.aci.groups()).toEqual([])
+    await expectNoSecretLeak(env, [main, post])
+  })
+
+  it('an extension whose provisioning fails is reported with its message and what is left; a remove takes it', async () => {
+    env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
+    env.azure.knobs.failNextExtension('Helm installation failed : Unable to create the virtualnode StatefulSet : timed out waiting for the condition')
+    const { job: j, result } = await mainOnly(env, { ...OIDC, 'virtual-node-kind': 'v2', 'grant-connector-role': 'true' })
+    await j.cleanup()
+    expect(result.exitCode).toBe(1)
+    expect(result.log).toContain('Extension aci-virtual-nodes (microsoft.virtualnodes) ended Failed:')
+    expect(result.log).toContain('Helm installation failed : Unable to create the virtualnode StatefulSet')
+    expect(result.log).toContain('Installed so far: Virtual Nodes v2 extension aci-virtual-nodes (created by this run)')
+    const { job: j2, result: removed } = await mainOnly(env, { ...OIDC, command: 'remove', 'virtual-node-kind': 'v2' })
+    await j2.cleanup()
+    expectSuccess(removed)
+    expect(env.azure.state().extensions).toEqual([])
+  })
+
+  it('sweep takes a v2 extension whose nodes are dead and the container groups they left; a dry run only lists them', async () => {
+    env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
+    const { job: j, result } = await mainOnly(env, { ...OIDC, 'virtual-node-kind': 'v2', 'deploy-samples': 'true', 'grant-connector-role': 'true' })
+    await j.cleanup()
+    expectSuccess(result)
+    expect(env.azure.aci.groups()).toHaveLength(1)
+    // The agent dies; its node has been NotReady for 10 minutes (the node lifecycle controller would say so after 40 s).
+    env.v2.crash('aci-virtual-nodes')
+    const long = new Date(Date.now() - 10 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    await api(
+      env.cluster.kc,
+      'PATCH',
+      `/api/v1/nodes/${V2_NODES[0]}/status`,
+      {
+        status: {
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'Unknown',
+              reason: 'NodeStatusUnknown',
+              message: 'Kubelet stopped posting node status.',
+              lastHeartbeatTime: long,
+              lastTransitionTime: long
+            }
+          ]
+        }
+      },
+      SMP
+    )
+
+    const before = writes().length
+    const { job: j2, result: dry } = await mainOnly(env, { ...OIDC, command: 'sweep', 'connector-name': '*', 'virtual-node-kind': 'v2', 'dry-run': 'true' })
+    await j2.cleanup()
+    expectSuccess(dry)
+    const group = env.azure.aci.groups()[0]!
+    expect(JSON.parse(dry.outputs.swept)).toMatchObject({
+      dryRun: true,
+      extensions: ['aci-virtual-nodes'],
+      nodes: [V2_NODES[0]],
+      containerGroups: [`${IDS.nodeResourceGroup}/${group.name}`]
+    })
+    expect(
+      writes()
+        .slice(before)
+        .filter(w => !/oauth2|token/i.test(w))
+    ).toEqual([])
+
+    const { job: j3, result: swept } = await mainOnly(env, { ...OIDC, command: 'sweep', 'connector-name': '*', 'virtual-node-kind': 'v2' })
+    await j3.cleanup()
+    expectSuccess(swept)
+    expect(env.azure.state().extensions).toEqual([])
+    expect(await v2Nodes()).toEqual([])
+    expect(env.azure.aci.groups()).toEqual([])
+    expect(NODE_RESOURCE_GROUP_SCOPE).toContain(IDS.nodeResourceGroup)
+  })
+})

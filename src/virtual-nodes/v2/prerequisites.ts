@@ -1,0 +1,305 @@
+// What Virtual Nodes v2 needs of a cluster before its extension may be created, checked over
+// ARM before anything changes, each failure naming the setting and the command that fixes it.
+// The checks are those `az k8s-extension create --extension-type microsoft.virtualnodes` makes
+// (Azure/azure-cli-extensions src/k8s-extension/azext_k8s_extension/partner_extensions/VirtualNodes.py:
+// validate_node_pools, check_aks_cluster_network_config, add_and_delegate_aci_subnet), plus what
+// the v2 docs add (github.com/microsoft/virtualnodesOnAzureContainerInstances README.md: no API
+// server authorized IP ranges, a NAT gateway for the ACI subnet's outbound traffic) and the
+// resource providers its resources live in.
+import * as core from '@actions/core'
+import type { ArmClient } from '../../azure/arm.js'
+import type { ClusterInfo } from '../../kubernetes/cluster.js'
+import { settleAll } from '../../util/async.js'
+
+/** VirtualNodes.py MIN_CPU_CORES / MIN_MEM_GB: some node pool's VM size must have at least these. */
+export const MIN_POOL_CORES = 4
+export const MIN_POOL_MEMORY_GB = 16
+/** VirtualNodes.py ACI_SUBNET_NAME, ACI_SUBNET_PREFIX, ACI_DELEGATION_SERVICE_NAME and the delegation's name. */
+export const ACI_SUBNET_NAME = 'virtualnodes-aci-subnet'
+export const ACI_SUBNET_PREFIX = 16
+export const ACI_DELEGATION_SERVICE = 'Microsoft.ContainerInstance/containerGroups'
+export const ACI_DELEGATION_NAME = 'aci-delegation'
+export const KUBERNETES_CONFIGURATION_PROVIDER = 'Microsoft.KubernetesConfiguration'
+const COMPUTE_API_VERSION = '2024-07-01'
+const NETWORK_API_VERSION = '2024-05-01'
+const PROVIDERS_API_VERSION = '2021-04-01'
+
+export interface VmSize {
+  name: string
+  numberOfCores: number
+  memoryInMB: number
+}
+
+export interface Subnet {
+  name: string
+  id?: string
+  addressPrefixes: string[]
+  delegations: string[]
+  natGateway: boolean
+}
+
+export interface VirtualNetwork {
+  id: string
+  name: string
+  resourceGroup: string
+  addressPrefixes: string[]
+  subnets: Subnet[]
+}
+
+/** What the checks read from ARM. */
+export interface V2Facts {
+  cluster: ClusterInfo
+  vmSizes: VmSize[]
+  /** registrationState per provider namespace. */
+  providers: Record<string, string | undefined>
+  /** The virtual networks in the cluster's node resource group. */
+  vnets: VirtualNetwork[]
+  /** An error from reading the node resource group's VNets. */
+  vnetError?: string
+}
+
+/** The ACI subnet v2 puts container groups in: reused as it is, or made with this prefix. */
+export type SubnetPlan = { vnet: VirtualNetwork; action: 'reuse'; subnet: Subnet } | { vnet: VirtualNetwork; action: 'create'; prefix: string }
+
+export interface V2Verdict {
+  problems: string[]
+  warnings: string[]
+  subnet?: SubnetPlan
+}
+
+const ipv4 = (text: string): number | undefined => {
+  const parts = text.split('.').map(Number)
+  if (parts.length !== 4 || parts.some(p => !Number.isInteger(p) || p < 0 || p > 255)) return undefined
+  return ((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!
+}
+
+/** An IPv4 CIDR as [first, last] address; undefined for anything else (an IPv6 range is skipped, as ipaddress would compare it apart). */
+export function cidrRange(cidr: string): [number, number] | undefined {
+  const [addr, bits] = cidr.split('/')
+  const base = addr === undefined ? undefined : ipv4(addr)
+  const len = Number(bits)
+  if (base === undefined || !Number.isInteger(len) || len < 0 || len > 32) return undefined
+  const size = 2 ** (32 - len)
+  const first = base - (base % size)
+  return [first, first + size - 1]
+}
+
+const dotted = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
+
+/** The first /prefix inside the VNet's address space that overlaps no subnet (VirtualNodes.py _find_free_subnet_cidr). */
+export function firstFreeCidr(vnet: Pick<VirtualNetwork, 'addressPrefixes' | 'subnets'>, prefix = ACI_SUBNET_PREFIX): string | undefined {
+  const used = vnet.subnets.flatMap(s => s.addressPrefixes.map(cidrRange).filter((r): r is [number, number] => r !== undefined))
+  const size = 2 ** (32 - prefix)
+  for (const space of vnet.addressPrefixes) {
+    const range = cidrRange(space)
+    if (!range || range[1] - range[0] + 1 < size) continue
+    for (let start = range[0]; start + size - 1 <= range[1]; start += size) {
+      const end = start + size - 1
+      if (!used.some(([a, b]) => a <= end && start <= b)) return `${dotted(start)}/${prefix}`
+    }
+  }
+  return undefined
+}
+
+/** The resource group of an ARM resource id. */
+export function resourceGroupOf(id: string): string | undefined {
+  return /\/resourceGroups\/([^/]+)/i.exec(id)?.[1]
+}
+
+/**
+ * Every v2 prerequisite the facts break, each with the command that fixes it, and the ACI
+ * subnet to use. Pure: the same facts always give the same verdict.
+ */
+export function judgeV2Prerequisites(f: V2Facts): V2Verdict {
+  const c = f.cluster
+  const rgc = `-g ${c.resourceGroup} -n ${c.name}`
+  const problems: string[] = []
+  const warnings: string[] = []
+  const net = c.network
+  const plugin = (net.networkPlugin ?? '').toLowerCase()
+  const mode = (net.networkPluginMode ?? '').toLowerCase()
+  const policy = (net.networkPolicy ?? '').toLowerCase()
+
+  for (const ns of [KUBERNETES_CONFIGURATION_PROVIDER]) {
+    const state = f.providers[ns]
+    if (state !== 'Registered')
+      problems.push(
+        `Resource provider ${ns} is ${state ?? 'NotRegistered'} in the subscription: AKS cluster extensions live in it. ` +
+          `Fix: \`az provider register --namespace ${ns} --wait\` (once per subscription; needs Contributor on the subscription).`
+      )
+  }
+  // VirtualNodes.py check_aks_cluster_network_config: "VirtualNode requires Azure CNI Node Subnet".
+  if (plugin !== 'azure') {
+    problems.push(
+      `networkProfile.networkPlugin is ${net.networkPlugin ?? '(none)'}: Virtual Nodes v2 needs Azure CNI with a node subnet (network plugin azure, no plugin mode). ` +
+        `The network plugin of a cluster cannot be changed to that in place; create the cluster with \`az aks create ${rgc} --network-plugin azure --network-policy calico\`.`
+    )
+  } else if (mode !== '' && mode !== 'none') {
+    problems.push(
+      `networkProfile.networkPluginMode is ${net.networkPluginMode}: Virtual Nodes v2 needs Azure CNI Node Subnet, not Azure CNI Overlay. ` +
+        `Create the cluster with \`az aks create ${rgc} --network-plugin azure --network-policy calico\` (without --network-plugin-mode overlay).`
+    )
+  }
+  if (policy !== 'calico') {
+    problems.push(
+      `networkProfile.networkPolicy is ${net.networkPolicy ?? 'none'}: Virtual Nodes v2 needs the Calico network policy. ` +
+        `Fix: \`az aks update ${rgc} --network-policy calico\`.`
+    )
+  }
+  // VirtualNodes.py validate_node_pools: some pool's VM size has >= 4 cores and >= 16 GB.
+  const sizes = new Map(f.vmSizes.map(v => [v.name.toLowerCase(), v]))
+  const bigEnough = net.agentPools.some(p => {
+    const v = sizes.get(p.vmSize.toLowerCase())
+    return v !== undefined && v.numberOfCores >= MIN_POOL_CORES && v.memoryInMB / 1024 >= MIN_POOL_MEMORY_GB
+  })
+  if (!bigEnough) {
+    const pools = net.agentPools.map(p => {
+      const v = sizes.get(p.vmSize.toLowerCase())
+      return `${p.name} (${p.vmSize}${v ? `: ${v.numberOfCores} cores, ${Math.round(v.memoryInMB / 1024)} GB` : ''})`
+    })
+    problems.push(
+      `No node pool has ${MIN_POOL_CORES} cores and ${MIN_POOL_MEMORY_GB} GB (${pools.join(', ') || 'no pools'}): each v2 virtual node runs as a pod taking 3 cores and 12 GB of an AKS VM. ` +
+        `Fix: \`az aks nodepool add -g ${c.resourceGroup} --cluster-name ${c.name} -n vnpool --node-vm-size Standard_D4s_v5 --node-count 1\`.`
+    )
+  }
+  // Microsoft Learn articles/aks/virtual-nodes-v2.md prerequisites: workload identity enabled.
+  if (!net.workloadIdentity) {
+    problems.push(
+      `securityProfile.workloadIdentity is off (or the OIDC issuer is): Virtual Nodes v2 needs workload identity. Fix: \`az aks update ${rgc} --enable-oidc-issuer --enable-workload-identity\`.`
+    )
+  }
+  if (net.authorizedIpRanges.length > 0) {
+    problems.push(
+      `apiServerAccessProfile.authorizedIPRanges is set (${net.authorizedIpRanges.join(', ')}): Virtual Nodes v2 does not support API server authorized IP ranges ` +
+        `(its nodes reach the API server from ACI addresses). Fix: \`az aks update ${rgc} --api-server-authorized-ip-ranges ""\`.`
+    )
+  }
+  // VirtualNodes.py: every pool's subnet in the node resource group (BYO VNets elsewhere are not supported).
+  for (const p of net.agentPools) {
+    const rg = p.vnetSubnetId ? resourceGroupOf(p.vnetSubnetId) : undefined
+    if (rg && rg.toLowerCase() !== c.nodeResourceGroup.toLowerCase())
+      problems.push(
+        `Node pool ${p.name} uses a subnet in resource group ${rg}: Virtual Nodes v2 (as an AKS extension) needs the cluster's VNet in the node resource group ${c.nodeResourceGroup}. ` +
+          'A BYO VNet elsewhere is not supported; create the cluster with AKS-managed networking (no --vnet-subnet-id), or install v2 with its Helm chart instead.'
+      )
+  }
+
+  let subnet: SubnetPlan | undefined
+  if (plugin === 'azure') {
+    if (f.vnetError) problems.push(`Could not list the virtual networks in ${c.nodeResourceGroup}: ${f.vnetError}. The sign-in identity needs Reader there.`)
+    else if (f.vnets.length !== 1)
+      problems.push(
+        `Expected exactly one VNet in the node resource group ${c.nodeResourceGroup}, found ${f.vnets.length}${f.vnets.length ? ` (${f.vnets.map(v => v.name).join(', ')})` : ''}: ` +
+          'Virtual Nodes v2 puts its ACI subnet in the cluster VNet there.'
+      )
+    else {
+      const vnet = f.vnets[0]!
+      const existing = vnet.subnets.find(s => s.name === ACI_SUBNET_NAME)
+      if (existing) {
+        if (!existing.delegations.some(d => d.toLowerCase() === ACI_DELEGATION_SERVICE.toLowerCase()))
+          problems.push(
+            `Subnet ${ACI_SUBNET_NAME} exists in VNet ${vnet.name} but is not delegated to ${ACI_DELEGATION_SERVICE}. ` +
+              `Fix: \`az network vnet subnet update -g ${vnet.resourceGroup} --vnet-name ${vnet.name} -n ${ACI_SUBNET_NAME} --delegations ${ACI_DELEGATION_SERVICE}\`.`
+          )
+        else subnet = { vnet, action: 'reuse', subnet: existing }
+      } else {
+        const prefix = firstFreeCidr(vnet)
+        if (!prefix)
+          problems.push(
+            `VNet ${vnet.name} has no free /${ACI_SUBNET_PREFIX} for subnet ${ACI_SUBNET_NAME} (address space ${vnet.addressPrefixes.join(', ')}). ` +
+              `Fix: add address space, e.g. \`az network vnet update -g ${vnet.resourceGroup} -n ${vnet.name} --address-prefixes ${[...vnet.addressPrefixes, '10.240.0.0/16'].join(' ')}\`.`
+          )
+        else subnet = { vnet, action: 'create', prefix }
+      }
+      if (subnet && !(subnet.action === 'reuse' && subnet.subnet.natGateway))
+        warnings.push(
+          `Subnet ${ACI_SUBNET_NAME} in VNet ${vnet.name} has no NAT gateway: pods on v2 nodes get no outbound internet path through it (image pulls from public registries fail). ` +
+            `Attach one: \`az network vnet subnet update -g ${vnet.resourceGroup} --vnet-name ${vnet.name} -n ${ACI_SUBNET_NAME} --nat-gateway <nat-gateway>\`.`
+        )
+    }
+  }
+  return { problems, warnings, subnet }
+}
+
+interface VnetResource {
+  id?: string
+  name?: string
+  properties?: {
+    addressSpace?: { addressPrefixes?: string[] }
+    subnets?: Array<{
+      id?: string
+      name?: string
+      properties?: {
+        addressPrefix?: string
+        addressPrefixes?: string[]
+        delegations?: Array<{ properties?: { serviceName?: string } }>
+        natGateway?: { id?: string } | null
+      }
+    }>
+  }
+}
+
+export function toVirtualNetwork(v: VnetResource): VirtualNetwork {
+  return {
+    id: v.id ?? '',
+    name: v.name ?? '',
+    resourceGroup: resourceGroupOf(v.id ?? '') ?? '',
+    addressPrefixes: v.properties?.addressSpace?.addressPrefixes ?? [],
+    subnets: (v.properties?.subnets ?? []).map(s => ({
+      name: s.name ?? '',
+      id: s.id,
+      addressPrefixes: [...(s.properties?.addressPrefix ? [s.properties.addressPrefix] : []), ...(s.properties?.addressPrefixes ?? [])],
+      delegations: (s.properties?.delegations ?? []).map(d => d.properties?.serviceName ?? ''),
+      natGateway: Boolean(s.properties?.natGateway?.id)
+    }))
+  }
+}
+
+/** Reads what judgeV2Prerequisites needs: VM sizes of the region, provider states, the node resource group's VNets. */
+export async function readV2Facts(arm: ArmClient, cluster: ClusterInfo): Promise<V2Facts> {
+  const [vmSizes, providers, vnets] = await settleAll([
+    arm
+      .get<{ value?: VmSize[] }>(arm.subscriptionPath(`/providers/Microsoft.Compute/locations/${cluster.location}/vmSizes`), COMPUTE_API_VERSION)
+      .then(r => r.value ?? []),
+    arm
+      .get<{ registrationState?: string }>(arm.subscriptionPath(`/providers/${KUBERNETES_CONFIGURATION_PROVIDER}`), PROVIDERS_API_VERSION)
+      .then(r => ({ [KUBERNETES_CONFIGURATION_PROVIDER]: r.registrationState })),
+    arm
+      .get<{ value?: VnetResource[] }>(
+        arm.subscriptionPath(`/resourceGroups/${encodeURIComponent(cluster.nodeResourceGroup)}/providers/Microsoft.Network/virtualNetworks`),
+        NETWORK_API_VERSION
+      )
+      .then(r => ({ vnets: (r.value ?? []).map(toVirtualNetwork) }))
+      .catch((err: unknown) => ({ vnets: [] as VirtualNetwork[], error: err instanceof Error ? err.message : String(err) }))
+  ])
+  return { cluster, vmSizes, providers, vnets: vnets.vnets, vnetError: 'error' in vnets ? vnets.error : undefined }
+}
+
+/** Checks every prerequisite; throws one error listing each problem (nothing has changed yet). */
+export async function checkV2Prerequisites(arm: ArmClient, cluster: ClusterInfo): Promise<SubnetPlan> {
+  const verdict = judgeV2Prerequisites(await readV2Facts(arm, cluster))
+  if (verdict.problems.length > 0 || !verdict.subnet)
+    throw new Error(
+      `Cluster ${cluster.name} does not meet Virtual Nodes v2's prerequisites; nothing was changed:\n${verdict.problems.map(p => `- ${p}`).join('\n')}`
+    )
+  for (const w of verdict.warnings) core.warning(w)
+  const s = verdict.subnet
+  core.info(
+    s.action === 'reuse'
+      ? `Virtual Nodes v2 prerequisites met; reusing subnet ${ACI_SUBNET_NAME} (${s.subnet.addressPrefixes.join(', ')}) of VNet ${s.vnet.name}, delegated to ACI.`
+      : `Virtual Nodes v2 prerequisites met; subnet ${ACI_SUBNET_NAME} (${s.prefix}) will be made in VNet ${s.vnet.name}, delegated to ACI.`
+  )
+  return s
+}
+
+/** Makes the ACI subnet as VirtualNodes.py add_and_delegate_aci_subnet does (a PUT of the subnet with its delegation). */
+export async function ensureAciSubnet(arm: ArmClient, plan: SubnetPlan): Promise<void> {
+  if (plan.action === 'reuse') return
+  const path = `${plan.vnet.id}/subnets/${ACI_SUBNET_NAME}`
+  await arm.put(path, NETWORK_API_VERSION, {
+    properties: { addressPrefix: plan.prefix, delegations: [{ name: ACI_DELEGATION_NAME, properties: { serviceName: ACI_DELEGATION_SERVICE } }] }
+  })
+  core.info(
+    `Created subnet ${ACI_SUBNET_NAME} (${plan.prefix}) in VNet ${plan.vnet.name}, delegated to ${ACI_DELEGATION_SERVICE}; a remove leaves it (other v2 installs may use it).`
+  )
+}
