@@ -132,11 +132,11 @@ describe('CI step: install Both with samples', () => {
       expect(env.azure.state()).toMatchObject({ providerState: 'Registered', registerCalls: 1 })
 
       expect(main.summary).toContain('install succeeded')
-      expect(main.summary).toContain(`| Linux | \`${LINUX_NODE}\` | ✅ Ready`)
-      expect(main.summary).toContain(`| Windows | \`${WINDOWS_NODE}\` | ✅ Ready`)
+      expect(main.summary).toContain(`| Linux | ACI connector | \`${LINUX_NODE}\` | ✅ Ready`)
+      expect(main.summary).toContain(`| Windows | ACI connector | \`${WINDOWS_NODE}\` | ✅ Ready`)
       // The node's own taint, not the passing not-ready one the node controller clears.
       expect(main.summary).toMatch(
-        new RegExp(`\\| Linux \\| \`${LINUX_NODE}\` \\| ✅ Ready \\| [\\d.]+ s \\| \`virtual-kubelet\\.io/provider=azure:NoSchedule\` \\|`)
+        new RegExp(`\\| Linux \\| ACI connector \\| \`${LINUX_NODE}\` \\| ✅ Ready \\| [\\d.]+ s \\| \`virtual-kubelet\\.io/provider=azure:NoSchedule\` \\|`)
       )
       expect(main.summary).toMatch(/\| aci-helloworld \| default \| aci-helloworld-[a-z0-9-]+ \| \d+\.\d+\.\d+\.\d+ \|/)
       expect(main.summary).toContain('| **Total** |')

@@ -205,6 +205,39 @@ describe('Virtual Nodes v2', () => {
     expect(env.azure.state().extensions).toEqual([])
   })
 
+  it('a v2 node whose infrastructure pod cannot pull its image fails the wait at once with the reason', async () => {
+    env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
+    // The nodes' StatefulSet pods (node name = pod name) run on the agent node, whose
+    // kubelet cannot pull v2's closed image: it reports ErrImagePull, then ImagePullBackOff.
+    env.v2.knobs.registerNodes = false
+    try {
+      await env.core.createNamespace({ body: { metadata: { name: 'vn-system' } } }).catch(() => undefined)
+      await env.core.createNamespacedPod({
+        namespace: 'vn-system',
+        body: {
+          metadata: { name: V2_NODES[0] },
+          spec: { containers: [{ name: 'kubelet', image: 'mcr.microsoft.com/aci/virtual-node-2-kubelet:main_20260805.1' }] }
+        }
+      })
+      const started = Date.now()
+      const { job: j, result } = await mainOnly(env, { ...OIDC, 'virtual-node-kind': 'v2', 'grant-connector-role': 'true', 'wait-timeout': '5m' })
+      await j.cleanup()
+      expect(result.exitCode).toBe(1)
+      expect(result.log).toMatch(
+        /the infrastructure pod vn-system\/aci-virtual-nodes-virtualnode-0 of v2 node aci-virtual-nodes-virtualnode-0 cannot start: container kubelet is (ErrImagePull|ImagePullBackOff)/
+      )
+      expect(result.log).toContain('The extension stays installed')
+      expect(Date.now() - started).toBeLessThan(120_000)
+    } finally {
+      env.v2.knobs.registerNodes = true
+      await env.core.deleteNamespacedPod({ name: V2_NODES[0]!, namespace: 'vn-system', gracePeriodSeconds: 0 }).catch(() => undefined)
+    }
+    const { job: j2, result: removed } = await mainOnly(env, { ...OIDC, command: 'remove', 'virtual-node-kind': 'v2' })
+    await j2.cleanup()
+    expectSuccess(removed)
+    expect(env.azure.state().extensions).toEqual([])
+  })
+
   it('sweep takes a v2 extension whose nodes are dead and the container groups they left; a dry run only lists them', async () => {
     env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
     const { job: j, result } = await mainOnly(env, { ...OIDC, 'virtual-node-kind': 'v2', 'deploy-samples': 'true', 'grant-connector-role': 'true' })

@@ -32,6 +32,8 @@ export interface V2AgentOptions {
 }
 
 export interface V2Agent extends ExtensionEvents {
+  /** Test control, not an agent behaviour: false leaves an installed extension's nodes unregistered (its infrastructure pods never start). */
+  knobs: { registerNodes: boolean }
   /** The agents of an extension's nodes stop (their infrastructure pods crash): nodes go NotReady, groups and Node objects stay. */
   crash(extension: string): void
   stop(): void
@@ -161,6 +163,7 @@ export function startV2Agent(opts: V2AgentOptions): V2Agent {
   /** pod uid -> the container group made for it. */
   const groups = new Map<string, string>()
   let busy = false
+  const knobs = { registerNodes: true }
 
   /** Pods bound to a running v2 node get a container group; deleted ones lose it, then go. */
   async function reconcile(): Promise<void> {
@@ -280,6 +283,7 @@ export function startV2Agent(opts: V2AgentOptions): V2Agent {
   const poll = setInterval(() => void reconcile().catch(err => log(`v2 agent: ${String(err)}`)), POD_POLL_MS)
 
   return {
+    knobs,
     installed(extension, settings) {
       // replicaCount = the number of virtual nodes (values.yaml), each named after its StatefulSet pod `<fullname>-<i>`.
       const count = Number(settings.replicaCount ?? '1')
@@ -292,7 +296,7 @@ export function startV2Agent(opts: V2AgentOptions): V2Agent {
       }
       byExtension.set(extension, names)
       for (const n of names) {
-        if (nodes.has(n)) continue
+        if (nodes.has(n) || !knobs.registerNodes) continue
         const node = new V2Node(n, opts.kc, log)
         nodes.set(n, node)
         void node.register().catch(err => log(`v2 node ${n}: ${String(err)}`))

@@ -8,6 +8,8 @@ import type { ClusterInfo } from '../../src/kubernetes/cluster.js'
 import { v2FullName, v2NodeNames, extensionBody } from '../../src/virtual-nodes/v2/extension.js'
 import { nodesOfExtension, v2Placement } from '../../src/virtual-nodes/v2/v2.js'
 import { parseInputs } from '../../src/runner/inputs.js'
+import { connectorOsTypes, kindsFor } from '../../src/runner/pipeline.js'
+import type { KindContext } from '../../src/virtual-nodes/kind.js'
 
 const cluster = (network: Partial<ClusterInfo['network']> = {}): ClusterInfo => ({
   id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/c',
@@ -149,5 +151,34 @@ describe('Virtual Nodes v2 names, body and placement', () => {
     expect(() => parseInputs(read({ 'virtual-node-kind': 'v3' }))).toThrow('virtual-node-kind: "v3" is not valid')
     expect(() => parseInputs(read({ 'virtual-node-kind': 'v2', 'virtual-nodes': '0' }))).toThrow('virtual-nodes: "0" is not valid; use a whole number')
     expect(() => parseInputs(read({ 'virtual-nodes': '2' }))).toThrow('it applies to virtual-node-kind: v2 only')
+  })
+})
+
+describe('kinds of virtual node a step works with', () => {
+  const read = (extra: Record<string, string>) => (name: string) => ({ 'resource-group': 'rg', 'cluster-name': 'c', ...extra })[name] ?? ''
+  const kinds = (extra: Record<string, string>, connectors: Array<'Linux' | 'Windows'> = []): string[] => {
+    const inputs = parseInputs(read(extra))
+    // Only what building the kinds reads; none of their methods runs here.
+    const ctx = { inputs, arm: { access: { tenantId: 't', subscriptionId: 's' } }, cluster: { fqdn: 'f', enableRBAC: true } } as unknown as KindContext
+    return kindsFor(
+      ctx,
+      connectors.map(os => ({ os, release: `r-${os}`, node: `n-${os}`, namespace: 'ns' }))
+    ).map(k => k.name)
+  }
+
+  it('install: v2 serves Linux and the connector the rest; the default is the connector alone', () => {
+    expect(kinds({}, ['Linux'])).toEqual(['connector'])
+    expect(kinds({ 'virtual-node-kind': 'v2' }, connectorOsTypes(parseInputs(read({ 'virtual-node-kind': 'v2' }))))).toEqual(['v2'])
+    const both = parseInputs(read({ 'virtual-node-kind': 'v2', 'os-type': 'Both' }))
+    expect(connectorOsTypes(both)).toEqual(['Windows'])
+    expect(kinds({ 'virtual-node-kind': 'v2', 'os-type': 'Both' }, ['Windows'])).toEqual(['v2', 'connector'])
+    expect(kinds({ 'virtual-node-kind': 'v2', 'os-type': 'Windows' }, ['Windows'])).toEqual(['connector'])
+  })
+
+  it('remove and sweep: v2 adds the v2 teardown; os-type Linux with v2 takes no connector', () => {
+    expect(kinds({ command: 'remove' })).toEqual(['connector'])
+    expect(kinds({ command: 'remove', 'virtual-node-kind': 'v2' })).toEqual(['v2', 'connector'])
+    expect(kinds({ command: 'remove', 'virtual-node-kind': 'v2', 'os-type': 'Linux' })).toEqual(['v2'])
+    expect(kinds({ command: 'sweep', 'virtual-node-kind': 'v2', 'os-type': 'Windows' })).toEqual(['connector'])
   })
 })

@@ -1,6 +1,7 @@
 // The main step's work once its inputs are valid (main.ts loads this only then): get tools,
-// sign in, read the cluster, then install, remove or sweep the connector(s), wait for the
-// virtual nodes, deploy samples, report.
+// sign in, read the cluster, then have each kind of virtual node (the ACI connector, Virtual
+// Nodes v2; virtual-nodes/kind.ts) check its prerequisites, install, and be waited for, deploy
+// samples, report; or remove or sweep what each kind finds.
 import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
 import * as core from '@actions/core'
@@ -9,38 +10,24 @@ import type { Inputs } from './inputs.js'
 import { currentTarget, findAzureCli, installHelm, installKubectl, DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from '../tools/tools.js'
 import { signIn, type AzureSession } from '../azure/azure-login.js'
 import { ArmClient, getArmAccess } from '../azure/arm.js'
-import { clusterLabel, ensureConnectorAccess, tokenObjectId, type ConnectorIdentityRef } from '../virtual-nodes/connector/connector-access.js'
+import { tokenObjectId } from '../virtual-nodes/connector/connector-access.js'
 import { ensureProviderRegistered } from '../azure/provider-registration.js'
 import { adminCredentialProblem, ClusterNotFoundError, getCluster, type ClusterInfo } from '../kubernetes/cluster.js'
 import { INSTALL_PERMISSION, openClusterAccess, REMOVE_PERMISSION, writePrivateFile } from '../kubernetes/cluster-access.js'
-import { Deadline, settleAll } from '../util/async.js'
-import { connectorNameProblem, connectorNames, type ConnectorNames } from '../virtual-nodes/naming.js'
+import { Deadline, errorText, settleAll } from '../util/async.js'
+import { connectorNameProblem, connectorNames, type ConnectorNames, type OsType } from '../virtual-nodes/naming.js'
 import { clusterUid, type Kube } from '../kubernetes/kube.js'
-import {
-  checkNamespaceFree,
-  connectorRolloutReason,
-  installConnector,
-  recoverPendingRelease,
-  REINSTALLED_STATUSES,
-  RELEASE_NAMESPACE,
-  renderValues,
-  type ConnectorSettings,
-  type HelmContext
-} from '../virtual-nodes/connector/connector.js'
-import { chartIdentity, readRelease, upgradeReason } from '../kubernetes/helm-releases.js'
-import { connectorLogHint, waitForVirtualNode, type DiagnosisContext } from '../virtual-nodes/readiness.js'
-import { applySample, ensureSamplesNamespace, placementFor, waitForSample } from '../virtual-nodes/samples.js'
+import type { HelmContext } from '../virtual-nodes/connector/connector.js'
+import { applySample, ensureSamplesNamespace, waitForSample } from '../virtual-nodes/samples.js'
 import { PhaseClock, writeSummary, type RunReport } from './summary.js'
-import { reportClusterGone, runRemove, runSweepCommand, type TeardownContext } from './teardown.js'
+import { reportClusterGone, runTeardown } from './teardown.js'
 import { runnerTemp, savePostState, type PostState } from './state.js'
 import { connectorOutputs, publishOutputs } from './outputs.js'
-import { errorText } from '../util/async.js'
 import { whenCancelled } from '../tools/process.js'
-import { insecureChartWarning, verifiedChart } from '../virtual-nodes/connector/chart.js'
 import { kubeloginCacheNote, laterStepAudienceProblem } from '../kubernetes/kubelogin.js'
-import { checkV2, installV2, v2NodeNames, v2Placement, waitForV2Nodes, V2_EXTENSION_NAME } from '../virtual-nodes/v2/v2.js'
-import type { NodeStatus } from '../virtual-nodes/readiness.js'
-import type { OsType } from '../virtual-nodes/naming.js'
+import type { KindContext, VirtualNodeKind } from '../virtual-nodes/kind.js'
+import { connectorKind, connectorRemovalOs } from '../virtual-nodes/connector/kind.js'
+import { v2Kind } from '../virtual-nodes/v2/kind.js'
 
 /** The post step's copy of the kubeconfig, in the action's work dir. */
 const CLEANUP_KUBECONFIG = 'cleanup.kubeconfig'
@@ -70,8 +57,6 @@ interface Prepared {
   deadline: Deadline
   /** UID of the cluster's kube-system namespace: what v2 container groups are tagged with. */
   clusterUid: string
-  /** Virtual Nodes v2 serves Linux on this install: its prerequisites passed; this makes its ACI subnet. */
-  v2?: { makeSubnet: () => Promise<void> }
 }
 
 /** The OS types the connector serves: every one, or with virtual-node-kind v2 all but Linux (which v2 serves). */
@@ -90,6 +75,7 @@ export async function runPipeline(inputs: Inputs): Promise<void> {
   const deadline = Deadline.after(inputs.waitTimeoutMs)
   const report: RunReport = {
     command: inputs.command,
+    virtualNodeKind: inputs.virtualNodeKind,
     cluster: `${inputs.resourceGroup}/${inputs.clusterName}`,
     nodes: [],
     samples: [],
@@ -112,10 +98,16 @@ export async function runPipeline(inputs: Inputs): Promise<void> {
   try {
     const prepared = await prepare(inputs, deadline, clock, report, post, c => (closeAccess = c))
     if (!prepared) return
-    const teardown: TeardownContext = { ...prepared, nodeResourceGroup: prepared.cluster.nodeResourceGroup }
-    if (inputs.command === 'install') await install(prepared, clock, report, post)
-    else if (inputs.command === 'sweep') await runSweepCommand(teardown, clock, report)
-    else await runRemove(teardown, clock, report)
+    const ctx: KindContext = {
+      ...prepared,
+      report,
+      post,
+      phase: (name, work) => clock.run(name, work),
+      savePost: () => savePostState(post)
+    }
+    const kinds = kindsFor(ctx, prepared.connectors)
+    if (inputs.command === 'install') await install(kinds, ctx)
+    else await runTeardown(kinds, ctx, inputs.command === 'sweep')
   } catch (err) {
     report.error = errorText(err)
     report.leftBehind = leftBehind(inputs, post, report)
@@ -139,13 +131,13 @@ function leftBehind(inputs: Inputs, post: PostState, report: RunReport): string 
     if (!report.removalStarted || inputs.dryRun) return undefined
     return 'The removal stopped part-way; what it already removed stays removed. Re-run the action with command: remove: it finds what is left from the cluster and picks up where this run stopped.'
   }
-  const v2 = post.v2
+  const v2Part = post.v2
     ? `Virtual Nodes v2 extension ${post.v2.extension}${post.v2.created ? ' (created by this run)' : ''} with node(s) ${post.v2.nodes.join(', ')}`
     : undefined
-  if (post.connectors.length === 0 && !v2) return undefined
+  if (post.connectors.length === 0 && !v2Part) return undefined
   const samples = post.samples.length > 0 ? `; sample deployment(s) in namespace ${inputs.samplesNamespace}` : ''
   return (
-    `Installed so far: ${[...post.connectors.map(c => `release ${c.release} (node ${c.node})`), ...(v2 ? [v2] : [])].join(', ')}${samples}. ` +
+    `Installed so far: ${[...post.connectors.map(c => `release ${c.release} (node ${c.node})`), ...(v2Part ? [v2Part] : [])].join(', ')}${samples}. ` +
     `Re-run this step to retry (it converges), or run the action with command: remove${inputs.cleanup ? '; cleanup: true removes it in the post step of this job' : ' (or set cleanup: true) to take it away'}.`
   )
 }
@@ -225,9 +217,6 @@ async function prepare(
   const nameProblem = inputs.command === 'install' ? connectorNameProblem(inputs.connectorName, location) : undefined
   if (nameProblem) throw new Error(`Invalid input: connector-name: "${inputs.connectorName}" is not valid in ${location}; ${nameProblem}.`)
   const connectors = inputs.command === 'install' ? connectorOsTypes(inputs).map(o => connectorNames(inputs.connectorName, o, location)) : []
-  // Before anything changes: every v2 prerequisite, each failure naming its fix.
-  const v2 =
-    inputs.command === 'install' && wantsV2(inputs) ? { makeSubnet: await clock.run('Virtual Nodes v2 prerequisites', () => checkV2(arm, cluster)) } : undefined
 
   const access = await clock.run('Cluster credentials', async () => {
     const a = await openClusterAccess({
@@ -279,122 +268,61 @@ async function prepare(
     connectors,
     aciResourceGroup: post.aciResourceGroup,
     deadline,
-    clusterUid: post.clusterUid,
-    v2
+    clusterUid: post.clusterUid
   }
 }
 
-function settingsFor(p: Prepared): ConnectorSettings {
-  const managed = p.inputs.connectorIdentity === 'managed'
-  return {
-    tenantId: p.arm.access.tenantId,
-    subscriptionId: p.arm.access.subscriptionId,
-    aciResourceGroup: p.aciResourceGroup,
-    location: p.location,
-    masterUri: `https://${p.cluster.fqdn}`,
-    enableRBAC: p.cluster.enableRBAC,
-    imageTag: p.inputs.imageTag,
-    clientId: managed ? undefined : p.inputs.connectorClientId,
-    clientSecret: managed ? undefined : p.inputs.connectorClientSecret,
-    managedIdentityClientId: managed ? p.cluster.kubeletIdentityClientId : undefined
-  }
+/** The kinds of virtual node an install or teardown works with: the connector for its OS types, Virtual Nodes v2 for Linux when asked for. */
+export function kindsFor(ctx: KindContext, connectors: ConnectorNames[]): VirtualNodeKind[] {
+  const { inputs } = ctx
+  const v2 = wantsV2(inputs) ? [v2Kind(ctx)] : []
+  if (inputs.command === 'install') return [...v2, ...(connectors.length > 0 ? [connectorKind(ctx, connectors)] : [])]
+  // A teardown with v2 and only os-type Linux takes no connector.
+  const connectorOs = connectorRemovalOs(inputs)
+  return [...v2, ...(connectorOs?.length === 0 ? [] : [connectorKind(ctx, [])])]
 }
 
-/** Who the connector will run as, for the access check. */
-function connectorIdentityRef(p: Prepared, s: ConnectorSettings): ConnectorIdentityRef {
-  if (s.managedIdentityClientId) {
-    return {
-      description: `the cluster's kubelet identity ${s.managedIdentityClientId}`,
-      assignee: s.managedIdentityClientId,
-      objectId: p.cluster.kubeletIdentityObjectId,
-      isSignedIn: false
-    }
-  }
-  const signedIn = p.inputs.signIn.kind !== 'ambient' && s.clientId === p.inputs.signIn.clientId
-  return {
-    description: `service principal ${s.clientId ?? "(from the nodes' azure.json)"}`,
-    assignee: s.clientId ?? '<client-id>',
-    objectId: signedIn ? p.signedInObjectId : undefined,
-    isSignedIn: signedIn
-  }
-}
+/** Every kind's prerequisites first (nothing has changed yet), then each installs, then all are waited for, then the samples. */
+async function install(kinds: VirtualNodeKind[], ctx: KindContext): Promise<void> {
+  const { report, post, inputs } = ctx
+  for (const k of kinds) await k.checkPrerequisites()
+  for (const k of kinds) await k.install()
 
-function diagnosisContext(s: ConnectorSettings): DiagnosisContext {
-  const identity = s.clientId
-    ? `service principal ${s.clientId}`
-    : s.managedIdentityClientId
-      ? `the cluster's kubelet identity ${s.managedIdentityClientId}`
-      : "the cluster identity from the nodes' azure.json"
-  return { aciResourceGroup: s.aciResourceGroup, subscriptionId: s.subscriptionId, identity, identityId: s.clientId ?? s.managedIdentityClientId }
-}
-
-async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: PostState): Promise<void> {
-  const v2Nodes = p.v2 ? v2NodeNames(V2_EXTENSION_NAME, p.inputs.v2NodeCount) : []
-  if (p.v2) {
-    const v2 = p.v2
-    await clock.run('Install Virtual Nodes v2', async () => {
-      const installed = await installV2(
-        {
-          arm: p.arm,
-          kube: p.kube,
-          cluster: p.cluster,
-          nodeCount: p.inputs.v2NodeCount,
-          grantRole: p.inputs.grantConnectorRole,
-          clusterLabel: clusterLabel(p.inputs),
-          deadline: p.deadline.at
-        },
-        v2.makeSubnet,
-        created => {
-          // Recorded before the PUT: cleanup removes an extension this run created, never one that was there.
-          post.v2 = { extension: V2_EXTENSION_NAME, created, nodes: v2Nodes }
-          savePostState(post)
-        }
-      )
-      if (installed.role) report.roles = [...(report.roles ?? []), installed.role]
-    })
-  }
-  const ctx = p.connectors.length > 0 ? await installConnectors(p, clock, report, post) : undefined
-
-  report.nodes = await clock.run('Wait for virtual nodes', async () => {
-    const waits: Array<Promise<NodeStatus[]>> = [
-      ...p.connectors.map(c => waitForVirtualNode(p.kube, c, p.deadline.left(), ctx!).then(n => [{ ...n, kind: 'connector' as const }])),
-      ...(p.v2 ? [waitForV2Nodes(p.kube, v2Nodes, p.deadline.left())] : [])
-    ]
-    const settled = await Promise.allSettled(waits)
+  report.nodes = await ctx.phase('Wait for virtual nodes', async () => {
+    const settled = await Promise.allSettled(kinds.map(k => k.waitReady()))
     const failures = settled.flatMap(s => (s.status === 'rejected' ? [errorText(s.reason)] : []))
     const ready = settled.flatMap(s => (s.status === 'fulfilled' ? s.value : []))
-    for (const n of ready) core.info(`${n.node} (${n.kind === 'v2' ? 'Virtual Nodes v2' : 'ACI connector'}) is Ready after ${(n.waitedMs / 1000).toFixed(1)} s`)
+    for (const n of ready) core.info(`${n.node} is Ready after ${(n.waitedMs / 1000).toFixed(1)} s${n.kind === 'v2' ? ' (Virtual Nodes v2)' : ''}`)
     if (failures.length > 0) {
       report.nodes = ready
       throw new Error(failures.join('\n\n'))
     }
     // Every node is Ready: what a later step's own pods need to run on each.
-    const placement: Record<string, unknown> = Object.fromEntries(p.connectors.map(c => [c.os.toLowerCase(), { node: c.node, ...placementFor(c.os, c.node) }]))
-    if (p.v2) placement.linux = { node: v2Nodes[0], nodes: v2Nodes, kind: 'v2', ...v2Placement(p.clusterUid) }
+    const linux = ready.find(n => n.os === 'Linux')?.node
     publishOutputs({
-      placement: JSON.stringify(placement),
+      placement: JSON.stringify(Object.assign({}, ...kinds.map(k => k.placement()))),
       nodes: JSON.stringify(ready.map(n => ({ node: n.node, os: n.os, kind: n.kind }))),
-      ...(p.v2 ? { 'linux-node-name': v2Nodes[0], 'node-names': JSON.stringify([...p.connectors.map(c => c.node), ...v2Nodes]) } : {})
+      'node-names': JSON.stringify(ready.map(n => n.node)),
+      ...(linux ? { 'linux-node-name': linux } : {})
     })
     return ready
   })
 
-  if (p.inputs.deploySamples) {
-    const kinds: Array<{ os: OsType; node: string; v2: boolean }> = [
-      ...p.connectors.map(c => ({ os: c.os, node: c.node, v2: false })),
-      ...(p.v2 ? [{ os: 'Linux' as const, node: v2Nodes[0] ?? '', v2: true }] : [])
-    ]
-    report.samples = await clock.run('Samples', async () => {
-      post.samples = kinds.map(k => ({ os: k.os, namespace: p.inputs.samplesNamespace }))
-      savePostState(post)
-      await ensureSamplesNamespace(p.kube, p.inputs.samplesNamespace)
-      await settleAll(kinds.map(k => applySample(p.kube, k.os, p.inputs.samplesNamespace, k.node, k.v2 ? v2Placement(p.clusterUid) : undefined)))
-      // A refusal from ACI (a 403 when the connector's role allows reading but not creating) says what to grant.
-      const withHint = (err: unknown): never => {
-        const hint = ctx ? connectorLogHint(errorText(err), ctx) : undefined
-        throw hint ? new Error(`${errorText(err)}\n${hint}`) : err
-      }
-      return settleAll(kinds.map(k => waitForSample(p.kube, k.os, p.inputs.samplesNamespace, p.deadline.left()).catch(withHint)))
+  if (inputs.deploySamples) {
+    const targets = kinds.flatMap(k => k.samples().map(t => ({ ...t, kind: k })))
+    report.samples = await ctx.phase('Samples', async () => {
+      post.samples = targets.map(t => ({ os: t.os, namespace: inputs.samplesNamespace }))
+      ctx.savePost()
+      await ensureSamplesNamespace(ctx.kube, inputs.samplesNamespace)
+      await settleAll(targets.map(t => applySample(ctx.kube, t.os, inputs.samplesNamespace, t.node, t.placement)))
+      return settleAll(
+        targets.map(t =>
+          waitForSample(ctx.kube, t.os, inputs.samplesNamespace, ctx.deadline.left()).catch((err: unknown) => {
+            const hint = t.kind.sampleHint(errorText(err))
+            throw hint ? new Error(`${errorText(err)}\n${hint}`) : err
+          })
+        )
+      )
     })
     const ips: Record<string, string[]> = {}
     // The connector reports no pod IP for Windows container groups (azure-aci v1.6.4
@@ -402,59 +330,4 @@ async function install(p: Prepared, clock: PhaseClock, report: RunReport, post: 
     for (const s of report.samples) ips[s.os.toLowerCase()] = s.pods.map(x => x.ip).filter(Boolean)
     publishOutputs({ 'sample-pod-ips': JSON.stringify(ips) })
   }
-}
-
-/** The connector's part of an install: its identity's access, then each release (helm). */
-async function installConnectors(p: Prepared, clock: PhaseClock, report: RunReport, post: PostState): Promise<DiagnosisContext> {
-  const settings = settingsFor(p)
-  const { helmCtx } = p
-  report.chart = p.inputs.chartUrl
-  const insecure = insecureChartWarning(p.inputs.chartUrl, p.inputs.chartSha256)
-  if (insecure) core.warning(insecure)
-  // Checked before anything is installed; helm then gets the verified file.
-  const chartRef = await verifiedChart(p.inputs.chartUrl, p.inputs.chartSha256, helmCtx.workDir)
-
-  // Before anything is installed: a connector that may not create container groups turns
-  // Ready anyway, and every pod on it then stays Pending.
-  const access = await clock.run('Connector access', () =>
-    ensureConnectorAccess(p.arm, p.aciResourceGroup, connectorIdentityRef(p, settings), p.inputs.grantConnectorRole, clusterLabel(p.inputs))
-  )
-  if (access.verdict === 'granted') report.roles = [...(report.roles ?? []), access.role]
-  const ctx: DiagnosisContext = { ...diagnosisContext(settings), roleJustGranted: access.verdict === 'granted' }
-
-  await clock.run(`Install connector (${p.connectors.map(c => c.os).join(', ')})`, async () => {
-    // Check every namespace before changing anything, so a conflict leaves nothing half done.
-    await settleAll(p.connectors.map(c => checkNamespaceFree(p.kube, c, p.deadline.left())))
-    const [records, chart] = await settleAll([
-      settleAll(p.connectors.map(c => readRelease(p.kube, c.release, RELEASE_NAMESPACE))),
-      chartIdentity(p.inputs.chartUrl)
-    ])
-    const statuses = records.map(r => r?.status)
-    // The post step's cleanup removes what this run created, never a connector that was
-    // already there (a shared cluster's, or an earlier job's).
-    post.connectors = p.connectors.filter((_c, i) => statuses[i] === undefined || REINSTALLED_STATUSES.includes(statuses[i] ?? ''))
-    savePostState(post)
-    await settleAll(
-      p.connectors.map(async (c, i) => {
-        await recoverPendingRelease(p.kube, helmCtx, c, statuses[i], p.deadline.left(), p.aciResourceGroup)
-        const values = renderValues(c, settings)
-        // A re-run that would change nothing skips helm (the connector must still be there).
-        // A re-run that would change nothing skips helm, unless the connector is unhealthy: an
-        // upgrade rolls it (the chart renews its certificate, and so its pod, on every upgrade).
-        const reason = upgradeReason(records[i], chart, values) ?? (await connectorRolloutReason(p.kube, c))
-        const leftByCleanup = p.inputs.cleanup && !post.connectors.includes(c) ? ' (cleanup leaves it: this run did not create it)' : ''
-        if (!reason) {
-          core.info(`Release ${c.release} is up to date (chart ${chart?.name ?? ''} ${chart?.version ?? ''}, same values): no helm upgrade${leftByCleanup}.`)
-          return
-        }
-        // A pending release got its own warning from recoverPendingRelease.
-        if (statuses[i] !== undefined && !statuses[i]?.startsWith('pending-')) {
-          core.info(`Release ${c.release} is already there (${statuses[i]}); upgrading it in place: ${reason}${leftByCleanup}.`)
-        }
-        await installConnector(helmCtx, c, chartRef, values)
-      })
-    )
-  })
-
-  return ctx
 }

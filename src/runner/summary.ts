@@ -48,6 +48,8 @@ export interface TeardownItem {
 
 export interface RunReport {
   command: Command
+  /** virtual-node-kind: the summary's title names both kinds with v2. */
+  virtualNodeKind?: 'connector' | 'v2'
   cluster: string
   signedInAs?: string
   chart?: string
@@ -86,7 +88,8 @@ export function renderSummary(r: RunReport): string {
   const lines: string[] = []
   const verb = r.command
   const status = r.error ? 'failed' : 'succeeded'
-  lines.push(`## Virtual Kubelet ACI connector: ${verb} ${status}`, '')
+  const title = r.virtualNodeKind === 'v2' ? 'AKS virtual nodes (Virtual Nodes v2 and the ACI connector)' : 'Virtual Kubelet ACI connector'
+  lines.push(`## ${title}: ${verb} ${status}`, '')
   lines.push(`Cluster **${r.cluster}**${r.signedInAs ? `, signed in as ${r.signedInAs}` : ''}${r.chart ? `, chart \`${r.chart}\`` : ''}.`, '')
   if (r.error) lines.push('> [!CAUTION]', ...r.error.split('\n').map(l => `> ${l}`), '')
   if (r.leftBehind) lines.push('> [!WARNING]', ...r.leftBehind.split('\n').map(l => `> ${l}`), '')

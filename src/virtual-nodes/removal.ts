@@ -381,7 +381,7 @@ export function teardownError(result: RemovalResult, targets: RemovalTarget[], v
 }
 
 /** The swept/removed output: what went (or would), and what was left as not attributable. */
-export function teardownOutput(items: TeardownItem[], dryRun: boolean): string {
+export function teardownOutput(items: TeardownItem[], dryRun: boolean, withExtensions = false): string {
   const taken = (kind: TeardownItem['kind']): string[] =>
     items
       .filter(i => i.kind === kind && (i.outcome === 'removed' || i.outcome === 'would remove'))
@@ -390,7 +390,8 @@ export function teardownOutput(items: TeardownItem[], dryRun: boolean): string {
   return JSON.stringify({
     dryRun,
     releases: taken('release'),
-    extensions: taken('extension'),
+    // Virtual Nodes v2's extensions, when the teardown looked for them (virtual-node-kind: v2).
+    ...(withExtensions ? { extensions: taken('extension') } : {}),
     nodes: taken('node'),
     containerGroups: taken('container group'),
     notAttributable: items

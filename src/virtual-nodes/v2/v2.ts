@@ -15,7 +15,7 @@ import { ignoreNotFound, watchUntil, watchUntilAborted, type Kube } from '../../
 import { errorText, pool, sleep } from '../../util/async.js'
 import type { TeardownItem } from '../../runner/summary.js'
 import { grantContributor, principalMayCreateGroups, resourceGroupScope, type GrantedRole } from '../connector/connector-access.js'
-import { nodeIsReady, type NodeStatus } from '../readiness.js'
+import { nodeIsReady, podFailureReason, type NodeStatus } from '../readiness.js'
 import { notReadySince } from '../installed.js'
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../naming.js'
 import {
@@ -177,12 +177,28 @@ async function ensureExtensionAccess(ctx: V2InstallContext, e: Extension): Promi
   )
 }
 
-/** Waits until every node in `names` is registered with the v2 label and Ready. */
+/**
+ * Waits until every node in `names` is registered with the v2 label and Ready. Each node is
+ * the StatefulSet pod of the same name in vn-system (node name = pod name,
+ * Helm/virtualnode/templates/deployment.yaml NodeName from metadata.name): one of those that
+ * cannot start (CrashLoopBackOff, ImagePullBackOff) fails the wait at once with its reason.
+ */
 export async function waitForV2Nodes(kube: Kube, names: string[], timeoutMs: number): Promise<NodeStatus[]> {
   const started = Date.now()
   const ready = new Map<string, NodeStatus>()
   const seen = new Map<string, V1Node>()
-  const done = await watchUntil<true>(timeoutMs, (settle, signal) => {
+  const done = await watchUntil<true | { failure: string; pod: string }>(timeoutMs, (settle, signal) => {
+    void watchUntilAborted<V1Pod>(
+      kube,
+      `/api/v1/namespaces/${V2_NAMESPACE}/pods`,
+      {},
+      (type, pod) => {
+        const name = pod.metadata?.name ?? ''
+        const failure = type === 'DELETED' || !names.includes(name) || ready.has(name) ? undefined : podFailureReason(pod)
+        if (failure) settle({ failure: `the infrastructure pod ${V2_NAMESPACE}/${name} of v2 node ${name} cannot start: ${failure}`, pod: name })
+      },
+      signal
+    )
     void watchUntilAborted<V1Node>(
       kube,
       '/api/v1/nodes',
@@ -206,7 +222,12 @@ export async function waitForV2Nodes(kube: Kube, names: string[], timeoutMs: num
       signal
     )
   })
-  if (done) return names.map(n => ready.get(n)!)
+  if (done === true) return names.map(n => ready.get(n)!)
+  if (done)
+    throw new Error(
+      `Virtual Nodes v2: ${done.failure}.\nMore: kubectl -n ${V2_NAMESPACE} describe pod ${done.pod}; kubectl -n ${V2_NAMESPACE} logs ${done.pod} --all-containers. ` +
+        'The extension stays installed: fix the cause and re-run this step (it converges), or run the action with command: remove.'
+    )
   const missing = names.filter(n => !ready.has(n)).map(n => `${n} (${seen.has(n) ? 'registered, not Ready' : 'not registered'})`)
   const pods = (await kube.core.listNamespacedPod({ namespace: V2_NAMESPACE }).catch(() => ({ items: [] as V1Pod[] }))).items
   const podText = pods.map(p => `pod ${p.metadata?.name}: ${p.status?.phase ?? 'unknown'}${p.status?.reason ? ` ${p.status.reason}` : ''}`).join('\n')
