@@ -98,6 +98,8 @@ describe('Virtual Nodes v2', () => {
     })
     expect(env.azure.state().extensions).toMatchObject([{ name: 'aci-virtual-nodes', state: 'Succeeded', settings: { replicaCount: '2' } }])
     expect(main.log).toContain('(grant-connector-role)')
+    const v2Grants = (): unknown[] => env.azure.rbac.assignments().filter(a => a.description?.includes('to Virtual Nodes v2 of AKS cluster'))
+    expect(v2Grants()).toMatchObject([{ roleName: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE }])
     expect(await v2Nodes()).toEqual(V2_NODES)
     for (const n of V2_NODES) expect(isReady(await node(env, n))).toBe(true)
     expect(JSON.parse(main.outputs.nodes)).toEqual(V2_NODES.map(n => ({ node: n, os: 'Linux', kind: 'v2' })))
@@ -108,6 +110,8 @@ describe('Virtual Nodes v2', () => {
     expect(groups).toHaveLength(1)
     expect(groups[0]).toMatchObject({ resourceGroup: IDS.nodeResourceGroup, state: 'Running', tags: { 'aks-aci-connector-action-cluster': uid } })
     expect(JSON.parse(main.outputs['sample-pod-ips'])).toEqual({ linux: [groups[0]!.ip] })
+    // In the delegated subnet the action made: a private address of 10.225.0.0/16.
+    expect(groups[0]!.ip).toMatch(/^10\.225\.0\.\d+$/)
 
     // A later step's pod, placed with the placement output.
     const placement = JSON.parse(main.outputs.placement).linux as {
@@ -157,6 +161,9 @@ describe('Virtual Nodes v2', () => {
     expect(env.azure.state().extensions).toEqual([])
     expect(await v2Nodes()).toEqual([])
     expect(env.azure.aci.groups()).toEqual([])
+    // The extension's identity went with it, so the role granted to it went too.
+    expect(v2Grants()).toEqual([])
+    expect(removed.log).toMatch(/role assignment Contributor on \S+ for \S+: removed/)
     await waitFor('no pod left in default', async () => (await env.core.listNamespacedPod({ namespace: 'default' })).items.length === 0 || undefined)
   })
 

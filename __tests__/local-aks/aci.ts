@@ -71,6 +71,8 @@ export interface AciOptions {
   locations: string[]
   /** Whether Microsoft.ContainerInstance is registered: creating needs it. */
   providerRegistered: () => boolean
+  /** The address range of a subnet (by resource id), for groups deployed into a VNet; undefined when the VNet has no such subnet. */
+  subnetPrefix?: (subnetId: string) => string | undefined
 }
 
 const API_TYPE = 'Microsoft.ContainerInstance/containerGroups'
@@ -83,6 +85,14 @@ export function createAci(opts: AciOptions): Aci {
   const idOf = (g: Stored): string => `/subscriptions/${opts.subscriptionId}/resourceGroups/${g.resourceGroup}/providers/${API_TYPE}/${g.name}`
   const running = (g: Stored): boolean => Date.now() - g.created >= knobs.startDelayMs
   // A distinct public address per group, as ACI gives each its own (20.0.0.0/8 is Azure's).
+  const nextPrivate = new Map<string, number>()
+  // Azure keeps a subnet's first four addresses (https://learn.microsoft.com/azure/virtual-network/virtual-networks-faq): the first group gets .4.
+  const allocatePrivateIp = (prefix: string): string => {
+    const n = (nextPrivate.get(prefix) ?? 4) + 0
+    nextPrivate.set(prefix, n + 1)
+    const base = (prefix.split('/')[0] ?? '').split('.').reduce((x, p) => x * 256 + Number(p), 0) + n
+    return [base >>> 24, (base >>> 16) & 255, (base >>> 8) & 255, base & 255].join('.')
+  }
   const allocateIp = (): string => {
     const n = nextIp++
     return `20.${120 + ((n >> 16) & 0x3f)}.${(n >> 8) & 0xff}.${n & 0xff}`
@@ -184,7 +194,19 @@ export function createAci(opts: AciOptions): Aci {
     const k = key(resourceGroup, name)
     const existing = store.get(k)
     const g: Stored = { resourceGroup, name, body, created: existing?.created ?? Date.now(), ip: existing?.ip }
-    if (body.properties?.ipAddress && !g.ip) g.ip = allocateIp()
+    // A group in a VNet (subnetIds, ipAddress type Private) gets an address of its subnet
+    // (https://learn.microsoft.com/azure/container-instances/container-instances-vnet); others a public one.
+    const subnetId = (body.properties?.subnetIds as Array<{ id?: string }> | undefined)?.[0]?.id
+    if (subnetId && !g.ip) {
+      const prefix = opts.subnetPrefix?.(subnetId)
+      if (!prefix)
+        return armError(
+          400,
+          'SubnetNotFound',
+          `The subnet '${subnetId}' could not be found or is not delegated to Microsoft.ContainerInstance/containerGroups.`
+        )
+      g.ip = allocatePrivateIp(prefix)
+    } else if (body.properties?.ipAddress && !g.ip) g.ip = allocateIp()
     store.set(k, g)
     return {
       status: existing ? 200 : 201,

@@ -625,6 +625,10 @@ export function createArm(opts: ArmOptions): Arm {
       return authorize(caller, 'Microsoft.Network/virtualNetworks/read', rgScope) ?? { status: 200, body: { value: inNodeGroup ? [view()] : [] } }
     if (!inNodeGroup || rest[0]?.toLowerCase() !== vnet.name.toLowerCase()) return notFound(req.url.pathname)
     if (rest.length === 1 && req.method === 'GET') return authorize(caller, 'Microsoft.Network/virtualNetworks/read', id) ?? { status: 200, body: view() }
+    if (rest.length === 3 && rest[1]?.toLowerCase() === 'subnets' && req.method === 'GET') {
+      const subnet = (view().properties as { subnets: Array<{ name: string }> }).subnets.find(s => s.name === rest[2])
+      return authorize(caller, 'Microsoft.Network/virtualNetworks/subnets/read', id) ?? (subnet ? { status: 200, body: subnet } : notFound(req.url.pathname))
+    }
     if (rest.length === 3 && rest[1]?.toLowerCase() === 'subnets' && req.method === 'PUT') {
       const denied = authorize(caller, 'Microsoft.Network/virtualNetworks/subnets/write', id)
       if (denied) return denied

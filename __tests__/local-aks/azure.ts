@@ -173,7 +173,13 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
     // https://learn.microsoft.com/azure/container-instances/container-instances-region-availability),
     // so a connector can put its groups in a region other than the cluster's.
     locations: [...new Set([normalizeLocation(opts.cluster.location), 'westus2'])],
-    providerRegistered: () => providerRegistered()
+    providerRegistered: () => providerRegistered(),
+    // The node resource group's VNet (arm.ts): a delegated subnet's range.
+    subnetPrefix: id => {
+      const name = /\/subnets\/([^/]+)$/i.exec(id)?.[1]
+      const s = arm.state().subnets.find(x => x.name === name && x.delegations.some(d => d.serviceName === 'Microsoft.ContainerInstance/containerGroups'))
+      return s?.addressPrefix
+    }
   })
   const cluster = {
     ...opts.cluster,

@@ -421,7 +421,7 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
     })
     // Before the network: a pod's containers run in its namespaces.
     stops.push(() => agent.stop())
-    const v2 = startV2Agent({ kc: cluster.kc, aci: azure.aci, nodeResourceGroup: IDS.nodeResourceGroup, location: REGION, log })
+    const v2 = startV2Agent({ kc: cluster.kc, aci: azure.aci, nodeResourceGroup: IDS.nodeResourceGroup, location: REGION, azureJson: aksAzureJson(), log })
     azure.setExtensionEvents(v2)
     stops.push(async () => v2.stop())
 

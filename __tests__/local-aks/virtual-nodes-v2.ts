@@ -28,6 +28,8 @@ export interface V2AgentOptions {
   /** Where the container groups go: aciResourceGroupName is empty by default (values.yaml), and the agent then uses the cluster's node resource group (README.md, "Update AKS' Managed Identity"). */
   nodeResourceGroup: string
   location: string
+  /** The node's /etc/kubernetes/azure.json, which the chart mounts into the agent (deployment.yaml volume aks-credential, AKS_CREDENTIAL_LOCATION): it names the cluster's VNet. */
+  azureJson: string
   log?: (m: string) => void
 }
 
@@ -91,6 +93,8 @@ class V2Node {
         name: this.name,
         // Pods select v2 nodes with `virtualization: virtualnode2` and `kubernetes.io/os: linux`
         // (README.md "Deploy your first pod to a virtual node"; Learn virtual-nodes-v2.md).
+        // `type: virtual-kubelet`: Docs/PodCustomizations.md's confidential-containers example selects it, and the
+        // chart keeps its own infrastructure pods off nodes labelled so (_helpers.tpl affinity, type NotIn virtual-kubelet).
         labels: { virtualization: 'virtualnode2', 'kubernetes.io/os': 'linux', 'kubernetes.io/hostname': this.name, type: 'virtual-kubelet' }
       },
       // Pods tolerate `virtual-kubelet.io/provider` (Exists, NoSchedule) to land on it (same
@@ -164,6 +168,12 @@ export function startV2Agent(opts: V2AgentOptions): V2Agent {
   const groups = new Map<string, string>()
   let busy = false
   const knobs = { registerNodes: true }
+  const azure = JSON.parse(opts.azureJson) as { subscriptionId: string; resourceGroup: string; vnetName: string; vnetResourceGroup?: string }
+  // The ACI subnet of each extension: its aciSubnetName setting, passed to the agent as env Subnets (deployment.yaml).
+  const subnetOf = new Map<string, string>()
+  const subnetId = (extension: string | undefined): string =>
+    `/subscriptions/${azure.subscriptionId}/resourceGroups/${azure.vnetResourceGroup || azure.resourceGroup}/providers/Microsoft.Network/virtualNetworks/${azure.vnetName}/subnets/${subnetOf.get(extension ?? '') ?? 'cg'}`
+  const extensionOfNode = new Map<string, string>()
 
   /** Pods bound to a running v2 node get a container group; deleted ones lose it, then go. */
   async function reconcile(): Promise<void> {
@@ -235,7 +245,9 @@ export function startV2Agent(opts: V2AgentOptions): V2Agent {
                 ports: (s.c.ports ?? []).map(p => ({ port: p.containerPort }))
               }
             })),
-            ...(ports.length ? { ipAddress: { type: 'Public', ports } } : {})
+            // In the cluster's VNet, in the delegated ACI subnet (values.yaml aciSubnetName: "this subnet needs to be delegated to Microsoft.ContainerInstance/containerGroups").
+            subnetIds: [{ id: subnetId(extensionOfNode.get(pod.spec?.nodeName ?? '')) }],
+            ipAddress: { type: 'Private', ports }
           }
         })
       )
@@ -295,6 +307,9 @@ export function startV2Agent(opts: V2AgentOptions): V2Agent {
         nodes.delete(old)
       }
       byExtension.set(extension, names)
+      // values.yaml default aciSubnetName is cg; the extension's validator sets virtualnodes-aci-subnet.
+      subnetOf.set(extension, settings.aciSubnetName ?? 'cg')
+      for (const n of names) extensionOfNode.set(n, extension)
       for (const n of names) {
         if (nodes.has(n) || !knobs.registerNodes) continue
         const node = new V2Node(n, opts.kc, log)

@@ -6,7 +6,9 @@ import type { V1Node } from '@kubernetes/client-node'
 import { firstFreeCidr, judgeV2Prerequisites, type V2Facts } from '../../src/virtual-nodes/v2/prerequisites.js'
 import type { ClusterInfo } from '../../src/kubernetes/cluster.js'
 import { v2FullName, v2NodeNames, extensionBody } from '../../src/virtual-nodes/v2/extension.js'
-import { nodesOfExtension, v2Placement } from '../../src/virtual-nodes/v2/v2.js'
+import { findV2Targets, nodesOfExtension, v2Placement } from '../../src/virtual-nodes/v2/v2.js'
+import type { ArmClient } from '../../src/azure/arm.js'
+import type { Kube } from '../../src/kubernetes/kube.js'
 import { parseInputs } from '../../src/runner/inputs.js'
 import { connectorOsTypes, kindsFor } from '../../src/runner/pipeline.js'
 import type { KindContext } from '../../src/virtual-nodes/kind.js'
@@ -180,5 +182,49 @@ describe('kinds of virtual node a step works with', () => {
     expect(kinds({ command: 'remove', 'virtual-node-kind': 'v2' })).toEqual(['v2', 'connector'])
     expect(kinds({ command: 'remove', 'virtual-node-kind': 'v2', 'os-type': 'Linux' })).toEqual(['v2'])
     expect(kinds({ command: 'sweep', 'virtual-node-kind': 'v2', 'os-type': 'Windows' })).toEqual(['connector'])
+  })
+})
+
+describe('what a v2 teardown takes', () => {
+  const node = (name: string, ready: boolean, since = '2020-01-01T00:00:00Z'): V1Node => ({
+    metadata: { name, labels: { virtualization: 'virtualnode2' }, creationTimestamp: new Date(since) },
+    status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'Unknown', lastTransitionTime: new Date(since) }] }
+  })
+  const fakes = (extensions: Array<{ name: string }>, nodes: V1Node[]) => ({
+    arm: {
+      subscriptionPath: (p: string) => `/subscriptions/s${p}`,
+      get: async () => ({
+        value: extensions.map(e => ({ name: e.name, properties: { extensionType: 'microsoft.virtualnodes', provisioningState: 'Succeeded' } }))
+      })
+    } as unknown as ArmClient,
+    kube: { core: { listNode: async () => ({ items: nodes }) } } as unknown as Kube
+  })
+  const cluster = { resourceGroup: 'rg', name: 'c', nodeResourceGroup: 'MC_rg' }
+
+  it("takes only this action's extension and its nodes; another extension and other v2 nodes are listed and left", async () => {
+    const { arm, kube } = fakes(
+      [{ name: 'aci-virtual-nodes' }, { name: 'team-vn' }],
+      [node('aci-virtual-nodes-virtualnode-0', true), node('team-vn-virtualnode-0', true), node('helm-virtualnode-0', false)]
+    )
+    const found = await findV2Targets(arm, cluster, kube)
+    expect(found.targets.map(t => [t.extension?.name, t.nodes.map(n => n.metadata?.name)])).toEqual([
+      ['aci-virtual-nodes', ['aci-virtual-nodes-virtualnode-0']]
+    ])
+    expect(found.left.map(i => `${i.kind} ${i.name} ${i.outcome}`)).toEqual(['extension team-vn left', 'node helm-virtualnode-0 left'])
+  })
+
+  it('a sweep takes the extension only when every node is dead long enough; leftover nodes of it once the extension is gone', async () => {
+    const now = Date.parse('2020-01-01T00:10:00Z')
+    const alive = fakes([{ name: 'aci-virtual-nodes' }], [node('aci-virtual-nodes-virtualnode-0', false), node('aci-virtual-nodes-virtualnode-1', true)])
+    expect((await findV2Targets(alive.arm, cluster, alive.kube, { now })).targets).toEqual([])
+    const dead = fakes(
+      [{ name: 'aci-virtual-nodes' }],
+      [node('aci-virtual-nodes-virtualnode-0', false), node('aci-virtual-nodes-virtualnode-1', false, '2020-01-01T00:08:00Z')]
+    )
+    expect((await findV2Targets(dead.arm, cluster, dead.kube, { now })).targets).toEqual([])
+    const gone = fakes([], [node('aci-virtual-nodes-virtualnode-3', false)])
+    expect((await findV2Targets(gone.arm, cluster, gone.kube, { now })).targets.map(t => t.nodes.map(n => n.metadata?.name))).toEqual([
+      ['aci-virtual-nodes-virtualnode-3']
+    ])
   })
 })

@@ -25,7 +25,7 @@ import { runnerTemp, savePostState, type PostState } from './state.js'
 import { connectorOutputs, publishOutputs } from './outputs.js'
 import { whenCancelled } from '../tools/process.js'
 import { kubeloginCacheNote, laterStepAudienceProblem } from '../kubernetes/kubelogin.js'
-import type { KindContext, VirtualNodeKind } from '../virtual-nodes/kind.js'
+import { NodesNotReadyError, type KindContext, type VirtualNodeKind } from '../virtual-nodes/kind.js'
 import { connectorKind, connectorRemovalOs } from '../virtual-nodes/connector/kind.js'
 import { v2Kind } from '../virtual-nodes/v2/kind.js'
 
@@ -291,7 +291,7 @@ async function install(kinds: VirtualNodeKind[], ctx: KindContext): Promise<void
   report.nodes = await ctx.phase('Wait for virtual nodes', async () => {
     const settled = await Promise.allSettled(kinds.map(k => k.waitReady()))
     const failures = settled.flatMap(s => (s.status === 'rejected' ? [errorText(s.reason)] : []))
-    const ready = settled.flatMap(s => (s.status === 'fulfilled' ? s.value : []))
+    const ready = settled.flatMap(s => (s.status === 'fulfilled' ? s.value : s.reason instanceof NodesNotReadyError ? s.reason.ready : []))
     for (const n of ready) core.info(`${n.node} is Ready after ${(n.waitedMs / 1000).toFixed(1)} s${n.kind === 'v2' ? ' (Virtual Nodes v2)' : ''}`)
     if (failures.length > 0) {
       report.nodes = ready

@@ -119,7 +119,7 @@ async function cleanupV2(kube: Kube, arm: ArmClient | undefined, state: PostStat
       `cleanup: Virtual Nodes v2 extension ${v2.extension} is removed over ARM, and the sign-in failed; run the action with command: remove and virtual-node-kind: v2.`
     )
   const cluster = { resourceGroup: inputs.resourceGroup, name: inputs.clusterName, nodeResourceGroup: state.nodeResourceGroup ?? '' }
-  const targets = (await findV2Targets(arm, cluster, kube)).filter(t => (t.extension ? t.extension.name === v2.extension : true))
+  const targets = (await findV2Targets(arm, cluster, kube)).targets.filter(t => (t.extension ? t.extension.name === v2.extension : true))
   // Leftover nodes of no extension count only when they are the ones this run installed.
   for (const t of targets) if (!t.extension) t.nodes = t.nodes.filter(n => v2.nodes.includes(n.metadata?.name ?? ''))
   return clock.run('Cleanup: remove Virtual Nodes v2', () =>
@@ -128,7 +128,7 @@ async function cleanupV2(kube: Kube, arm: ArmClient | undefined, state: PostStat
       arm,
       cluster,
       targets.filter(t => t.extension || t.nodes.length > 0),
-      { dryRun: false, deadline: deadline.at, clusterUid: state.clusterUid ?? '' }
+      { dryRun: false, deadline: deadline.at, clusterUid: state.clusterUid ?? '', clusterLabel: clusterLabel(inputs) }
     )
   )
 }

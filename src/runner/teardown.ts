@@ -26,7 +26,15 @@ export async function runTeardown(kinds: VirtualNodeKind[], ctx: KindContext, sw
   report.teardown = []
   const problems: Error[] = []
   for (const k of kinds) {
-    const result = await (sweep ? k.sweep() : k.remove())
+    let result
+    try {
+      result = await (sweep ? k.sweep() : k.remove())
+    } catch (err) {
+      // One kind that cannot be read or removed does not keep the next from its turn.
+      const label = kinds.length > 1 ? `${k.name === 'v2' ? 'Virtual Nodes v2' : 'ACI connector'}: ` : ''
+      problems.push(new Error(`${label}${errorText(err)}`))
+      continue
+    }
     report.teardown.push(...result.items)
     report.removals.push(...result.removals)
     problems.push(...result.problems)

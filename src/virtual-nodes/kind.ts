@@ -57,6 +57,17 @@ export interface KindTeardown {
   found?: ConnectorNames[]
 }
 
+/** A wait in which some nodes failed: every failure in one message, and the nodes that did turn Ready (for the summary). */
+export class NodesNotReadyError extends Error {
+  constructor(
+    message: string,
+    readonly ready: NodeStatus[]
+  ) {
+    super(message)
+    this.name = 'NodesNotReadyError'
+  }
+}
+
 export interface VirtualNodeKind {
   readonly name: 'connector' | 'v2'
   /** Checks what this kind needs; throws with every problem (and its fix) before anything changes. */

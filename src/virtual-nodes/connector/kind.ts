@@ -4,9 +4,9 @@
 // releases and nodes the cluster has (installed.ts) and take them in the order that
 // leaves nothing billing (removal.ts).
 import * as core from '@actions/core'
-import { settleAll } from '../../util/async.js'
+import { errorText, settleAll } from '../../util/async.js'
 import { chartIdentity, readRelease, upgradeReason } from '../../kubernetes/helm-releases.js'
-import type { KindContext, KindTeardown, VirtualNodeKind } from '../kind.js'
+import { NodesNotReadyError, type KindContext, type KindTeardown, type VirtualNodeKind } from '../kind.js'
 import type { ConnectorNames } from '../naming.js'
 import { connectorLogHint, waitForVirtualNode, type DiagnosisContext } from '../readiness.js'
 import { placementFor } from '../samples.js'
@@ -173,9 +173,10 @@ export function connectorKind(ctx: KindContext, connectors: ConnectorNames[]): V
 
     async waitReady() {
       const settled = await Promise.allSettled(connectors.map(c => waitForVirtualNode(ctx.kube, c, ctx.deadline.left(), diagnosis)))
-      const failed = settled.find(s => s.status === 'rejected')
-      if (failed) throw failed.reason
-      return settled.flatMap(s => (s.status === 'fulfilled' ? [{ ...s.value, kind: 'connector' as const }] : []))
+      const ready = settled.flatMap(s => (s.status === 'fulfilled' ? [{ ...s.value, kind: 'connector' as const }] : []))
+      const failures = settled.flatMap(s => (s.status === 'rejected' ? [errorText(s.reason)] : []))
+      if (failures.length > 0) throw new NodesNotReadyError(failures.join('\n\n'), ready)
+      return ready
     },
 
     samples: () => connectors.map(c => ({ os: c.os, node: c.node })),

@@ -6,7 +6,7 @@ import * as core from '@actions/core'
 import { failedItemsError, logItems } from '../removal.js'
 import type { KindContext, KindTeardown, VirtualNodeKind } from '../kind.js'
 import { clusterLabel } from '../connector/connector-access.js'
-import { checkV2, findV2Targets, installV2, removeV2, v2NodeNames, v2Placement, waitForV2Nodes, V2_EXTENSION_NAME, type V2Target } from './v2.js'
+import { checkV2, findV2Targets, installV2, removeV2, v2NodeNames, v2Placement, waitForV2Nodes, V2_EXTENSION_NAME, type V2Findings } from './v2.js'
 
 export function v2Kind(ctx: KindContext): VirtualNodeKind {
   const nodes = v2NodeNames(V2_EXTENSION_NAME, ctx.inputs.v2NodeCount)
@@ -14,15 +14,22 @@ export function v2Kind(ctx: KindContext): VirtualNodeKind {
 
   const teardown = async (sweep: boolean): Promise<KindTeardown> => {
     const dry = ctx.inputs.dryRun
-    const targets: V2Target[] = await ctx.phase('Find Virtual Nodes v2', async () => {
+    const { targets, left }: V2Findings = await ctx.phase('Find Virtual Nodes v2', async () => {
       const found = await findV2Targets(ctx.arm, ctx.cluster, ctx.kube, sweep ? { now: Date.now() } : undefined)
-      core.info(`Looked for Virtual Nodes v2 (microsoft.virtualnodes extensions and v2 nodes): found ${found.length}.`)
-      for (const x of found) core.info(`• ${x.reason}${x.nodes.length ? `: ${x.nodes.map(n => n.metadata?.name).join(', ')}` : ''}`)
+      core.info(`Looked for Virtual Nodes v2 (extension ${V2_EXTENSION_NAME} and its nodes): found ${found.targets.length}.`)
+      for (const x of found.targets) core.info(`• ${x.reason}${x.nodes.length ? `: ${x.nodes.map(n => n.metadata?.name).join(', ')}` : ''}`)
       return found
     })
-    const items = await ctx.phase(dry ? 'Dry run: what removing Virtual Nodes v2 would take' : 'Remove Virtual Nodes v2', () =>
-      removeV2(ctx.kube, ctx.arm, ctx.cluster, targets, { dryRun: dry, deadline: ctx.deadline.at, clusterUid: ctx.clusterUid })
-    )
+    if (left.length > 0) core.warning(`Virtual Nodes v2 this action did not install is left as it is: ${left.map(i => `${i.kind} ${i.name}`).join(', ')}.`)
+    const items = await ctx.phase(dry ? 'Dry run: what removing Virtual Nodes v2 would take' : 'Remove Virtual Nodes v2', async () => [
+      ...(await removeV2(ctx.kube, ctx.arm, ctx.cluster, targets, {
+        dryRun: dry,
+        deadline: ctx.deadline.at,
+        clusterUid: ctx.clusterUid,
+        clusterLabel: clusterLabel(ctx.inputs)
+      })),
+      ...left
+    ])
     logItems(items)
     const error = failedItemsError(
       items,

@@ -9,7 +9,7 @@
 import * as core from '@actions/core'
 import type { ArmClient } from '../../azure/arm.js'
 import type { ClusterInfo } from '../../kubernetes/cluster.js'
-import { settleAll } from '../../util/async.js'
+import { pollUntil, settleAll } from '../../util/async.js'
 
 /** VirtualNodes.py MIN_CPU_CORES / MIN_MEM_GB: some node pool's VM size must have at least these. */
 export const MIN_POOL_CORES = 4
@@ -23,6 +23,8 @@ export const KUBERNETES_CONFIGURATION_PROVIDER = 'Microsoft.KubernetesConfigurat
 const COMPUTE_API_VERSION = '2024-07-01'
 const NETWORK_API_VERSION = '2024-05-01'
 const PROVIDERS_API_VERSION = '2021-04-01'
+/** How long a subnet PUT may take to finish. */
+const SUBNET_WAIT_MS = 120_000
 
 export interface VmSize {
   name: string
@@ -299,6 +301,21 @@ export async function ensureAciSubnet(arm: ArmClient, plan: SubnetPlan): Promise
   await arm.put(path, NETWORK_API_VERSION, {
     properties: { addressPrefix: plan.prefix, delegations: [{ name: ACI_DELEGATION_NAME, properties: { serviceName: ACI_DELEGATION_SERVICE } }] }
   })
+  // A subnet PUT is long-running; VirtualNodes.py waits for it (begin_create_or_update(...).result()) before the extension.
+  const state = await pollUntil(
+    async () => {
+      const s = await arm.get<{ properties?: { provisioningState?: string } }>(path, NETWORK_API_VERSION)
+      const p = s.properties?.provisioningState
+      if (p === 'Failed') throw new Error(`Creating subnet ${ACI_SUBNET_NAME} in VNet ${plan.vnet.name} failed; see the VNet's activity log, then re-run.`)
+      return p === 'Succeeded' ? p : undefined
+    },
+    Date.now() + SUBNET_WAIT_MS,
+    2_000
+  )
+  if (!state)
+    throw new Error(
+      `Subnet ${ACI_SUBNET_NAME} in VNet ${plan.vnet.name} was not Succeeded after ${SUBNET_WAIT_MS / 1000} s; re-run the step (it reuses the subnet once it is there).`
+    )
   core.info(
     `Created subnet ${ACI_SUBNET_NAME} (${plan.prefix}) in VNet ${plan.vnet.name}, delegated to ${ACI_DELEGATION_SERVICE}; a remove leaves it (other v2 installs may use it).`
   )

@@ -8,13 +8,13 @@
 // them.
 import * as core from '@actions/core'
 import type { V1Node, V1Pod, V1Toleration } from '@kubernetes/client-node'
-import type { ArmClient } from '../../azure/arm.js'
+import { ArmError, type ArmClient } from '../../azure/arm.js'
 import { deleteContainerGroup, listContainerGroups } from '../../azure/container-groups.js'
 import type { ClusterInfo } from '../../kubernetes/cluster.js'
 import { ignoreNotFound, watchUntil, watchUntilAborted, type Kube } from '../../kubernetes/kube.js'
 import { errorText, pool, sleep } from '../../util/async.js'
 import type { TeardownItem } from '../../runner/summary.js'
-import { grantContributor, principalMayCreateGroups, resourceGroupScope, type GrantedRole } from '../connector/connector-access.js'
+import { AUTHORIZATION_API_VERSION, grantContributor, principalMayCreateGroups, resourceGroupScope, type GrantedRole } from '../connector/connector-access.js'
 import { nodeIsReady, podFailureReason, type NodeStatus } from '../readiness.js'
 import { notReadySince } from '../installed.js'
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../naming.js'
@@ -121,7 +121,18 @@ export async function installV2(
 ): Promise<V2InstallResult> {
   const { arm, cluster } = ctx
   const name = V2_EXTENSION_NAME
-  const existing = await getExtension(arm, cluster, name)
+  let existing = await getExtension(arm, cluster, name)
+  if (existing?.provisioningState === 'Deleting') {
+    // A remove (another job's, or an interrupted one) is taking it away: ARM refuses a PUT until it is gone.
+    core.info(`Extension ${name} is being deleted; waiting until it is gone before creating it again.`)
+    await deleteExtension(arm, cluster, name, ctx.deadline)
+    existing = undefined
+  }
+  if (existing && !['Succeeded', 'Failed', 'Canceled'].includes(existing.provisioningState)) {
+    // Still provisioning (a concurrent or cancelled run): its outcome decides whether a PUT is needed.
+    core.info(`Extension ${name} is ${existing.provisioningState}; waiting for it before deciding what to change.`)
+    existing = await waitForProvisioning(arm, cluster, name, ctx.deadline).catch(() => getExtension(arm, cluster, name))
+  }
   const upToDate = existing?.provisioningState === 'Succeeded' && existing.replicaCount === ctx.nodeCount
   record(existing === undefined)
   await makeSubnet()
@@ -166,7 +177,7 @@ async function ensureExtensionAccess(ctx: V2InstallContext, e: Extension): Promi
   }
   const scope = resourceGroupScope(ctx.arm, rg)
   if (ctx.grantRole) {
-    const role = await grantContributor(ctx.arm, rg, e.principalId, 'ServicePrincipal', `aks-aci-connector-action: Virtual Nodes v2 of ${ctx.clusterLabel}`)
+    const role = await grantContributor(ctx.arm, rg, e.principalId, 'ServicePrincipal', v2GrantDescription(ctx.clusterLabel))
     core.info(`${role.outcome === 'created' ? 'Assigned' : 'Found'} Contributor on ${scope} for extension ${e.name}'s identity (grant-connector-role).`)
     return role
   }
@@ -175,6 +186,11 @@ async function ensureExtensionAccess(ctx: V2InstallContext, e: Extension): Promi
       `Assign it Contributor there: \`az role assignment create --assignee-object-id ${e.principalId} --assignee-principal-type ServicePrincipal --role Contributor --scope ${scope}\`, ` +
       'or set grant-connector-role: true; then re-run this step (it converges). To take the extension away instead, run the action with command: remove.'
   )
+}
+
+/** The description of a role grant-connector-role gives an extension's identity; a removal deletes it with the extension (whose identity goes too). */
+export function v2GrantDescription(cluster: string): string {
+  return `Granted by aks-aci-connector-action (grant-connector-role) to Virtual Nodes v2 of AKS cluster ${cluster}`
 }
 
 /**
@@ -245,24 +261,44 @@ export interface V2Target {
   reason: string
 }
 
+/** What a teardown found of Virtual Nodes v2: what it takes, and what it lists and leaves. */
+export interface V2Findings {
+  targets: V2Target[]
+  /** v2 extensions and nodes this action did not install (another name, a Helm install): never touched. */
+  left: TeardownItem[]
+}
+
 /**
- * The v2 installs in the cluster: every microsoft.virtualnodes extension with its nodes, and
- * v2 nodes of no extension that are NotReady (Node objects the chart leaves after a scale
- * down or uninstall, Docs/NodeCustomizations.md). `sweep` takes only extensions whose every
- * node has been NotReady for the grace period (and stale nodes as long). Reads only.
+ * This action's v2 install as the cluster and ARM have it: the extension it names
+ * (V2_EXTENSION_NAME) with its nodes, and nodes of that name that no extension serves and
+ * that are NotReady (Node objects the chart leaves after a scale down or an uninstall,
+ * Docs/NodeCustomizations.md). Any other microsoft.virtualnodes extension, and v2 nodes of
+ * another name, are not provably this action's: listed, left. `sweep` takes the extension
+ * only when every node of it has been NotReady for the grace period (stale nodes as long).
+ * Reads only.
  */
-export async function findV2Targets(arm: ArmClient, cluster: V2Cluster, kube: Kube, sweep?: { now: number }): Promise<V2Target[]> {
-  const [extensions, allNodes] = await Promise.all([listV2Extensions(arm, cluster), kube.core.listNode().then(l => l.items)])
+export async function findV2Targets(arm: ArmClient, cluster: V2Cluster, kube: Kube, sweep?: { now: number }): Promise<V2Findings> {
+  const [extensions, allNodes] = await Promise.all([listV2ExtensionsIfAny(arm, cluster), kube.core.listNode().then(l => l.items)])
   const v2Nodes = allNodes.filter(isV2Node)
   const grace = (n: V1Node): boolean => {
     const since = notReadySince(n)
     return since !== undefined && (!sweep || sweep.now - since.getTime() >= V2_NOT_READY_GRACE_MS)
   }
   const targets: V2Target[] = []
+  const left: TeardownItem[] = []
   const claimed = new Set<string>()
   for (const e of extensions) {
     const nodes = nodesOfExtension(e.name, v2Nodes)
     for (const n of nodes) claimed.add(n.metadata?.name ?? '')
+    if (e.name !== V2_EXTENSION_NAME) {
+      left.push({
+        kind: 'extension',
+        name: e.name,
+        detail: `a microsoft.virtualnodes extension this action did not create (it names its own ${V2_EXTENSION_NAME}); remove it with \`az k8s-extension delete -g ${cluster.resourceGroup} -c ${cluster.name} -t managedClusters -n ${e.name}\``,
+        outcome: 'left'
+      })
+      continue
+    }
     if (sweep && !(nodes.length > 0 && nodes.every(grace))) continue
     targets.push({
       extension: e,
@@ -270,9 +306,29 @@ export async function findV2Targets(arm: ArmClient, cluster: V2Cluster, kube: Ku
       reason: `extension ${e.name} (microsoft.virtualnodes, ${e.provisioningState}) with ${nodes.length} node(s)${sweep ? ', every one NotReady for 5 min or more' : ''}`
     })
   }
-  const stale = v2Nodes.filter(n => !claimed.has(n.metadata?.name ?? '') && grace(n))
-  if (stale.length > 0) targets.push({ nodes: stale, reason: 'v2 node(s) of no extension, NotReady (left after an uninstall or a scale down)' })
-  return targets
+  const unclaimed = v2Nodes.filter(n => !claimed.has(n.metadata?.name ?? ''))
+  const ours = new Set(nodesOfExtension(V2_EXTENSION_NAME, unclaimed))
+  const stale = unclaimed.filter(n => ours.has(n) && grace(n))
+  if (stale.length > 0)
+    targets.push({ nodes: stale, reason: `node(s) of extension ${V2_EXTENSION_NAME}, which is gone, NotReady (left after an uninstall or a scale down)` })
+  for (const n of unclaimed.filter(x => !ours.has(x)))
+    left.push({
+      kind: 'node',
+      name: n.metadata?.name ?? '',
+      detail: 'a v2 node this action did not install (another extension or a Helm install of v2)',
+      outcome: 'left'
+    })
+  return { targets, left }
+}
+
+/** The v2 extensions, or none where Microsoft.KubernetesConfiguration was never registered (then the cluster can have none). */
+async function listV2ExtensionsIfAny(arm: ArmClient, cluster: V2Cluster): Promise<Extension[]> {
+  try {
+    return await listV2Extensions(arm, cluster)
+  } catch (err) {
+    if (err instanceof ArmError && err.code === 'MissingSubscriptionRegistration') return []
+    throw err
+  }
 }
 
 /** What a teardown needs to know of the cluster (the post step has no fresh ClusterInfo). */
@@ -282,6 +338,46 @@ export interface V2RemovalOptions {
   dryRun: boolean
   deadline: number
   clusterUid: string
+  /** resource-group/cluster-name, as grant-connector-role's description names the cluster. */
+  clusterLabel: string
+}
+
+/**
+ * The role grant-connector-role gave an extension's identity on the node resource group: it
+ * goes with the extension, whose identity AKS deletes with it (a dry run lists it). Found by
+ * its principal and the description this action gives it.
+ */
+async function grantedV2Roles(arm: ArmClient, cluster: V2Cluster, principalId: string, opts: V2RemovalOptions): Promise<TeardownItem[]> {
+  const scope = resourceGroupScope(arm, cluster.nodeResourceGroup)
+  let list: { value?: Array<{ id?: string; properties?: { principalId?: string; description?: string; scope?: string } }> }
+  try {
+    list = await arm.get(
+      `${scope}/providers/Microsoft.Authorization/roleAssignments?$filter=${encodeURIComponent(`assignedTo('${principalId}')`)}`,
+      AUTHORIZATION_API_VERSION
+    )
+  } catch (err) {
+    core.debug(`Could not list role assignments on ${scope}: ${errorText(err)}`)
+    return []
+  }
+  const description = v2GrantDescription(opts.clusterLabel)
+  const granted = (list.value ?? []).filter(a => a.id && a.properties?.principalId === principalId && a.properties.description === description)
+  return Promise.all(
+    granted.map(async a => {
+      const item: TeardownItem = {
+        kind: 'role assignment',
+        name: `Contributor on ${cluster.nodeResourceGroup} for ${principalId}`,
+        detail: "granted by grant-connector-role to the v2 extension's identity, which goes with the extension",
+        outcome: opts.dryRun ? 'would remove' : 'removed'
+      }
+      if (!opts.dryRun)
+        await arm
+          .delete(a.id!, AUTHORIZATION_API_VERSION)
+          .catch((err: unknown) =>
+            Object.assign(item, { outcome: 'failed', error: `${errorText(err)}; delete it with \`az role assignment delete --ids ${a.id}\`` })
+          )
+      return item
+    })
+  )
 }
 
 /** Pods bound to the nodes, the sample Deployments among their owners first. */
@@ -375,6 +471,7 @@ export async function removeV2(kube: Kube, arm: ArmClient, cluster: V2Cluster, t
           continue
         }
       }
+      if (t.extension.principalId) items.push(...(await grantedV2Roles(arm, cluster, t.extension.principalId, opts)))
     }
     for (const n of t.nodes) {
       const name = n.metadata?.name ?? ''
@@ -383,24 +480,28 @@ export async function removeV2(kube: Kube, arm: ArmClient, cluster: V2Cluster, t
       if (!opts.dryRun) await ignoreNotFound(kube.core.deleteNode({ name })).catch(err => Object.assign(item, { outcome: 'failed', error: errorText(err) }))
     }
   }
-  items.push(...(await orphanedV2Groups(kube, arm, cluster, opts, nodeNames)))
+  items.push(...(await orphanedV2Groups(kube, arm, cluster, opts, targets)))
   return items
 }
 
 /**
- * Container groups tagged OWNER_TAG = this cluster's UID are its v2 pods'. Once no v2 node
- * of the cluster is Ready (they were all removed), none of those pods is left, so every such
- * group is orphaned and deleted. While one is Ready the groups may be its pods': left.
+ * Container groups tagged OWNER_TAG = this cluster's UID are its v2 pods'. Once the cluster
+ * has no v2 extension and no v2 Node object left (after a removal; in a dry run, none but
+ * those it would take), none of those pods can be left, so every such group is orphaned and
+ * deleted. While anything of v2 remains (a node only briefly NotReady, another install), the
+ * groups may be its pods': kept.
  */
-export async function orphanedV2Groups(
-  kube: Kube,
-  arm: ArmClient,
-  cluster: V2Cluster,
-  opts: V2RemovalOptions,
-  removedNodes: string[]
-): Promise<TeardownItem[]> {
-  const nodes = (await kube.core.listNode({ labelSelector: `${V2_NODE_LABEL}=${V2_NODE_LABEL_VALUE}` })).items
-  const live = nodes.filter(n => nodeIsReady(n) && !removedNodes.includes(n.metadata?.name ?? ''))
+export async function orphanedV2Groups(kube: Kube, arm: ArmClient, cluster: V2Cluster, opts: V2RemovalOptions, taken: V2Target[]): Promise<TeardownItem[]> {
+  const [extensions, nodes] = await Promise.all([
+    listV2ExtensionsIfAny(arm, cluster),
+    kube.core.listNode({ labelSelector: `${V2_NODE_LABEL}=${V2_NODE_LABEL_VALUE}` }).then(l => l.items)
+  ])
+  const goingExtensions = new Set(opts.dryRun ? taken.flatMap(t => (t.extension ? [t.extension.name] : [])) : [])
+  const goingNodes = new Set(opts.dryRun ? taken.flatMap(t => t.nodes.map(n => n.metadata?.name ?? '')) : [])
+  const remaining = [
+    ...extensions.filter(e => !goingExtensions.has(e.name)).map(e => `extension ${e.name}`),
+    ...nodes.filter(n => !goingNodes.has(n.metadata?.name ?? '')).map(n => `node ${n.metadata?.name ?? ''}`)
+  ]
   const rg = cluster.nodeResourceGroup
   let groups
   try {
@@ -417,13 +518,13 @@ export async function orphanedV2Groups(
     ]
   }
   const ours = groups.filter(g => g.tags?.[OWNER_TAG] === opts.clusterUid)
-  if (live.length > 0)
-    return ours.length > 0 && removedNodes.length > 0
+  if (remaining.length > 0)
+    return ours.length > 0 && taken.length > 0
       ? [
           {
             kind: 'container group',
-            name: `${rg}/(${ours.length} tagged)`,
-            detail: `v2 node(s) ${live.map(n => n.metadata?.name).join(', ')} still Ready: their pods may own these`,
+            name: `${rg}/(${ours.length} tagged ${OWNER_TAG})`,
+            detail: `Virtual Nodes v2 is still there (${remaining.join(', ')}): their pods may own these`,
             outcome: 'kept'
           }
         ]
