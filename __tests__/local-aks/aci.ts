@@ -88,7 +88,7 @@ export function createAci(opts: AciOptions): Aci {
   const nextPrivate = new Map<string, number>()
   // Azure keeps a subnet's first four addresses (https://learn.microsoft.com/azure/virtual-network/virtual-networks-faq): the first group gets .4.
   const allocatePrivateIp = (prefix: string): string => {
-    const n = (nextPrivate.get(prefix) ?? 4) + 0
+    const n = nextPrivate.get(prefix) ?? 4
     nextPrivate.set(prefix, n + 1)
     const base = (prefix.split('/')[0] ?? '').split('.').reduce((x, p) => x * 256 + Number(p), 0) + n
     return [base >>> 24, (base >>> 16) & 255, (base >>> 8) & 255, base & 255].join('.')

@@ -45,3 +45,22 @@ export function errCode(e: unknown): number | undefined {
 export const timestamp = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z')
 /** metav1.MicroTime wants exactly six fractional digits. */
 export const microTime = (d = new Date()): string => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+
+/**
+ * Renews a node's Lease in kube-node-lease, making it when it is missing, as a kubelet does
+ * every 10 s (kubernetes v1.34 pkg/kubelet/nodelease; leaseDurationSeconds 40): the node
+ * lifecycle controller marks a node whose lease is not renewed NotReady.
+ */
+export async function renewNodeLease(kc: KubeConfig, node: string): Promise<void> {
+  try {
+    await api(kc, 'PATCH', `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${node}`, { spec: { renewTime: microTime() } }, MERGE)
+  } catch (e) {
+    if (errCode(e) !== 404) throw e
+    await api(kc, 'POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: node, namespace: 'kube-node-lease' },
+      spec: { holderIdentity: node, leaseDurationSeconds: 40, renewTime: microTime() }
+    })
+  }
+}

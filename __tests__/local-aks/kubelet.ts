@@ -22,7 +22,7 @@ import { K8S_VERSION } from './binaries.js'
 import { freePort, type CertPair, type LocalCluster } from './cluster.js'
 import type { ContainerImage } from './container-runtime.js'
 import type { PodNetwork } from './pod-network.js'
-import { api, errCode, MERGE, microTime, SMP, timestamp } from './kube-raw.js'
+import { api, errCode, MERGE, renewNodeLease, SMP, timestamp } from './kube-raw.js'
 import { PodWorker, type PodHost } from './pod-worker.js'
 import { pollUntil } from '../../src/util/async.js'
 import { watchUntilAborted } from '../../src/kubernetes/kube.js'
@@ -209,18 +209,7 @@ class Kubelet implements AgentNode, PodHost {
   }
 
   private async renewLease(): Promise<void> {
-    const path = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${this.nodeName}`
-    try {
-      await api(this.kc, 'PATCH', path, { spec: { renewTime: microTime() } }, MERGE)
-    } catch (e) {
-      if (errCode(e) !== 404) throw e
-      await api(this.kc, 'POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
-        apiVersion: 'coordination.k8s.io/v1',
-        kind: 'Lease',
-        metadata: { name: this.nodeName, namespace: 'kube-node-lease' },
-        spec: { holderIdentity: this.nodeName, leaseDurationSeconds: 40, renewTime: microTime() }
-      })
-    }
+    await renewNodeLease(this.kc, this.nodeName)
   }
 
   /** The node-lifecycle controller removes the not-ready taint once it sees Ready. */

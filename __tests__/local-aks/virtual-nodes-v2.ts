@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Aci } from './aci.js'
 import type { ExtensionEvents } from './arm.js'
-import { api, errCode, MERGE, microTime, SMP, timestamp } from './kube-raw.js'
+import { api, errCode, renewNodeLease, SMP, timestamp } from './kube-raw.js'
 
 /** kubelet's default node-status and lease cadence (the agent runs a kubelet, Helm/virtualnode deployment.yaml image virtual-node-2-kubelet). */
 const HEARTBEAT_MS = 10_000
@@ -141,18 +141,7 @@ class V2Node {
       },
       SMP
     )
-    const lease = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${this.name}`
-    try {
-      await api(this.kc, 'PATCH', lease, { spec: { renewTime: microTime() } }, MERGE)
-    } catch (e) {
-      if (errCode(e) !== 404) throw e
-      await api(this.kc, 'POST', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases', {
-        apiVersion: 'coordination.k8s.io/v1',
-        kind: 'Lease',
-        metadata: { name: this.name, namespace: 'kube-node-lease' },
-        spec: { holderIdentity: this.name, leaseDurationSeconds: 40, renewTime: microTime() }
-      })
-    }
+    await renewNodeLease(this.kc, this.name)
   }
 
   stop(): void {

@@ -10,7 +10,8 @@ import { findV2Targets, nodesOfExtension, v2Placement } from '../../src/virtual-
 import type { ArmClient } from '../../src/azure/arm.js'
 import type { Kube } from '../../src/kubernetes/kube.js'
 import { parseInputs } from '../../src/runner/inputs.js'
-import { connectorOsTypes, kindsFor } from '../../src/runner/pipeline.js'
+import { kindsFor } from '../../src/runner/pipeline.js'
+import { connectorOsTypes } from '../../src/virtual-nodes/connector/kind.js'
 import type { KindContext } from '../../src/virtual-nodes/kind.js'
 
 const cluster = (network: Partial<ClusterInfo['network']> = {}): ClusterInfo => ({

@@ -15,7 +15,7 @@ import { ensureProviderRegistered } from '../azure/provider-registration.js'
 import { adminCredentialProblem, ClusterNotFoundError, getCluster, type ClusterInfo } from '../kubernetes/cluster.js'
 import { INSTALL_PERMISSION, openClusterAccess, REMOVE_PERMISSION, writePrivateFile } from '../kubernetes/cluster-access.js'
 import { Deadline, errorText, settleAll } from '../util/async.js'
-import { connectorNameProblem, connectorNames, type ConnectorNames, type OsType } from '../virtual-nodes/naming.js'
+import { connectorNameProblem, connectorNames, type ConnectorNames } from '../virtual-nodes/naming.js'
 import { clusterUid, type Kube } from '../kubernetes/kube.js'
 import type { HelmContext } from '../virtual-nodes/connector/connector.js'
 import { applySample, ensureSamplesNamespace, waitForSample } from '../virtual-nodes/samples.js'
@@ -26,7 +26,7 @@ import { connectorOutputs, publishOutputs } from './outputs.js'
 import { whenCancelled } from '../tools/process.js'
 import { kubeloginCacheNote, laterStepAudienceProblem } from '../kubernetes/kubelogin.js'
 import { NodesNotReadyError, type KindContext, type VirtualNodeKind } from '../virtual-nodes/kind.js'
-import { connectorKind, connectorRemovalOs } from '../virtual-nodes/connector/kind.js'
+import { connectorKind, connectorOsTypes, connectorRemovalOs } from '../virtual-nodes/connector/kind.js'
 import { v2Kind } from '../virtual-nodes/v2/kind.js'
 
 /** The post step's copy of the kubeconfig, in the action's work dir. */
@@ -57,11 +57,6 @@ interface Prepared {
   deadline: Deadline
   /** UID of the cluster's kube-system namespace: what v2 container groups are tagged with. */
   clusterUid: string
-}
-
-/** The OS types the connector serves: every one, or with virtual-node-kind v2 all but Linux (which v2 serves). */
-export function connectorOsTypes(inputs: Pick<Inputs, 'osTypes' | 'virtualNodeKind'>): OsType[] {
-  return inputs.virtualNodeKind === 'v2' ? inputs.osTypes.filter(o => o !== 'Linux') : inputs.osTypes
 }
 
 /** Whether Virtual Nodes v2 is installed (or, for a teardown, looked for): kind v2 with Linux asked for. */
@@ -247,9 +242,12 @@ async function prepare(
     // The post step's own copy, and the cluster it belongs to: a later step may point the
     // output kubeconfig at another cluster (kind, use-context) or delete it.
     post.cleanupKubeconfig = path.join(post.workDir ?? runnerTemp(), CLEANUP_KUBECONFIG)
-    await writePrivateFile(post.cleanupKubeconfig, access.kubeconfigText)
+    const [uid] = await settleAll([clusterUid(access.kube), writePrivateFile(post.cleanupKubeconfig, access.kubeconfigText)])
+    post.clusterUid = uid
+  } else if (wantsV2(inputs)) {
+    // What v2's container groups are tagged with (v2.ts OWNER_TAG); a connector teardown needs none.
+    post.clusterUid = await clusterUid(access.kube)
   }
-  post.clusterUid = await clusterUid(access.kube)
   savePostState(post)
   publishOutputs({
     'kubeconfig-path': access.outputKubeconfig,
@@ -268,7 +266,7 @@ async function prepare(
     connectors,
     aciResourceGroup: post.aciResourceGroup,
     deadline,
-    clusterUid: post.clusterUid
+    clusterUid: post.clusterUid ?? ''
   }
 }
 
@@ -314,7 +312,7 @@ async function install(kinds: VirtualNodeKind[], ctx: KindContext): Promise<void
       post.samples = targets.map(t => ({ os: t.os, namespace: inputs.samplesNamespace }))
       ctx.savePost()
       await ensureSamplesNamespace(ctx.kube, inputs.samplesNamespace)
-      await settleAll(targets.map(t => applySample(ctx.kube, t.os, inputs.samplesNamespace, t.node, t.placement)))
+      await settleAll(targets.map(t => applySample(ctx.kube, t.os, inputs.samplesNamespace, t.node, t.placement, t.requests)))
       return settleAll(
         targets.map(t =>
           waitForSample(ctx.kube, t.os, inputs.samplesNamespace, ctx.deadline.left()).catch((err: unknown) => {

@@ -17,7 +17,7 @@ import { distinctResourceGroups } from '../virtual-nodes/attribution.js'
 import { clusterLabel, grantedRoleItems } from '../virtual-nodes/connector/connector-access.js'
 import { loadPostState, type PostState } from './state.js'
 import { maskInputSecrets } from './secrets.js'
-import { PhaseClock, writeSummary, type RunReport } from './summary.js'
+import { PhaseClock, writeSummary, type RunReport, type TeardownItem } from './summary.js'
 import { Deadline, errorText } from '../util/async.js'
 import { findV2Targets, removeV2 } from '../virtual-nodes/v2/v2.js'
 
@@ -111,7 +111,15 @@ async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
   }
 }
 
-async function cleanupV2(kube: Kube, arm: ArmClient | undefined, state: PostState, inputs: Inputs, deadline: Deadline, clock: PhaseClock) {
+/** Virtual Nodes v2, when this run created its extension: what a remove with virtual-node-kind v2 takes (only this action's extension and its nodes). */
+async function cleanupV2(
+  kube: Kube,
+  arm: ArmClient | undefined,
+  state: PostState,
+  inputs: Inputs,
+  deadline: Deadline,
+  clock: PhaseClock
+): Promise<TeardownItem[]> {
   const v2 = state.v2
   if (!v2?.created) return []
   if (!arm)
@@ -119,17 +127,9 @@ async function cleanupV2(kube: Kube, arm: ArmClient | undefined, state: PostStat
       `cleanup: Virtual Nodes v2 extension ${v2.extension} is removed over ARM, and the sign-in failed; run the action with command: remove and virtual-node-kind: v2.`
     )
   const cluster = { resourceGroup: inputs.resourceGroup, name: inputs.clusterName, nodeResourceGroup: state.nodeResourceGroup ?? '' }
-  const targets = (await findV2Targets(arm, cluster, kube)).targets.filter(t => (t.extension ? t.extension.name === v2.extension : true))
-  // Leftover nodes of no extension count only when they are the ones this run installed.
-  for (const t of targets) if (!t.extension) t.nodes = t.nodes.filter(n => v2.nodes.includes(n.metadata?.name ?? ''))
+  const { targets } = await findV2Targets(arm, cluster, kube)
   return clock.run('Cleanup: remove Virtual Nodes v2', () =>
-    removeV2(
-      kube,
-      arm,
-      cluster,
-      targets.filter(t => t.extension || t.nodes.length > 0),
-      { dryRun: false, deadline: deadline.at, clusterUid: state.clusterUid ?? '', clusterLabel: clusterLabel(inputs) }
-    )
+    removeV2(kube, arm, cluster, targets, { dryRun: false, deadline: deadline.at, clusterUid: state.clusterUid ?? '', clusterLabel: clusterLabel(inputs) })
   )
 }
 

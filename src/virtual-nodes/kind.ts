@@ -46,6 +46,8 @@ export interface SampleTarget {
   node: string
   /** Selector, tolerations and annotations when not the connector's own node pinning. */
   placement?: SamplePlacement
+  /** The sample container's resource requests, where the kind sizes its sandbox by them. */
+  requests?: Record<string, string>
 }
 
 /** What a kind's teardown found and did; problems fail the step once every kind has had its turn. */

@@ -170,7 +170,7 @@ export const MAX_PARALLEL_REMOVALS = 16
  * (https://learn.microsoft.com/azure/container-instances/container-instances-resource-and-quota-limits),
  * beyond which ARM's 429 and its Retry-After are honoured (arm.ts).
  */
-const GROUP_DELETE_CONCURRENCY = 8
+export const GROUP_DELETE_CONCURRENCY = 8
 
 /** Logs each item as one line: what, name, outcome, why. */
 export function logItems(items: TeardownItem[]): void {

@@ -52,7 +52,7 @@ export interface SamplePlacement {
   annotations?: Record<string, string>
 }
 
-export function sampleDeployment(os: OsType, namespace: string, node: string, placement?: SamplePlacement): V1Deployment {
+export function sampleDeployment(os: OsType, namespace: string, node: string, placement?: SamplePlacement, requests?: Record<string, string>): V1Deployment {
   const { name, image } = SAMPLES[os]
   const labels = { app: name, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE }
   return {
@@ -65,8 +65,7 @@ export function sampleDeployment(os: OsType, namespace: string, node: string, pl
       template: {
         metadata: { labels, ...(placement?.annotations ? { annotations: placement.annotations } : {}) },
         spec: {
-          // On v2 the pod asks for what it needs, as the v2 README's first pod does (requests 100m CPU, 128Mi).
-          containers: [{ name, image, ports: [{ containerPort: 80 }], ...(placement ? { resources: { requests: { cpu: '100m', memory: '128Mi' } } } : {}) }],
+          containers: [{ name, image, ports: [{ containerPort: 80 }], ...(requests ? { resources: { requests } } : {}) }],
           // A sample has nothing to drain; a short grace keeps teardown (and ACI billing) short.
           terminationGracePeriodSeconds: 5,
           ...(placement ? { nodeSelector: placement.nodeSelector, tolerations: placement.tolerations } : placementFor(os, node))
@@ -96,9 +95,16 @@ export async function ensureSamplesNamespace(kube: Kube, namespace: string): Pro
   return true
 }
 
-export async function applySample(kube: Kube, os: OsType, namespace: string, node: string, placement?: SamplePlacement): Promise<void> {
+export async function applySample(
+  kube: Kube,
+  os: OsType,
+  namespace: string,
+  node: string,
+  placement?: SamplePlacement,
+  requests?: Record<string, string>
+): Promise<void> {
   const api = KubernetesObjectApi.makeApiClient(kube.kc)
-  await api.patch(sampleDeployment(os, namespace, node, placement), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)
+  await api.patch(sampleDeployment(os, namespace, node, placement, requests), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)
 }
 
 export interface SampleStatus {
@@ -192,8 +198,12 @@ export async function waitForSample(kube: Kube, os: OsType, namespace: string, t
  * namespace: each names its own virtual node in its nodeSelector (sampleDeployment).
  */
 export async function samplesOnNodes(kube: Kube, nodes: string[]): Promise<V1Deployment[]> {
-  const list = await kube.apps.listDeploymentForAllNamespaces({ labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` })
-  return list.items.filter(d => nodes.includes(d.spec?.template.spec?.nodeSelector?.['kubernetes.io/hostname'] ?? ''))
+  return (await actionSamples(kube)).filter(d => nodes.includes(d.spec?.template.spec?.nodeSelector?.['kubernetes.io/hostname'] ?? ''))
+}
+
+/** Every sample Deployment this action made (its managed-by label), in any namespace. */
+export async function actionSamples(kube: Kube): Promise<V1Deployment[]> {
+  return (await kube.apps.listDeploymentForAllNamespaces({ labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` })).items
 }
 
 /** Deletes a sample Deployment (and, in the foreground, its pods); one already gone is fine. */

@@ -236,29 +236,36 @@ export function roleDeleteCommand(role: { id?: string; scope: string; principalI
  * courtesy: a refusal leaves the list out.
  */
 export async function grantedRoleItems(arm: ArmClient, resourceGroups: string[], cluster: string): Promise<TeardownItem[]> {
-  const items: TeardownItem[] = []
-  await Promise.all(
-    resourceGroups.map(async resourceGroup => {
-      const scope = resourceGroupScope(arm, resourceGroup)
-      try {
-        const list = await arm.get<RoleAssignmentList>(
-          `${scope}/providers/Microsoft.Authorization/roleAssignments?$filter=${encodeURIComponent('atScope()')}`,
-          AUTHORIZATION_API_VERSION
-        )
-        for (const a of list.value ?? []) {
-          if (a.properties?.description !== grantDescription(cluster) || !scopeCovers(scope, a.properties.scope ?? '')) continue
-          const role = { id: a.id, scope, principalId: a.properties.principalId ?? '' }
-          items.push({
-            kind: 'role assignment',
-            name: `Contributor on ${resourceGroup} for ${role.principalId}`,
-            detail: `granted by grant-connector-role for this cluster's connector; left in place (another connector or the next install may use it): delete with \`${roleDeleteCommand(role)}\``,
-            outcome: 'kept'
-          })
-        }
-      } catch (err) {
-        core.debug(`Could not list role assignments on ${scope}: ${errorText(err)}`)
-      }
-    })
-  )
-  return items
+  const found = await Promise.all(resourceGroups.map(rg => grantedRoles(arm, rg, grantDescription(cluster)).then(roles => roles.map(role => ({ rg, role })))))
+  return found.flat().map(({ rg, role }) => ({
+    kind: 'role assignment',
+    name: `Contributor on ${rg} for ${role.principalId}`,
+    detail: `granted by grant-connector-role for this cluster's connector; left in place (another connector or the next install may use it): delete with \`${roleDeleteCommand(role)}\``,
+    outcome: 'kept'
+  }))
+}
+
+/**
+ * The role assignments on the resource group that grant-connector-role made with this
+ * description (the connector's, or a Virtual Nodes v2 extension's identity's). Listing them
+ * is only a courtesy: a refusal gives none.
+ */
+export async function grantedRoles(
+  arm: ArmClient,
+  resourceGroup: string,
+  description: string
+): Promise<Array<{ id?: string; scope: string; principalId: string }>> {
+  const scope = resourceGroupScope(arm, resourceGroup)
+  try {
+    const list = await arm.get<RoleAssignmentList>(
+      `${scope}/providers/Microsoft.Authorization/roleAssignments?$filter=${encodeURIComponent('atScope()')}`,
+      AUTHORIZATION_API_VERSION
+    )
+    return (list.value ?? [])
+      .filter(a => a.properties?.description === description && scopeCovers(scope, a.properties.scope ?? ''))
+      .map(a => ({ id: a.id, scope, principalId: a.properties?.principalId ?? '' }))
+  } catch (err) {
+    core.debug(`Could not list role assignments on ${scope}: ${errorText(err)}`)
+    return []
+  }
 }

@@ -72,10 +72,14 @@ function diagnosisContext(s: ConnectorSettings): DiagnosisContext {
   return { aciResourceGroup: s.aciResourceGroup, subscriptionId: s.subscriptionId, identity, identityId: s.clientId ?? s.managedIdentityClientId }
 }
 
-/** With virtual-node-kind v2, Linux is v2's: a connector removal takes the other OS types given (none given: every OS). */
-export function connectorRemovalOs(inputs: Pick<Inputs, 'osTypesGiven' | 'osTypes' | 'virtualNodeKind'>): OsType[] | undefined {
-  if (!inputs.osTypesGiven) return undefined
+/** The OS types the connector serves: every one asked for, or with virtual-node-kind v2 all but Linux (which v2 serves). */
+export function connectorOsTypes(inputs: Pick<Inputs, 'osTypes' | 'virtualNodeKind'>): OsType[] {
   return inputs.virtualNodeKind === 'v2' ? inputs.osTypes.filter(o => o !== 'Linux') : inputs.osTypes
+}
+
+/** What a connector removal narrows to: the OS types given, less v2's Linux; none given: every OS. */
+export function connectorRemovalOs(inputs: Pick<Inputs, 'osTypesGiven' | 'osTypes' | 'virtualNodeKind'>): OsType[] | undefined {
+  return inputs.osTypesGiven ? connectorOsTypes(inputs) : undefined
 }
 
 /** What `command: remove` may take: the connector by name; os-type, location and aci-resource-group only narrow it when given. */

@@ -8,7 +8,7 @@
 // aksAssignedIdentity; PUT and DELETE are long-running).
 import { ArmError, type ArmClient } from '../../azure/arm.js'
 import type { ClusterInfo } from '../../kubernetes/cluster.js'
-import { errorText, sleep } from '../../util/async.js'
+import { errorText, pollUntil } from '../../util/async.js'
 
 export const EXTENSIONS_API_VERSION = '2023-05-01'
 /** The extension type (Microsoft Learn, articles/aks/virtual-nodes-v2.md: `--extension-type microsoft.virtualnodes`). */
@@ -25,8 +25,6 @@ export const V2_NAMESPACE = 'vn-system'
 /** How often provisioning is looked at while it runs. */
 const POLL_MS = 2_000
 
-export type ProvisioningState = 'Succeeded' | 'Failed' | 'Canceled' | 'Creating' | 'Updating' | 'Deleting' | string
-
 export interface ExtensionStatus {
   code?: string
   displayStatus?: string
@@ -38,7 +36,8 @@ export interface Extension {
   id: string
   name: string
   extensionType: string
-  provisioningState: ProvisioningState
+  /** Succeeded, Failed, Canceled, Creating, Updating, Deleting (Learn also shows Pending). */
+  provisioningState: string
   replicaCount?: number
   statuses: ExtensionStatus[]
   error?: string
@@ -151,24 +150,25 @@ export async function waitForProvisioning(
 ): Promise<Extension> {
   let last = ''
   let latest: Extension | undefined
-  for (;;) {
-    latest = await getExtension(arm, cluster, name)
-    if (!latest) throw new Error(`Extension ${name} is gone while it was being provisioned: someone deleted it. Re-run the step.`)
-    const seen = `${latest.provisioningState}\n${extensionMessages(latest)}`
-    if (seen !== last) onChange(latest)
-    last = seen
-    if (latest.provisioningState === 'Succeeded') return latest
-    if (latest.provisioningState === 'Failed' || latest.provisioningState === 'Canceled') {
-      throw new Error(`Extension ${name} (${V2_EXTENSION_TYPE}) ended ${latest.provisioningState}:\n${extensionMessages(latest) || '(no message)'}`)
-    }
-    if (Date.now() + POLL_MS > deadline) {
-      throw new Error(
-        `Extension ${name} was still ${latest.provisioningState} at wait-timeout.${extensionMessages(latest) ? `\n${extensionMessages(latest)}` : ''}\n` +
-          'Re-run the step to keep waiting (it converges), or raise wait-timeout.'
-      )
-    }
-    await sleep(POLL_MS)
-  }
+  const done = await pollUntil(
+    async () => {
+      latest = await getExtension(arm, cluster, name)
+      if (!latest) throw new Error(`Extension ${name} is gone while it was being provisioned: someone deleted it. Re-run the step.`)
+      const seen = `${latest.provisioningState}\n${extensionMessages(latest)}`
+      if (seen !== last) onChange(latest)
+      last = seen
+      if (latest.provisioningState === 'Failed' || latest.provisioningState === 'Canceled')
+        throw new Error(`Extension ${name} (${V2_EXTENSION_TYPE}) ended ${latest.provisioningState}:\n${extensionMessages(latest) || '(no message)'}`)
+      return latest.provisioningState === 'Succeeded' ? latest : undefined
+    },
+    deadline - POLL_MS,
+    POLL_MS
+  )
+  if (done) return done
+  const said = latest ? extensionMessages(latest) : ''
+  throw new Error(
+    `Extension ${name} was still ${latest?.provisioningState ?? 'unknown'} at wait-timeout.${said ? `\n${said}` : ''}\nRe-run the step to keep waiting (it converges), or raise wait-timeout.`
+  )
 }
 
 /** Deletes the extension and waits until ARM no longer has it; one already gone is fine. */
@@ -178,16 +178,22 @@ export async function deleteExtension(arm: ArmClient, cluster: Pick<ClusterInfo,
   } catch (err) {
     if (!(err instanceof ArmError && err.status === 404)) throw err
   }
-  for (;;) {
-    const e = await getExtension(arm, cluster, name).catch((err: unknown) => {
-      throw new Error(`Could not read extension ${name} while it was being deleted: ${errorText(err)}`)
-    })
-    if (!e) return
-    if (e.provisioningState === 'Failed')
-      throw new Error(`Deleting extension ${name} failed:\n${extensionMessages(e) || '(no message)'}\nRe-run the removal, or \`az k8s-extension delete\` it.`)
-    if (Date.now() + POLL_MS > deadline) throw new Error(`Extension ${name} was still ${e.provisioningState} at wait-timeout; re-run the removal.`)
-    await sleep(POLL_MS)
-  }
+  let latest: Extension | undefined
+  const gone = await pollUntil(
+    async () => {
+      latest = await getExtension(arm, cluster, name).catch((err: unknown) => {
+        throw new Error(`Could not read extension ${name} while it was being deleted: ${errorText(err)}`)
+      })
+      if (latest?.provisioningState === 'Failed')
+        throw new Error(
+          `Deleting extension ${name} failed:\n${extensionMessages(latest) || '(no message)'}\nRe-run the removal, or \`az k8s-extension delete\` it.`
+        )
+      return latest ? undefined : true
+    },
+    deadline - POLL_MS,
+    POLL_MS
+  )
+  if (!gone) throw new Error(`Extension ${name} was still ${latest?.provisioningState ?? 'there'} at wait-timeout; re-run the removal.`)
 }
 
 /** The virtual nodes an extension's chart registers: the StatefulSet's pods' names (node name = pod name). */

@@ -6,7 +6,8 @@ import * as core from '@actions/core'
 import { failedItemsError, logItems } from '../removal.js'
 import type { KindContext, KindTeardown, VirtualNodeKind } from '../kind.js'
 import { clusterLabel } from '../connector/connector-access.js'
-import { checkV2, findV2Targets, installV2, removeV2, v2NodeNames, v2Placement, waitForV2Nodes, V2_EXTENSION_NAME, type V2Findings } from './v2.js'
+import { V2_SAMPLE_REQUESTS, checkV2, findV2Targets, installV2, removeV2, v2Placement, waitForV2Nodes, type V2Findings } from './v2.js'
+import { v2NodeNames, V2_EXTENSION_NAME } from './extension.js'
 
 export function v2Kind(ctx: KindContext): VirtualNodeKind {
   const nodes = v2NodeNames(V2_EXTENSION_NAME, ctx.inputs.v2NodeCount)
@@ -48,7 +49,6 @@ export function v2Kind(ctx: KindContext): VirtualNodeKind {
         const installed = await installV2(
           {
             arm: ctx.arm,
-            kube: ctx.kube,
             cluster: ctx.cluster,
             nodeCount: ctx.inputs.v2NodeCount,
             grantRole: ctx.inputs.grantConnectorRole,
@@ -66,7 +66,7 @@ export function v2Kind(ctx: KindContext): VirtualNodeKind {
       })
     },
     waitReady: () => waitForV2Nodes(ctx.kube, nodes, ctx.deadline.left()),
-    samples: () => [{ os: 'Linux', node: nodes[0] ?? '', placement: v2Placement(ctx.clusterUid) }],
+    samples: () => [{ os: 'Linux', node: nodes[0] ?? '', placement: v2Placement(ctx.clusterUid), requests: V2_SAMPLE_REQUESTS }],
     sampleHint: () => undefined,
     placement: () => ({ linux: { node: nodes[0], nodes, kind: 'v2', ...v2Placement(ctx.clusterUid) } }),
     remove: () => teardown(false),

@@ -122,14 +122,13 @@ export function judgeV2Prerequisites(f: V2Facts): V2Verdict {
   const mode = (net.networkPluginMode ?? '').toLowerCase()
   const policy = (net.networkPolicy ?? '').toLowerCase()
 
-  for (const ns of [KUBERNETES_CONFIGURATION_PROVIDER]) {
-    const state = f.providers[ns]
-    if (state !== 'Registered')
-      problems.push(
-        `Resource provider ${ns} is ${state ?? 'NotRegistered'} in the subscription: AKS cluster extensions live in it. ` +
-          `Fix: \`az provider register --namespace ${ns} --wait\` (once per subscription; needs Contributor on the subscription).`
-      )
-  }
+  const ns = KUBERNETES_CONFIGURATION_PROVIDER
+  const state = f.providers[ns]
+  if (state !== 'Registered')
+    problems.push(
+      `Resource provider ${ns} is ${state ?? 'NotRegistered'} in the subscription: AKS cluster extensions live in it. ` +
+        `Fix: \`az provider register --namespace ${ns} --wait\` (once per subscription; needs Contributor on the subscription).`
+    )
   // VirtualNodes.py check_aks_cluster_network_config: "VirtualNode requires Azure CNI Node Subnet".
   if (plugin !== 'azure') {
     problems.push(

@@ -12,12 +12,23 @@ import { ArmError, type ArmClient } from '../../azure/arm.js'
 import { deleteContainerGroup, listContainerGroups } from '../../azure/container-groups.js'
 import type { ClusterInfo } from '../../kubernetes/cluster.js'
 import { ignoreNotFound, watchUntil, watchUntilAborted, type Kube } from '../../kubernetes/kube.js'
-import { errorText, pool, sleep } from '../../util/async.js'
+import { errorText, pool } from '../../util/async.js'
 import type { TeardownItem } from '../../runner/summary.js'
-import { AUTHORIZATION_API_VERSION, grantContributor, principalMayCreateGroups, resourceGroupScope, type GrantedRole } from '../connector/connector-access.js'
+import {
+  AUTHORIZATION_API_VERSION,
+  grantContributor,
+  grantedRoles,
+  principalMayCreateGroups,
+  resourceGroupScope,
+  roleDeleteCommand,
+  type GrantedRole
+} from '../connector/connector-access.js'
+import { forceDeletePods, podsBoundTo, withRemovalContext } from '../connector/connector.js'
+import { podEntry, type PodEntry } from '../../kubernetes/cluster-view.js'
+import { actionSamples, deleteSampleDeployment, type SamplePlacement } from '../samples.js'
+import { GROUP_DELETE_CONCURRENCY } from '../removal.js'
 import { nodeIsReady, podFailureReason, type NodeStatus } from '../readiness.js'
 import { notReadySince } from '../installed.js'
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../naming.js'
 import {
   deleteExtension,
   extensionMessages,
@@ -25,7 +36,6 @@ import {
   listV2Extensions,
   putExtension,
   v2FullName,
-  v2NodeNames,
   V2_EXTENSION_NAME,
   V2_NAMESPACE,
   waitForProvisioning,
@@ -50,19 +60,15 @@ export const V2_TOLERATION: V1Toleration = { key: 'virtual-kubelet.io/provider',
  */
 export const CUSTOM_TAGS_ANNOTATION = 'microsoft.containerinstance.virtualnode.customtags'
 export const OWNER_TAG = 'aks-aci-connector-action-cluster'
+/** The sample's requests on v2: a v2 pod asks for what its container group needs, as the v2 README's first pod does (100m CPU, 128Mi). */
+export const V2_SAMPLE_REQUESTS = { cpu: '100m', memory: '128Mi' }
 /** How long a removal waits for the pods on v2 nodes to go (the agent deletes each one's container group first). */
 const POD_DRAIN_MS = 90_000
 /** A sweep takes an extension only when every node of it has been NotReady this long (as for connector nodes). */
 export const V2_NOT_READY_GRACE_MS = 5 * 60_000
 
-export interface V2Placement {
-  nodeSelector: Record<string, string>
-  tolerations: V1Toleration[]
-  annotations: Record<string, string>
-}
-
 /** What a pod needs to run on a v2 node, and to have its container group attributed to this cluster. */
-export function v2Placement(clusterUid: string): V2Placement {
+export function v2Placement(clusterUid: string): SamplePlacement {
   return {
     nodeSelector: { 'kubernetes.io/os': 'linux', [V2_NODE_LABEL]: V2_NODE_LABEL_VALUE },
     tolerations: [V2_TOLERATION],
@@ -80,7 +86,6 @@ export function nodesOfExtension(extensionName: string, nodes: V1Node[]): V1Node
 
 export interface V2InstallContext {
   arm: ArmClient
-  kube: Kube
   cluster: ClusterInfo
   nodeCount: number
   grantRole: boolean
@@ -348,21 +353,9 @@ export interface V2RemovalOptions {
  * its principal and the description this action gives it.
  */
 async function grantedV2Roles(arm: ArmClient, cluster: V2Cluster, principalId: string, opts: V2RemovalOptions): Promise<TeardownItem[]> {
-  const scope = resourceGroupScope(arm, cluster.nodeResourceGroup)
-  let list: { value?: Array<{ id?: string; properties?: { principalId?: string; description?: string; scope?: string } }> }
-  try {
-    list = await arm.get(
-      `${scope}/providers/Microsoft.Authorization/roleAssignments?$filter=${encodeURIComponent(`assignedTo('${principalId}')`)}`,
-      AUTHORIZATION_API_VERSION
-    )
-  } catch (err) {
-    core.debug(`Could not list role assignments on ${scope}: ${errorText(err)}`)
-    return []
-  }
-  const description = v2GrantDescription(opts.clusterLabel)
-  const granted = (list.value ?? []).filter(a => a.id && a.properties?.principalId === principalId && a.properties.description === description)
+  const granted = (await grantedRoles(arm, cluster.nodeResourceGroup, v2GrantDescription(opts.clusterLabel))).filter(r => r.principalId === principalId && r.id)
   return Promise.all(
-    granted.map(async a => {
+    granted.map(async role => {
       const item: TeardownItem = {
         kind: 'role assignment',
         name: `Contributor on ${cluster.nodeResourceGroup} for ${principalId}`,
@@ -371,39 +364,11 @@ async function grantedV2Roles(arm: ArmClient, cluster: V2Cluster, principalId: s
       }
       if (!opts.dryRun)
         await arm
-          .delete(a.id!, AUTHORIZATION_API_VERSION)
-          .catch((err: unknown) =>
-            Object.assign(item, { outcome: 'failed', error: `${errorText(err)}; delete it with \`az role assignment delete --ids ${a.id}\`` })
-          )
+          .delete(role.id!, AUTHORIZATION_API_VERSION)
+          .catch((err: unknown) => Object.assign(item, { outcome: 'failed', error: `${errorText(err)}; delete it with \`${roleDeleteCommand(role)}\`` }))
       return item
     })
   )
-}
-
-/** Pods bound to the nodes, the sample Deployments among their owners first. */
-async function podsOn(kube: Kube, nodes: string[]): Promise<V1Pod[]> {
-  const lists = await Promise.all(nodes.map(n => kube.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${n}` })))
-  return lists.flatMap(l => l.items)
-}
-
-/** The samples this action made for v2 (their nodeSelector is the v2 label). */
-async function v2Samples(kube: Kube): Promise<Array<{ namespace: string; name: string }>> {
-  const list = await kube.apps.listDeploymentForAllNamespaces({ labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` })
-  return list.items
-    .filter(d => d.spec?.template.spec?.nodeSelector?.[V2_NODE_LABEL] === V2_NODE_LABEL_VALUE)
-    .map(d => ({ namespace: d.metadata?.namespace ?? '', name: d.metadata?.name ?? '' }))
-}
-
-async function waitPodsGone(kube: Kube, pods: V1Pod[], until: number): Promise<V1Pod[]> {
-  let left = pods
-  while (left.length > 0 && Date.now() < until) {
-    await sleep(1000)
-    const still = await Promise.all(
-      left.map(p => ignoreNotFound(kube.core.readNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '' })))
-    )
-    left = left.filter((p, i) => still[i] !== undefined && still[i]?.metadata?.uid === p.metadata?.uid)
-  }
-  return left
 }
 
 /**
@@ -417,10 +382,13 @@ export async function removeV2(kube: Kube, arm: ArmClient, cluster: V2Cluster, t
   const verb: TeardownItem['outcome'] = opts.dryRun ? 'would remove' : 'removed'
   const items: TeardownItem[] = []
   const nodeNames = targets.flatMap(t => t.nodes.map(n => n.metadata?.name ?? ''))
-  const [samples, pods] = await Promise.all([nodeNames.length ? v2Samples(kube) : Promise.resolve([]), podsOn(kube, nodeNames)])
-  const sampleItems = samples.map(s => ({
+  const [samples, pods] = await Promise.all([
+    nodeNames.length ? actionSamples(kube).then(list => list.filter(d => d.spec?.template.spec?.nodeSelector?.[V2_NODE_LABEL] === V2_NODE_LABEL_VALUE)) : [],
+    Promise.all(nodeNames.map(n => podsBoundTo(kube, n))).then(lists => lists.flat())
+  ])
+  const sampleItems = samples.map(d => ({
     kind: 'sample' as const,
-    name: `${s.namespace}/${s.name}`,
+    name: `${d.metadata?.namespace}/${d.metadata?.name}`,
     detail: 'sample Deployment this action made for Virtual Nodes v2',
     outcome: verb
   }))
@@ -433,30 +401,22 @@ export async function removeV2(kube: Kube, arm: ArmClient, cluster: V2Cluster, t
   }))
   items.push(...sampleItems, ...podItems)
   if (!opts.dryRun) {
-    await Promise.all(
-      samples.map(s => ignoreNotFound(kube.apps.deleteNamespacedDeployment({ name: s.name, namespace: s.namespace, propagationPolicy: 'Foreground' })))
-    )
+    await Promise.all(samples.map(d => deleteSampleDeployment(kube, d)))
     // A pod on a node that is not Ready has no agent to confirm its deletion (nor to delete its
     // container group): it is deleted without grace, and its group is found by its tag below.
     const readyNodes = new Set(targets.flatMap(t => t.nodes.filter(nodeIsReady).map(n => n.metadata?.name ?? '')))
-    await Promise.all(
-      pods.map(p =>
-        ignoreNotFound(
-          kube.core.deleteNamespacedPod({
-            name: p.metadata?.name ?? '',
-            namespace: p.metadata?.namespace ?? '',
-            ...(readyNodes.has(p.spec?.nodeName ?? '') ? {} : { gracePeriodSeconds: 0 })
-          })
-        )
-      )
-    )
-    // One that is still there after the wait is deleted without grace too.
-    const stuck = await waitPodsGone(kube, pods, Math.min(opts.deadline, Date.now() + POD_DRAIN_MS))
-    await Promise.all(
-      stuck.map(p =>
-        ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '', gracePeriodSeconds: 0 }))
-      )
-    )
+    const onReady = pods.filter(p => readyNodes.has(p.spec?.nodeName ?? ''))
+    await Promise.all([
+      ...onReady.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '' }))),
+      forceDeletePods(kube, pods.filter(p => !onReady.includes(p)).map(podEntry))
+    ])
+    // Waited for on one watch of the cluster; one still there after the wait is deleted without grace too.
+    const stuck = await withRemovalContext(kube, undefined, undefined, async ({ view }) => {
+      const left = (): PodEntry[] => onReady.map(podEntry).filter(p => view.pod(p.uid) !== undefined)
+      await view.until(() => (left().length === 0 ? true : undefined), Math.min(opts.deadline, Date.now() + POD_DRAIN_MS))
+      return left()
+    })
+    await forceDeletePods(kube, stuck)
   }
   for (const t of targets) {
     if (t.extension) {
@@ -530,7 +490,9 @@ export async function orphanedV2Groups(kube: Kube, arm: ArmClient, cluster: V2Cl
         ]
       : []
   const verb: TeardownItem['outcome'] = opts.dryRun ? 'would remove' : 'removed'
-  const deletions = opts.dryRun ? ours.map(() => ({ ok: true as const })) : await pool(ours, 8, g => deleteContainerGroup(arm, rg, g.name))
+  const deletions = opts.dryRun
+    ? ours.map(() => ({ ok: true as const }))
+    : await pool(ours, GROUP_DELETE_CONCURRENCY, g => deleteContainerGroup(arm, rg, g.name))
   return ours.map((g, i) => {
     const d = deletions[i]!
     return {
@@ -542,5 +504,3 @@ export async function orphanedV2Groups(kube: Kube, arm: ArmClient, cluster: V2Cl
     }
   })
 }
-
-export { v2NodeNames, V2_EXTENSION_NAME }
