@@ -19,8 +19,10 @@ import { stringify } from 'yaml'
 import { startLocalAks, IDS, SECRET_SIGN_IN, type LocalAks } from './local-aks/local-aks.js'
 import { runCommand } from './local-aks/proc.js'
 import { NODE24, REPO_ROOT, runMain, type StepResult } from './local-aks/runner.js'
-import { connectorNames, type OsType } from '../src/virtual-nodes/naming.js'
-import { installArgs, renderValues } from '../src/virtual-nodes/connector/connector.js'
+import type { OsType } from '../src/virtual-nodes/naming.js'
+import { connectorNames } from '../src/virtual-nodes/connector/names.js'
+import { connectorPlacement } from '../src/virtual-nodes/connector/placement.js'
+import { installArgs, renderValues } from '../src/virtual-nodes/connector/release.js'
 import { sampleDeployment } from '../src/virtual-nodes/samples.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -76,7 +78,7 @@ async function fixture(env: LocalAks): Promise<Fixture> {
   }
   const names = Object.fromEntries(OS.map(os => [os, connectorNames('aci-connector', os, 'eastus')]))
   for (const os of OS) await writeFile(join(dir, `${os}.values.yaml`), stringify(renderValues(names[os]!, settings)), { mode: 0o600 })
-  await writeFile(join(dir, 'samples.yaml'), OS.map(os => stringify(sampleDeployment(os, 'default', names[os]!.node))).join('---\n'))
+  await writeFile(join(dir, 'samples.yaml'), OS.map(os => stringify(sampleDeployment(os, 'default', connectorPlacement(os, names[os]!.node)))).join('---\n'))
   await writeFile(join(dir, 'secret'), IDS.clientSecret, { mode: 0o600 })
   const helm = env.bins.helm4
   const kubectl = env.bins.kubectl

@@ -1,8 +1,8 @@
 // The CI-step use: one step gives the job a cluster with virtual nodes (Linux and
 // Windows), samples running on them; a re-run converges; bad input changes nothing.
 import { stat } from 'node:fs/promises'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
+import { describe, expect, it } from 'vitest'
+import { IDS, type LocalAks } from '../local-aks/local-aks.js'
 import { runJob, runLaterStep } from '../local-aks/runner.js'
 import { HELM3_VERSION } from '../local-aks/binaries.js'
 import { secretForms } from '../../src/runner/secrets.js'
@@ -19,7 +19,8 @@ import {
   node,
   releasesIn,
   secretSignIn,
-  waitFor
+  waitFor,
+  useLocalAks
 } from './helpers.js'
 
 const LINUX_NODE = 'virtual-kubelet-aci-connector-linux-eastus'
@@ -27,12 +28,7 @@ const WINDOWS_NODE = 'virtual-kubelet-aci-connector-windows-eastus'
 
 describe('CI step: install Both with samples', () => {
   let env: LocalAks
-  beforeAll(async () => {
-    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`) })
-  })
-  afterAll(async () => {
-    await env?.stop()
-  })
+  useLocalAks({}, e => (env = e))
 
   it.each<{ label: string; inputs: Record<string, string>; problems: string[] }>([
     {

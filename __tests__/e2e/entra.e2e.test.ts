@@ -3,13 +3,13 @@
 // creds JSON, OIDC, the runner's az session), hands later steps a kubeconfig that runs
 // kubelogin without any secret in it, and refuses `admin: true` before changing anything.
 import { readFile } from 'node:fs/promises'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { RbacAuthorizationV1Api } from '@kubernetes/client-node'
-import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
+import { IDS, type LocalAks } from '../local-aks/local-aks.js'
 import { azLoginAmbient, ensureAzCli } from '../local-aks/az-cli.js'
 import { runLaterStep, runPost, type StepResult } from '../local-aks/runner.js'
-import { expectNoSecretLeak, expectSuccess, isReady, leftoverFiles, mainOnly, namespaceExists, node, releasesIn, secretSignIn } from './helpers.js'
+import { expectNoSecretLeak, expectSuccess, isReady, leftoverFiles, mainOnly, namespaceExists, node, releasesIn, secretSignIn, useLocalAks } from './helpers.js'
 
 /** Any JWT (an Entra access token, a GitHub ID token): three base64url parts, the first two JSON objects. */
 const JWT = /eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}/
@@ -29,12 +29,7 @@ function expectNoJwt(step: StepResult, label: string): void {
 
 describe('Entra ID cluster with local accounts disabled', () => {
   let env: LocalAks
-  beforeAll(async () => {
-    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`), entra: true })
-  })
-  afterAll(async () => {
-    await env?.stop()
-  })
+  useLocalAks({ entra: true }, e => (env = e))
 
   it('refuses admin: true before anything changes, saying what to do instead', async () => {
     const requestsBefore = env.azure.requests.length

@@ -5,20 +5,15 @@
 import { mkdtemp, readdir } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { aksAzureJson, startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
+import { describe, expect, it } from 'vitest'
+import { aksAzureJson, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { HELM3_VERSION } from '../local-aks/binaries.js'
-import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn, setReleaseStatus, waitFor } from './helpers.js'
+import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn, setReleaseStatus, waitFor, useLocalAks } from './helpers.js'
 import { sleep } from '../../src/util/async.js'
 
 describe('failures that say what to do', () => {
   let env: LocalAks
-  beforeAll(async () => {
-    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`) })
-  })
-  afterAll(async () => {
-    await env?.stop()
-  })
+  useLocalAks({}, e => (env = e))
 
   it('a wrong client secret fails the sign-in with the AADSTS reason, before anything is installed', async () => {
     const wrong = 'Wr0ng~secret.value-123456789012345'

@@ -6,12 +6,12 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { createHash, randomUUID } from 'node:crypto'
-import { API_SERVER_FQDN, startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
+import { API_SERVER_FQDN, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { runLaterStep, runPost } from '../local-aks/runner.js'
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../../src/virtual-nodes/naming.js'
-import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn } from './helpers.js'
+import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn, useLocalAks } from './helpers.js'
 
 const NUMERIC_RG = '12345'
 const NODE = 'virtual-kubelet-numeric-linux-eastus'
@@ -19,13 +19,12 @@ const NODE = 'virtual-kubelet-numeric-linux-eastus'
 describe('inputs that pass validation work end to end', () => {
   let env: LocalAks
   let chartDir: string | undefined
-  beforeAll(async () => {
-    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`) })
+  useLocalAks({}, e => {
+    env = e
     env.azure.knobs.addResourceGroup(NUMERIC_RG)
   })
   afterAll(async () => {
     if (chartDir) await rm(chartDir, { recursive: true, force: true })
-    await env?.stop()
   })
 
   it('aci-resource-group 12345, a samples namespace that does not exist, and a chart at ~/…: installed, samples run, removed', async () => {

@@ -4,14 +4,29 @@ import { readdir } from 'node:fs/promises'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { expect } from 'vitest'
+import { afterAll, beforeAll, expect } from 'vitest'
 import type { V1Node } from '@kubernetes/client-node'
 import { runJob, runMain, type JobStatus, type StepResult } from '../local-aks/runner.js'
-import { IDS, SECRET_SIGN_IN, type LocalAks } from '../local-aks/local-aks.js'
+import { IDS, SECRET_SIGN_IN, startLocalAks, type LocalAks, type LocalAksOptions } from '../local-aks/local-aks.js'
 import { LINGERING_EXIT_MESSAGE } from '../../src/tools/process.js'
 import { pollUntil } from '../../src/util/async.js'
 
 export const SECRETS = [IDS.clientSecret, IDS.connectorClientSecret]
+
+/**
+ * The prologue of every e2e file: a local AKS started before its tests (one per file: files
+ * run one by one) and stopped after them. `ready` gets it once it is up (keep it, set knobs).
+ */
+export function useLocalAks(options: Omit<LocalAksOptions, 'log'>, ready: (env: LocalAks) => unknown): void {
+  let env: LocalAks | undefined
+  beforeAll(async () => {
+    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`), ...options })
+    await ready(env)
+  })
+  afterAll(async () => {
+    await env?.stop()
+  })
+}
 
 export const secretSignIn = SECRET_SIGN_IN
 

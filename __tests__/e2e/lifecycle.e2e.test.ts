@@ -1,8 +1,8 @@
 // The per-PR ephemeral use (install at start, post step removes it even when the job
 // fails) and the scheduled teardown use (remove with whatever session the runner has),
 // across the sign-in paths: OIDC federated token, creds JSON, the runner's az session.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
+import { describe, expect, it } from 'vitest'
+import { IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { azLoginAmbient, ensureAzCli } from '../local-aks/az-cli.js'
 import { runMain, runPost } from '../local-aks/runner.js'
 import {
@@ -16,19 +16,15 @@ import {
   processesMatching,
   putContainerGroup,
   releasesIn,
-  secretSignIn
+  secretSignIn,
+  useLocalAks
 } from './helpers.js'
 
 const LINUX_NODE = 'virtual-kubelet-pr-42-linux-eastus'
 
 describe('ephemeral cluster per pull request, and scheduled teardown', () => {
   let env: LocalAks
-  beforeAll(async () => {
-    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`) })
-  })
-  afterAll(async () => {
-    await env?.stop()
-  })
+  useLocalAks({}, e => (env = e))
 
   it('OIDC sign-in: the kubelet identity has no role, so nothing is installed; asked to, the action grants it', async () => {
     const inputs = { ...env.baseInputs(), 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId, 'connector-name': 'pr-41' }

@@ -2,9 +2,9 @@
 // sweep` with a glob and an age, on connectors the real chart installed, a node left
 // without its connector, container groups whose node is gone, and things that are not a
 // connector's (the managed add-on's node, a team's own container group).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalAks, IDS, type LocalAks } from '../local-aks/local-aks.js'
-import { expectNoSecretLeak, expectSuccess, job, node, putContainerGroup, releasesIn, rewriteRelease, secretSignIn } from './helpers.js'
+import { describe, expect, it } from 'vitest'
+import { IDS, type LocalAks } from '../local-aks/local-aks.js'
+import { expectNoSecretLeak, expectSuccess, job, node, putContainerGroup, releasesIn, rewriteRelease, secretSignIn, useLocalAks } from './helpers.js'
 
 const DAY_MS = 86_400_000
 const GONE_NODE = 'virtual-kubelet-gone-linux-eastus'
@@ -19,12 +19,7 @@ const ADDON_NODE = 'virtual-node-aci-linux'
 
 describe('command: sweep', () => {
   let env: LocalAks
-  beforeAll(async () => {
-    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`) })
-  })
-  afterAll(async () => {
-    await env?.stop()
-  })
+  useLocalAks({}, e => (env = e))
 
   const putGroup = (name: string, tags: Record<string, string>): void => putContainerGroup(env, IDS.nodeResourceGroup, name, tags)
 

@@ -7,8 +7,8 @@
 // to be gone, and what may be left in a custom ACI group is listed, not deleted.
 import { randomUUID } from 'node:crypto'
 import { rm } from 'node:fs/promises'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalAks, IDS, SUBSCRIPTION_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
+import { describe, expect, it } from 'vitest'
+import { IDS, SUBSCRIPTION_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { runLaterStep, runMain, runPost } from '../local-aks/runner.js'
 import {
   createNodeAgentDaemonSet,
@@ -24,7 +24,8 @@ import {
   releasesIn,
   secretSignIn,
   setReleaseStatus,
-  waitFor
+  waitFor,
+  useLocalAks
 } from './helpers.js'
 
 /** A resource group a team made for ACI, apart from the cluster, shared with another cluster. */
@@ -38,14 +39,11 @@ const GONE_NODE = 'virtual-kubelet-gone-linux-eastus'
 
 describe('teardown acts on what is installed and only on what is ours', () => {
   let env: LocalAks
-  beforeAll(async () => {
-    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`) })
+  useLocalAks({}, e => {
+    env = e
     env.azure.knobs.addResourceGroup(SHARED_RG)
     // The separate connector principal may create container groups there, as a team would grant it.
     env.azure.assignRole({ clientId: IDS.connectorClientId, role: 'Contributor', scope: SHARED_SCOPE })
-  })
-  afterAll(async () => {
-    await env?.stop()
   })
 
   const putGroup = (resourceGroup: string, name: string, tags: Record<string, string>, location = 'westus2'): void =>

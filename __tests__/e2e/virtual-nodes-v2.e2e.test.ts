@@ -3,10 +3,10 @@
 // step's pod running as container groups, Linux from v2 and Windows from the real connector
 // in one step, and remove / cleanup / sweep leaving nothing. v2's agent is closed, so its
 // nodes come from the stand-in (local-aks/virtual-nodes-v2.ts); the connector is the real one.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLocalAks, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
+import { describe, expect, it } from 'vitest'
+import { IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { api, SMP } from '../local-aks/kube-raw.js'
-import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, waitFor } from './helpers.js'
+import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, waitFor, useLocalAks } from './helpers.js'
 import type { StepResult } from '../local-aks/runner.js'
 
 const V2_NODES = ['aci-virtual-nodes-virtualnode-0', 'aci-virtual-nodes-virtualnode-1']
@@ -23,12 +23,7 @@ const V2_READY_CLUSTER = {
 
 describe('Virtual Nodes v2', () => {
   let env: LocalAks
-  beforeAll(async () => {
-    env = await startLocalAks({ log: m => console.log(`[local-aks] ${m}`), providerInitiallyRegistered: true })
-  })
-  afterAll(async () => {
-    await env?.stop()
-  })
+  useLocalAks({ providerInitiallyRegistered: true }, e => (env = e))
 
   /** One step of the action, signed in with OIDC; its job's files cleaned up afterwards. */
   const run = async (inputs: Record<string, string>): Promise<StepResult> => {

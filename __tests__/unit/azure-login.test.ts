@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { azEnv, signInHint, tokenEndpoint } from '../../src/azure/azure-login.js'
+import { azEnv, signInHint, tokenEndpoint, tokenObjectId } from '../../src/azure/azure-login.js'
 import { activeCloudName, cloudEndpoints, cloudIsKnown, parseCloudsConfig } from '../../src/azure/clouds.js'
 
 const CLOUDS_CONFIG = [
@@ -76,4 +76,12 @@ describe('sign-in failures', () => {
     ['AADSTS70021: No matching federated identity record found', /federated credential/],
     ['something else', /Check the credentials/]
   ])('%s -> a hint', (text, hint) => expect(signInHint(text)).toMatch(hint))
+})
+
+describe('the signed-in principal', () => {
+  it('reads the object ID from the token, and nothing from a token that is not a JWT', () => {
+    const payload = Buffer.from(JSON.stringify({ oid: '11111111-2222-3333-4444-555555555555' })).toString('base64url')
+    expect(tokenObjectId(`eyJhbGciOiJSUzI1NiJ9.${payload}.sig`)).toBe('11111111-2222-3333-4444-555555555555')
+    expect(tokenObjectId('opaque')).toBeUndefined()
+  })
 })

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { connectorOutputs, OUTPUT_NAMES } from '../../src/runner/outputs.js'
-import { connectorNames } from '../../src/virtual-nodes/naming.js'
+import { nodeOutputs, OUTPUT_NAMES } from '../../src/runner/outputs.js'
+import { connectorNames } from '../../src/virtual-nodes/connector/names.js'
 
 describe('outputs', () => {
   it('are exactly the ones action.yml declares', () => {
@@ -13,13 +13,13 @@ describe('outputs', () => {
 
   it('name releases and nodes; per-OS node names only for an install', () => {
     const both = (['Linux', 'Windows'] as const).map(os => connectorNames('aci-connector', os, 'eastus'))
-    expect(connectorOutputs(both, true)).toEqual({
+    expect(nodeOutputs(both, true)).toEqual({
       'release-names': '["aci-connector-linux-eastus","aci-connector-windows-eastus"]',
       'node-names': '["virtual-kubelet-aci-connector-linux-eastus","virtual-kubelet-aci-connector-windows-eastus"]',
       'linux-node-name': 'virtual-kubelet-aci-connector-linux-eastus',
       'windows-node-name': 'virtual-kubelet-aci-connector-windows-eastus'
     })
-    expect(Object.keys(connectorOutputs(both, false))).toEqual(['release-names', 'node-names'])
-    expect(connectorOutputs([], true)).toEqual({})
+    expect(Object.keys(nodeOutputs(both, false))).toEqual(['release-names', 'node-names'])
+    expect(nodeOutputs([], true)).toEqual({})
   })
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { secretForms } from '../../src/runner/secrets.js'
-import { helmEnv } from '../../src/virtual-nodes/connector/connector.js'
+import { helmEnv } from '../../src/kubernetes/helm.js'
 
 describe('secrets in every form a tool may print them', () => {
   it('masks the raw secret, its base64 (padded, unpadded, URL-safe), JSON-escaped and percent-encoded forms', () => {

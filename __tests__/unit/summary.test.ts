@@ -53,7 +53,7 @@ describe('job summary', () => {
     const md = renderSummary({
       ...base,
       command: 'remove',
-      removals: [{ os: 'Windows', release: 'r', node: 'n', releaseRemoved: false, nodeRemoved: true, podsEvicted: 2, podsForced: ['default/p'] }]
+      removals: [{ os: 'Windows', installedAs: 'r', node: 'n', installRemoved: false, nodeRemoved: true, podsEvicted: 2, podsForced: ['default/p'] }]
     })
     expect(md).toContain('| Windows | `r` | was not there | yes | 2 (1 forced) |')
   })

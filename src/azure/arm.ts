@@ -140,6 +140,15 @@ export class ArmClient {
 
   private readonly deadline?: number
 
+  /**
+   * A client for when there is no Azure session (the post step's sign-in failed): every call
+   * fails with `reason`, so work that needs ARM says why and work that does not goes on.
+   */
+  static unavailable(reason: string, subscriptionId: string): ArmClient {
+    const token = new RefreshingToken(() => Promise.reject(new Error(reason)))
+    return new ArmClient({ endpoint: 'https://unavailable.invalid', token, subscriptionId, tenantId: '', cloudName: '', authority: '' })
+  }
+
   /** Waits before retry `attempt`, unless that would pass the step's deadline. */
   private async waitToRetry(ms: number, why: string, method: string, path: string, attempt: number): Promise<void> {
     if (this.deadline !== undefined && Date.now() + ms > this.deadline) {
@@ -220,4 +229,14 @@ function armError(status: number, method: string, path: string, text: string): A
     // Not JSON: keep the raw text.
   }
   return new ArmError(status, code, `${method} ${path} failed: ${status} ${code}: ${message}`)
+}
+
+/** Azure resource group names are case-insensitive. */
+export function sameResourceGroup(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase()
+}
+
+/** Each resource group once, spelled as first given. */
+export function distinctResourceGroups(groups: string[]): string[] {
+  return groups.filter((g, i) => groups.findIndex(o => sameResourceGroup(o, g)) === i)
 }

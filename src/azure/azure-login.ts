@@ -8,8 +8,13 @@
 import * as core from '@actions/core'
 import { HttpClient } from '@actions/http-client'
 import { activeCloudName, azConfigDir, cloudEndpoints, type CloudEndpoints } from './clouds.js'
-import type { SignIn } from '../runner/inputs.js'
 import { runProcess, lastLines, type ProcessResult } from '../tools/process.js'
+
+/** How the action gets an Azure session (the inputs give one). */
+export type SignIn =
+  | { kind: 'secret'; clientId: string; tenantId: string; clientSecret: string; subscriptionId?: string }
+  | { kind: 'oidc'; clientId: string; tenantId: string; audience: string }
+  | { kind: 'ambient' }
 
 const AZ_TIMEOUT_MS = 3 * 60_000
 const TOKEN_REQUEST_TIMEOUT_MS = 60_000
@@ -212,5 +217,15 @@ export async function signIn(
       `Azure sign-in failed for client ${input.clientId} in tenant ${input.tenantId} (${how}, cloud ${session.cloud.name}).\n` +
         `${signInHint(err.entraMessage)}\nMicrosoft Entra ID said: ${err.entraMessage}`
     )
+  }
+}
+
+/** The signed-in principal's object ID, from the `oid` claim of its token. */
+export function tokenObjectId(token: string): string | undefined {
+  try {
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { oid?: string }
+    return claims.oid
+  } catch {
+    return undefined
   }
 }

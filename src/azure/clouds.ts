@@ -89,3 +89,8 @@ export async function cloudIsKnown(name: string, configDir = azConfigDir()): Pro
     () => false
   )
 }
+
+/** `East US` -> `eastus`, the form ARM and the old CLI use for regions. */
+export function normalizeLocation(location: string): string {
+  return location.replace(/\s+/g, '').toLowerCase()
+}

@@ -6,8 +6,6 @@
 // CreationTimestamp), so a removal can find them over ARM.
 // REST: https://learn.microsoft.com/rest/api/container-instances/container-groups
 import { ArmError, type ArmClient } from './arm.js'
-import { errorText } from '../util/async.js'
-import { attributeGroup, distinctResourceGroups } from '../virtual-nodes/attribution.js'
 
 /** An API version of Microsoft.ContainerInstance that ARM serves in every public cloud. */
 export const ACI_API_VERSION = '2023-05-01'
@@ -57,6 +55,16 @@ export async function listContainerGroups(arm: ArmClient, resourceGroup: string)
   }
 }
 
+/**
+ * Container groups deleted at once: each is one ARM DELETE of about a second, so 8 at a
+ * time stay under the 10 a second ARM refills a principal's delete bucket with
+ * (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling);
+ * ACI allows 100 deletes per 5 minutes a subscription
+ * (https://learn.microsoft.com/azure/container-instances/container-instances-resource-and-quota-limits),
+ * beyond which ARM's 429 and its Retry-After are honoured (arm.ts).
+ */
+export const GROUP_DELETE_CONCURRENCY = 8
+
 /** Lists a resource group's container groups (listContainerGroups, or one shared by several removals). */
 export type ContainerGroupLister = (resourceGroup: string) => Promise<ContainerGroupRef[]>
 
@@ -95,55 +103,6 @@ export async function deleteContainerGroup(arm: ArmClient, resourceGroup: string
   } catch (err) {
     if (!(err instanceof ArmError && err.status === 404)) throw err
   }
-}
-
-/** One container group in one resource group, with why a teardown takes it (or leaves it). */
-export interface GroupFinding {
-  resourceGroup: string
-  group: ContainerGroupRef
-  reason: string
-}
-
-export interface GroupPlan {
-  /** Proven this cluster's: to delete. */
-  ours: GroupFinding[]
-  /** Tagged as a candidate would be, but not provably this cluster's: listed, never deleted. */
-  notAttributable: GroupFinding[]
-  /** Resource groups whose groups could not be listed (refused, timed out). */
-  unchecked: Array<{ resourceGroup: string; error: string }>
-}
-
-/**
- * Looks through each resource group for the groups `isCandidate` picks (tagged for a node
- * that is gone or going) and sorts them by attributeGroup. Reads only.
- */
-export async function planGroupCleanup(
-  arm: ArmClient,
-  resourceGroups: string[],
-  isCandidate: (g: ContainerGroupRef) => boolean,
-  nodeResourceGroup: string,
-  knownPods: Map<string, string>
-): Promise<GroupPlan> {
-  const plan: GroupPlan = { ours: [], notAttributable: [], unchecked: [] }
-  const distinct = distinctResourceGroups(resourceGroups)
-  await Promise.all(
-    distinct.map(async resourceGroup => {
-      let groups: ContainerGroupRef[]
-      try {
-        groups = await listContainerGroups(arm, resourceGroup)
-      } catch (err) {
-        // A resource group that is gone holds no container group.
-        if (err instanceof ArmError && err.status === 404 && err.code === 'ResourceGroupNotFound') return
-        plan.unchecked.push({ resourceGroup, error: errorText(err) })
-        return
-      }
-      for (const group of groups.filter(isCandidate)) {
-        const verdict = attributeGroup(group, resourceGroup, nodeResourceGroup, knownPods)
-        ;(verdict.ours ? plan.ours : plan.notAttributable).push({ resourceGroup, group, reason: verdict.reason })
-      }
-    })
-  )
-  return plan
 }
 
 /** The az command that shows what a resource group holds for `nodes`, for a user checking by hand. */

@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
 import { KubeConfig } from '@kubernetes/client-node'
 import { ArmError, type ArmClient } from '../azure/arm.js'
-import { normalizeLocation } from '../virtual-nodes/naming.js'
+import { normalizeLocation } from '../azure/clouds.js'
 
 const AKS_API = '2024-05-01'
 

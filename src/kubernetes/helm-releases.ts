@@ -50,12 +50,18 @@ export async function readRelease(kube: Kube, release: string, namespace: string
   return decodeReleaseRecord(newest) ?? { status: newest.metadata?.labels?.status }
 }
 
+/** A chart's name and version. */
+export interface ChartIdentity {
+  name: string
+  version: string
+}
+
 /**
  * The chart's name and version as the chart reference shows them: a packaged chart's
  * file name (`<name>-<version>.tgz`, as `helm package` names it) or a chart directory's
  * Chart.yaml. Undefined when the reference does not say (an OCI or repo reference).
  */
-export async function chartIdentity(chartRef: string): Promise<{ name: string; version: string } | undefined> {
+export async function chartIdentity(chartRef: string): Promise<ChartIdentity | undefined> {
   const file = /^([a-z0-9][a-z0-9-]*?)-(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?)\.tgz$/i.exec(path.basename(chartRef.split(/[?#]/)[0] ?? ''))
   if (file) return { name: file[1]!, version: file[2]! }
   const chartYaml = await fs.readFile(path.join(chartRef, 'Chart.yaml'), 'utf8').catch(() => undefined)
@@ -77,11 +83,7 @@ function canonical(value: unknown): string {
  * Why `helm upgrade` must run for this release, or undefined when it would change nothing:
  * deployed, same chart and version, same values.
  */
-export function upgradeReason(
-  record: ReleaseRecord | undefined,
-  chart: { name: string; version: string } | undefined,
-  values: Record<string, unknown>
-): string | undefined {
+export function upgradeReason(record: ReleaseRecord | undefined, chart: ChartIdentity | undefined, values: Record<string, unknown>): string | undefined {
   if (!record) return 'not installed'
   if (record.status !== 'deployed') return `its last revision is ${record.status ?? 'unreadable'}`
   if (!chart) return 'the chart reference does not name its version'

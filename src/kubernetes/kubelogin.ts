@@ -9,9 +9,10 @@ import { promises as fs } from 'node:fs'
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
 import { KubeConfig } from '@kubernetes/client-node'
-import { DEFAULT_KUBELOGIN_BASE_URL, type SignIn } from '../runner/inputs.js'
+import type { SignIn } from '../azure/azure-login.js'
+import { DEFAULT_KUBELOGIN_BASE_URL } from '../tools/versions.js'
 import { runChecked } from '../tools/process.js'
-import { currentTarget, downloadVerified, exe, type Target } from '../tools/tools.js'
+import { currentTarget, downloadVerified, exe, type Target } from '../tools/install.js'
 
 const CONVERT_TIMEOUT_MS = 60_000
 

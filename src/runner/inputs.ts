@@ -4,24 +4,20 @@ import { promises as fs } from 'node:fs'
 import * as core from '@actions/core'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { connectorNameProblem, normalizeLocation, type OsType } from '../virtual-nodes/naming.js'
-import { azConfigDir, cloudIsKnown } from '../azure/clouds.js'
+import type { OsType } from '../virtual-nodes/naming.js'
+import { connectorNameProblem } from '../virtual-nodes/connector/names.js'
+import { KIND_NAMES, type KindInputs, type KindName } from '../virtual-nodes/kinds.js'
+import type { Command } from '../virtual-nodes/kind.js'
+import type { ConnectorIdentity } from '../virtual-nodes/connector/inputs.js'
+import { azConfigDir, cloudIsKnown, normalizeLocation } from '../azure/clouds.js'
 import { regionProblem } from '../virtual-nodes/connector/regions.js'
-import { compareVersions, MIN_AZURE_CLI_VERSION } from '../tools/versions.js'
+import { compareVersions, DEFAULT_KUBELOGIN_BASE_URL, DEFAULT_KUBELOGIN_VERSION, MIN_AZURE_CLI_VERSION } from '../tools/versions.js'
+import type { SignIn } from '../azure/azure-login.js'
 
-export type Command = 'install' | 'remove' | 'sweep'
-export type VirtualNodeKind = 'connector' | 'v2'
 /** Most v2 nodes one step asks for: each takes 3 cores and 12 GB of an AKS VM (Helm/virtualnode README), so more wants a dedicated pool. */
 export const MAX_V2_NODES = 100
-export type ConnectorIdentity = 'auto' | 'service-principal' | 'managed'
 
-/** How the action gets an Azure session. */
-export type SignIn =
-  | { kind: 'secret'; clientId: string; tenantId: string; clientSecret: string; subscriptionId?: string }
-  | { kind: 'oidc'; clientId: string; tenantId: string; audience: string }
-  | { kind: 'ambient' }
-
-export interface Inputs {
+export interface Inputs extends KindInputs {
   command: Command
   resourceGroup: string
   clusterName: string
@@ -29,7 +25,7 @@ export interface Inputs {
   connectorName: string
   osTypes: OsType[]
   /** Which kind of virtual node serves Linux: the ACI connector (default), or Virtual Nodes v2 (Windows always comes from the connector). */
-  virtualNodeKind: VirtualNodeKind
+  virtualNodeKind: KindName
   /** virtual-nodes: how many v2 nodes (the extension's replicaCount). */
   v2NodeCount: number
   /** os-type was given: a removal takes only those OS; without it, every OS installed. */
@@ -77,10 +73,6 @@ export const DEFAULT_WAIT_TIMEOUT = '10m'
  */
 export const MIN_KUBECTL_VERSION = 'v1.9.0'
 export const DEFAULT_OIDC_AUDIENCE = 'api://AzureADTokenExchange'
-/** Pinned kubelogin; its release publishes a .sha256 beside every zip (github.com/Azure/kubelogin .github/workflows/release.yml). */
-export const DEFAULT_KUBELOGIN_VERSION = 'v0.2.21'
-export const DEFAULT_KUBELOGIN_BASE_URL = 'https://github.com/Azure/kubelogin/releases/download'
-
 /** Names Azure/login accepts for `environment`, mapped to the az cloud names. */
 const KNOWN_CLOUDS: Record<string, string> = {
   azurecloud: 'AzureCloud',
@@ -118,6 +110,14 @@ export class InputError extends Error {
 }
 
 type Read = (name: string) => string
+type Bad = (name: string, value: string, expected: string) => void
+
+/** What each part of the parse works with: the reader and where problems go. */
+interface Parse {
+  read: Read
+  bad: Bad
+  problems: string[]
+}
 
 /**
  * Parses all inputs; `read` returns the trimmed value or '' (as core.getInput does).
@@ -125,7 +125,7 @@ type Read = (name: string) => string
  */
 export function parseInputs(readRaw: Read): Inputs {
   const problems: string[] = []
-  const bad = (name: string, value: string, expected: string): void => {
+  const bad: Bad = (name, value, expected) => {
     problems.push(`${name}: "${value}" is not valid; ${expected}.`)
   }
   // A line break or control character in a one-line value would end up in a release name,
@@ -139,7 +139,32 @@ export function parseInputs(readRaw: Read): Inputs {
     }
     return value
   }
+  const p: Parse = { read, bad, problems }
+  const target = parseTarget(p)
+  const kinds = parseKindInputs(p, target.command)
+  const connector = parseConnectorInputs(p, target.command, target.location)
+  const teardown = parseTeardownInputs(p, target.command)
+  const signIn = parseSignIn(read, problems, bad)
+  const identity = parseConnectorIdentity(read, signIn, problems, bad)
+  const step = parseStepInputs(p)
+  const tools = parseToolInputs(p)
+  if (problems.length > 0) throw new InputError(problems)
+  return {
+    ...target,
+    // The input wins over the creds JSON, as with Azure/login.
+    subscriptionId: (target.subscriptionId ?? (signIn.kind === 'secret' ? signIn.subscriptionId : undefined))?.toLowerCase(),
+    ...kinds,
+    ...connector,
+    ...teardown,
+    signIn,
+    ...identity,
+    ...step,
+    ...tools
+  }
+}
 
+/** What to do and to which cluster: command, resource group, cluster, subscription, location. */
+function parseTarget({ read, bad, problems }: Parse): Pick<Inputs, 'command' | 'resourceGroup' | 'clusterName' | 'subscriptionId' | 'location'> {
   const command = oneOf(read, 'command', ['install', 'remove', 'sweep'], 'install', bad) as Command
   const resourceGroup = required(read, 'resource-group', problems)
   if (resourceGroup && !RESOURCE_GROUP.test(resourceGroup)) {
@@ -153,7 +178,6 @@ export function parseInputs(readRaw: Read): Inputs {
   if (subscriptionId && !GUID.test(subscriptionId)) {
     bad('subscription-id', subscriptionId, 'use the subscription ID, a GUID like 00000000-0000-0000-0000-000000000000')
   }
-
   const location = optional(read, 'location')
   const normalizedLocation = location === undefined ? undefined : normalizeLocation(location)
   if (normalizedLocation !== undefined && !/^[a-z0-9]+$/.test(normalizedLocation)) {
@@ -162,35 +186,15 @@ export function parseInputs(readRaw: Read): Inputs {
     const problem = regionProblem(location)
     if (problem) bad('location', location, problem)
   }
-  const connectorName = read('connector-name') || 'aci-connector'
-  if (command === 'sweep') {
-    // A sweep matches connector names: a glob of the name's own characters plus * and ?.
-    if (!/^[a-z0-9*?-]+$/.test(connectorName))
-      bad('connector-name', connectorName, 'for command: sweep use a glob over connector names, such as pr-* (or * for every connector)')
-  } else {
-    const nameProblem = connectorNameProblem(
-      connectorName,
-      // Without a location the longest common region name stands in; the exact check is
-      // repeated with the cluster's location before anything is installed.
-      normalizedLocation ?? 'eastus'
-    )
-    if (nameProblem) bad('connector-name', connectorName, nameProblem)
-  }
-  const olderThanText = read('older-than')
-  const olderThanMs = olderThanText ? parseDuration(olderThanText) : undefined
-  if (olderThanText && olderThanMs === undefined) bad('older-than', olderThanText, 'use a duration such as 36h, 7d or 90m')
-  if (olderThanText && command !== 'sweep') bad('older-than', olderThanText, 'it applies to command: sweep only')
-  const dryRun = bool(read, 'dry-run', false, bad)
-  // An install cannot be tried without changing the cluster; saying so beats a real install.
-  if (dryRun && command === 'install')
-    bad('dry-run', 'true', 'it applies to command: remove and command: sweep only (an install changes the cluster by its nature)')
-  const verifyAci = bool(read, 'verify-aci', true, bad)
-  const grantConnectorRole = bool(read, 'grant-connector-role', false, bad)
+  return { command, resourceGroup, clusterName, subscriptionId, location: normalizedLocation }
+}
 
+/** Which OS, and which kind of virtual node serves them (with v2's node count). */
+function parseKindInputs({ read, bad }: Parse, command: Command): Pick<Inputs, 'osTypes' | 'osTypesGiven' | 'virtualNodeKind' | 'v2NodeCount'> {
   // Empty: an install takes Linux (as az aks install-connector did); a removal every OS it finds.
   const osTypeText = read('os-type')
   const osTypes = parseOsType(osTypeText || 'Linux', bad)
-  const virtualNodeKind = oneOf(read, 'virtual-node-kind', ['connector', 'v2'], 'connector', bad) as VirtualNodeKind
+  const virtualNodeKind = oneOf(read, 'virtual-node-kind', KIND_NAMES, 'connector', bad) as KindName
   const countText = read('virtual-nodes')
   const v2NodeCount = countText ? Number(countText) : 1
   if (countText && (!/^\d+$/.test(countText) || v2NodeCount < 1 || v2NodeCount > MAX_V2_NODES))
@@ -200,6 +204,26 @@ export function parseInputs(readRaw: Read): Inputs {
   else if (countText && command !== 'install') bad('virtual-nodes', countText, 'it applies to command: install only (a remove takes every v2 node it finds)')
   if (virtualNodeKind === 'v2' && osTypeText && osTypes.length === 1 && osTypes[0] === 'Windows' && countText)
     bad('virtual-nodes', countText, 'os-type: Windows takes no v2 nodes (v2 is Linux only; Windows comes from the connector): use os-type Linux or Both')
+  return { osTypes, osTypesGiven: osTypeText !== '', virtualNodeKind, v2NodeCount }
+}
+
+/** The connector's name, ACI resource group, chart and image. */
+function parseConnectorInputs(
+  { read, bad }: Parse,
+  command: Command,
+  location: string | undefined
+): Pick<Inputs, 'connectorName' | 'aciResourceGroup' | 'chartUrl' | 'chartSha256' | 'imageTag' | 'grantConnectorRole'> {
+  const connectorName = read('connector-name') || 'aci-connector'
+  if (command === 'sweep') {
+    // A sweep matches connector names: a glob of the name's own characters plus * and ?.
+    if (!/^[a-z0-9*?-]+$/.test(connectorName))
+      bad('connector-name', connectorName, 'for command: sweep use a glob over connector names, such as pr-* (or * for every connector)')
+  } else {
+    // Without a location the longest common region name stands in; the exact check is
+    // repeated with the cluster's location before anything is installed.
+    const nameProblem = connectorNameProblem(connectorName, location ?? 'eastus')
+    if (nameProblem) bad('connector-name', connectorName, nameProblem)
+  }
   const aciResourceGroup = optional(read, 'aci-resource-group')
   if (aciResourceGroup && !RESOURCE_GROUP.test(aciResourceGroup)) {
     bad('aci-resource-group', aciResourceGroup, "use an Azure resource group name, or leave it empty for the cluster's node resource group")
@@ -218,10 +242,26 @@ export function parseInputs(readRaw: Read): Inputs {
     bad('chart-sha256', chartSha256, 'it applies to an https:// or local .tgz chart; an oci:// chart is pinned by its registry reference')
   const imageTag = optional(read, 'image-tag')
   if (imageTag && !IMAGE_TAG.test(imageTag)) bad('image-tag', imageTag, 'use a container image tag such as 1.6.4')
+  const grantConnectorRole = bool(read, 'grant-connector-role', false, bad)
+  return { connectorName, aciResourceGroup, chartUrl, chartSha256, imageTag, grantConnectorRole }
+}
 
-  const signIn = parseSignIn(read, problems, bad)
-  const identity = parseConnectorIdentity(read, signIn, problems, bad)
+/** remove and sweep: older-than, dry-run, verify-aci. */
+function parseTeardownInputs({ read, bad }: Parse, command: Command): Pick<Inputs, 'olderThanMs' | 'dryRun' | 'verifyAci'> {
+  const olderThanText = read('older-than')
+  const olderThanMs = olderThanText ? parseDuration(olderThanText) : undefined
+  if (olderThanText && olderThanMs === undefined) bad('older-than', olderThanText, 'use a duration such as 36h, 7d or 90m')
+  if (olderThanText && command !== 'sweep') bad('older-than', olderThanText, 'it applies to command: sweep only')
+  const dryRun = bool(read, 'dry-run', false, bad)
+  // An install cannot be tried without changing the cluster; saying so beats a real install.
+  if (dryRun && command === 'install')
+    bad('dry-run', 'true', 'it applies to command: remove and command: sweep only (an install changes the cluster by its nature)')
+  const verifyAci = bool(read, 'verify-aci', true, bad)
+  return { olderThanMs, dryRun, verifyAci }
+}
 
+/** Samples, waiting, cleanup, admin credentials. */
+function parseStepInputs({ read, bad }: Parse): Pick<Inputs, 'deploySamples' | 'samplesNamespace' | 'waitTimeoutMs' | 'cleanup' | 'admin'> {
   const deploySamples = bool(read, 'deploy-samples', false, bad)
   const samplesNamespace = read('samples-namespace') || 'default'
   if (!DNS_LABEL.test(samplesNamespace)) {
@@ -237,7 +277,17 @@ export function parseInputs(readRaw: Read): Inputs {
   }
   const cleanup = bool(read, 'cleanup', false, bad)
   const admin = bool(read, 'admin', false, bad)
+  return { deploySamples, samplesNamespace, waitTimeoutMs: waitTimeoutMs ?? 0, cleanup, admin }
+}
 
+/** Tool versions and download mirrors, and the Azure cloud. */
+function parseToolInputs({
+  read,
+  bad
+}: Parse): Pick<
+  Inputs,
+  'kubectlVersion' | 'helmVersion' | 'azureCliVersion' | 'kubectlBaseUrl' | 'helmBaseUrl' | 'kubeloginVersion' | 'kubeloginBaseUrl' | 'environment'
+> {
   const kubectlVersion = toolVersion(read, 'kubectl-version', bad)
   if (SEMVER.test(kubectlVersion) && compareVersions(kubectlVersion, MIN_KUBECTL_VERSION) < 0) {
     bad(
@@ -254,53 +304,19 @@ export function parseInputs(readRaw: Read): Inputs {
   if (azureCliVersion && azureCliVersion !== 'latest' && !/^\d+\.\d+\.\d+$/.test(azureCliVersion)) {
     bad('azure-cli-version', azureCliVersion, 'use a version such as 2.67.0, latest, or leave it empty for the az on PATH')
   }
-  const kubectlBaseUrl = baseUrl(read, 'kubectl-download-base-url', 'https://dl.k8s.io/release', bad)
-  const helmBaseUrl = baseUrl(read, 'helm-download-base-url', 'https://get.helm.sh', bad)
   const kubeloginVersion = read('kubelogin-version') || DEFAULT_KUBELOGIN_VERSION
   if (!SEMVER.test(kubeloginVersion)) bad('kubelogin-version', kubeloginVersion, `use a release version such as ${DEFAULT_KUBELOGIN_VERSION}`)
-  const kubeloginBaseUrl = baseUrl(read, 'kubelogin-download-base-url', DEFAULT_KUBELOGIN_BASE_URL, bad)
-  const environment = parseEnvironment(read('environment') || 'AzureCloud', bad)
-
-  if (problems.length > 0) throw new InputError(problems)
   return {
-    command,
-    resourceGroup,
-    clusterName,
-    // The input wins over the creds JSON, as with Azure/login.
-    subscriptionId: (subscriptionId ?? (signIn.kind === 'secret' ? signIn.subscriptionId : undefined))?.toLowerCase(),
-    connectorName,
-    osTypes,
-    virtualNodeKind,
-    v2NodeCount,
-    osTypesGiven: osTypeText !== '',
-    aciResourceGroup,
-    location: normalizedLocation,
-    chartUrl,
-    chartSha256,
-    imageTag,
-    signIn,
-    ...identity,
-    deploySamples,
-    samplesNamespace,
-    waitTimeoutMs: waitTimeoutMs ?? 0,
-    cleanup,
     kubectlVersion,
     helmVersion,
     azureCliVersion,
-    kubectlBaseUrl,
-    helmBaseUrl,
+    kubectlBaseUrl: baseUrl(read, 'kubectl-download-base-url', 'https://dl.k8s.io/release', bad),
+    helmBaseUrl: baseUrl(read, 'helm-download-base-url', 'https://get.helm.sh', bad),
     kubeloginVersion: kubeloginVersion.startsWith('v') ? kubeloginVersion : `v${kubeloginVersion}`,
-    kubeloginBaseUrl,
-    admin,
-    environment,
-    olderThanMs,
-    dryRun,
-    verifyAci,
-    grantConnectorRole
+    kubeloginBaseUrl: baseUrl(read, 'kubelogin-download-base-url', DEFAULT_KUBELOGIN_BASE_URL, bad),
+    environment: parseEnvironment(read('environment') || 'AzureCloud', bad)
   }
 }
-
-type Bad = (name: string, value: string, expected: string) => void
 
 function required(read: Read, name: string, problems: string[]): string {
   const value = read(name)
@@ -312,7 +328,7 @@ function optional(read: Read, name: string): string | undefined {
   return read(name) || undefined
 }
 
-function oneOf(read: Read, name: string, allowed: string[], fallback: string, bad: Bad): string {
+function oneOf(read: Read, name: string, allowed: readonly string[], fallback: string, bad: Bad): string {
   const value = read(name) || fallback
   const match = allowed.find(a => a.toLowerCase() === value.toLowerCase())
   if (!match) bad(name, value, `use one of ${allowed.join(', ')}`)

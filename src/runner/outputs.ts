@@ -3,7 +3,6 @@
 // `if: always()` or `if: cancelled()` still gets the kubeconfig and tool paths when a
 // later phase fails or the job is cancelled.
 import * as core from '@actions/core'
-import type { ConnectorNames } from '../virtual-nodes/naming.js'
 
 /** Every output action.yml declares (a unit test keeps the two in step). */
 export const OUTPUT_NAMES = [
@@ -29,9 +28,13 @@ export function publishOutputs(values: Outputs): void {
   for (const [name, value] of Object.entries(values)) if (value !== undefined) core.setOutput(name, value)
 }
 
-/** The release and node names of the connectors a command acts on; per-OS node names only for an install. */
-export function connectorOutputs(connectors: ConnectorNames[], install: boolean): Outputs {
-  if (connectors.length === 0) return {}
-  const perOs: Outputs = install ? Object.fromEntries(connectors.map(c => [`${c.os.toLowerCase()}-node-name`, c.node])) : {}
-  return { 'release-names': JSON.stringify(connectors.map(c => c.release)), 'node-names': JSON.stringify(connectors.map(c => c.node)), ...perOs }
+/**
+ * The node-names and release-names outputs for the virtual nodes a command acts on (a Helm
+ * release only where one serves the node); the per-OS node names only for an install.
+ */
+export function nodeOutputs(nodes: Array<{ os: string; node: string; release?: string }>, install: boolean): Outputs {
+  if (nodes.length === 0) return {}
+  const releases = nodes.flatMap(n => (n.release ? [n.release] : []))
+  const perOs: Outputs = install ? Object.fromEntries(nodes.map(n => [`${n.os.toLowerCase()}-node-name`, n.node])) : {}
+  return { ...(releases.length ? { 'release-names': JSON.stringify(releases) } : {}), 'node-names': JSON.stringify(nodes.map(n => n.node)), ...perOs }
 }

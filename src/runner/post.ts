@@ -1,8 +1,8 @@
 // The post step (post-if: always()): with `cleanup: true` it removes what the main step
-// installed, also after a failure or cancel, using its own copy of the kubeconfig the main
-// step took (checked to reach the same cluster) and what the cluster says is installed;
-// then it deletes every file the action left under RUNNER_TEMP (the kubeconfig holds
-// cluster credentials).
+// installed, also after a failure or cancel: each kind of virtual node that recorded an
+// install takes its own part (the seam's cleanup), working from the post step's own copy of
+// the kubeconfig (checked to reach the same cluster). Then it deletes every file the action
+// left under RUNNER_TEMP (the kubeconfig holds cluster credentials).
 import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
 import * as core from '@actions/core'
@@ -12,14 +12,17 @@ import { signIn, type AzureSession } from '../azure/azure-login.js'
 import { clusterToken, entraAccess } from '../kubernetes/cluster-access.js'
 import type { RefreshingToken } from '../azure/refreshing-token.js'
 import { clusterUid, kubeFromString, maskKubeconfig, type Kube } from '../kubernetes/kube.js'
-import { findRemovalTargets, logItems, removeTargets, teardownError } from '../virtual-nodes/removal.js'
-import { distinctResourceGroups } from '../virtual-nodes/attribution.js'
-import { clusterLabel, grantedRoleItems } from '../virtual-nodes/connector/connector-access.js'
-import { loadPostState, type PostState } from './state.js'
+import { kindRecords, loadPostState, type PostState } from './state.js'
 import { maskInputSecrets } from './secrets.js'
-import { PhaseClock, writeSummary, type RunReport, type TeardownItem } from './summary.js'
+import { PhaseClock, writeSummary, type RunReport } from './summary.js'
 import { Deadline, errorText } from '../util/async.js'
-import { findV2Targets, removeV2 } from '../virtual-nodes/v2/v2.js'
+import { createKinds, KIND_NAMES, kindLabel } from '../virtual-nodes/kinds.js'
+import { runTeardown } from './teardown.js'
+
+/** The kinds that recorded something this run installed (kinds.ts order). */
+function recordedKinds(state: PostState): typeof KIND_NAMES {
+  return KIND_NAMES.filter(k => state.kinds[k] !== undefined)
+}
 
 export async function runPost(): Promise<void> {
   const state = loadPostState()
@@ -28,7 +31,7 @@ export async function runPost(): Promise<void> {
     // The main step checked these inputs before it saved any state; the same parser reads them here.
     const inputs = parseInputs(readActionInput())
     maskInputSecrets(inputs)
-    if (inputs.cleanup && inputs.command !== 'remove' && (state.connectors.length > 0 || state.v2?.created)) await cleanup(state, inputs)
+    if (inputs.cleanup && inputs.command !== 'remove' && recordedKinds(state).length > 0) await cleanup(state, inputs)
     else if (inputs.cleanup) core.info('cleanup: nothing that this run installed needs removing.')
   } catch (err) {
     core.setFailed(`cleanup failed: ${errorText(err)}\nRun the action with command: remove to finish removing it.`)
@@ -37,100 +40,83 @@ export async function runPost(): Promise<void> {
   }
 }
 
+interface ClusterSide {
+  kube: Kube
+  helmKubeconfig: string
+  token?: RefreshingToken
+}
+
+/** The cluster through the main step's own kubeconfig (on an Entra ID cluster with a fresh Entra token). */
+async function reachCluster(state: PostState, azure: Azure | undefined, workDir: string): Promise<ClusterSide> {
+  const file = state.cleanupKubeconfig ?? ''
+  // The main step's own copy: a later step may have switched the output kubeconfig's context or deleted it.
+  const kubeconfig = await fs.readFile(file, 'utf8').catch((err: unknown) => {
+    throw new Error(`the action's copy of the kubeconfig (${file}) is gone (${errorText(err)}); was RUNNER_TEMP emptied by a later step?`)
+  })
+  maskKubeconfig(kubeconfig)
+  if (!state.entra || !azure) return { kube: kubeFromString(kubeconfig), helmKubeconfig: file }
+  // The kubeconfig runs kubelogin; the cluster takes the same Entra token the main step used.
+  const token = clusterToken(azure.session, workDir)
+  return { ...(await entraAccess(kubeconfig, token, workDir)), token }
+}
+
 async function cleanup(state: PostState, inputs: Inputs): Promise<void> {
-  if (!state.cleanupKubeconfig || !state.helm) {
+  if (!state.cleanupKubeconfig || !state.helm || !state.cluster) {
     core.warning('cleanup: the main step ended before it had cluster access, so nothing was installed.')
     return
   }
   const clock = new PhaseClock()
   const deadline = Deadline.after(inputs.waitTimeoutMs)
-  // The main step's own copy: a later step may have switched the output kubeconfig's context or deleted it.
-  const kubeconfig = await fs.readFile(state.cleanupKubeconfig, 'utf8').catch((err: unknown) => {
-    throw new Error(`the action's copy of the kubeconfig (${state.cleanupKubeconfig}) is gone (${errorText(err)}); was RUNNER_TEMP emptied by a later step?`)
-  })
-  maskKubeconfig(kubeconfig)
   const workDir = state.workDir ?? path.dirname(state.cleanupKubeconfig)
+  const names = recordedKinds(state)
   const report: RunReport = {
     command: 'remove',
+    kinds: names.map(kindLabel),
     cluster: `${inputs.resourceGroup}/${inputs.clusterName} (cleanup)`,
     nodes: [],
     samples: [],
     removals: [],
     phases: clock.phases
   }
-  let token: RefreshingToken | undefined
+  let side: ClusterSide | undefined
   try {
-    // ARM for ACI (and, on an Entra ID cluster, the cluster token): the main step's tokens ended with it.
+    // ARM (and, on an Entra ID cluster, the cluster token): the main step's tokens ended with it.
     const azure = await clock
       .run('Cleanup: sign in to Azure', () => signInAgain(state, inputs, deadline))
       .catch((err: unknown) => {
         if (state.entra) throw err
         core.warning(
-          `cleanup: could not sign in to Azure again (${errorText(err)}); the connectors are still removed from the cluster, but ACI cannot be checked.`
+          `cleanup: could not sign in to Azure again (${errorText(err)}); what needs no Azure call is still removed from the cluster, but ACI cannot be checked.`
         )
         return undefined
       })
-    let kube = kubeFromString(kubeconfig)
-    let helmKubeconfig = state.cleanupKubeconfig
-    if (state.entra && azure) {
-      // The kubeconfig runs kubelogin; the cluster takes the same Entra token the main step used.
-      token = clusterToken(azure.session, workDir)
-      ;({ kube, helmKubeconfig } = await entraAccess(kubeconfig, token, workDir))
-    }
+    side = await reachCluster(state, azure, workDir)
+    const kube = side.kube
     await clock.run('Cleanup: check the cluster', () => checkSameCluster(kube, state))
-    // Virtual Nodes v2 first (its pods, extension, nodes, tagged groups), when this run created the extension.
-    const v2Items = await cleanupV2(kube, azure?.arm, state, inputs, deadline, clock)
-    const targets = await findRemovalTargets(
+    const ctx = {
+      inputs,
+      arm: azure?.arm ?? ArmClient.unavailable('the post step could not sign in to Azure again', state.subscriptionId ?? ''),
       kube,
-      { only: { releases: state.connectors.map(c => c.release), nodes: state.connectors.map(c => c.node) } },
-      state.nodeResourceGroup ?? state.aciResourceGroup ?? ''
+      cluster: state.cluster,
+      helm: { helm: state.helm, kubeconfig: side.helmKubeconfig, workDir },
+      deadline,
+      clusterUid: state.clusterUid ?? '',
+      report,
+      phase: <T>(name: string, work: () => Promise<T>) => clock.run(name, work)
+    }
+    const kinds = await createKinds(
+      names.map(name => ({ name })),
+      ctx,
+      kindRecords(state, () => undefined)
     )
-    for (const t of targets) core.info(`• ${t.names.node}: ${t.reason}`)
-    const result = await clock.run('Cleanup: remove what this job installed', () =>
-      removeTargets(kube, { helm: state.helm ?? 'helm', kubeconfig: helmKubeconfig, workDir }, targets, {
-        timeoutMs: deadline.left(),
-        dryRun: false,
-        nodeResourceGroup: state.nodeResourceGroup ?? '',
-        arm: azure?.arm
-      })
-    )
-    // A role grant-connector-role made stays (the next job's install may use it): say so, and how to delete it.
-    if (azure) result.items.push(...(await grantedRoleItems(azure.arm, distinctResourceGroups(targets.map(t => t.aciResourceGroup)), clusterLabel(inputs))))
-    result.items.unshift(...v2Items)
-    report.teardown = result.items
-    report.removals = result.removals
-    logItems(result.items)
-    const error = teardownError(result, targets, inputs.verifyAci, '')
-    if (error) throw error
+    await runTeardown(kinds, report, 'cleanup', false)
   } catch (err) {
     report.error = errorText(err)
     throw err
   } finally {
-    token?.stop()
+    side?.token?.stop()
     await writeSummary(report).catch(() => undefined)
   }
-}
-
-/** Virtual Nodes v2, when this run created its extension: what a remove with virtual-node-kind v2 takes (only this action's extension and its nodes). */
-async function cleanupV2(
-  kube: Kube,
-  arm: ArmClient | undefined,
-  state: PostState,
-  inputs: Inputs,
-  deadline: Deadline,
-  clock: PhaseClock
-): Promise<TeardownItem[]> {
-  const v2 = state.v2
-  if (!v2?.created) return []
-  if (!arm)
-    throw new Error(
-      `cleanup: Virtual Nodes v2 extension ${v2.extension} is removed over ARM, and the sign-in failed; run the action with command: remove and virtual-node-kind: v2.`
-    )
-  const cluster = { resourceGroup: inputs.resourceGroup, name: inputs.clusterName, nodeResourceGroup: state.nodeResourceGroup ?? '' }
-  const { targets } = await findV2Targets(arm, cluster, kube)
-  return clock.run('Cleanup: remove Virtual Nodes v2', () =>
-    removeV2(kube, arm, cluster, targets, { dryRun: false, deadline: deadline.at, clusterUid: state.clusterUid ?? '', clusterLabel: clusterLabel(inputs) })
-  )
 }
 
 /** The API server answers as the cluster the main step installed on (its kube-system namespace UID), or nothing is changed. */

@@ -3,7 +3,9 @@
 // the post step reads those from the inputs) to sweep ACI afterwards.
 import * as os from 'node:os'
 import * as core from '@actions/core'
-import type { ConnectorNames, OsType } from '../virtual-nodes/naming.js'
+import type { ClusterInfo } from '../kubernetes/cluster.js'
+import type { KindRecord } from '../virtual-nodes/kind.js'
+import type { OsType } from '../virtual-nodes/naming.js'
 
 export interface PostState {
   /** The kubeconfig-path output (deleted by the post step). */
@@ -21,13 +23,10 @@ export interface PostState {
   az?: string
   subscriptionId?: string
   workDir?: string
-  aciResourceGroup?: string
-  /** The cluster's node resource group (MC_*), where groups tagged for a gone node are this cluster's. */
-  nodeResourceGroup?: string
-  /** Connectors this run started to install (recorded before helm runs). */
-  connectors: ConnectorNames[]
-  /** The Virtual Nodes v2 extension this run installed or updated (recorded before its PUT); created: it was not there before. */
-  v2?: { extension: string; created: boolean; nodes: string[] }
+  /** The cluster as ARM described it to the main step (no secret in it): the post step may be unable to ask again. */
+  cluster?: ClusterInfo
+  /** Each kind of virtual node's own record of what this run installed (kinds.ts names the keys). */
+  kinds: Record<string, unknown>
   /** Samples this run applied. */
   samples: Array<{ os: OsType; namespace: string }>
 }
@@ -58,4 +57,16 @@ export function loadPostState(): PostState | undefined {
 /** Where the action may write files that the runner removes after the job. */
 export function runnerTemp(): string {
   return process.env.RUNNER_TEMP || os.tmpdir()
+}
+
+/** Each kind's own record in the post state, saved as soon as the kind sets it. */
+export function kindRecords(post: PostState, save: (state: PostState) => void = savePostState): (kind: string) => KindRecord<unknown> {
+  return kind => ({
+    get: () => post.kinds[kind],
+    set: value => {
+      if (value === undefined) delete post.kinds[kind]
+      else post.kinds[kind] = value
+      save(post)
+    }
+  })
 }

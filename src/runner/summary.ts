@@ -1,11 +1,11 @@
 // Reporting: phase timing with folded log groups, and the job summary a user reads
 // after the run (what was installed or removed, node status, samples, time per phase).
 import * as core from '@actions/core'
-import type { RemovalReport } from '../virtual-nodes/connector/connector.js'
-import type { NodeStatus } from '../virtual-nodes/readiness.js'
+import { roleDeleteCommand, type GrantedRole } from '../azure/role-assignments.js'
+import { kindLabel } from '../virtual-nodes/kinds.js'
+import type { NodeStatus, RemovalReport, TeardownItem } from '../virtual-nodes/report.js'
 import type { SampleStatus } from '../virtual-nodes/samples.js'
-import type { Command } from './inputs.js'
-import { roleDeleteCommand, type GrantedRole } from '../virtual-nodes/connector/connector-access.js'
+import type { Command } from '../virtual-nodes/kind.js'
 
 export interface PhaseTiming {
   name: string
@@ -34,22 +34,10 @@ export class PhaseClock {
   }
 }
 
-/** One thing a teardown (remove, cleanup, sweep) found, and what became of it. */
-export interface TeardownItem {
-  kind: 'release' | 'extension' | 'node' | 'pod' | 'sample' | 'container group' | 'role assignment'
-  name: string
-  ageMs?: number
-  /** Why it is taken (or left), as the log says it. */
-  detail: string
-  /** left: not provably this cluster's (listed, never touched); kept: stays by design (a role assignment). */
-  outcome: 'would remove' | 'removed' | 'failed' | 'left' | 'kept'
-  error?: string
-}
-
 export interface RunReport {
   command: Command
-  /** virtual-node-kind: the summary's title names both kinds with v2. */
-  virtualNodeKind?: 'connector' | 'v2'
+  /** The kinds of virtual node the step used, by label (the title names them). */
+  kinds?: string[]
   cluster: string
   signedInAs?: string
   chart?: string
@@ -83,12 +71,19 @@ export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`
 }
 
+/** The summary's title: the connector's own name when it is the only kind, else every kind. */
+function summaryTitle(kinds: string[]): string {
+  const others = kinds.filter(k => k !== kindLabel('connector'))
+  if (others.length === 0) return 'Virtual Kubelet ACI connector'
+  return `AKS virtual nodes (${[...others, ...(kinds.length > others.length ? ['the ACI connector'] : [])].join(' and ')})`
+}
+
 /** Markdown for the job summary; built as text so it can be tested without the runner. */
 export function renderSummary(r: RunReport): string {
   const lines: string[] = []
   const verb = r.command
   const status = r.error ? 'failed' : 'succeeded'
-  const title = r.virtualNodeKind === 'v2' ? 'AKS virtual nodes (Virtual Nodes v2 and the ACI connector)' : 'Virtual Kubelet ACI connector'
+  const title = summaryTitle(r.kinds ?? [])
   lines.push(`## ${title}: ${verb} ${status}`, '')
   lines.push(`Cluster **${r.cluster}**${r.signedInAs ? `, signed in as ${r.signedInAs}` : ''}${r.chart ? `, chart \`${r.chart}\`` : ''}.`, '')
   if (r.error) lines.push('> [!CAUTION]', ...r.error.split('\n').map(l => `> ${l}`), '')
@@ -97,7 +92,7 @@ export function renderSummary(r: RunReport): string {
     lines.push('| OS | Kind | Virtual node | Ready | Waited | Taints |', '|---|---|---|---|---|---|')
     for (const n of r.nodes)
       lines.push(
-        `| ${n.os} | ${n.kind === 'v2' ? 'Virtual Nodes v2' : 'ACI connector'} | \`${n.node}\` | ${n.ready ? '✅ Ready' : '❌ not Ready'} | ${seconds(n.waitedMs)} | ${n.taints.map(t => `\`${t}\``).join(' ') || '-'} |`
+        `| ${n.os} | ${kindLabel(n.kind ?? 'connector')} | \`${n.node}\` | ${n.ready ? '✅ Ready' : '❌ not Ready'} | ${seconds(n.waitedMs)} | ${n.taints.map(t => `\`${t}\``).join(' ') || '-'} |`
       )
     lines.push('')
   }
@@ -115,7 +110,7 @@ export function renderSummary(r: RunReport): string {
     lines.push('')
   }
   if (r.removals.length > 0) {
-    lines.push('| OS | Release | Release removed | Node removed | Pods drained | Container groups deleted after |', '|---|---|---|---|---|---|')
+    lines.push('| OS | Installed as | Removed | Node removed | Pods drained | Container groups deleted after |', '|---|---|---|---|---|---|')
     for (const x of r.removals) {
       const drained = `${x.podsEvicted}${x.podsForced.length ? ` (${x.podsForced.length} forced)` : ''}`
       const groups =
@@ -125,7 +120,7 @@ export function renderSummary(r: RunReport): string {
             ? 'none left'
             : x.containerGroupsDeleted.map(g => `\`${g}\``).join(' ')
       lines.push(
-        `| ${x.os} | \`${x.release}\` | ${x.releaseRemoved ? 'yes' : 'was not there'} | ${x.nodeRemoved ? 'yes' : 'was not there'} | ${drained} | ${groups} |`
+        `| ${x.os} | \`${x.installedAs}\` | ${x.installRemoved ? 'yes' : 'was not there'} | ${x.nodeRemoved ? 'yes' : 'was not there'} | ${drained} | ${groups} |`
       )
     }
     lines.push('')

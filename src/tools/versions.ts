@@ -4,6 +4,10 @@ import * as semver from 'semver'
 /** Oldest az accepted for azure-cli-version (the runner's own session; older ones are refused before anything starts). */
 export const MIN_AZURE_CLI_VERSION = '2.30.0'
 
+/** Pinned kubelogin; its release publishes a .sha256 beside every zip (github.com/Azure/kubelogin .github/workflows/release.yml). */
+export const DEFAULT_KUBELOGIN_VERSION = 'v0.2.21'
+export const DEFAULT_KUBELOGIN_BASE_URL = 'https://github.com/Azure/kubelogin/releases/download'
+
 /** -1, 0, 1; a version semver cannot read sorts first. */
 export function compareVersions(a: string, b: string): number {
   const [x, y] = [semver.coerce(a), semver.coerce(b)]

@@ -23,36 +23,14 @@ export const SAMPLES: Record<OsType, SampleSpec> = {
   Windows: { name: 'nanoserver-iis', image: 'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022' }
 }
 
-/**
- * The 2019 procedure's sample Deployment: nodeSelector and toleration pin it to the virtual
- * node of its OS. The connector labels its node with `kubernetes.io/os` (and the older
- * `beta.kubernetes.io/os` the 2019 page selected), `type: virtual-kubelet` and
- * `kubernetes.io/role: agent` (virtual-kubelet v1.11.0 node/nodeutil/controller.go, azure-aci v1.6.4
- * pkg/provider/vk_node.go). The hostname label narrows it to this connector's own node, so
- * a second connector of the same OS (another pull request's, the managed add-on's
- * `virtual-node-aci-linux`) never gets the sample.
- */
-/** What a pod needs to run on `node`, exactly as the samples use it (the `placement` output). */
-export function placementFor(os: OsType, node: string): { nodeSelector: Record<string, string>; tolerations: V1Toleration[] } {
-  return {
-    nodeSelector: {
-      'kubernetes.io/os': os.toLowerCase(),
-      'kubernetes.io/hostname': node,
-      'kubernetes.io/role': 'agent',
-      type: 'virtual-kubelet'
-    },
-    tolerations: [{ key: 'virtual-kubelet.io/provider', operator: 'Equal', value: 'azure', effect: 'NoSchedule' }]
-  }
-}
-
-/** Where a sample goes when not on a connector's node: Virtual Nodes v2's selector, toleration and pod annotations. */
+/** What a pod needs to run on a kind's virtual node: its selector, tolerations and (for some kinds) pod annotations; the placement output. */
 export interface SamplePlacement {
   nodeSelector: Record<string, string>
   tolerations: V1Toleration[]
   annotations?: Record<string, string>
 }
 
-export function sampleDeployment(os: OsType, namespace: string, node: string, placement?: SamplePlacement, requests?: Record<string, string>): V1Deployment {
+export function sampleDeployment(os: OsType, namespace: string, placement: SamplePlacement, requests?: Record<string, string>): V1Deployment {
   const { name, image } = SAMPLES[os]
   const labels = { app: name, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE }
   return {
@@ -63,12 +41,13 @@ export function sampleDeployment(os: OsType, namespace: string, node: string, pl
       replicas: 1,
       selector: { matchLabels: { app: name } },
       template: {
-        metadata: { labels, ...(placement?.annotations ? { annotations: placement.annotations } : {}) },
+        metadata: { labels, ...(placement.annotations ? { annotations: placement.annotations } : {}) },
         spec: {
           containers: [{ name, image, ports: [{ containerPort: 80 }], ...(requests ? { resources: { requests } } : {}) }],
           // A sample has nothing to drain; a short grace keeps teardown (and ACI billing) short.
           terminationGracePeriodSeconds: 5,
-          ...(placement ? { nodeSelector: placement.nodeSelector, tolerations: placement.tolerations } : placementFor(os, node))
+          nodeSelector: placement.nodeSelector,
+          tolerations: placement.tolerations
         }
       }
     }
@@ -95,16 +74,9 @@ export async function ensureSamplesNamespace(kube: Kube, namespace: string): Pro
   return true
 }
 
-export async function applySample(
-  kube: Kube,
-  os: OsType,
-  namespace: string,
-  node: string,
-  placement?: SamplePlacement,
-  requests?: Record<string, string>
-): Promise<void> {
+export async function applySample(kube: Kube, os: OsType, namespace: string, placement: SamplePlacement, requests?: Record<string, string>): Promise<void> {
   const api = KubernetesObjectApi.makeApiClient(kube.kc)
-  await api.patch(sampleDeployment(os, namespace, node, placement, requests), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)
+  await api.patch(sampleDeployment(os, namespace, placement, requests), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)
 }
 
 export interface SampleStatus {

@@ -7,7 +7,7 @@ import * as path from 'node:path'
 import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
 import { errorText, withTimeout } from '../../util/async.js'
-import { sha256File } from '../../tools/tools.js'
+import { sha256File } from '../../tools/install.js'
 
 /** A chart is a few hundred kB; a download that has not finished in this time has stalled. */
 const CHART_DOWNLOAD_TIMEOUT_MS = 2 * 60_000

@@ -2,7 +2,7 @@
 // start for any other, so the pod crash-loops
 // (https://github.com/virtual-kubelet/azure-aci/blob/v1.6.4/pkg/provider/aci.go,
 // validAciRegions and "Region ... is invalid"). Checked before anything is installed.
-import { normalizeLocation } from '../naming.js'
+import { normalizeLocation } from '../../azure/clouds.js'
 
 /** azure-aci v1.6.4 pkg/provider/aci.go validAciRegions, in its order. */
 export const CONNECTOR_REGIONS: readonly string[] = [

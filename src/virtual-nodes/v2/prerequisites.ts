@@ -113,22 +113,31 @@ export function resourceGroupOf(id: string): string | undefined {
  * subnet to use. Pure: the same facts always give the same verdict.
  */
 export function judgeV2Prerequisites(f: V2Facts): V2Verdict {
-  const c = f.cluster
+  const problems = [...providerProblems(f), ...networkProblems(f.cluster), ...poolProblems(f)]
+  const warnings: string[] = []
+  const azureCni = (f.cluster.network.networkPlugin ?? '').toLowerCase() === 'azure'
+  const subnet = azureCni ? subnetPlan(f, problems, warnings) : undefined
+  return { problems, warnings, subnet }
+}
+
+function providerProblems(f: V2Facts): string[] {
+  const ns = KUBERNETES_CONFIGURATION_PROVIDER
+  const state = f.providers[ns]
+  if (state === 'Registered') return []
+  return [
+    `Resource provider ${ns} is ${state ?? 'NotRegistered'} in the subscription: AKS cluster extensions live in it. ` +
+      `Fix: \`az provider register --namespace ${ns} --wait\` (once per subscription; needs Contributor on the subscription).`
+  ]
+}
+
+/** Network plugin and mode, network policy, workload identity, authorized IP ranges. */
+function networkProblems(c: ClusterInfo): string[] {
   const rgc = `-g ${c.resourceGroup} -n ${c.name}`
   const problems: string[] = []
-  const warnings: string[] = []
   const net = c.network
   const plugin = (net.networkPlugin ?? '').toLowerCase()
   const mode = (net.networkPluginMode ?? '').toLowerCase()
   const policy = (net.networkPolicy ?? '').toLowerCase()
-
-  const ns = KUBERNETES_CONFIGURATION_PROVIDER
-  const state = f.providers[ns]
-  if (state !== 'Registered')
-    problems.push(
-      `Resource provider ${ns} is ${state ?? 'NotRegistered'} in the subscription: AKS cluster extensions live in it. ` +
-        `Fix: \`az provider register --namespace ${ns} --wait\` (once per subscription; needs Contributor on the subscription).`
-    )
   // VirtualNodes.py check_aks_cluster_network_config: "VirtualNode requires Azure CNI Node Subnet".
   if (plugin !== 'azure') {
     problems.push(
@@ -147,22 +156,6 @@ export function judgeV2Prerequisites(f: V2Facts): V2Verdict {
         `Fix: \`az aks update ${rgc} --network-policy calico\`.`
     )
   }
-  // VirtualNodes.py validate_node_pools: some pool's VM size has >= 4 cores and >= 16 GB.
-  const sizes = new Map(f.vmSizes.map(v => [v.name.toLowerCase(), v]))
-  const bigEnough = net.agentPools.some(p => {
-    const v = sizes.get(p.vmSize.toLowerCase())
-    return v !== undefined && v.numberOfCores >= MIN_POOL_CORES && v.memoryInMB / 1024 >= MIN_POOL_MEMORY_GB
-  })
-  if (!bigEnough) {
-    const pools = net.agentPools.map(p => {
-      const v = sizes.get(p.vmSize.toLowerCase())
-      return `${p.name} (${p.vmSize}${v ? `: ${v.numberOfCores} cores, ${Math.round(v.memoryInMB / 1024)} GB` : ''})`
-    })
-    problems.push(
-      `No node pool has ${MIN_POOL_CORES} cores and ${MIN_POOL_MEMORY_GB} GB (${pools.join(', ') || 'no pools'}): each v2 virtual node runs as a pod taking 3 cores and 12 GB of an AKS VM. ` +
-        `Fix: \`az aks nodepool add -g ${c.resourceGroup} --cluster-name ${c.name} -n vnpool --node-vm-size Standard_D4s_v5 --node-count 1\`.`
-    )
-  }
   // Microsoft Learn articles/aks/virtual-nodes-v2.md prerequisites: workload identity enabled.
   if (!net.workloadIdentity) {
     problems.push(
@@ -175,8 +168,32 @@ export function judgeV2Prerequisites(f: V2Facts): V2Verdict {
         `(its nodes reach the API server from ACI addresses). Fix: \`az aks update ${rgc} --api-server-authorized-ip-ranges ""\`.`
     )
   }
+  return problems
+}
+
+/** A pool big enough for the v2 nodes, and every pool's subnet in the node resource group. */
+function poolProblems(f: V2Facts): string[] {
+  const c = f.cluster
+  const problems: string[] = []
+  // VirtualNodes.py validate_node_pools: some pool's VM size has >= 4 cores and >= 16 GB.
+  const sizes = new Map(f.vmSizes.map(v => [v.name.toLowerCase(), v]))
+  const pools = c.network.agentPools
+  const bigEnough = pools.some(p => {
+    const v = sizes.get(p.vmSize.toLowerCase())
+    return v !== undefined && v.numberOfCores >= MIN_POOL_CORES && v.memoryInMB / 1024 >= MIN_POOL_MEMORY_GB
+  })
+  if (!bigEnough) {
+    const described = pools.map(p => {
+      const v = sizes.get(p.vmSize.toLowerCase())
+      return `${p.name} (${p.vmSize}${v ? `: ${v.numberOfCores} cores, ${Math.round(v.memoryInMB / 1024)} GB` : ''})`
+    })
+    problems.push(
+      `No node pool has ${MIN_POOL_CORES} cores and ${MIN_POOL_MEMORY_GB} GB (${described.join(', ') || 'no pools'}): each v2 virtual node runs as a pod taking 3 cores and 12 GB of an AKS VM. ` +
+        `Fix: \`az aks nodepool add -g ${c.resourceGroup} --cluster-name ${c.name} -n vnpool --node-vm-size Standard_D4s_v5 --node-count 1\`.`
+    )
+  }
   // VirtualNodes.py: every pool's subnet in the node resource group (BYO VNets elsewhere are not supported).
-  for (const p of net.agentPools) {
+  for (const p of pools) {
     const rg = p.vnetSubnetId ? resourceGroupOf(p.vnetSubnetId) : undefined
     if (rg && rg.toLowerCase() !== c.nodeResourceGroup.toLowerCase())
       problems.push(
@@ -184,42 +201,48 @@ export function judgeV2Prerequisites(f: V2Facts): V2Verdict {
           'A BYO VNet elsewhere is not supported; create the cluster with AKS-managed networking (no --vnet-subnet-id), or install v2 with its Helm chart instead.'
       )
   }
+  return problems
+}
 
-  let subnet: SubnetPlan | undefined
-  if (plugin === 'azure') {
-    if (f.vnetError) problems.push(`Could not list the virtual networks in ${c.nodeResourceGroup}: ${f.vnetError}. The sign-in identity needs Reader there.`)
-    else if (f.vnets.length !== 1)
-      problems.push(
-        `Expected exactly one VNet in the node resource group ${c.nodeResourceGroup}, found ${f.vnets.length}${f.vnets.length ? ` (${f.vnets.map(v => v.name).join(', ')})` : ''}: ` +
-          'Virtual Nodes v2 puts its ACI subnet in the cluster VNet there.'
-      )
-    else {
-      const vnet = f.vnets[0]!
-      const existing = vnet.subnets.find(s => s.name === ACI_SUBNET_NAME)
-      if (existing) {
-        if (!existing.delegations.some(d => d.toLowerCase() === ACI_DELEGATION_SERVICE.toLowerCase()))
-          problems.push(
-            `Subnet ${ACI_SUBNET_NAME} exists in VNet ${vnet.name} but is not delegated to ${ACI_DELEGATION_SERVICE}. ` +
-              `Fix: \`az network vnet subnet update -g ${vnet.resourceGroup} --vnet-name ${vnet.name} -n ${ACI_SUBNET_NAME} --delegations ${ACI_DELEGATION_SERVICE}\`.`
-          )
-        else subnet = { vnet, action: 'reuse', subnet: existing }
-      } else {
-        const prefix = firstFreeCidr(vnet)
-        if (!prefix)
-          problems.push(
-            `VNet ${vnet.name} has no free /${ACI_SUBNET_PREFIX} for subnet ${ACI_SUBNET_NAME} (address space ${vnet.addressPrefixes.join(', ')}). ` +
-              `Fix: add address space, e.g. \`az network vnet update -g ${vnet.resourceGroup} -n ${vnet.name} --address-prefixes ${[...vnet.addressPrefixes, '10.240.0.0/16'].join(' ')}\`.`
-          )
-        else subnet = { vnet, action: 'create', prefix }
-      }
-      if (subnet && !(subnet.action === 'reuse' && subnet.subnet.natGateway))
-        warnings.push(
-          `Subnet ${ACI_SUBNET_NAME} in VNet ${vnet.name} has no NAT gateway: pods on v2 nodes get no outbound internet path through it (image pulls from public registries fail). ` +
-            `Attach one: \`az network vnet subnet update -g ${vnet.resourceGroup} --vnet-name ${vnet.name} -n ${ACI_SUBNET_NAME} --nat-gateway <nat-gateway>\`.`
-        )
-    }
+/** The ACI subnet: reused when delegated, made in the first free /16 otherwise; problems and warnings go to the lists given. */
+function subnetPlan(f: V2Facts, problems: string[], warnings: string[]): SubnetPlan | undefined {
+  const c = f.cluster
+  if (f.vnetError) {
+    problems.push(`Could not list the virtual networks in ${c.nodeResourceGroup}: ${f.vnetError}. The sign-in identity needs Reader there.`)
+    return undefined
   }
-  return { problems, warnings, subnet }
+  if (f.vnets.length !== 1) {
+    problems.push(
+      `Expected exactly one VNet in the node resource group ${c.nodeResourceGroup}, found ${f.vnets.length}${f.vnets.length ? ` (${f.vnets.map(v => v.name).join(', ')})` : ''}: ` +
+        'Virtual Nodes v2 puts its ACI subnet in the cluster VNet there.'
+    )
+    return undefined
+  }
+  const vnet = f.vnets[0]!
+  let subnet: SubnetPlan | undefined
+  const existing = vnet.subnets.find(s => s.name === ACI_SUBNET_NAME)
+  if (existing) {
+    if (!existing.delegations.some(d => d.toLowerCase() === ACI_DELEGATION_SERVICE.toLowerCase()))
+      problems.push(
+        `Subnet ${ACI_SUBNET_NAME} exists in VNet ${vnet.name} but is not delegated to ${ACI_DELEGATION_SERVICE}. ` +
+          `Fix: \`az network vnet subnet update -g ${vnet.resourceGroup} --vnet-name ${vnet.name} -n ${ACI_SUBNET_NAME} --delegations ${ACI_DELEGATION_SERVICE}\`.`
+      )
+    else subnet = { vnet, action: 'reuse', subnet: existing }
+  } else {
+    const prefix = firstFreeCidr(vnet)
+    if (!prefix)
+      problems.push(
+        `VNet ${vnet.name} has no free /${ACI_SUBNET_PREFIX} for subnet ${ACI_SUBNET_NAME} (address space ${vnet.addressPrefixes.join(', ')}). ` +
+          `Fix: add address space, e.g. \`az network vnet update -g ${vnet.resourceGroup} -n ${vnet.name} --address-prefixes ${[...vnet.addressPrefixes, '10.240.0.0/16'].join(' ')}\`.`
+      )
+    else subnet = { vnet, action: 'create', prefix }
+  }
+  if (subnet && !(subnet.action === 'reuse' && subnet.subnet.natGateway))
+    warnings.push(
+      `Subnet ${ACI_SUBNET_NAME} in VNet ${vnet.name} has no NAT gateway: pods on v2 nodes get no outbound internet path through it (image pulls from public registries fail). ` +
+        `Attach one: \`az network vnet subnet update -g ${vnet.resourceGroup} --vnet-name ${vnet.name} -n ${ACI_SUBNET_NAME} --nat-gateway <nat-gateway>\`.`
+    )
+  return subnet
 }
 
 interface VnetResource {

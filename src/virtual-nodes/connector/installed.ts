@@ -4,9 +4,11 @@
 // rebuilt from today's inputs: a connector installed with another location, OS or ACI
 // resource group than the inputs of the job that removes it is still found.
 import type { V1Node, V1Secret } from '@kubernetes/client-node'
-import { decodeReleaseRecord } from '../kubernetes/helm-releases.js'
-import type { Kube } from '../kubernetes/kube.js'
-import { NODE_NAME_PREFIX, normalizeLocation, type ConnectorNames, type OsType } from './naming.js'
+import { decodeReleaseRecord } from '../../kubernetes/helm-releases.js'
+import type { Kube } from '../../kubernetes/kube.js'
+import { normalizeLocation } from '../../azure/clouds.js'
+import type { OsType } from '../naming.js'
+import { NODE_NAME_PREFIX, type ConnectorNames } from './names.js'
 
 /**
  * Charts an Azure ACI connector is installed from: today's (virtual-kubelet/azure-aci
@@ -61,7 +63,7 @@ export function globToRegExp(glob: string): RegExp {
   )
 }
 
-/** A string value; one the action passed pre-quoted for an unquoted template slot (connector.ts unquotedSlotValue) is read back unquoted. */
+/** A string value; one the action passed pre-quoted for an unquoted template slot (release.ts unquotedSlotValue) is read back unquoted. */
 const text = (v: unknown): string | undefined => {
   if (typeof v !== 'string' || !v.trim()) return undefined
   const t = v.trim()
@@ -157,12 +159,4 @@ export function isAciConnectorNode(node: V1Node): boolean {
 /** The virtual nodes an ACI connector registered. */
 export async function findConnectorNodes(kube: Kube): Promise<V1Node[]> {
   return (await kube.core.listNode({ labelSelector: 'type=virtual-kubelet' })).items.filter(isAciConnectorNode)
-}
-
-/** When a node stopped being Ready: its Ready condition's last transition; its creation when it never reported one. Undefined while it is Ready. */
-export function notReadySince(node: V1Node): Date | undefined {
-  const ready = node.status?.conditions?.find(c => c.type === 'Ready')
-  if (ready?.status === 'True') return undefined
-  const t = ready?.lastTransitionTime ?? node.metadata?.creationTimestamp
-  return t ? new Date(t) : new Date(0)
 }

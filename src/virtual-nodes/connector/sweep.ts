@@ -4,12 +4,13 @@
 // no release serves, that are that old and have been NotReady for a grace period, and the
 // container groups of virtual nodes that are gone, deleted only where they are provably
 // this cluster's (attribution.ts). Each goes by the same removal as `command: remove`.
-import type { ArmClient } from '../azure/arm.js'
-import { distinctResourceGroups, readPodRecord } from './attribution.js'
-import type { HelmContext } from './connector/connector.js'
+import { distinctResourceGroups, type ArmClient } from '../../azure/arm.js'
+import type { HelmContext } from '../../kubernetes/helm.js'
+import type { Kube } from '../../kubernetes/kube.js'
+import { readPodRecord } from './attribution.js'
 import { findConnectorReleases, globToRegExp } from './installed.js'
-import type { Kube } from '../kubernetes/kube.js'
-import { findRemovalTargets, removeTargets, type RemovalResult, type RemovalScope, type RemovalTarget } from './removal.js'
+import { removeTargets, type RemovalResult } from './removal.js'
+import { findRemovalTargets, type RemovalScope, type RemovalTarget } from './targets.js'
 
 /**
  * How long a virtual node no release serves must have been NotReady before a sweep takes

@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { V1Node, V1Pod } from '@kubernetes/client-node'
-import {
-  aciVerdictFromLog,
-  connectorLogHint,
-  containerToLog,
-  describePod,
-  newestPod,
-  nodeIsReady,
-  podFailureReason,
-  podIsReady
-} from '../../src/virtual-nodes/readiness.js'
+import { aciVerdictFromLog, connectorLogHint, containerToLog, describePod, newestPod } from '../../src/virtual-nodes/connector/readiness.js'
+import { nodeIsReady, podFailureReason, podIsReady } from '../../src/kubernetes/pods.js'
 
 const ctx = { aciResourceGroup: 'MC_rg_aks_eastus', subscriptionId: 'sub-1', identity: 'service principal cid', identityId: 'cid' }
 

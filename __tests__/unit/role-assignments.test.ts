@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { CONTAINER_GROUP_WRITE, permits, scopeCovers, tokenObjectId } from '../../src/virtual-nodes/connector/connector-access.js'
+import { assignmentApplies, CONTAINER_GROUP_WRITE, permits, scopeCovers } from '../../src/azure/role-assignments.js'
 
 // Permission sets of built-in roles as documented
 // (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
@@ -9,7 +9,7 @@ const CONTRIBUTOR = {
 }
 const READER = { actions: ['*/read'], notActions: [] }
 
-describe('connector access', () => {
+describe('role assignments', () => {
   it('Contributor may create container groups, Reader may not, nothing may not', () => {
     expect(permits([CONTRIBUTOR], CONTAINER_GROUP_WRITE)).toBe(true)
     expect(permits([READER], CONTAINER_GROUP_WRITE)).toBe(false)
@@ -39,17 +39,10 @@ describe('connector access', () => {
     ).toBe(false)
     expect(scopeCovers('/subscriptions/s/resourceGroups/MC_x', '/subscriptions/s/resourceGroups/MC_x2')).toBe(false)
   })
-
-  it('reads the object ID from the token, and nothing from a token that is not a JWT', () => {
-    const payload = Buffer.from(JSON.stringify({ oid: '11111111-2222-3333-4444-555555555555' })).toString('base64url')
-    expect(tokenObjectId(`eyJhbGciOiJSUzI1NiJ9.${payload}.sig`)).toBe('11111111-2222-3333-4444-555555555555')
-    expect(tokenObjectId('opaque')).toBeUndefined()
-  })
 })
 
 describe('role assignments that apply at the ACI resource group', () => {
-  it('counts the scope itself, those above it, the root and management groups; not those below', async () => {
-    const { assignmentApplies } = await import('../../src/virtual-nodes/connector/connector-access.js')
+  it('counts the scope itself, those above it, the root and management groups; not those below', () => {
     const rg = '/subscriptions/s/resourceGroups/rg'
     expect(assignmentApplies(rg, rg)).toBe(true)
     expect(assignmentApplies('/subscriptions/s', rg)).toBe(true)

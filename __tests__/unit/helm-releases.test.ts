@@ -1,24 +1,8 @@
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { connectorNameOf, globToRegExp } from '../../src/virtual-nodes/installed.js'
 import { chartIdentity, decodeReleaseRecord, upgradeReason } from '../../src/kubernetes/helm-releases.js'
 
-describe('sweep matching', () => {
-  it('reads the connector name out of a release named as the old CLI did', () => {
-    expect(connectorNameOf('pr-42-linux-eastus')).toBe('pr-42')
-    expect(connectorNameOf('aci-connector-windows-westeurope')).toBe('aci-connector')
-    expect(connectorNameOf('my-hand-made-vk')).toBe('my-hand-made-vk')
-  })
-
-  it('matches globs with * and ? only, everything else literally', () => {
-    expect(globToRegExp('pr-*').test('pr-42')).toBe(true)
-    expect(globToRegExp('pr-*').test('prod')).toBe(false)
-    expect(globToRegExp('pr-?').test('pr-4')).toBe(true)
-    expect(globToRegExp('pr-?').test('pr-42')).toBe(false)
-    expect(globToRegExp('*').test('anything-at-all')).toBe(true)
-    expect(globToRegExp('a.b').test('axb')).toBe(false)
-  })
-
+describe("Helm's release records", () => {
   it('decodes a Helm 3/4 release record (base64 of base64 of gzipped JSON)', () => {
     const body = {
       chart: { metadata: { name: 'virtual-kubelet-azure-aci', version: '1.6.4' } },

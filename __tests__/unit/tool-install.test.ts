@@ -14,7 +14,7 @@ import {
   parseAzVersion,
   parseChecksumFile,
   verifyChecksum
-} from '../../src/tools/tools.js'
+} from '../../src/tools/install.js'
 
 describe('official download URLs', () => {
   it('lays kubectl out like dl.k8s.io for every OS and arch', () => {

@@ -2,8 +2,10 @@ import { promises as fs } from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { installArgs, renderValues, withValuesFile, type ConnectorSettings } from '../../src/virtual-nodes/connector/connector.js'
-import { connectorNames } from '../../src/virtual-nodes/naming.js'
+import { withValuesFile } from '../../src/kubernetes/helm.js'
+import { connectorValues } from '../../src/virtual-nodes/connector/installed.js'
+import { connectorNames } from '../../src/virtual-nodes/connector/names.js'
+import { installArgs, renderValues, unquotedSlotValue, type ConnectorSettings } from '../../src/virtual-nodes/connector/release.js'
 
 const linux = connectorNames('aci-connector', 'Linux', 'eastus')
 const settings: ConnectorSettings = {
@@ -70,7 +72,7 @@ describe('helm invocation', () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'vals-'))
     let seen = ''
     await expect(
-      withValuesFile(dir, renderValues(linux, settings), async file => {
+      withValuesFile(dir, renderValues(linux, settings), async (file: string) => {
         seen = file
         expect((await fs.stat(file)).mode & 0o777).toBe(0o600)
         expect(JSON.parse(await fs.readFile(file, 'utf8')).providers.azure.clientKey).toBe('the-secret')
@@ -84,9 +86,7 @@ describe('helm invocation', () => {
 })
 
 describe('values for the chart’s unquoted template slots', () => {
-  it('quotes what YAML would read as a number, boolean or null, and nothing else; teardown reads it back as it was', async () => {
-    const { unquotedSlotValue } = await import('../../src/virtual-nodes/connector/connector.js')
-    const { connectorValues } = await import('../../src/virtual-nodes/installed.js')
+  it('quotes what YAML would read as a number, boolean or null, and nothing else; teardown reads it back as it was', () => {
     expect(unquotedSlotValue('MC_rg_aks_eastus')).toBe('MC_rg_aks_eastus')
     expect(unquotedSlotValue('rg-aci.(1)')).toBe('rg-aci.(1)')
     for (const v of ['12345', 'yes', 'No', 'on', 'null', '1e3', '0x1F', '-rg', '.5', '_x']) expect(unquotedSlotValue(v)).toBe(JSON.stringify(v))

@@ -5,10 +5,18 @@
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import type { V1Node, V1Secret } from '@kubernetes/client-node'
-import { connectorValues, isAciConnectorChart, isAciConnectorNode, notReadySince, parseNodeName } from '../../src/virtual-nodes/installed.js'
-import { findRemovalTargets } from '../../src/virtual-nodes/removal.js'
-import { NOT_READY_GRACE_MS, sweepScope } from '../../src/virtual-nodes/sweep.js'
 import type { Kube } from '../../src/kubernetes/kube.js'
+import { notReadySince } from '../../src/kubernetes/pods.js'
+import {
+  connectorNameOf,
+  connectorValues,
+  globToRegExp,
+  isAciConnectorChart,
+  isAciConnectorNode,
+  parseNodeName
+} from '../../src/virtual-nodes/connector/installed.js'
+import { NOT_READY_GRACE_MS, sweepScope } from '../../src/virtual-nodes/connector/sweep.js'
+import { findRemovalTargets } from '../../src/virtual-nodes/connector/targets.js'
 
 const NOW = Date.parse('2026-12-02T12:00:00Z')
 const MIN = 60_000
@@ -137,5 +145,22 @@ describe('what a removal and a sweep take', () => {
       'virtual-kubelet-pr-4-linux-eastus',
       'virtual-kubelet'
     ])
+  })
+})
+
+describe('sweep matching', () => {
+  it('reads the connector name out of a release named as the old CLI did', () => {
+    expect(connectorNameOf('pr-42-linux-eastus')).toBe('pr-42')
+    expect(connectorNameOf('aci-connector-windows-westeurope')).toBe('aci-connector')
+    expect(connectorNameOf('my-hand-made-vk')).toBe('my-hand-made-vk')
+  })
+
+  it('matches globs with * and ? only, everything else literally', () => {
+    expect(globToRegExp('pr-*').test('pr-42')).toBe(true)
+    expect(globToRegExp('pr-*').test('prod')).toBe(false)
+    expect(globToRegExp('pr-?').test('pr-4')).toBe(true)
+    expect(globToRegExp('pr-?').test('pr-42')).toBe(false)
+    expect(globToRegExp('*').test('anything-at-all')).toBe(true)
+    expect(globToRegExp('a.b').test('axb')).toBe(false)
   })
 })

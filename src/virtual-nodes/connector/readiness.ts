@@ -3,10 +3,12 @@
 // error), with the reason and what to check. On timeout it says what it saw.
 import * as core from '@actions/core'
 import type { CoreV1Event, V1ContainerStatus, V1Node, V1Pod } from '@kubernetes/client-node'
-import { watchUntil, watchUntilAborted, type Kube } from '../kubernetes/kube.js'
-import { lastLines } from '../tools/process.js'
-import { errorText, pollUntil } from '../util/async.js'
-import { connectorDeploymentName, type ConnectorNames } from './naming.js'
+import { watchUntil, watchUntilAborted, type Kube } from '../../kubernetes/kube.js'
+import { nodeIsReady, podFailureReason, podIsReady } from '../../kubernetes/pods.js'
+import { lastLines } from '../../tools/process.js'
+import { errorText, pollUntil } from '../../util/async.js'
+import type { NodeStatus } from '../report.js'
+import { connectorDeploymentName, type ConnectorNames } from './names.js'
 
 /** What a failure message may name to tell the user where to look. */
 export interface DiagnosisContext {
@@ -19,58 +21,9 @@ export interface DiagnosisContext {
   roleJustGranted?: boolean
 }
 
-export interface NodeStatus {
-  os: string
-  /** Which kind of virtual node: the ACI connector's, or Virtual Nodes v2's. */
-  kind?: 'connector' | 'v2'
-  node: string
-  ready: boolean
-  waitedMs: number
-  labels: Record<string, string>
-  taints: string[]
-}
-
-/** Container states that will not get better by waiting. */
-const FATAL_WAITING_REASONS = new Set([
-  'CrashLoopBackOff',
-  'ImagePullBackOff',
-  'InvalidImageName',
-  'CreateContainerConfigError',
-  'CreateContainerError',
-  'ErrImageNeverPull'
-])
 const LOG_TAIL_LINES = 20
 const CONDITION_TAINT_PREFIX = 'node.kubernetes.io/'
 const EVENT_COUNT = 10
-
-export function nodeIsReady(node: V1Node | undefined): boolean {
-  return node?.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') ?? false
-}
-
-export function podIsReady(pod: V1Pod): boolean {
-  return (
-    !pod.metadata?.deletionTimestamp &&
-    pod.status?.phase === 'Running' &&
-    (pod.status?.containerStatuses?.length ?? 0) > 0 &&
-    (pod.status?.containerStatuses ?? []).every(c => c.ready)
-  )
-}
-
-/** Why this connector pod cannot become healthy, or undefined while it still may. */
-export function podFailureReason(pod: V1Pod): string | undefined {
-  if (pod.metadata?.deletionTimestamp) return undefined
-  // Init containers first: the chart's init-validation runs before the connector starts.
-  for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
-    const waiting = c.state?.waiting
-    if (waiting?.reason && FATAL_WAITING_REASONS.has(waiting.reason)) {
-      const last = c.lastState?.terminated
-      const exit = last ? ` (last exit code ${last.exitCode}${last.reason ? `, ${last.reason}` : ''}, ${c.restartCount} restarts)` : ''
-      return `container ${c.name} is ${waiting.reason}${exit}${waiting.message ? `: ${waiting.message}` : ''}`
-    }
-  }
-  if (pod.status?.phase === 'Failed') return `pod phase Failed${pod.status.reason ? ` (${pod.status.reason})` : ''}`
-  return undefined
-}
 
 /** The most likely cause in a connector log, phrased as what to do. */
 export function connectorLogHint(log: string, ctx: DiagnosisContext): string | undefined {

@@ -4,10 +4,10 @@ import {
   connectorNameProblem,
   connectorNames,
   nodeName,
-  normalizeLocation,
   releaseName,
   MAX_CONNECTOR_RELEASE
-} from '../../src/virtual-nodes/naming.js'
+} from '../../src/virtual-nodes/connector/names.js'
+import { normalizeLocation } from '../../src/azure/clouds.js'
 
 describe('naming (as az aks install-connector named things)', () => {
   it('matches the 2019 Azure doc "Use Virtual Kubelet with AKS": connector virtual-kubelet in eastus', () => {

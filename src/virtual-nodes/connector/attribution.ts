@@ -11,9 +11,11 @@
 // A group that cannot be proven ours is listed, never deleted.
 import * as core from '@actions/core'
 import type { V1ConfigMap, V1Pod } from '@kubernetes/client-node'
-import type { ContainerGroupRef } from '../azure/container-groups.js'
-import { ignoreNotFound, isConflict, type Kube } from '../kubernetes/kube.js'
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './naming.js'
+import { ArmError, distinctResourceGroups, sameResourceGroup, type ArmClient } from '../../azure/arm.js'
+import { listContainerGroups, type ContainerGroupRef } from '../../azure/container-groups.js'
+import { ignoreNotFound, isConflict, type Kube } from '../../kubernetes/kube.js'
+import { errorText } from '../../util/async.js'
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../naming.js'
 
 /** Where the record lives: the namespace Helm keeps the action's releases in (always there). */
 export const POD_RECORD = { namespace: 'default', name: 'aks-aci-connector-action-pods' }
@@ -36,16 +38,6 @@ export interface Verdict {
   reason: string
 }
 
-/** Azure resource group names are case-insensitive. */
-export function sameResourceGroup(a: string, b: string): boolean {
-  return a.toLowerCase() === b.toLowerCase()
-}
-
-/** Each resource group once, spelled as first given. */
-export function distinctResourceGroups(groups: string[]): string[] {
-  return groups.filter((g, i) => groups.findIndex(o => sameResourceGroup(o, g)) === i)
-}
-
 /**
  * Whether `group` (tagged for a node that is gone or going) in `resourceGroup` is this
  * cluster's, and why. `knownPods` maps pod UIDs this cluster has or recorded to ns/name.
@@ -64,6 +56,55 @@ export function attributeGroup(group: ContainerGroupRef, resourceGroup: string, 
       (group.uid ? `pod UID ${group.uid} is not one this cluster has or recorded` : 'the group has no UID tag') +
       ': it may be another cluster’s'
   }
+}
+
+/** One container group in one resource group, with why a teardown takes it (or leaves it). */
+export interface GroupFinding {
+  resourceGroup: string
+  group: ContainerGroupRef
+  reason: string
+}
+
+export interface GroupPlan {
+  /** Proven this cluster's: to delete. */
+  ours: GroupFinding[]
+  /** Tagged as a candidate would be, but not provably this cluster's: listed, never deleted. */
+  notAttributable: GroupFinding[]
+  /** Resource groups whose groups could not be listed (refused, timed out). */
+  unchecked: Array<{ resourceGroup: string; error: string }>
+}
+
+/**
+ * Looks through each resource group for the groups `isCandidate` picks (tagged for a node
+ * that is gone or going) and sorts them by attributeGroup. Reads only.
+ */
+export async function planGroupCleanup(
+  arm: ArmClient,
+  resourceGroups: string[],
+  isCandidate: (g: ContainerGroupRef) => boolean,
+  nodeResourceGroup: string,
+  knownPods: Map<string, string>
+): Promise<GroupPlan> {
+  const plan: GroupPlan = { ours: [], notAttributable: [], unchecked: [] }
+  const distinct = distinctResourceGroups(resourceGroups)
+  await Promise.all(
+    distinct.map(async resourceGroup => {
+      let groups: ContainerGroupRef[]
+      try {
+        groups = await listContainerGroups(arm, resourceGroup)
+      } catch (err) {
+        // A resource group that is gone holds no container group.
+        if (err instanceof ArmError && err.status === 404 && err.code === 'ResourceGroupNotFound') return
+        plan.unchecked.push({ resourceGroup, error: errorText(err) })
+        return
+      }
+      for (const group of groups.filter(isCandidate)) {
+        const verdict = attributeGroup(group, resourceGroup, nodeResourceGroup, knownPods)
+        ;(verdict.ours ? plan.ours : plan.notAttributable).push({ resourceGroup, group, reason: verdict.reason })
+      }
+    })
+  )
+  return plan
 }
 
 export function podRef(p: V1Pod): RecordedPod {

@@ -1,0 +1,102 @@
+// May the connector's identity create container groups in the ACI resource group? Checked
+// before anything is installed, because the connector itself never says so in a way a
+// user sees: it registers a Ready node before its first Azure call, and every pod later
+// stays Pending with ProviderFailed. Optionally grants the role instead (role-assignments.ts
+// answers the question over ARM).
+import * as core from '@actions/core'
+import type { ArmClient } from '../../azure/arm.js'
+import {
+  CONTAINER_GROUP_WRITE,
+  grantContributor,
+  grantedRoles,
+  principalMayCreateGroups,
+  resourceGroupScope,
+  roleDeleteCommand,
+  signedInMayCreateGroups,
+  type GrantedRole
+} from '../../azure/role-assignments.js'
+import type { TeardownItem } from '../report.js'
+
+/**
+ * The description a role assignment made by grant-connector-role carries (a documented
+ * property of role assignments), so a later remove can name it for this cluster.
+ */
+export function grantDescription(cluster: string): string {
+  return `Granted by aks-aci-connector-action (grant-connector-role) to the ACI connector of AKS cluster ${cluster}`
+}
+
+export interface ConnectorIdentityRef {
+  /** As a user would name it in a message. */
+  description: string
+  /** What `az role assignment create --assignee` takes (client ID). */
+  assignee: string
+  /** Object ID, when known: needed to check and to grant. */
+  objectId?: string
+  /** The identity the action itself signed in as (its own permissions can be read directly). */
+  isSignedIn: boolean
+}
+
+export type AccessVerdict = { verdict: 'allowed' | 'unchecked' } | { verdict: 'granted'; role: GrantedRole }
+
+/**
+ * Checks (and with `grant`, fixes) the connector identity's access before the install.
+ * Throws with the command to run when it may not create container groups. A check that
+ * cannot be made (the sign-in identity may not read role assignments) only warns.
+ */
+export async function ensureConnectorAccess(
+  arm: ArmClient,
+  resourceGroup: string,
+  identity: ConnectorIdentityRef,
+  grant: boolean,
+  cluster: string
+): Promise<AccessVerdict> {
+  const scope = resourceGroupScope(arm, resourceGroup)
+  let allowed: boolean
+  try {
+    if (identity.isSignedIn) allowed = await signedInMayCreateGroups(arm, resourceGroup)
+    else if (identity.objectId) allowed = await principalMayCreateGroups(arm, resourceGroup, identity.objectId)
+    else {
+      core.info(`The connector runs as ${identity.description}; its access to ${resourceGroup} is checked from its first ACI call once its node is Ready.`)
+      return { verdict: 'unchecked' }
+    }
+  } catch (err) {
+    core.warning(
+      `Could not check whether ${identity.description} may create container groups in ${resourceGroup} (${err instanceof Error ? err.message : String(err)}); the connector's first ACI call is checked once its node is Ready.`
+    )
+    return { verdict: 'unchecked' }
+  }
+  if (allowed) {
+    core.info(`${identity.description} may create container groups in ${resourceGroup}.`)
+    return { verdict: 'allowed' }
+  }
+  if (grant && identity.objectId) {
+    const role = await grantContributor(arm, resourceGroup, identity.objectId, 'ServicePrincipal', grantDescription(cluster))
+    core.info(
+      `${role.outcome === 'created' ? 'Assigned' : 'Found'} Contributor on ${scope} for ${identity.description} (grant-connector-role). ` +
+        'It stays after a remove (another connector may use it); the summary says how to delete it.'
+    )
+    return { verdict: 'granted', role }
+  }
+  throw new Error(
+    `The connector's identity (${identity.description}) may not create container groups in resource group ${resourceGroup}: it needs ${CONTAINER_GROUP_WRITE} there, ` +
+      `and without it the virtual node turns Ready but every pod on it stays Pending (ProviderFailed). Nothing was installed. ` +
+      `Assign it the Contributor role there: \`az role assignment create --assignee ${identity.assignee} --role Contributor --scope ${scope}\`, ` +
+      `or set grant-connector-role: true to let this action assign it (the sign-in identity then needs Microsoft.Authorization/roleAssignments/write on that scope).`
+  )
+}
+
+/**
+ * The role assignments grant-connector-role made for `cluster` on these resource groups
+ * (found by their description), as teardown items: a remove leaves them (another connector
+ * or the next install may need them) and says how to delete them. Listing them is only a
+ * courtesy: a refusal leaves the list out.
+ */
+export async function grantedRoleItems(arm: ArmClient, resourceGroups: string[], cluster: string): Promise<TeardownItem[]> {
+  const found = await Promise.all(resourceGroups.map(rg => grantedRoles(arm, rg, grantDescription(cluster)).then(roles => roles.map(role => ({ rg, role })))))
+  return found.flat().map(({ rg, role }) => ({
+    kind: 'role assignment',
+    name: `Contributor on ${rg} for ${role.principalId}`,
+    detail: `granted by grant-connector-role for this cluster's connector; left in place (another connector or the next install may use it): delete with \`${roleDeleteCommand(role)}\``,
+    outcome: 'kept'
+  }))
+}

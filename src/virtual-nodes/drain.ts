@@ -1,0 +1,116 @@
+// Draining a virtual node before what serves it goes, as every kind must: a pod still on the
+// node when its provider is removed keeps its container group running (and billing) with
+// nothing left to delete it. Cordon, delete the pods (DaemonSet pods aside, as `kubectl
+// drain --ignore-daemonsets` does), and wait for the provider to confirm each, on the
+// step's shared view of the cluster; with ARM at hand a drain ends as soon as ACI holds no
+// group of the pods left.
+import * as core from '@actions/core'
+import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node'
+import type { ArmClient } from '../azure/arm.js'
+import { coalescedLister, type ContainerGroupLister } from '../azure/container-groups.js'
+import { ClusterView, podEntry, type PodEntry } from '../kubernetes/cluster-view.js'
+import { ignoreNotFound, type Kube } from '../kubernetes/kube.js'
+import { drainable, forceDeletePods, podsBoundTo } from '../kubernetes/pods.js'
+
+/** ARM is asked less and less often while a drain waits (a stuck provider would otherwise cost an ARM read every check). */
+const ACI_CHECK_FIRST_MS = 1_000
+const ACI_CHECK_MAX_MS = 16_000
+
+/** What removals running at once share: the view of the cluster they wait on and (signed in to Azure) a lister of container groups. */
+export interface RemovalContext {
+  view: ClusterView
+  aci?: ContainerGroupLister
+}
+
+/** Runs `work` with a shared context of its own when the caller has none (a single removal outside a teardown). */
+export async function withRemovalContext<T>(
+  kube: Kube,
+  given: RemovalContext | undefined,
+  arm: ArmClient | undefined,
+  work: (r: RemovalContext) => Promise<T>
+): Promise<T> {
+  if (given) return work(given)
+  const view = await ClusterView.start(kube)
+  try {
+    return await work({ view, aci: arm ? coalescedLister(arm) : undefined })
+  } finally {
+    view.stop()
+  }
+}
+
+export interface DrainOptions {
+  timeoutMs: number
+  /** Called with every pod bound to the node before any is deleted (the connector records their UIDs). */
+  beforeDelete?: (bound: V1Pod[]) => Promise<void>
+  /**
+   * Whether ACI still holds a container group of any of these pods; undefined when it cannot
+   * tell. Once it says no, the pods left are only bookkeeping and are deleted at once.
+   */
+  groupsHeld?: (left: PodEntry[]) => Promise<boolean | undefined>
+  /** Where the groups of pods deleted without confirmation may still run, and how to check (for the warning). */
+  groupsWhere: string
+}
+
+export interface DrainResult {
+  /** Pods deleted for the provider to take down. */
+  evicted: number
+  /** Pods deleted without the provider's confirmation (at the deadline): their groups may remain. */
+  forced: string[]
+}
+
+/** A pod a drain waits for: still on the node as the view sees it, or deleted by the drain and not yet seen gone. */
+function leftOnNode(view: ClusterView, node: string, deleted: PodEntry[]): PodEntry[] {
+  const onNode = view.podsOn(node).filter(p => !p.daemonSet)
+  const unseen = deleted.filter(p => view.pod(p.uid) === undefined && !view.podGone(p.uid))
+  return [...onNode, ...unseen]
+}
+
+/**
+ * Waits until the deleted pods are off `node`; false at the deadline. A provider deletes a
+ * pod's container group first and confirms the pod afterwards (after the pod's grace
+ * period); once ACI holds no group of the remaining pods, they are deleted at once. Waits
+ * on the shared view, so no request is made per check; ACI is asked less and less often.
+ */
+async function waitDrained(view: ClusterView, kube: Kube, node: string, deleted: PodEntry[], opts: DrainOptions): Promise<boolean> {
+  let nextAciCheck = 0
+  let aciInterval = ACI_CHECK_FIRST_MS
+  const drained = await view.until(async () => {
+    const left = leftOnNode(view, node, deleted)
+    if (left.length === 0) return true
+    if (!opts.groupsHeld || !left.every(p => p.deleting || view.pod(p.uid) === undefined) || Date.now() < nextAciCheck) return undefined
+    nextAciCheck = Date.now() + aciInterval
+    aciInterval = Math.min(aciInterval * 2, ACI_CHECK_MAX_MS)
+    if ((await opts.groupsHeld(left).catch(() => undefined)) !== false) return undefined
+    await forceDeletePods(kube, left)
+    return true
+  }, Date.now() + opts.timeoutMs)
+  return drained === true
+}
+
+/**
+ * Cordons `node` (or controllers would put replacement pods straight back), deletes every
+ * pod on it but DaemonSet pods, and waits for the provider to confirm; what is left at the
+ * deadline is deleted without grace, with a warning naming where its groups may still run.
+ * A node that is not there drains nothing.
+ */
+export async function drainNode(kube: Kube, view: ClusterView, node: string, opts: DrainOptions): Promise<DrainResult> {
+  const result: DrainResult = { evicted: 0, forced: [] }
+  if (!(await ignoreNotFound(kube.core.readNode({ name: node })))) return result
+  await kube.core.patchNode({ name: node, body: { spec: { unschedulable: true } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+  const bound = await podsBoundTo(kube, node)
+  await opts.beforeDelete?.(bound)
+  const pods = drainable(bound)
+  result.evicted = pods.length
+  if (pods.length === 0) return result
+  core.info(`Deleting ${pods.length} pod(s) on ${node} so their ACI container groups go with them`)
+  await Promise.all(pods.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '' }))))
+  if (await waitDrained(view, kube, node, pods.map(podEntry), opts)) return result
+  const left = drainable(await podsBoundTo(kube, node))
+  result.forced = left.map(p => `${p.metadata?.namespace}/${p.metadata?.name}`)
+  core.warning(
+    `The provider of ${node} did not confirm deleting ${left.length} pod(s) in time; deleting them from Kubernetes anyway. ` +
+      `Their ACI container groups may still run (and bill) in ${opts.groupsWhere}.`
+  )
+  await forceDeletePods(kube, left.map(podEntry))
+  return result
+}

@@ -1,0 +1,272 @@
+// Taking Virtual Nodes v2 away, in the order that leaves nothing billing (the v2 docs:
+// removing the extension orphans the container groups of pods still running): the pods on
+// its nodes (the agent deletes their groups), the extension (waited until ARM has it no
+// more), the Node objects it leaves, then the container groups proven this cluster's by the
+// tag this action's placement puts on them. What it takes is read from ARM and the cluster.
+import * as core from '@actions/core'
+import type { V1Node } from '@kubernetes/client-node'
+import { ArmError, type ArmClient } from '../../azure/arm.js'
+import { deleteContainerGroup, GROUP_DELETE_CONCURRENCY, listContainerGroups } from '../../azure/container-groups.js'
+import { AUTHORIZATION_API_VERSION, grantedRoles, roleDeleteCommand } from '../../azure/role-assignments.js'
+import type { ClusterInfo } from '../../kubernetes/cluster.js'
+import { podEntry, type PodEntry } from '../../kubernetes/cluster-view.js'
+import { ignoreNotFound, type Kube } from '../../kubernetes/kube.js'
+import { forceDeletePods, nodeIsReady, notReadySince, podsBoundTo } from '../../kubernetes/pods.js'
+import { errorText, pool } from '../../util/async.js'
+import { withRemovalContext } from '../drain.js'
+import type { TeardownItem } from '../report.js'
+import { actionSamples, deleteSampleDeployment } from '../samples.js'
+import { deleteExtension, listV2Extensions, V2_EXTENSION_NAME, type Extension } from './extension.js'
+import { v2GrantDescription } from './install.js'
+import { isV2Node, nodesOfExtension, OWNER_TAG, V2_NODE_LABEL, V2_NODE_LABEL_VALUE } from './nodes.js'
+
+/** How long a removal waits for the pods on v2 nodes to go (the agent deletes each one's container group first). */
+const POD_DRAIN_MS = 90_000
+/** A sweep takes an extension only when every node of it has been NotReady this long (as for connector nodes). */
+export const V2_NOT_READY_GRACE_MS = 5 * 60_000
+
+/** One v2 install a teardown takes: its extension (when ARM still has one) and its nodes. */
+export interface V2Target {
+  extension?: Extension
+  nodes: V1Node[]
+  reason: string
+}
+
+/** What a teardown found of Virtual Nodes v2: what it takes, and what it lists and leaves. */
+export interface V2Findings {
+  targets: V2Target[]
+  /** v2 extensions and nodes this action did not install (another name, a Helm install): never touched. */
+  left: TeardownItem[]
+}
+
+/**
+ * This action's v2 install as the cluster and ARM have it: the extension it names
+ * (V2_EXTENSION_NAME) with its nodes, and nodes of that name that no extension serves and
+ * that are NotReady (Node objects the chart leaves after a scale down or an uninstall,
+ * Docs/NodeCustomizations.md). Any other microsoft.virtualnodes extension, and v2 nodes of
+ * another name, are not provably this action's: listed, left. `sweep` takes the extension
+ * only when every node of it has been NotReady for the grace period (stale nodes as long).
+ * Reads only.
+ */
+export async function findV2Targets(arm: ArmClient, cluster: V2Cluster, kube: Kube, sweep?: { now: number }): Promise<V2Findings> {
+  const [extensions, allNodes] = await Promise.all([listV2ExtensionsIfAny(arm, cluster), kube.core.listNode().then(l => l.items)])
+  const v2Nodes = allNodes.filter(isV2Node)
+  const grace = (n: V1Node): boolean => {
+    const since = notReadySince(n)
+    return since !== undefined && (!sweep || sweep.now - since.getTime() >= V2_NOT_READY_GRACE_MS)
+  }
+  const targets: V2Target[] = []
+  const left: TeardownItem[] = []
+  const claimed = new Set<string>()
+  for (const e of extensions) {
+    const nodes = nodesOfExtension(e.name, v2Nodes)
+    for (const n of nodes) claimed.add(n.metadata?.name ?? '')
+    if (e.name !== V2_EXTENSION_NAME) {
+      left.push({
+        kind: 'extension',
+        name: e.name,
+        detail: `a microsoft.virtualnodes extension this action did not create (it names its own ${V2_EXTENSION_NAME}); remove it with \`az k8s-extension delete -g ${cluster.resourceGroup} -c ${cluster.name} -t managedClusters -n ${e.name}\``,
+        outcome: 'left'
+      })
+      continue
+    }
+    if (sweep && !(nodes.length > 0 && nodes.every(grace))) continue
+    targets.push({
+      extension: e,
+      nodes,
+      reason: `extension ${e.name} (microsoft.virtualnodes, ${e.provisioningState}) with ${nodes.length} node(s)${sweep ? ', every one NotReady for 5 min or more' : ''}`
+    })
+  }
+  const unclaimed = v2Nodes.filter(n => !claimed.has(n.metadata?.name ?? ''))
+  const ours = new Set(nodesOfExtension(V2_EXTENSION_NAME, unclaimed))
+  const stale = unclaimed.filter(n => ours.has(n) && grace(n))
+  if (stale.length > 0)
+    targets.push({ nodes: stale, reason: `node(s) of extension ${V2_EXTENSION_NAME}, which is gone, NotReady (left after an uninstall or a scale down)` })
+  for (const n of unclaimed.filter(x => !ours.has(x)))
+    left.push({
+      kind: 'node',
+      name: n.metadata?.name ?? '',
+      detail: 'a v2 node this action did not install (another extension or a Helm install of v2)',
+      outcome: 'left'
+    })
+  return { targets, left }
+}
+
+/** The v2 extensions, or none where Microsoft.KubernetesConfiguration was never registered (then the cluster can have none). */
+async function listV2ExtensionsIfAny(arm: ArmClient, cluster: V2Cluster): Promise<Extension[]> {
+  try {
+    return await listV2Extensions(arm, cluster)
+  } catch (err) {
+    if (err instanceof ArmError && err.code === 'MissingSubscriptionRegistration') return []
+    throw err
+  }
+}
+
+/** What a teardown needs to know of the cluster (the post step has no fresh ClusterInfo). */
+export type V2Cluster = Pick<ClusterInfo, 'resourceGroup' | 'name' | 'nodeResourceGroup'>
+
+export interface V2RemovalOptions {
+  dryRun: boolean
+  deadline: number
+  clusterUid: string
+  /** resource-group/cluster-name, as grant-connector-role's description names the cluster. */
+  clusterLabel: string
+}
+
+/**
+ * The role grant-connector-role gave an extension's identity on the node resource group: it
+ * goes with the extension, whose identity AKS deletes with it (a dry run lists it). Found by
+ * its principal and the description this action gives it.
+ */
+async function grantedV2Roles(arm: ArmClient, cluster: V2Cluster, principalId: string, opts: V2RemovalOptions): Promise<TeardownItem[]> {
+  const granted = (await grantedRoles(arm, cluster.nodeResourceGroup, v2GrantDescription(opts.clusterLabel))).filter(r => r.principalId === principalId && r.id)
+  return Promise.all(
+    granted.map(async role => {
+      const item: TeardownItem = {
+        kind: 'role assignment',
+        name: `Contributor on ${cluster.nodeResourceGroup} for ${principalId}`,
+        detail: "granted by grant-connector-role to the v2 extension's identity, which goes with the extension",
+        outcome: opts.dryRun ? 'would remove' : 'removed'
+      }
+      if (!opts.dryRun)
+        await arm
+          .delete(role.id!, AUTHORIZATION_API_VERSION)
+          .catch((err: unknown) => Object.assign(item, { outcome: 'failed', error: `${errorText(err)}; delete it with \`${roleDeleteCommand(role)}\`` }))
+      return item
+    })
+  )
+}
+
+/**
+ * Removes the v2 targets in the order that leaves nothing billing (the v2 docs: removing the
+ * extension orphans container groups, so the workloads go first): samples and pods on the
+ * nodes, each extension (waited until ARM has it no more), the Node objects, then the
+ * container groups tagged for this cluster once no v2 node of it is left. A dry run lists
+ * the same and changes nothing.
+ */
+export async function removeV2(kube: Kube, arm: ArmClient, cluster: V2Cluster, targets: V2Target[], opts: V2RemovalOptions): Promise<TeardownItem[]> {
+  const verb: TeardownItem['outcome'] = opts.dryRun ? 'would remove' : 'removed'
+  const items: TeardownItem[] = []
+  const nodeNames = targets.flatMap(t => t.nodes.map(n => n.metadata?.name ?? ''))
+  const [samples, pods] = await Promise.all([
+    nodeNames.length ? actionSamples(kube).then(list => list.filter(d => d.spec?.template.spec?.nodeSelector?.[V2_NODE_LABEL] === V2_NODE_LABEL_VALUE)) : [],
+    Promise.all(nodeNames.map(n => podsBoundTo(kube, n))).then(lists => lists.flat())
+  ])
+  const sampleItems = samples.map(d => ({
+    kind: 'sample' as const,
+    name: `${d.metadata?.namespace}/${d.metadata?.name}`,
+    detail: 'sample Deployment this action made for Virtual Nodes v2',
+    outcome: verb
+  }))
+  const podItems = pods.map(p => ({
+    kind: 'pod' as const,
+    name: `${p.metadata?.namespace}/${p.metadata?.name}`,
+    detail: `bound to v2 node ${p.spec?.nodeName ?? ''}; deleted first, so the agent deletes its container group`,
+    outcome: verb as TeardownItem['outcome'],
+    error: undefined as string | undefined
+  }))
+  items.push(...sampleItems, ...podItems)
+  if (!opts.dryRun) {
+    await Promise.all(samples.map(d => deleteSampleDeployment(kube, d)))
+    // A pod on a node that is not Ready has no agent to confirm its deletion (nor to delete its
+    // container group): it is deleted without grace, and its group is found by its tag below.
+    const readyNodes = new Set(targets.flatMap(t => t.nodes.filter(nodeIsReady).map(n => n.metadata?.name ?? '')))
+    const onReady = pods.filter(p => readyNodes.has(p.spec?.nodeName ?? ''))
+    await Promise.all([
+      ...onReady.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '' }))),
+      forceDeletePods(kube, pods.filter(p => !onReady.includes(p)).map(podEntry))
+    ])
+    // Waited for on one watch of the cluster; one still there after the wait is deleted without grace too.
+    const stuck = await withRemovalContext(kube, undefined, undefined, async ({ view }) => {
+      const left = (): PodEntry[] => onReady.map(podEntry).filter(p => view.pod(p.uid) !== undefined)
+      await view.until(() => (left().length === 0 ? true : undefined), Math.min(opts.deadline, Date.now() + POD_DRAIN_MS))
+      return left()
+    })
+    await forceDeletePods(kube, stuck)
+  }
+  for (const t of targets) {
+    if (t.extension) {
+      const item: TeardownItem = { kind: 'extension', name: t.extension.name, detail: t.reason, outcome: verb }
+      items.push(item)
+      if (!opts.dryRun) {
+        try {
+          core.info(`Deleting extension ${t.extension.name}; waiting until it is gone.`)
+          await deleteExtension(arm, cluster, t.extension.name, opts.deadline)
+        } catch (err) {
+          Object.assign(item, { outcome: 'failed', error: errorText(err) })
+          continue
+        }
+      }
+      if (t.extension.principalId) items.push(...(await grantedV2Roles(arm, cluster, t.extension.principalId, opts)))
+    }
+    for (const n of t.nodes) {
+      const name = n.metadata?.name ?? ''
+      const item: TeardownItem = { kind: 'node', name, detail: `Virtual Nodes v2 node${t.extension ? ` of extension ${t.extension.name}` : ''}`, outcome: verb }
+      items.push(item)
+      if (!opts.dryRun) await ignoreNotFound(kube.core.deleteNode({ name })).catch(err => Object.assign(item, { outcome: 'failed', error: errorText(err) }))
+    }
+  }
+  items.push(...(await orphanedV2Groups(kube, arm, cluster, opts, targets)))
+  return items
+}
+
+/**
+ * Container groups tagged OWNER_TAG = this cluster's UID are its v2 pods'. Once the cluster
+ * has no v2 extension and no v2 Node object left (after a removal; in a dry run, none but
+ * those it would take), none of those pods can be left, so every such group is orphaned and
+ * deleted. While anything of v2 remains (a node only briefly NotReady, another install), the
+ * groups may be its pods': kept.
+ */
+export async function orphanedV2Groups(kube: Kube, arm: ArmClient, cluster: V2Cluster, opts: V2RemovalOptions, taken: V2Target[]): Promise<TeardownItem[]> {
+  const [extensions, nodes] = await Promise.all([
+    listV2ExtensionsIfAny(arm, cluster),
+    kube.core.listNode({ labelSelector: `${V2_NODE_LABEL}=${V2_NODE_LABEL_VALUE}` }).then(l => l.items)
+  ])
+  const goingExtensions = new Set(opts.dryRun ? taken.flatMap(t => (t.extension ? [t.extension.name] : [])) : [])
+  const goingNodes = new Set(opts.dryRun ? taken.flatMap(t => t.nodes.map(n => n.metadata?.name ?? '')) : [])
+  const remaining = [
+    ...extensions.filter(e => !goingExtensions.has(e.name)).map(e => `extension ${e.name}`),
+    ...nodes.filter(n => !goingNodes.has(n.metadata?.name ?? '')).map(n => `node ${n.metadata?.name ?? ''}`)
+  ]
+  const rg = cluster.nodeResourceGroup
+  let groups
+  try {
+    groups = await listContainerGroups(arm, rg)
+  } catch (err) {
+    return [
+      {
+        kind: 'container group',
+        name: `${rg}/*`,
+        detail: `could not list container groups in ${rg}: check with \`az container list -g ${rg} -o table\``,
+        outcome: 'failed',
+        error: errorText(err)
+      }
+    ]
+  }
+  const ours = groups.filter(g => g.tags?.[OWNER_TAG] === opts.clusterUid)
+  if (remaining.length > 0)
+    return ours.length > 0 && taken.length > 0
+      ? [
+          {
+            kind: 'container group',
+            name: `${rg}/(${ours.length} tagged ${OWNER_TAG})`,
+            detail: `Virtual Nodes v2 is still there (${remaining.join(', ')}): their pods may own these`,
+            outcome: 'kept'
+          }
+        ]
+      : []
+  const verb: TeardownItem['outcome'] = opts.dryRun ? 'would remove' : 'removed'
+  const deletions = opts.dryRun
+    ? ours.map(() => ({ ok: true as const }))
+    : await pool(ours, GROUP_DELETE_CONCURRENCY, g => deleteContainerGroup(arm, rg, g.name))
+  return ours.map((g, i) => {
+    const d = deletions[i]!
+    return {
+      kind: 'container group' as const,
+      name: `${rg}/${g.name}`,
+      detail: `tagged ${OWNER_TAG}=${opts.clusterUid} (this cluster's v2 pods), and no v2 node of the cluster is left`,
+      outcome: d.ok ? verb : 'failed',
+      error: d.ok ? undefined : (d as { error: string }).error
+    }
+  })
+}
