@@ -5,11 +5,15 @@
 // nodes come from the stand-in (local-aks/virtual-nodes-v2.ts); the connector is the real one.
 import { describe, expect, it } from 'vitest'
 import { IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
+import { RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { api, SMP } from '../local-aks/kube-raw.js'
 import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, waitFor, useLocalAks } from './helpers.js'
+import { sleep } from '../../src/util/async.js'
 import type { StepResult } from '../local-aks/runner.js'
 
 const V2_NODES = ['aci-virtual-nodes-virtualnode-0', 'aci-virtual-nodes-virtualnode-1']
+/** The ClusterRoleBinding that gives the user credential ARM hands out cluster-admin (local-aks/cluster.ts). */
+const USER_BINDING = 'local-aks-cluster-user'
 const WINDOWS_NODE = 'virtual-kubelet-aci-connector-windows-eastus'
 const OIDC = { 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId }
 /** What Virtual Nodes v2 needs: Azure CNI node subnet, Calico, a 4-core 16 GB pool, workload identity. */
@@ -56,6 +60,8 @@ describe('Virtual Nodes v2', () => {
       workloadIdentity: false
     })
     env.azure.knobs.setKubernetesConfigurationState('NotRegistered')
+    // Registering ACI is a subscription-wide write: it must wait until every prerequisite has passed.
+    env.azure.knobs.setProviderState('NotRegistered')
     const before = writes().length
     const result = await run({ 'virtual-node-kind': 'v2' })
     expect(result.exitCode).toBe(1)
@@ -68,8 +74,9 @@ describe('Virtual Nodes v2', () => {
       '--enable-oidc-issuer --enable-workload-identity'
     ])
       expect(result.log).toContain(fix)
-    // Only the sign-in's own token request: no PUT, DELETE or POST on a resource.
+    // Only the sign-in's own token request: no PUT, DELETE or POST on a resource (no provider registration either).
     expect(writes().slice(before)).toEqual([])
+    expect(result.log).not.toContain('registering it')
     expect(env.azure.state().extensions).toEqual([])
 
     env.azure.knobs.setClusterNetwork({
@@ -201,6 +208,41 @@ describe('Virtual Nodes v2', () => {
     expect(result.log).toContain('Extension aci-virtual-nodes (microsoft.virtualnodes) ended Failed:')
     expect(result.log).toContain('Helm installation failed : Unable to create the virtualnode StatefulSet')
     expect(result.log).toContain('Installed so far: Virtual Nodes v2 extension aci-virtual-nodes (created by this run)')
+    await removeV2()
+  })
+
+  it('a refusal that goes away mid-wait (an API server restart, its authorization caches filling) is not reported as missing read access', async () => {
+    env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
+    // The nodes come only after the restart, so the action is waiting on its watches through it.
+    env.v2.knobs.registerNodes = false
+    const rbac = env.cluster.kc.makeApiClient(RbacAuthorizationV1Api)
+    const binding = await rbac.readClusterRoleBinding({ name: USER_BINDING })
+    let result: StepResult | undefined
+    try {
+      const running = run({ 'virtual-node-kind': 'v2', 'grant-connector-role': 'true', 'wait-timeout': '5m' }).then(r => (result = r))
+      await waitFor('the extension provisioned', async () => env.azure.state().extensions.some(e => e.state === 'Succeeded') || undefined, 120_000)
+      await sleep(2_000)
+      // A restarted API server refuses (403) what RBAC allows until its caches have synced; that
+      // moment is a fraction of a second here, so the binding is taken away for a few seconds
+      // around the restart to make the refusal certain to be seen.
+      await rbac.deleteClusterRoleBinding({ name: USER_BINDING })
+      await env.cluster.restartApiServer()
+      await sleep(4_000)
+      await rbac.createClusterRoleBinding({ body: { metadata: { name: USER_BINDING }, roleRef: binding.roleRef, subjects: binding.subjects } })
+      // The extension's agent registers its node now (what the extension manager did at install, once the nodes can come).
+      env.v2.knobs.registerNodes = true
+      const extension = env.azure.state().extensions.find(e => e.name === 'aci-virtual-nodes')
+      env.v2.installed('aci-virtual-nodes', extension?.settings ?? {})
+      await running
+    } finally {
+      env.v2.knobs.registerNodes = true
+      await rbac
+        .readClusterRoleBinding({ name: USER_BINDING })
+        .catch(() => rbac.createClusterRoleBinding({ body: { metadata: { name: USER_BINDING }, roleRef: binding.roleRef, subjects: binding.subjects } }))
+    }
+    expectSuccess(result ?? null)
+    expect(result?.log).toMatch(/Watching \S+ was refused for \d+ s and is allowed again: a transient refusal/)
+    expect(result?.log).not.toContain('may lack read access')
     await removeV2()
   })
 

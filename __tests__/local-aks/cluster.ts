@@ -32,6 +32,11 @@ export interface LocalCluster {
   bins: Binaries
   /** Issues a cert signed by the cluster CA (e.g. a kubelet serving cert). */
   issueCert(name: string, opts: CertOptions): Promise<CertPair>
+  /**
+   * Stops kube-apiserver and starts it again with the same flags on the same port, as an AKS
+   * control-plane upgrade or repair does; resolves once it is ready again.
+   */
+  restartApiServer(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -248,47 +253,54 @@ async function boot(
   const server = `https://127.0.0.1:${apiPort}`
   const authConfig = join(dir, 'authentication-config.json')
   if (jwt) writeFileSync(authConfig, authenticationConfig(jwt), { mode: 0o600 })
-  const apiserver = spawnLogged(
-    'kube-apiserver',
-    bins.kubeApiserver,
-    [
-      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-      `--cert-dir=${pki}`,
-      `--tls-cert-file=${serving.certPath}`,
-      `--tls-private-key-file=${serving.keyPath}`,
-      `--secure-port=${apiPort}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
-      '--authorization-mode=RBAC,Node',
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${saPub}`,
-      `--service-account-signing-key-file=${saKey}`,
-      `--client-ca-file=${ca.certPath}`,
-      `--kubelet-client-certificate=${kubeletClient.certPath}`,
-      `--kubelet-client-key=${kubeletClient.keyPath}`,
-      '--kubelet-preferred-address-types=InternalIP',
-      '--enable-priority-and-fairness=false', // saves the APF bootstrap work and goroutines
-      // Debian's etcd 3.4 sends no watch progress notifications, so the watch cache of a
-      // quiet resource never catches up and consistent watches/lists time out with
-      // "Too large resource version". Serving them from etcd directly avoids that.
-      '--watch-cache=false',
-      // A loopback advertise address cannot go into the kubernetes Service's endpoints.
-      '--endpoint-reconciler-type=none',
-      '--allow-privileged=true',
-      '--profiling=false',
-      ...(jwt ? [`--authentication-config=${authConfig}`] : []),
-      '--v=1'
-    ],
-    join(dir, 'kube-apiserver.log')
-  )
-  procs.push(apiserver)
+  const apiserverArgs = [
+    `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+    `--cert-dir=${pki}`,
+    `--tls-cert-file=${serving.certPath}`,
+    `--tls-private-key-file=${serving.keyPath}`,
+    `--secure-port=${apiPort}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--service-cluster-ip-range=${SERVICE_CIDR}`,
+    '--authorization-mode=RBAC,Node',
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${saPub}`,
+    `--service-account-signing-key-file=${saKey}`,
+    `--client-ca-file=${ca.certPath}`,
+    `--kubelet-client-certificate=${kubeletClient.certPath}`,
+    `--kubelet-client-key=${kubeletClient.keyPath}`,
+    '--kubelet-preferred-address-types=InternalIP',
+    '--enable-priority-and-fairness=false', // saves the APF bootstrap work and goroutines
+    // Debian's etcd 3.4 sends no watch progress notifications, so the watch cache of a
+    // quiet resource never catches up and consistent watches/lists time out with
+    // "Too large resource version". Serving them from etcd directly avoids that.
+    '--watch-cache=false',
+    // A loopback advertise address cannot go into the kubernetes Service's endpoints.
+    '--endpoint-reconciler-type=none',
+    '--allow-privileged=true',
+    '--profiling=false',
+    ...(jwt ? [`--authentication-config=${authConfig}`] : []),
+    '--v=1'
+  ]
   const caPem = readFileSync(ca.certPath, 'utf8')
-  await waitFor('kube-apiserver /readyz', deadline, procs, apiserver, async () => {
-    const r = await apiGet(server, '/readyz', caPem, admin)
-    return r.status === 200
-  })
+  const startApiServer = async (until: number): Promise<ManagedProcess> => {
+    const p = spawnLogged('kube-apiserver', bins.kubeApiserver, apiserverArgs, join(dir, 'kube-apiserver.log'))
+    procs.splice(1, 0, p)
+    await waitFor('kube-apiserver /readyz', until, procs, p, async () => {
+      const r = await apiGet(server, '/readyz', caPem, admin)
+      return r.status === 200
+    })
+    return p
+  }
+  let apiserver = await startApiServer(deadline)
   log(`kube-apiserver ready at ${server} (${Date.now() - t0} ms)`)
+  const restartApiServer = async (): Promise<void> => {
+    const t = Date.now()
+    await apiserver.kill(10_000)
+    procs.splice(procs.indexOf(apiserver), 1)
+    apiserver = await startApiServer(Date.now() + 90_000)
+    log(`kube-apiserver restarted (${Date.now() - t} ms)`)
+  }
 
   // --- kubeconfigs
   const adminKubeconfig = kubeconfigYaml(server, ca.certPath, 'admin', admin)
@@ -379,6 +391,7 @@ async function boot(
     kc,
     bins,
     issueCert: (name, o) => issue(name, o),
+    restartApiServer,
     stop
   }
 }

@@ -238,6 +238,16 @@ describe('checkInputsOnRunner', () => {
     expect(await runnerProblems({ 'chart-url': join(dir, 'c-1.0.0.tgz') })).toEqual([])
   })
 
+  it('refuses chart-sha256 with a chart directory before anything is downloaded (a directory has no single digest)', async () => {
+    await mkdir(join(dir, 'chart'))
+    await writeFile(join(dir, 'chart', 'Chart.yaml'), 'apiVersion: v2\nname: c\nversion: 1.0.0\n')
+    const [problem] = await runnerProblems({ 'chart-url': join(dir, 'chart'), 'chart-sha256': 'a'.repeat(64) })
+    expect(problem).toContain('chart-sha256: ')
+    expect(problem).toContain('is a chart directory, which has no single digest; package it with `helm package`')
+    await writeFile(join(dir, 'c-1.0.0.tgz'), '')
+    expect(await runnerProblems({ 'chart-url': join(dir, 'c-1.0.0.tgz'), 'chart-sha256': 'a'.repeat(64) })).toEqual([])
+  })
+
   it('refuses an az older than the supported floor, naming the floor', async () => {
     expect(await runnerProblems({ 'azure-cli-version': '2.29.9' })).toEqual([
       `azure-cli-version: "2.29.9" is older than ${MIN_AZURE_CLI_VERSION}, the oldest az this action supports (federated sign-in and @file arguments); use ${MIN_AZURE_CLI_VERSION} or newer, latest, or leave it empty.`
@@ -277,6 +287,24 @@ describe('command: sweep', () => {
     expect(problemsOf({ command: 'sweep', 'older-than': 'a week' })[0]).toBe('older-than: "a week" is not valid; use a duration such as 36h, 7d or 90m.')
     expect(problemsOf({ 'older-than': '7d' })[0]).toBe('older-than: "7d" is not valid; it applies to command: sweep only.')
     expect(problemsOf({ 'connector-name': 'pr-*' })[0]).toContain('connector-name: "pr-*" is not valid')
+  })
+
+  it('refuses an older-than without a unit: a bare number would be seconds, in a command that deletes', () => {
+    expect(problemsOf({ command: 'sweep', 'older-than': '7' })).toEqual([
+      'older-than: "7" is not valid; give it a unit, such as 7d, 7h or 7m (a bare number would be read as seconds).'
+    ])
+    expect(parse({ command: 'sweep', 'older-than': '7d' }).olderThanMs).toBe(7 * 86_400_000)
+  })
+})
+
+describe('OIDC audience', () => {
+  const oidc = { 'client-id': SP, 'tenant-id': TENANT }
+  it('refuses an audience longer than a federated credential may have (600 characters)', () => {
+    const long = `api://${'a'.repeat(600)}`
+    expect(problemsOf({ ...oidc, audience: long })).toEqual([
+      `audience: it has ${long.length} characters, and a federated credential's audience has at most 600 (Microsoft Entra ID); use the audience the app's federated credential names, such as api://AzureADTokenExchange.`
+    ])
+    expect(parse({ ...oidc, audience: `api://${'a'.repeat(594)}` }).signIn).toMatchObject({ kind: 'oidc', audience: `api://${'a'.repeat(594)}` })
   })
 })
 

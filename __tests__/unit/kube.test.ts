@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest'
-import { isNotFound, kubeconfigSecrets, kubeFromString, watchUntilAborted } from '../../src/kubernetes/kube.js'
+import { describe, expect, it, vi } from 'vitest'
+import { isNotFound, kubeconfigSecrets, kubeFromString, PERSISTENT_REFUSAL_MS, RefusalTracker, watchUntilAborted } from '../../src/kubernetes/kube.js'
 import { sleep } from '../../src/util/async.js'
 
 describe('kubeconfig secrets', () => {
@@ -91,6 +91,50 @@ describe('a watch ended by its caller', () => {
       expect(srv.state.requests).toBe(1)
     } finally {
       await srv.close()
+    }
+  })
+})
+
+describe('a watch refused by the API server', () => {
+  /** What @actions/core printed while `fn` ran (it writes workflow commands to stdout). */
+  function printed(fn: () => void): string {
+    const lines: string[] = []
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation(chunk => {
+      lines.push(String(chunk))
+      return true
+    })
+    try {
+      fn()
+    } finally {
+      spy.mockRestore()
+    }
+    return lines.join('')
+  }
+
+  it('is only a note when the refusal goes away, and a warning once it has lasted PERSISTENT_REFUSAL_MS', () => {
+    vi.useFakeTimers({ now: 0 })
+    try {
+      const brief = new RefusalTracker('/api/v1/nodes')
+      const out = printed(() => {
+        brief.refused('Error: Forbidden')
+        vi.advanceTimersByTime(2_000)
+        brief.refused('Error: Forbidden')
+        brief.allowed()
+      })
+      expect(out).not.toContain('::warning::')
+      expect(out).toContain('Watching /api/v1/nodes was refused for 2 s and is allowed again: a transient refusal')
+
+      const lasting = new RefusalTracker('/api/v1/pods')
+      const warned = printed(() => {
+        lasting.refused('Error: Forbidden')
+        vi.advanceTimersByTime(PERSISTENT_REFUSAL_MS)
+        lasting.refused('Error: Forbidden')
+        lasting.refused('Error: Forbidden')
+      })
+      expect(warned.match(/::warning::/g)).toHaveLength(1)
+      expect(warned).toContain('::warning::Watching /api/v1/pods has been refused for 15 s (Error: Forbidden); the cluster credentials may lack read access.')
+    } finally {
+      vi.useRealTimers()
     }
   })
 })

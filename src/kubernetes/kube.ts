@@ -178,13 +178,17 @@ export async function watchUntilAborted<T extends KubernetesObject>(
   signal: AbortSignal
 ): Promise<void> {
   const watch = new Watch(kube.kc)
-  let warned = false
+  const refusal = new RefusalTracker(path)
   while (!signal.aborted) {
+    let answered = false
     const err = await watchOnce(
       watch,
       path,
       { ...query, resourceVersion: '0' },
       (type, obj) => {
+        // The first event of a watch shows it is allowed again (a refused one gets none).
+        if (!answered) refusal.allowed()
+        answered = true
         // An ERROR event carries a Status (e.g. 410 Gone); the watch ends and is resumed below.
         if (type === 'ERROR') core.debug(`watch on ${path}: ${(obj as { message?: string })?.message ?? 'error'}`)
         else onEvent(type, obj as T)
@@ -193,13 +197,59 @@ export async function watchUntilAborted<T extends KubernetesObject>(
     )
     if (signal.aborted) return
     const reason = err ? String(err) : 'closed by the server'
-    // Forbidden or Unauthorized will not fix itself: say so once where the user sees it.
-    if (!warned && /\b(401|403)\b|Unauthorized|Forbidden/i.test(reason)) {
-      warned = true
-      core.warning(`Watching ${path} is refused (${reason}); the cluster credentials may lack read access. Retrying until the wait times out.`)
-    } else core.debug(`watch on ${path} ended (${reason}); resuming`)
+    if (/\b(401|403)\b|Unauthorized|Forbidden/i.test(reason)) refusal.refused(reason)
+    else {
+      if (!err) refusal.allowed()
+      core.debug(`watch on ${path} ended (${reason}); resuming`)
+    }
     await sleep(RESUME_DELAY_MS)
   }
+}
+
+/**
+ * How long a watch must be refused before the action calls it a missing permission. An API
+ * server that has just restarted refuses requests for a moment while its authorizer's
+ * caches fill (RBAC reads its roles through informers that must sync first), so a refusal
+ * that goes away within this time says nothing about the credentials.
+ */
+export const PERSISTENT_REFUSAL_MS = 15_000
+
+/** Refusals of one watch: a warning only when they last, and a plain note when a lasting one (or any) went away. */
+export class RefusalTracker {
+  private since: number | undefined
+  private warned = false
+
+  constructor(private readonly path: string) {}
+
+  refused(reason: string): void {
+    this.since ??= Date.now()
+    const forMs = Date.now() - this.since
+    if (!this.warned && forMs >= PERSISTENT_REFUSAL_MS) {
+      this.warned = true
+      core.warning(
+        `Watching ${this.path} has been refused for ${Math.round(forMs / 1000)} s (${reason}); the cluster credentials may lack read access. Retrying until the wait times out.`
+      )
+    } else core.debug(`watch on ${this.path} refused (${reason}); retrying`)
+  }
+
+  allowed(): void {
+    if (this.since === undefined) return
+    const forMs = Date.now() - this.since
+    this.since = undefined
+    const what = `Watching ${this.path} was refused for ${Math.round(forMs / 1000)} s and is allowed again`
+    if (this.warned) core.info(`${what}; the refusal was transient after all.`)
+    else noteOnce(`${what}: a transient refusal, as an API server gives for a moment after a restart while its authorization caches fill. Nothing to do.`)
+    this.warned = false
+  }
+}
+
+const noted = new Set<string>()
+/** One note per kind of event a step: several watches recovering from the same restart say it once. */
+function noteOnce(text: string): void {
+  const key = text.replace(/^Watching \S+ was refused for \d+ s/, '')
+  if (noted.has(key)) return
+  noted.add(key)
+  core.info(text)
 }
 
 /**

@@ -250,7 +250,14 @@ function parseConnectorInputs(
 function parseTeardownInputs({ read, bad }: Parse, command: Command): Pick<Inputs, 'olderThanMs' | 'dryRun' | 'verifyAci'> {
   const olderThanText = read('older-than')
   const olderThanMs = olderThanText ? parseDuration(olderThanText) : undefined
-  if (olderThanText && olderThanMs === undefined) bad('older-than', olderThanText, 'use a duration such as 36h, 7d or 90m')
+  // A bare number would be seconds (as wait-timeout reads one): in a command that deletes, `7` is more likely meant as days.
+  if (/^\d+(\.\d+)?$/.test(olderThanText))
+    bad(
+      'older-than',
+      olderThanText,
+      `give it a unit, such as ${olderThanText}d, ${olderThanText}h or ${olderThanText}m (a bare number would be read as seconds)`
+    )
+  else if (olderThanText && olderThanMs === undefined) bad('older-than', olderThanText, 'use a duration such as 36h, 7d or 90m')
   if (olderThanText && command !== 'sweep') bad('older-than', olderThanText, 'it applies to command: sweep only')
   const dryRun = bool(read, 'dry-run', false, bad)
   // An install cannot be tried without changing the cluster; saying so beats a real install.
@@ -449,7 +456,22 @@ function parseSignIn(read: Read, problems: string[], bad: Bad): SignIn {
   }
   checkIds(clientId, tenantId, 'client-id', 'tenant-id', bad)
   if (clientSecret) return { kind: 'secret', clientId, tenantId, clientSecret }
+  const audienceProblem = oidcAudienceProblem(audience)
+  if (audienceProblem) problems.push(`audience: ${audienceProblem}`)
   return { kind: 'oidc', clientId, tenantId, audience }
+}
+
+/**
+ * Microsoft Entra ID takes one audience of at most 600 characters in a federated credential
+ * (Microsoft Graph federatedIdentityCredential, `audiences`: "can only accept a single value
+ * and has a limit of 600 characters"), so the OIDC token must carry exactly that.
+ */
+export const MAX_FEDERATED_AUDIENCE = 600
+
+export function oidcAudienceProblem(audience: string): string | undefined {
+  if (audience.length > MAX_FEDERATED_AUDIENCE)
+    return `it has ${audience.length} characters, and a federated credential's audience has at most ${MAX_FEDERATED_AUDIENCE} (Microsoft Entra ID); use the audience the app's federated credential names, such as ${DEFAULT_OIDC_AUDIENCE}.`
+  return undefined
 }
 
 function checkIds(clientId: string, tenantId: string, clientName: string, tenantName: string, bad: Bad): void {
@@ -503,12 +525,22 @@ export async function checkInputsOnRunner(inputs: Inputs, env: NodeJS.ProcessEnv
   }
   const chartProblem = await localChartProblem(inputs.chartUrl)
   if (chartProblem) problems.push(`chart-url: ${chartProblem}`)
+  else if (inputs.chartSha256 && (await isDirectory(inputs.chartUrl)))
+    problems.push(
+      `chart-sha256: "${inputs.chartUrl}" is a chart directory, which has no single digest; package it with \`helm package\` and point chart-url at the .tgz, or remove chart-sha256.`
+    )
   if (/^\d+\.\d+\.\d+$/.test(inputs.azureCliVersion) && compareVersions(inputs.azureCliVersion, MIN_AZURE_CLI_VERSION) < 0) {
     problems.push(
       `azure-cli-version: "${inputs.azureCliVersion}" is older than ${MIN_AZURE_CLI_VERSION}, the oldest az this action supports (federated sign-in and @file arguments); use ${MIN_AZURE_CLI_VERSION} or newer, latest, or leave it empty.`
     )
   }
   if (problems.length > 0) throw new InputError(problems)
+}
+
+/** Whether a local chart path is a directory (never true for a URL). */
+async function isDirectory(chartUrl: string): Promise<boolean> {
+  if (/^(https?|oci):\/\//.test(chartUrl)) return false
+  return (await fs.stat(path.resolve(chartUrl)).catch(() => undefined))?.isDirectory() ?? false
 }
 
 /** For a local chart path: why helm could not use it, or undefined (URLs are checked when fetched). */

@@ -2,6 +2,7 @@
 // yet), then each installs, then all are waited for, then the samples; the outputs as soon as
 // each is known.
 import * as core from '@actions/core'
+import { ensureProviderRegistered } from '../azure/provider-registration.js'
 import { errorText, settleAll } from '../util/async.js'
 import { NodesNotReadyError, type KindContext, type VirtualNodeKind } from '../virtual-nodes/kind.js'
 import type { Inputs } from './inputs.js'
@@ -16,8 +17,11 @@ import { savePostState, type PostState } from './state.js'
 export type StepContext = KindContext<Inputs> & { report: RunReport }
 
 export async function runInstall(kinds: VirtualNodeKind[], ctx: StepContext, post: PostState): Promise<void> {
+  // Reads only: nothing in Azure or the cluster changes before every kind's prerequisites have passed.
   for (const k of kinds) await k.checkPrerequisites()
   publishPlanned(kinds)
+  // Every kind runs its pods in ACI. Registering is a subscription-wide write, so it comes only now.
+  await ctx.phase('Resource provider', () => ensureProviderRegistered(ctx.arm, { timeoutMs: ctx.deadline.left() }))
   for (const k of kinds) await k.install()
   ctx.report.nodes = await ctx
     .phase('Wait for virtual nodes', () => waitForNodes(kinds))

@@ -8,7 +8,6 @@ import type { Inputs } from './inputs.js'
 import { currentTarget, findAzureCli, installHelm, installKubectl, DEFAULT_HELM_VERSION, DEFAULT_KUBECTL_VERSION } from '../tools/install.js'
 import { signIn, tokenObjectId, type AzureSession } from '../azure/azure-login.js'
 import { ArmClient, getArmAccess } from '../azure/arm.js'
-import { ensureProviderRegistered } from '../azure/provider-registration.js'
 import { adminCredentialProblem, ClusterNotFoundError, getCluster, type ClusterInfo } from '../kubernetes/cluster.js'
 import { INSTALL_PERMISSION, openClusterAccess, REMOVE_PERMISSION, writePrivateFile, type ClusterAccess } from '../kubernetes/cluster-access.js'
 import { Deadline, errorText, settleAll } from '../util/async.js'
@@ -151,21 +150,17 @@ async function signInToAzure(inputs: Inputs, az: string | undefined, deadline: D
 /** The cluster from ARM, or undefined for a remove of a cluster that is gone (reported here). */
 async function readCluster(inputs: Inputs, arm: ArmClient, clock: PhaseClock, report: RunReport, uses: KindUse[]): Promise<ClusterInfo | undefined> {
   return clock.run('Cluster access', async () => {
-    const [info] = await settleAll([
-      getCluster(arm, inputs.resourceGroup, inputs.clusterName).catch(async (err: unknown) => {
-        if (inputs.command === 'remove' && err instanceof ClusterNotFoundError)
-          return reportClusterGone(
-            arm,
-            inputs,
-            report,
-            err,
-            uses.map(u => u.name)
-          )
-        throw err
-      }),
-      // Only an install needs ACI registered; a teardown must work even where it never was.
-      inputs.command === 'install' ? ensureProviderRegistered(arm) : Promise.resolve()
-    ])
+    const info = await getCluster(arm, inputs.resourceGroup, inputs.clusterName).catch(async (err: unknown) => {
+      if (inputs.command === 'remove' && err instanceof ClusterNotFoundError)
+        return reportClusterGone(
+          arm,
+          inputs,
+          report,
+          err,
+          uses.map(u => u.name)
+        )
+      throw err
+    })
     if (!info) return undefined
     core.info(
       `Cluster ${info.name}: Kubernetes ${info.kubernetesVersion} in ${info.location}, API server ${info.fqdn}, node resource group ${info.nodeResourceGroup}, RBAC ${info.enableRBAC}`

@@ -36,20 +36,16 @@ export interface ConnectorIdentityRef {
   isSignedIn: boolean
 }
 
-export type AccessVerdict = { verdict: 'allowed' | 'unchecked' } | { verdict: 'granted'; role: GrantedRole }
+/** allowed: it may; unchecked: it could not be told; grant: it may not, and grant-connector-role lets the install assign the role. */
+export type AccessVerdict = { verdict: 'allowed' | 'unchecked' } | { verdict: 'grant'; objectId: string }
 
 /**
- * Checks (and with `grant`, fixes) the connector identity's access before the install.
- * Throws with the command to run when it may not create container groups. A check that
- * cannot be made (the sign-in identity may not read role assignments) only warns.
+ * Checks the connector identity's access before anything changes (reads only). Throws with
+ * the command to run when it may not create container groups and may not be granted the
+ * role. A check that cannot be made (the sign-in identity may not read role assignments)
+ * only warns.
  */
-export async function ensureConnectorAccess(
-  arm: ArmClient,
-  resourceGroup: string,
-  identity: ConnectorIdentityRef,
-  grant: boolean,
-  cluster: string
-): Promise<AccessVerdict> {
+export async function checkConnectorAccess(arm: ArmClient, resourceGroup: string, identity: ConnectorIdentityRef, grant: boolean): Promise<AccessVerdict> {
   const scope = resourceGroupScope(arm, resourceGroup)
   let allowed: boolean
   try {
@@ -70,12 +66,8 @@ export async function ensureConnectorAccess(
     return { verdict: 'allowed' }
   }
   if (grant && identity.objectId) {
-    const role = await grantContributor(arm, resourceGroup, identity.objectId, 'ServicePrincipal', grantDescription(cluster))
-    core.info(
-      `${role.outcome === 'created' ? 'Assigned' : 'Found'} Contributor on ${scope} for ${identity.description} (grant-connector-role). ` +
-        'It stays after a remove (another connector may use it); the summary says how to delete it.'
-    )
-    return { verdict: 'granted', role }
+    core.info(`${identity.description} may not create container groups in ${resourceGroup} yet; the install assigns it the role first (grant-connector-role).`)
+    return { verdict: 'grant', objectId: identity.objectId }
   }
   throw new Error(
     `The connector's identity (${identity.description}) may not create container groups in resource group ${resourceGroup}: it needs ${CONTAINER_GROUP_WRITE} there, ` +
@@ -83,6 +75,22 @@ export async function ensureConnectorAccess(
       `Assign it the Contributor role there: \`az role assignment create --assignee ${identity.assignee} --role Contributor --scope ${scope}\`, ` +
       `or set grant-connector-role: true to let this action assign it (the sign-in identity then needs Microsoft.Authorization/roleAssignments/write on that scope).`
   )
+}
+
+/** Assigns the connector identity the role checkConnectorAccess found missing (grant-connector-role). */
+export async function grantConnectorAccess(
+  arm: ArmClient,
+  resourceGroup: string,
+  identity: ConnectorIdentityRef,
+  objectId: string,
+  cluster: string
+): Promise<GrantedRole> {
+  const role = await grantContributor(arm, resourceGroup, objectId, 'ServicePrincipal', grantDescription(cluster))
+  core.info(
+    `${role.outcome === 'created' ? 'Assigned' : 'Found'} Contributor on ${resourceGroupScope(arm, resourceGroup)} for ${identity.description} (grant-connector-role). ` +
+      'It stays after a remove (another connector may use it); the summary says how to delete it.'
+  )
+  return role
 }
 
 /**

@@ -21,7 +21,7 @@ import {
 } from '../kind.js'
 import { clusterLabel, type OsType } from '../naming.js'
 import { logItems, type InstallItemKind, type NodeStatus } from '../report.js'
-import { ensureConnectorAccess, grantedRoleItems, type ConnectorIdentityRef } from './access.js'
+import { checkConnectorAccess, grantConnectorAccess, grantedRoleItems, type AccessVerdict, type ConnectorIdentityRef } from './access.js'
 import { insecureChartWarning, verifiedChart } from './chart.js'
 import { connectorLeftovers } from './cluster-gone.js'
 import type { ConnectorInputs } from './inputs.js'
@@ -146,6 +146,8 @@ class ConnectorKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
   private readonly settings: ConnectorSettings
   private chartRef: string
   private diagnosis: DiagnosisContext
+  /** What checkPrerequisites found of the connector identity's role; a grant it calls for is made by install. */
+  private access?: AccessVerdict
 
   constructor(
     private readonly ctx: Ctx,
@@ -170,11 +172,9 @@ class ConnectorKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
     // Checked before anything is installed; helm then gets the verified file.
     this.chartRef = await verifiedChart(inputs.chartUrl, inputs.chartSha256, ctx.helm.workDir)
     // A connector that may not create container groups turns Ready anyway, and every pod on it then stays Pending.
-    const access = await ctx.phase('Connector access', () =>
-      ensureConnectorAccess(ctx.arm, this.aciResourceGroup, connectorIdentityRef(ctx, this.settings), inputs.grantConnectorRole, clusterLabel(inputs))
+    this.access = await ctx.phase('Connector access', () =>
+      checkConnectorAccess(ctx.arm, this.aciResourceGroup, connectorIdentityRef(ctx, this.settings), inputs.grantConnectorRole)
     )
-    if (access.verdict === 'granted') ctx.report.roles = [...(ctx.report.roles ?? []), access.role]
-    this.diagnosis = { ...this.diagnosis, roleJustGranted: access.verdict === 'granted' }
     // Every namespace before changing anything, so a conflict leaves nothing half done.
     await settleAll(this.connectors.map(c => checkNamespaceFree(ctx.kube, c, ctx.deadline.left())))
   }
@@ -185,6 +185,14 @@ class ConnectorKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
 
   async install(): Promise<void> {
     const { ctx, connectors } = this
+    if (this.access?.verdict === 'grant') {
+      const access = this.access
+      const role = await ctx.phase('Connector access: grant', () =>
+        grantConnectorAccess(ctx.arm, this.aciResourceGroup, connectorIdentityRef(ctx, this.settings), access.objectId, clusterLabel(this.inputs))
+      )
+      ctx.report.roles = [...(ctx.report.roles ?? []), role]
+      this.diagnosis = { ...this.diagnosis, roleJustGranted: true }
+    }
     await ctx.phase(`Install connector (${connectors.map(c => c.os).join(', ')})`, async () => {
       const [records, chart] = await settleAll([
         settleAll(connectors.map(c => readRelease(ctx.kube, c.release, RELEASE_NAMESPACE))),
