@@ -24,6 +24,7 @@ import { connectorNames } from '../src/virtual-nodes/connector/names.js'
 import { connectorPlacement } from '../src/virtual-nodes/connector/placement.js'
 import { installArgs, renderValues } from '../src/virtual-nodes/connector/release.js'
 import { sampleDeployment } from '../src/virtual-nodes/samples.js'
+import { benchBusyCluster, printBusyRows, type BusyRow } from './bench-busy.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 /** The nightly sweep of a busy CI cluster: connectors of a dozen closed pull requests. */
@@ -327,8 +328,11 @@ async function distFirstLine(env: LocalAks): Promise<number> {
   }
 }
 
+/** BENCH_ONLY=busy runs only the busy-cluster rows; BENCH_ACTION_DIR benches another build of the action there (a before/after). */
+const ONLY_BUSY = process.env.BENCH_ONLY === 'busy'
 const env = await startLocalAks()
 const f = await fixture(env)
+let busyRows: BusyRow[] = []
 const t = {
   scriptInstall: [] as number[],
   scriptRemove: [] as number[],
@@ -365,7 +369,7 @@ try {
   // Warm-up (not timed): the tool cache, the provider registration, page caches.
   await action('warm-up install', inputs)
   await action('warm-up remove', { ...inputs, command: 'remove' })
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= (ONLY_BUSY ? 0 : ROUNDS); round++) {
     t.scriptInstall.push(await scriptRun(env, f, 'install'))
     t.scriptRemove.push(await scriptRun(env, f, 'remove'))
     t.actionInstall.push((await action(`install round ${round}`, inputs)).durationMs)
@@ -382,7 +386,7 @@ try {
     await scriptRun(env, f, 'remove')
     t.dist.push(await distFirstLine(env))
   }
-  for (let round = 1; round <= SWEEP_ROUNDS; round++) {
+  for (let round = 1; round <= (ONLY_BUSY ? 0 : SWEEP_ROUNDS); round++) {
     for (const n of [1, SWEEP_MANY]) {
       const prefix = `sw${round}n${n}-`
       await installForSweep(env, f, prefix, n)
@@ -397,6 +401,8 @@ try {
       ;(n === 1 ? t.sweepOne : t.sweepMany).push(result.durationMs)
     }
   }
+  // Last: it leaves the cluster busy.
+  busyRows = await benchBusyCluster(env, process.env.BENCH_ACTION_DIR)
 } catch (err) {
   failed = true
   console.error(err)
@@ -443,4 +449,5 @@ if (t.actionInstall.length > 0) {
     console.log(`| ${p.run} | ${p.counts.az} | ${p.counts.helm} | ${p.counts.kubectl} | ${p.counts.kubelogin} | ${p.throttled} | ${p.phases} |`)
   console.log('\nThe script starts az 2 times (login, aks get-credentials), helm 2, kubectl 7 per install; az 2, helm 2, kubectl 3 per removal.')
 }
+if (busyRows.length > 0) printBusyRows(busyRows)
 process.exit(failed ? 1 : 0)

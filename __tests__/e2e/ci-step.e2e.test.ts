@@ -263,7 +263,15 @@ describe('CI step: install Both with samples', () => {
       'Nothing to remove: no Helm release of connector "aci-connector" (today\'s chart or the old CLI\'s) and no virtual node of it is in the cluster.'
     )
     expect(second.main.summary).toContain('Nothing to remove: no connector release or virtual node of this connector is installed.')
-    expect(JSON.parse(second.main.outputs.swept)).toEqual({ dryRun: false, releases: [], nodes: [], containerGroups: [], notAttributable: [] })
+    expect(JSON.parse(second.main.outputs.swept)).toEqual({
+      dryRun: false,
+      releases: [],
+      extensions: [],
+      addons: [],
+      nodes: [],
+      containerGroups: [],
+      notAttributable: []
+    })
     await expectNoSecretLeak(env, [first.main, second.main])
   })
 

@@ -10,6 +10,7 @@ import { aksAzureJson, IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../
 import { HELM3_VERSION } from '../local-aks/binaries.js'
 import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, secretSignIn, setReleaseStatus, waitFor, useLocalAks } from './helpers.js'
 import { sleep } from '../../src/util/async.js'
+import { DEFAULT_CHART_URL } from '../../src/runner/inputs.js'
 
 describe('failures that say what to do', () => {
   let env: LocalAks
@@ -310,6 +311,26 @@ describe('failures that say what to do', () => {
     } finally {
       env.azure.knobs.latencyMs = 0
     }
+  })
+
+  it('the default chart is checked against its published digest: a different file at its github.com path is refused before anything is installed', async () => {
+    // This machine cannot reach github.com: the runner's proxy answers for it with the chart as
+    // packaged here from azure-aci v1.6.4's module source, which is not the published file.
+    const localChart = Buffer.from(await (await fetch(env.chartUrl)).arrayBuffer())
+    env.azure.serveOnGithub(new URL(DEFAULT_CHART_URL).pathname, localChart)
+    const helmRuns = (await env.argvLog()).split('\n').filter(l => l.startsWith('helm ')).length
+    const { result, job: j } = await mainOnly(env, { ...secretSignIn, 'chart-url': '', 'connector-name': 'pinned' }, undefined, env.publicAzureEnv)
+    await j.cleanup()
+    expect(result.exitCode).toBe(1)
+    expect(result.log).toMatch(
+      new RegExp(
+        `The default chart ${DEFAULT_CHART_URL.replace(/[.]/g, '\\.')} has SHA-256 [0-9a-f]{64}, not 10461acdb8c730bf45504257e182d7503649b0126442f1778ea6a768a06e6f81, the digest of the file the azure-aci project published`
+      )
+    )
+    expect(env.azure.requests.some(r => r.host === 'github.com' && r.status === 200)).toBe(true)
+    // Refused before helm ran and before any release or node.
+    expect((await env.argvLog()).split('\n').filter(l => l.startsWith('helm ')).length).toBe(helmRuns)
+    expect(await releasesIn(env)).not.toContain('pinned-linux-eastus')
   })
 
   it('a corrupted kubectl download fails the step and caches nothing', async () => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { azLoginAmbient, ensureAzCli } from '../local-aks/az-cli.js'
 import { runMain, runPost } from '../local-aks/runner.js'
+import type { Caller } from '../local-aks/azure-http.js'
 import {
   expectNoSecretLeak,
   expectSuccess,
@@ -21,10 +22,18 @@ import {
 } from './helpers.js'
 
 const LINUX_NODE = 'virtual-kubelet-pr-42-linux-eastus'
+/** The custom role grant-connector-role makes for the node resource group (src/azure/role-definitions.ts). */
+const VIRTUAL_NODE_ROLE = `Virtual nodes on ACI (aks-aci-connector-action) ${IDS.subscriptionId}/${IDS.nodeResourceGroup}`
 
 describe('ephemeral cluster per pull request, and scheduled teardown', () => {
   let env: LocalAks
   useLocalAks({}, e => (env = e))
+
+  const kubeletCaller = (): Caller => ({
+    appId: IDS.kubeletIdentityClientId,
+    objectId: env.azure.objectId(IDS.kubeletIdentityClientId),
+    tenantId: IDS.tenantId
+  })
 
   it('OIDC sign-in: the kubelet identity has no role, so nothing is installed; asked to, the action grants it', async () => {
     const inputs = { ...env.baseInputs(), 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId, 'connector-name': 'pr-41' }
@@ -55,12 +64,16 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
     try {
       expectSuccess(main)
       expect(isReady(await node(env, LINUX_NODE))).toBe(true)
+      // The least that works (32.8): a custom role with only what the connector does in ACI, not Contributor on the whole group.
       expect(main.log).toContain(
-        `Assigned Contributor on ${NODE_RESOURCE_GROUP_SCOPE} for the cluster's kubelet identity ${IDS.kubeletIdentityClientId} (grant-connector-role).`
+        `Assigned role "${VIRTUAL_NODE_ROLE}" on ${NODE_RESOURCE_GROUP_SCOPE} for the cluster's kubelet identity ${IDS.kubeletIdentityClientId} (grant-connector-role): only Microsoft.ContainerInstance/containerGroups/read,`
       )
       expect(env.azure.rbac.assignments().filter(a => a.principalId === env.azure.objectId(IDS.kubeletIdentityClientId))).toMatchObject([
-        { roleName: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE }
+        { roleName: VIRTUAL_NODE_ROLE, scope: NODE_RESOURCE_GROUP_SCOPE }
       ])
+      // The identity any pod can reach through IMDS may not, say, delete the cluster's disks or VNet.
+      expect(env.azure.rbac.authorize(kubeletCaller(), 'Microsoft.Network/virtualNetworks/delete', NODE_RESOURCE_GROUP_SCOPE)).toMatchObject({ status: 403 })
+      expect(env.azure.rbac.authorize(kubeletCaller(), 'Microsoft.ContainerInstance/containerGroups/write', NODE_RESOURCE_GROUP_SCOPE)).toBeUndefined()
       // The sample runs in ACI: a container group named <namespace>-<pod>, tagged by the connector.
       const [group] = env.azure.aci.groups()
       expect(env.azure.aci.groups()).toHaveLength(1)
@@ -92,7 +105,7 @@ describe('ephemeral cluster per pull request, and scheduled teardown', () => {
         `Granted by aks-aci-connector-action (grant-connector-role) to the ACI connector of AKS cluster ${IDS.resourceGroup}/${IDS.clusterName}`
       )
       expect(main.summary).toContain(`yes; delete with \`az role assignment delete --ids ${granted?.id}\``)
-      expect(post.summary).toContain(`| role assignment | \`Contributor on ${IDS.nodeResourceGroup} for ${granted?.principalId}\` |`)
+      expect(post.summary).toContain(`| role assignment | \`"${VIRTUAL_NODE_ROLE}" on ${IDS.nodeResourceGroup} for ${granted?.principalId}\` |`)
       expect(post.summary).toContain(`delete with \`az role assignment delete --ids ${granted?.id}\``)
       expect(await node(env, LINUX_NODE)).toBeUndefined()
       expect(await releasesIn(env)).toEqual([])

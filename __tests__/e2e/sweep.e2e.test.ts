@@ -83,6 +83,9 @@ describe('command: sweep', () => {
     // The ghost node is too young for older-than (it was created just now), the team's is another connector's.
     const expected = {
       releases: ['default/pr-1-linux-eastus'],
+      // A sweep not told the kind looks for every kind: none of v2 or the add-on is here.
+      extensions: [],
+      addons: [],
       nodes: ['virtual-kubelet-pr-1-linux-eastus'],
       containerGroups: [`${IDS.nodeResourceGroup}/default-left-behind`],
       notAttributable: []
@@ -138,7 +141,15 @@ describe('command: sweep', () => {
     const again = await job(env, inputs)
     await again.job.cleanup()
     expectSuccess(again.main)
-    expect(JSON.parse(again.main.outputs.swept)).toEqual({ dryRun: false, releases: [], nodes: [], containerGroups: [], notAttributable: [] })
+    expect(JSON.parse(again.main.outputs.swept)).toEqual({
+      dryRun: false,
+      releases: [],
+      extensions: [],
+      addons: [],
+      nodes: [],
+      containerGroups: [],
+      notAttributable: []
+    })
     expect(again.main.summary).toContain('Nothing to sweep')
     await expectNoSecretLeak(env, [dry.main, swept.main, young.main, blip.main, again.main])
   })

@@ -108,7 +108,10 @@ describe('Virtual Nodes v2', () => {
     expect(env.azure.state().extensions).toMatchObject([{ name: 'aci-virtual-nodes', state: 'Succeeded', settings: { replicaCount: '2' } }])
     expect(main.log).toContain('(grant-connector-role)')
     const v2Grants = (): unknown[] => env.azure.rbac.assignments().filter(a => a.description?.includes('to Virtual Nodes v2 of AKS cluster'))
-    expect(v2Grants()).toMatchObject([{ roleName: 'Contributor', scope: NODE_RESOURCE_GROUP_SCOPE }])
+    // v2's documented custom role (Docs/SecurityCustomizations.md), not Contributor on the node resource group.
+    expect(v2Grants()).toMatchObject([
+      { roleName: `Virtual nodes on ACI (aks-aci-connector-action) ${IDS.subscriptionId}/${IDS.nodeResourceGroup}`, scope: NODE_RESOURCE_GROUP_SCOPE }
+    ])
     expect(await v2Nodes()).toEqual(V2_NODES)
     for (const n of V2_NODES) expect(isReady(await node(env, n))).toBe(true)
     expect(JSON.parse(main.outputs.nodes)).toEqual(V2_NODES.map(n => ({ node: n, os: 'Linux', kind: 'v2' })))
@@ -166,7 +169,7 @@ describe('Virtual Nodes v2', () => {
     expect(env.azure.aci.groups()).toEqual([])
     // The extension's identity went with it, so the role granted to it went too.
     expect(v2Grants()).toEqual([])
-    expect(removed.log).toMatch(/role assignment Contributor on \S+ for \S+: removed/)
+    expect(removed.log).toMatch(/role assignment "Virtual nodes on ACI \(aks-aci-connector-action\) \S+" on \S+ for \S+: removed/)
     await waitFor('no pod left in default', async () => (await env.core.listNamespacedPod({ namespace: 'default' })).items.length === 0 || undefined)
   })
 

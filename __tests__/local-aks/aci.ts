@@ -126,7 +126,14 @@ export function createAci(opts: AciOptions): Aci {
           : {})
       }
     }))
-    const ipAddress = g.body.properties?.ipAddress ? { ...g.body.properties.ipAddress, ...(g.ip ? { ip: g.ip } : {}) } : undefined
+    // A group in a VNet has its private address whether or not the request named an ipAddress
+    // (https://learn.microsoft.com/azure/container-instances/container-instances-vnet: "assigned a private IP address").
+    const inVnet = Boolean((g.body.properties?.subnetIds as unknown[] | undefined)?.length)
+    const ipAddress = g.body.properties?.ipAddress
+      ? { ...g.body.properties.ipAddress, ...(g.ip ? { ip: g.ip } : {}) }
+      : inVnet && g.ip
+        ? { type: 'Private', ip: g.ip }
+        : undefined
     return {
       id: idOf(g),
       name: g.name,

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto'
 import { armError, type Caller, type Reply, type Req } from './azure-http.js'
 import type { Aci } from './aci.js'
 import type { Rbac } from './azure-rbac.js'
-import type { Entra } from './entra.js'
+import { objectIdFor, type Entra } from './entra.js'
 
 export type ProviderState = 'NotRegistered' | 'Registering' | 'Registered'
 
@@ -62,9 +62,27 @@ export interface ExtensionEvents {
   uninstalled(name: string): void
 }
 
+/**
+ * What AKS does in the cluster when the virtual-node add-on (addonProfiles.aciConnectorLinux)
+ * is enabled or disabled; the add-on stand-in (virtual-node-addon.ts) listens.
+ */
+export interface AddonEvents {
+  enabled(addon: { subnetName: string; identityClientId: string; vnetName: string; vnetResourceGroup: string }): void
+  disabled(): void
+}
+
+/** The identity AKS makes for the add-on: `aciconnectorlinux-<cluster>` in the node resource group. */
+export interface AddonIdentity {
+  clientId: string
+  objectId: string
+  resourceId: string
+}
+
 export interface ArmOptions {
   /** The v2 stand-in, told when an extension's release comes and goes. */
   extensionEvents?: ExtensionEvents
+  /** The add-on stand-in, told when the virtual-node add-on is enabled or disabled. */
+  addonEvents?: AddonEvents
   subscription: { id: string; name: string }
   tenantId: string
   cluster: ManagedClusterOptions
@@ -79,6 +97,8 @@ export interface ArmOptions {
 export interface ArmKnobs {
   /** The next `count` ARM requests whose path starts with `pathPrefix` fail with `status`. */
   failNext(count: number, status: 403 | 429 | 503, retryAfterSeconds: number, pathPrefix?: string): void
+  /** Failures asked for with failNext and not yet served are dropped. */
+  clearFailures(): void
   setProviderState(s: ProviderState): void
   /** A resource group apart from the cluster's two (one a team made for ACI, say); its role assignments are the test's to make. */
   addResourceGroup(name: string): string
@@ -89,8 +109,28 @@ export interface ArmKnobs {
   setClusterNetwork(n: Partial<ClusterNetworkOptions>): void
   /** Microsoft.KubernetesConfiguration's registration state (default Registered). */
   setKubernetesConfigurationState(s: ProviderState): void
-  /** The next extension PUT ends Failed with this errorInfo message (as an extension whose Helm install failed). */
+  /**
+   * The cluster's VNet in a resource group of its own (`az aks create --vnet-subnet-id`): the
+   * node pool's subnet is aks-subnet there. Undefined: AKS-managed, in the node resource group.
+   */
+  setOwnVnet(resourceGroup: string | undefined): void
+  /** The virtual-node add-on, enabled as someone else (az, the portal) would have done it. */
+  enableAddonAsOther(subnetName: string): void
+  /** A subnet of the cluster's VNet, made as `az network vnet subnet create` makes one (no delegation). */
+  addSubnet(name: string, addressPrefix: string): void
+  /** A microsoft.virtualnodes extension made by someone else (another team's, with the name they chose). */
+  putExtensionAsOther(name: string, replicaCount: number): void
+  /** The next extension PUT ends Failed with this message in its statuses (as an extension whose Helm install failed). */
   failNextExtension(message: string): void
+  /** How long the extension manager takes per install, update or uninstall (default EXTENSION_OPERATION_MS): a test control. */
+  setExtensionOperationMs(ms: number): void
+  /**
+   * The next `reads` GETs of a deleted extension still show the state from before its DELETE:
+   * ARM's read of a resource can lag an accepted long-running operation, which is why clients
+   * poll the operation's Azure-AsyncOperation URL for its outcome
+   * (https://learn.microsoft.com/azure/azure-resource-manager/management/async-operations). A test control.
+   */
+  lagReadsAfterDelete(reads: number): void
   /**
    * The cluster is deleted: ARM answers 404 for it, and its node resource group is gone with
    * it, container groups and all (https://learn.microsoft.com/azure/aks/concepts-clusters-workloads#node-resource-group).
@@ -104,8 +144,15 @@ export interface Arm {
     providerState: ProviderState
     registerCalls: number
     extensions: Array<{ name: string; state: string; settings: Record<string, string> }>
+    /** Each extension DELETE with the state the extension was in when it came. */
+    extensionDeletes: Array<{ name: string; stateBefore: string }>
     subnets: StoredVnet['subnets']
+    /** The cluster's virtual-node add-on profile; PUTs of the managed cluster so far. */
+    addon: { enabled: boolean; subnetName?: string; identity?: AddonIdentity; provisioningState: string }
+    clusterPuts: number
   }
+  /** The client IDs IMDS serves on the agent node: the kubelet identity and the add-on's while it is enabled. */
+  vmIdentities(): string[]
   /** `base`: the origin the client used (for 401 challenges). */
   handle(req: Req, base: string): Reply
 }
@@ -187,6 +234,8 @@ export function createThrottle(now: () => number = Date.now): (principal: string
 
 /** How long the extension manager takes to install or uninstall an extension's release here. */
 export const EXTENSION_OPERATION_MS = 1500
+/** How long an update of the managed cluster (an add-on enabled or disabled) runs here. */
+export const CLUSTER_OPERATION_MS = 1500
 
 interface StoredExtension {
   name: string
@@ -196,7 +245,13 @@ interface StoredExtension {
   state: 'Creating' | 'Updating' | 'Succeeded' | 'Failed' | 'Deleting'
   since: number
   principalId: string
+  /** AKS has given the extension its identity (not yet while it is first created). */
+  identityAssigned: boolean
+  createdAt: string
   failure?: string
+  /** GETs left that show `shownState` (lagReadsAfterDelete). */
+  lagReads?: number
+  shownState?: StoredExtension['state']
 }
 
 interface StoredVnet {
@@ -251,7 +306,20 @@ export function createArm(opts: ArmOptions): Arm {
   const network: ClusterNetworkOptions = { networkPlugin: 'kubenet', vmSize: 'Standard_DS2_v2', authorizedIpRanges: [], workloadIdentity: false }
   let kubernetesConfigurationState: ProviderState = 'Registered'
   const extensions = new Map<string, StoredExtension>()
+  // The virtual-node add-on: az aks enable-addons --addons virtual-node PUTs the cluster with
+  // addonProfiles.aciConnectorLinux = { enabled, config: { SubnetName } } (azure-cli acs
+  // addonconfiguration.py update_addons); disabling sets enabled false and config null.
+  const addon: { enabled: boolean; known: boolean; subnetName?: string; identity?: AddonIdentity; op?: { since: number; enable: boolean } } = {
+    enabled: false,
+    known: false
+  }
+  let clusterPuts = 0
+  /** Where the cluster's VNet lives: its own resource group (BYO VNet), or undefined for the node resource group. */
+  let vnetGroup: string | undefined
   let nextExtensionFailure: string | undefined
+  let extensionOperationMs = EXTENSION_OPERATION_MS
+  let lagAfterDelete = 0
+  const extensionDeletes: Array<{ name: string; stateBefore: string }> = []
   // The VNet AKS makes in the node resource group for a cluster with AKS-managed networking
   // (named aks-vnet-<number>, address space 10.224.0.0/12, node subnet aks-subnet 10.224.0.0/16).
   const vnet: StoredVnet = {
@@ -264,10 +332,38 @@ export function createArm(opts: ArmOptions): Arm {
     setKubernetesConfigurationState: s => {
       kubernetesConfigurationState = s
     },
+    setOwnVnet: rg => {
+      vnetGroup = rg
+      if (rg && !extraGroups.includes(rg)) extraGroups.push(rg)
+    },
+    enableAddonAsOther: subnetName => startAddonOperation(true, subnetName),
+    addSubnet: (name, addressPrefix) => {
+      vnet.subnets = [...vnet.subnets.filter(x => x.name !== name), { name, addressPrefix, delegations: [] }]
+    },
+    putExtensionAsOther: (name, replicaCount) => {
+      extensions.set(name.toLowerCase(), {
+        name,
+        extensionType: 'microsoft.virtualnodes',
+        releaseNamespace: 'vn-system',
+        settings: { replicaCount: String(replicaCount), aciSubnetName: 'virtualnodes-aci-subnet' },
+        state: 'Creating',
+        since: Date.now(),
+        principalId: randomUUID(),
+        identityAssigned: false,
+        createdAt: new Date().toISOString()
+      })
+    },
     failNextExtension: message => {
       nextExtensionFailure = message
     },
+    setExtensionOperationMs: ms => {
+      extensionOperationMs = ms
+    },
+    lagReadsAfterDelete: reads => {
+      lagAfterDelete = reads
+    },
     failNext: (remaining, status, retryAfterSeconds, pathPrefix) => failures.push({ remaining, status, retryAfterSeconds, pathPrefix }),
+    clearFailures: () => void failures.splice(0),
     addResourceGroup: name => {
       if (!extraGroups.includes(name)) extraGroups.push(name)
       return `${subscriptionScope}/resourceGroups/${name}`
@@ -342,6 +438,104 @@ export function createArm(opts: ArmOptions): Arm {
     registrationPolicy: 'RegistrationRequired'
   })
 
+  /** The VNet's id, wherever it lives. */
+  const vnetId = (): string =>
+    `${subscriptionScope}/resourceGroups/${vnetGroup ?? cluster.nodeResourceGroup}/providers/Microsoft.Network/virtualNetworks/${vnet.name}`
+
+  /**
+   * The add-on's profile as ARM shows it (ManagedClusterAddonProfile: enabled, config, and the
+   * read-only identity AKS makes for it, `aciconnectorlinux-<cluster>` in the node resource
+   * group, per azure-aci docs/UPGRADE-README.md). A disabled add-on stays listed, disabled.
+   */
+  function addonProfiles(): Record<string, unknown> {
+    settleAddon()
+    if (!addon.known) return {}
+    if (!addon.enabled) return { aciConnectorLinux: { enabled: false, config: null } }
+    return {
+      aciConnectorLinux: {
+        enabled: true,
+        config: { SubnetName: addon.subnetName },
+        ...(addon.identity ? { identity: addon.identity } : {})
+      }
+    }
+  }
+
+  /**
+   * Enabling makes the add-on's identity, gives it Contributor on the node resource group (az
+   * leaves that to AKS unless the VNet is the user's own: "the permission is already granted in
+   * AKS RP", azure-cli acs custom.py; which role AKS gives is not published, Contributor here)
+   * and, once the cluster's update has run, deploys the connector (addonEvents). Disabling
+   * takes the connector away; the identity is not deleted here (what AKS does with it is not published).
+   */
+  function startAddonOperation(enable: boolean, subnetName?: string): void {
+    settleAddon()
+    addon.known = true
+    if (enable && !addon.enabled) {
+      const clientId = randomUUID()
+      const principal = {
+        clientId,
+        objectId: objectIdFor(`aciconnectorlinux:${clientId}`),
+        displayName: `aciconnectorlinux-${cluster.name}`,
+        kind: 'ManagedIdentity' as const
+      }
+      opts.entra.addPrincipal(principal)
+      opts.rbac.assign(principal.objectId, 'Contributor', `${subscriptionScope}/resourceGroups/${cluster.nodeResourceGroup}`)
+      addon.identity = {
+        clientId,
+        objectId: principal.objectId,
+        resourceId: `${subscriptionScope}/resourcegroups/${cluster.nodeResourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/aciconnectorlinux-${cluster.name}`
+      }
+    }
+    if (!enable) addon.identity = undefined
+    addon.enabled = enable
+    addon.subnetName = enable ? subnetName : undefined
+    addon.op = { since: Date.now(), enable }
+  }
+
+  /** A cluster update ends CLUSTER_OPERATION_MS after it began; the add-on's connector comes or goes then. */
+  function settleAddon(): void {
+    if (!addon.op || Date.now() - addon.op.since < CLUSTER_OPERATION_MS) return
+    const { enable } = addon.op
+    addon.op = undefined
+    if (enable && addon.identity)
+      opts.addonEvents?.enabled({
+        subnetName: addon.subnetName ?? '',
+        identityClientId: addon.identity.clientId,
+        vnetName: vnet.name,
+        vnetResourceGroup: vnetGroup ?? cluster.nodeResourceGroup
+      })
+    if (!enable) opts.addonEvents?.disabled()
+  }
+
+  /**
+   * PUT of the managed cluster, as `az aks enable-addons` / `disable-addons` send it (the whole
+   * cluster, its add-on profile changed): needs managedClusters/write; answers 200 with the
+   * cluster Updating and an Azure-AsyncOperation header (a long-running operation).
+   */
+  function putCluster(req: Req, caller: Caller, scope: string): Reply {
+    const denied = authorize(caller, 'Microsoft.ContainerService/managedClusters/write', scope)
+    if (denied) return denied
+    let body: { properties?: { addonProfiles?: Record<string, { enabled?: boolean; config?: Record<string, string> | null }> } }
+    try {
+      body = JSON.parse(req.body) as typeof body
+    } catch {
+      return armError(400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized.')
+    }
+    if (addon.op)
+      return armError(
+        409,
+        'OperationNotAllowed',
+        "Operation is not allowed because there's an in progress update managed cluster operation on the managed cluster."
+      )
+    clusterPuts++
+    const profiles = body.properties?.addonProfiles ?? {}
+    const key = Object.keys(profiles).find(k => k.toLowerCase() === 'aciconnectorlinux')
+    const wanted = key ? profiles[key] : undefined
+    if (wanted && wanted.enabled !== addon.enabled) startAddonOperation(wanted.enabled === true, wanted.config?.SubnetName)
+    const operation = `https://management.azure.com${scope}/operations/${randomUUID()}?api-version=${req.url.searchParams.get('api-version') ?? ''}`
+    return { status: 200, body: clusterBody(), headers: { 'Azure-AsyncOperation': operation } }
+  }
+
   function clusterBody(): Record<string, unknown> {
     const dnsPrefix = `${cluster.name}-${cluster.resourceGroup}-${sub.id.slice(0, 6)}`.slice(0, 54)
     return {
@@ -352,7 +546,7 @@ export function createArm(opts: ArmOptions): Arm {
       sku: { name: 'Base', tier: 'Free' },
       identity: { type: 'SystemAssigned', principalId: randomUUID(), tenantId: opts.tenantId },
       properties: {
-        provisioningState: 'Succeeded',
+        provisioningState: addon.op ? 'Updating' : 'Succeeded',
         powerState: { code: 'Running' },
         kubernetesVersion: cluster.kubernetesVersion,
         currentKubernetesVersion: cluster.kubernetesVersion,
@@ -379,11 +573,12 @@ export function createArm(opts: ArmOptions): Arm {
             osType: 'Linux',
             osSKU: 'Ubuntu',
             nodeImageVersion: 'AKSUbuntu-2204gen2containerd-202401.09.0',
-            enableFIPS: false
+            enableFIPS: false,
+            ...(vnetGroup ? { vnetSubnetID: `${vnetId()}/subnets/aks-subnet` } : {})
           }
         ],
         servicePrincipalProfile: { clientId: 'msi' },
-        addonProfiles: {},
+        addonProfiles: addonProfiles(),
         nodeResourceGroup: cluster.nodeResourceGroup,
         enableRBAC: cluster.enableRBAC,
         networkProfile: {
@@ -478,7 +673,7 @@ export function createArm(opts: ArmOptions): Arm {
       const found = !clusterDeleted && known === cluster.resourceGroup && name.toLowerCase() === cluster.name.toLowerCase()
       const scope = `${rgScope}/providers/Microsoft.ContainerService/managedClusters/${name}`
       const action = rest.length === 5 ? `Microsoft.ContainerService/managedClusters/${rest[4]}/action` : 'Microsoft.ContainerService/managedClusters/read'
-      const denied = rest.length >= 7 ? undefined : authorize(caller, action, scope)
+      const denied = rest.length >= 7 || (rest.length === 4 && req.method === 'PUT') ? undefined : authorize(caller, action, scope)
       if (denied) return denied
       if (!found) {
         return armError(
@@ -488,6 +683,7 @@ export function createArm(opts: ArmOptions): Arm {
         )
       }
       if (rest.length === 4 && req.method === 'GET') return { status: 200, body: clusterBody() }
+      if (rest.length === 4 && req.method === 'PUT') return putCluster(req, caller, scope)
       if (rest.length >= 7 && l[4] === 'providers' && l[5] === 'microsoft.kubernetesconfiguration' && l[6] === 'extensions')
         return handleExtensions(req, caller, `${scope}/providers/Microsoft.KubernetesConfiguration/extensions`, rest.slice(7))
       if (rest.length === 5 && req.method === 'POST' && l[4] === 'listclusterusercredential') {
@@ -526,24 +722,35 @@ export function createArm(opts: ArmOptions): Arm {
         "The subscription is not registered to use namespace 'Microsoft.KubernetesConfiguration'. See https://aka.ms/rps-not-found for how to register subscriptions."
       )
     for (const e of extensions.values()) settleExtension(e)
-    const view = (e: StoredExtension): Record<string, unknown> => ({
-      id: `${scope}/${e.name}`,
-      name: e.name,
-      type: 'Microsoft.KubernetesConfiguration/extensions',
-      properties: {
-        extensionType: e.extensionType,
-        autoUpgradeMinorVersion: true,
-        scope: { cluster: { releaseNamespace: e.releaseNamespace } },
-        configurationSettings: e.settings,
-        provisioningState: e.state,
-        statuses: [],
-        ...(e.state === 'Failed' && e.failure ? { errorInfo: { code: 'ExtensionOperationFailed', message: e.failure } } : {}),
-        aksAssignedIdentity: { principalId: e.principalId, tenantId: opts.tenantId, type: 'SystemAssigned' },
-        currentVersion: '1.3409.26080501'
+    // The shapes real ARM answers in (azure-cli-extensions src/k8s-extension/azext_k8s_extension/tests/latest/recordings/
+    // test_k8s_extension.yaml at a1223623b88864ea782f47862a3b7d84afb30eab and test_k8s_extension_fleet.yaml at
+    // 3f4b12dd12bf693b9e4ab823c17ffad70453080e): a failure's reason only in statuses[] (code InstallationFailed,
+    // no errorInfo key), aksAssignedIdentity null until the identity is made, systemData, lists with nextLink null.
+    const view = (e: StoredExtension): Record<string, unknown> => {
+      const shown = e.lagReads && e.shownState ? e.shownState : e.state
+      if (e.lagReads) e.lagReads--
+      return {
+        id: `${scope}/${e.name}`,
+        name: e.name,
+        type: 'Microsoft.KubernetesConfiguration/extensions',
+        properties: {
+          extensionType: e.extensionType,
+          autoUpgradeMinorVersion: true,
+          releaseTrain: 'Stable',
+          scope: { cluster: { releaseNamespace: e.releaseNamespace } },
+          configurationSettings: e.settings,
+          configurationProtectedSettings: {},
+          provisioningState: shown,
+          statuses: shown === 'Failed' && e.failure ? [{ code: 'InstallationFailed', displayStatus: null, level: null, message: e.failure, time: null }] : [],
+          aksAssignedIdentity: e.identityAssigned ? { principalId: e.principalId, tenantId: opts.tenantId, type: 'SystemAssigned' } : null,
+          currentVersion: e.identityAssigned ? '1.3409.26080501' : null,
+          isSystemExtension: false
+        },
+        systemData: { createdBy: null, createdByType: null, createdAt: e.createdAt, lastModifiedBy: null, lastModifiedByType: null, lastModifiedAt: null }
       }
-    })
+    }
     const name = rest[0]
-    if (!name && req.method === 'GET') return { status: 200, body: { value: [...extensions.values()].map(view) } }
+    if (!name && req.method === 'GET') return { status: 200, body: { value: [...extensions.values()].map(view), nextLink: null } }
     if (!name || rest.length !== 1) return notFound(req.url.pathname)
     const existing = extensions.get(name.toLowerCase())
     const operation = `https://management.azure.com${scope}/${name}/operations/${randomUUID()}?api-version=${req.url.searchParams.get('api-version') ?? ''}`
@@ -568,6 +775,8 @@ export function createArm(opts: ArmOptions): Arm {
         state: existing ? 'Updating' : 'Creating',
         since: Date.now(),
         principalId: existing?.principalId ?? randomUUID(),
+        identityAssigned: existing?.identityAssigned ?? false,
+        createdAt: existing?.createdAt ?? new Date().toISOString(),
         failure: nextExtensionFailure
       }
       nextExtensionFailure = undefined
@@ -576,6 +785,9 @@ export function createArm(opts: ArmOptions): Arm {
     }
     if (req.method === 'DELETE') {
       if (!existing) return { status: 204 }
+      extensionDeletes.push({ name: existing.name, stateBefore: existing.state })
+      if (lagAfterDelete > 0) Object.assign(existing, { lagReads: lagAfterDelete, shownState: existing.state })
+      lagAfterDelete = 0
       existing.state = 'Deleting'
       existing.since = Date.now()
       return { status: 202, body: undefined, headers: { 'Azure-AsyncOperation': operation, Location: operation } }
@@ -585,9 +797,10 @@ export function createArm(opts: ArmOptions): Arm {
 
   /** Provisioning ends (Succeeded, or Failed when a failure was asked for) and deletion finishes, EXTENSION_OPERATION_MS after they began. */
   function settleExtension(e: StoredExtension): void {
-    if (Date.now() - e.since < EXTENSION_OPERATION_MS) return
+    if (Date.now() - e.since < extensionOperationMs) return
     if (e.state === 'Creating' || e.state === 'Updating') {
       e.state = e.failure ? 'Failed' : 'Succeeded'
+      e.identityAssigned = true
       if (e.state === 'Succeeded') opts.extensionEvents?.installed(e.name, e.settings)
     } else if (e.state === 'Deleting') {
       extensions.delete(e.name.toLowerCase())
@@ -600,7 +813,7 @@ export function createArm(opts: ArmOptions): Arm {
    * list, get, and a subnet created or updated with its delegations.
    */
   function handleNetwork(req: Req, caller: Caller, rg: string, rgScope: string, rest: string[]): Reply {
-    const inNodeGroup = rg.toLowerCase() === cluster.nodeResourceGroup.toLowerCase()
+    const inNodeGroup = rg.toLowerCase() === (vnetGroup ?? cluster.nodeResourceGroup).toLowerCase()
     const id = `${rgScope}/providers/Microsoft.Network/virtualNetworks/${vnet.name}`
     const view = (): Record<string, unknown> => ({
       id,
@@ -755,13 +968,18 @@ export function createArm(opts: ArmOptions): Arm {
     knobs,
     state: () => {
       for (const e of extensions.values()) settleExtension(e)
+      settleAddon()
       return {
         providerState: providerState(),
         registerCalls: provider.registerCalls,
         extensions: [...extensions.values()].map(e => ({ name: e.name, state: e.state, settings: e.settings })),
-        subnets: vnet.subnets
+        extensionDeletes: [...extensionDeletes],
+        subnets: vnet.subnets,
+        addon: { enabled: addon.enabled, subnetName: addon.subnetName, identity: addon.identity, provisioningState: addon.op ? 'Updating' : 'Succeeded' },
+        clusterPuts
       }
     },
+    vmIdentities: () => [cluster.kubeletIdentity.clientId, ...(addon.enabled && addon.identity ? [addon.identity.clientId] : [])],
     handle(req: Req, base: string): Reply {
       if (req.url.pathname.toLowerCase() === '/metadata/endpoints') {
         // ARM's discovery document (`az cloud register` reads it when endpoints are left out).

@@ -20,6 +20,9 @@ export interface RoleDefinition {
   roleName: string
   actions: string[]
   notActions: string[]
+  /** A custom role's (https://learn.microsoft.com/azure/role-based-access-control/custom-roles): where it may be assigned. */
+  assignableScopes?: string[]
+  description?: string
 }
 
 /** Built-in roles as the documentation lists them (ids are the same in every tenant). */
@@ -132,13 +135,16 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
     const sub = /^\/subscriptions\/([^/]+)/i.exec(requested)?.[1]?.toLowerCase()
     return Boolean(mg && sub && managementGroups.get(mg.toLowerCase())?.has(sub))
   }
-  const roleByName = (name: string): RoleDefinition | undefined => BUILT_IN_ROLES.find(r => r.roleName.toLowerCase() === name.toLowerCase())
-  const roleById = (id: string): RoleDefinition | undefined => BUILT_IN_ROLES.find(r => id.toLowerCase().endsWith(r.id))
+  /** Custom roles made with PUT roleDefinitions (Role Definitions - Create Or Update, https://learn.microsoft.com/rest/api/authorization/role-definitions/create-or-update). */
+  const custom: RoleDefinition[] = []
+  const allRoles = (): RoleDefinition[] => [...BUILT_IN_ROLES, ...custom]
+  const roleByName = (name: string): RoleDefinition | undefined => allRoles().find(r => r.roleName.toLowerCase() === name.toLowerCase())
+  const roleById = (id: string): RoleDefinition | undefined => allRoles().find(r => id.toLowerCase().endsWith(r.id.toLowerCase()))
   const definitionId = (role: RoleDefinition): string => `${subscriptionScope}/providers/Microsoft.Authorization/roleDefinitions/${role.id}`
 
   function assign(principalId: string, roleName: string, scope: string, name: string = randomUUID(), description?: string): RoleAssignment {
     const role = roleByName(roleName)
-    if (!role) throw new Error(`azure-rbac: no built-in role named ${roleName}`)
+    if (!role) throw new Error(`azure-rbac: no role named ${roleName}`)
     const existing = list.find(a => a.principalId === principalId && a.roleDefinitionId.endsWith(role.id) && a.scope.toLowerCase() === scope.toLowerCase())
     if (existing) return existing
     const a: RoleAssignment = {
@@ -193,9 +199,9 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
     type: 'Microsoft.Authorization/roleDefinitions',
     properties: {
       roleName: r.roleName,
-      type: 'BuiltInRole',
-      description: r.roleName,
-      assignableScopes: ['/'],
+      type: r.assignableScopes ? 'CustomRole' : 'BuiltInRole',
+      description: r.description ?? r.roleName,
+      assignableScopes: r.assignableScopes ?? ['/'],
       permissions: [{ actions: r.actions, notActions: r.notActions, dataActions: [], notDataActions: [] }]
     }
   })
@@ -216,6 +222,31 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
       // Assignments that apply at the scope: at it or above (management groups included); without atScope() also below it.
       return appliesAt(a.scope, scope) || (!atScope && scopeCovers(scope, a.scope))
     })
+  }
+
+  /** Creates or updates a custom role; a role name is unique in the tenant (409 RoleDefinitionWithSameNameExists). */
+  function putRoleDefinition(id: string, body: string): Reply {
+    let props: { roleName?: string; description?: string; permissions?: Array<{ actions?: string[]; notActions?: string[] }>; assignableScopes?: string[] } = {}
+    try {
+      props = (JSON.parse(body) as { properties?: typeof props }).properties ?? {}
+    } catch {
+      return armError(400, 'InvalidRequestContent', 'The request content was invalid and could not be deserialized.')
+    }
+    if (!props.roleName || !props.assignableScopes?.length) return armError(400, 'InvalidRoleDefinition', 'roleName and assignableScopes are required.')
+    if (allRoles().some(r => r.roleName.toLowerCase() === props.roleName!.toLowerCase() && r.id.toLowerCase() !== id.toLowerCase()))
+      return armError(409, 'RoleDefinitionWithSameNameExists', `A custom role with the same name '${props.roleName}' already exists in this directory.`)
+    const role: RoleDefinition = {
+      id,
+      roleName: props.roleName,
+      actions: (props.permissions ?? []).flatMap(p => p.actions ?? []),
+      notActions: (props.permissions ?? []).flatMap(p => p.notActions ?? []),
+      assignableScopes: props.assignableScopes,
+      description: props.description
+    }
+    const i = custom.findIndex(r => r.id.toLowerCase() === id.toLowerCase())
+    if (i >= 0) custom[i] = role
+    else custom.push(role)
+    return { status: 201, body: definitionBody(role) }
   }
 
   return {
@@ -258,8 +289,16 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
             : armError(404, 'RoleDefinitionDoesNotExist', "The specified role definition with ID '" + rest[1] + "' does not exist.")
         }
         const name = /roleName\s+eq\s+'([^']+)'/i.exec(query.get('$filter') ?? '')?.[1]
-        return { status: 200, body: { value: BUILT_IN_ROLES.filter(r => !name || r.roleName.toLowerCase() === name.toLowerCase()).map(definitionBody) } }
+        return {
+          status: 200,
+          body: {
+            value: allRoles()
+              .filter(r => !name || r.roleName.toLowerCase() === name.toLowerCase())
+              .map(definitionBody)
+          }
+        }
       }
+      if (type === 'roledefinitions' && method === 'PUT' && rest[1]) return putRoleDefinition(rest[1], body)
       if (type === 'roleassignments') {
         const name = rest[1]
         if (method === 'GET' && !name) return { status: 200, body: { value: filtered(scope, query).map(assignmentBody) } }
@@ -273,6 +312,9 @@ export function createRbac(opts: { subscriptionId: string }): Rbac {
           const role = roleById(props.roleDefinitionId ?? '')
           if (!role || !props.principalId)
             return armError(400, 'InvalidRoleDefinitionId', `The role definition ID '${props.roleDefinitionId ?? ''}' is not valid.`)
+          // A custom role is assignable only within its assignableScopes.
+          if (role.assignableScopes && !role.assignableScopes.some(a => scopeCovers(a, scope)))
+            return armError(403, 'AuthorizationFailed', `The role definition '${role.id}' is not assignable at scope '${scope}'.`)
           const dup = list.find(
             a =>
               a.principalId.toLowerCase() === props.principalId!.toLowerCase() && a.roleName === role.roleName && a.scope.toLowerCase() === scope.toLowerCase()

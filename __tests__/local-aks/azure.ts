@@ -18,7 +18,16 @@ import { connect, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { armError, send, type HostFamily, type Reply, type Req } from './azure-http.js'
-import { createArm, normalizeLocation, type Arm, type ArmKnobs, type ExtensionEvents, type ManagedClusterOptions, type ProviderState } from './arm.js'
+import {
+  createArm,
+  normalizeLocation,
+  type AddonEvents,
+  type Arm,
+  type ArmKnobs,
+  type ExtensionEvents,
+  type ManagedClusterOptions,
+  type ProviderState
+} from './arm.js'
 import { createAci, type Aci } from './aci.js'
 import { createRbac, type Rbac } from './azure-rbac.js'
 import { createEntra, LOGIN_HOST, objectIdFor, type Entra, type Principal } from './entra.js'
@@ -33,7 +42,9 @@ export type { ProviderState }
 
 /** Host names of public Azure that clients in pods reach through the proxy. */
 export const ARM_HOST = 'management.azure.com'
-const PUBLIC_HOSTS = [LOGIN_HOST, ARM_HOST]
+/** Where the connector's published chart is downloaded from (the chart-url default). */
+export const GITHUB_HOST = 'github.com'
+const PUBLIC_HOSTS = [LOGIN_HOST, ARM_HOST, GITHUB_HOST]
 
 export interface ServicePrincipalOptions {
   clientId: string
@@ -99,8 +110,15 @@ export interface AzureDouble {
   relayThroughProxy(host: string, port: number): void
   /** Who hears of extension releases installed and uninstalled (the Virtual Nodes v2 stand-in). */
   setExtensionEvents(e: ExtensionEvents): void
+  /** Who deploys the virtual-node add-on's connector in the cluster (the add-on stand-in). */
+  setAddonEvents(e: AddonEvents): void
   /** CONNECT tunnels the proxy opened to `host` so far. */
   tunnelsTo(host: string): number
+  /**
+   * What https://github.com`path` answers through the proxy: these bytes (a test control: a
+   * file at a published path that is not the published file, as a tampered release would be).
+   */
+  serveOnGithub(path: string, bytes: Buffer): void
   assignRole(a: RoleAssignmentOptions): void
   unassignRole(a: RoleAssignmentOptions): void
   state(): ReturnType<Arm['state']>
@@ -188,8 +206,10 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
   }
   // The cluster (and the v2 stand-in in it) starts after this double: events reach it once it is there.
   let extensionTarget: ExtensionEvents | undefined
+  let addonTarget: AddonEvents | undefined
   const arm: Arm = createArm({
     extensionEvents: { installed: (n, s) => extensionTarget?.installed(n, s), uninstalled: n => extensionTarget?.uninstalled(n) },
+    addonEvents: { enabled: a => addonTarget?.enabled(a), disabled: () => addonTarget?.disabled() },
     subscription: opts.subscription,
     tenantId: opts.tenantId,
     cluster,
@@ -246,15 +266,24 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
     req => (req.url.host === LOGIN_HOST ? 'aad' : 'arm'),
     req => (req.url.host === LOGIN_HOST ? entra.handleLogin(req) : arm.handle(req, `https://${ARM_HOST}`))
   )
+  const githubFiles = new Map<string, Buffer>()
   const publicServer = createHttpsServer({ key: await readFile(publicHosts.keyPath), cert: await readFile(publicHosts.certPath) }, (req, res) => {
     const host = (req.headers.host ?? '').replace(/:443$/, '')
+    if (host === GITHUB_HOST) {
+      const path = new URL(req.url ?? '/', `https://${host}`).pathname
+      const file = githubFiles.get(path)
+      requests.push({ method: req.method ?? 'GET', host, path, status: file ? 200 : 404, at: Date.now() })
+      if (file) res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(file.length) }).end(file)
+      else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found')
+      return
+    }
     void publicHandler(req, res, `https://${host}`)
   })
 
   // ----- the outbound proxy
   const imdsHandler = serve(
     () => 'imds',
-    req => handleImds(req, entra, [kubeletIdentity.clientId])
+    req => handleImds(req, entra, arm.vmIdentities())
   )
   const proxy = createHttpServer((req, res) => {
     let target: URL | undefined
@@ -336,8 +365,12 @@ export async function startAzureDouble(opts: AzureDoubleOptions): Promise<AzureD
     setExtensionEvents: e => {
       extensionTarget = e
     },
+    setAddonEvents: e => {
+      addonTarget = e
+    },
     relayThroughProxy: (host, port) => void relays.set(host.toLowerCase(), port),
     tunnelsTo: host => tunnelCounts.get(host.toLowerCase()) ?? 0,
+    serveOnGithub: (path, bytes) => void githubFiles.set(path, bytes),
     assignRole: a => void rbac.assign(objectId(a.clientId), a.role, a.scope),
     unassignRole: a => rbac.unassign(objectId(a.clientId), a.role, a.scope),
     state: () => arm.state(),

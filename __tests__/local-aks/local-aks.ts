@@ -15,6 +15,7 @@ import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client
 import { AZURE_ACI_VERSION, ensureBinaries, HELM3_VERSION, HELM4_VERSION, K8S_VERSION, KUBELOGIN_VERSION, type Binaries } from './binaries.js'
 import { startCluster, type LocalCluster } from './cluster.js'
 import { startV2Agent, type V2Agent } from './virtual-nodes-v2.js'
+import { startAddonManager, type AddonManager } from './virtual-node-addon.js'
 import { startAgentNode, type AgentNode } from './kubelet.js'
 import { DISTROLESS_ENV, type ContainerImage } from './container-runtime.js'
 import { startPodNetwork, type PodNetwork } from './pod-network.js'
@@ -123,6 +124,8 @@ export interface LocalAks {
   agent: AgentNode
   /** The Virtual Nodes v2 stand-in: registers the nodes of a microsoft.virtualnodes extension and runs their pods as container groups. */
   v2: V2Agent
+  /** AKS's virtual-node add-on in the cluster: deploys the real connector when ARM enables the add-on. */
+  addon: AddonManager
   azure: AzureDouble
   mirror: Mirror
   chartUrl: string
@@ -424,6 +427,9 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
     const v2 = startV2Agent({ kc: cluster.kc, aci: azure.aci, nodeResourceGroup: IDS.nodeResourceGroup, location: REGION, azureJson: aksAzureJson(), log })
     azure.setExtensionEvents(v2)
     stops.push(async () => v2.stop())
+    const addon = startAddonManager({ kc: cluster.kc, helm: bins.helm4, chartDir: bins.aciChartDir, masterUri: `https://${front.host}`, log })
+    azure.setAddonEvents(addon)
+    stops.push(() => addon.stop())
 
     const shims = join(dir, 'shims')
     const bin = join(dir, 'bin')
@@ -457,6 +463,7 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
       front,
       agent,
       v2,
+      addon,
       azure,
       mirror,
       chartUrl,

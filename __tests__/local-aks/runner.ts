@@ -93,6 +93,8 @@ export interface Job {
   status: JobStatus
   timeoutMs: number
   nodePath: string
+  /** GITHUB_RUN_ID: every job is a run of its own, as two workflow runs sharing a cluster are. */
+  runId: string
   cleanup(): Promise<void>
 }
 
@@ -488,7 +490,7 @@ function runnerEnv(job: Job, files: StepFiles, stepName: 'main' | 'post'): Recor
     GITHUB_WORKSPACE: job.workspace,
     GITHUB_REPOSITORY: 'local-test/aks-aci-connector-action',
     GITHUB_REPOSITORY_OWNER: 'local-test',
-    GITHUB_RUN_ID: '4242',
+    GITHUB_RUN_ID: job.runId,
     GITHUB_RUN_NUMBER: '1',
     GITHUB_RUN_ATTEMPT: '1',
     GITHUB_JOB: 'test',
@@ -551,6 +553,8 @@ async function runStep(job: Job, stepName: 'main' | 'post', script: string, canc
   }
 }
 
+let jobsMade = 0
+
 async function makeJob(opts: RunOptions): Promise<Job> {
   const actionDir = resolve(opts.actionDir ?? REPO_ROOT)
   const action = await loadAction(actionDir)
@@ -579,6 +583,7 @@ async function makeJob(opts: RunOptions): Promise<Job> {
     status: opts.jobStatus ?? 'success',
     timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     nodePath: opts.nodePath ?? NODE24,
+    runId: String(4242 + jobsMade++),
     // Only the folders this harness created; a shared toolCache survives.
     cleanup: async () => {
       await Promise.all(created.map(d => rm(d, { recursive: true, force: true })))

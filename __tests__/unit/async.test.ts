@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { pollUntil, settleAll } from '../../src/util/async.js'
+import { ApiException } from '@kubernetes/client-node'
+import { errorText, pollUntil, settleAll } from '../../src/util/async.js'
 import { watchUntil } from '../../src/kubernetes/kube.js'
 
 describe('pollUntil', () => {
@@ -73,5 +74,17 @@ describe('parallel parts of a phase', () => {
   it('keeps each result in its place', async () => {
     const [a, b] = await settleAll([Promise.resolve(1), Promise.resolve('two')])
     expect([a, b]).toEqual([1, 'two'])
+  })
+})
+
+describe('errorText', () => {
+  it("says the Kubernetes API server's own reason, not client-node's HTTP dump", () => {
+    const status = { kind: 'Status', status: 'Failure', message: 'nodes "n" is forbidden: ValidatingAdmissionPolicy \'no-cordon\' denied request', code: 422 }
+    expect(errorText(new ApiException(422, 'Unprocessable Entity', JSON.stringify(status), {}))).toBe(`${status.message} (HTTP 422)`)
+    expect(errorText(new ApiException(422, 'Unprocessable Entity', status, {}))).toBe(`${status.message} (HTTP 422)`)
+    // Without a Status message the error stays as it is.
+    expect(errorText(new ApiException(500, 'x', 'not json', {}))).toMatch(/^HTTP-Code: 500/)
+    expect(errorText(new Error('plain'))).toBe('plain')
+    expect(errorText('text')).toBe('text')
   })
 })

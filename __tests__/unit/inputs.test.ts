@@ -257,6 +257,52 @@ describe('checkInputsOnRunner', () => {
   })
 })
 
+describe('connector inputs where no connector is installed', () => {
+  it('a v2 or add-on install for Linux only takes any region (the connector region list is not theirs)', () => {
+    expect(parse({ 'virtual-node-kind': 'v2' }).virtualNodeKind).toBe('v2')
+    expect(problemsOf({ 'virtual-node-kind': 'v2', location: 'antarctica' })[0]).toMatch(
+      /^location: "antarctica" is not valid; it applies to the ACI connector, and virtual-node-kind: v2/
+    )
+    // With Windows from the connector, the region must be one the connector runs in.
+    expect(problemsOf({ 'virtual-node-kind': 'v2', 'os-type': 'Both', location: 'antarctica' })[0]).toContain('the azure-aci connector runs only in')
+    expect(parse({ 'virtual-node-kind': 'addon', 'os-type': 'Both', location: 'westeurope' }).location).toBe('westeurope')
+  })
+
+  it('only warns about the chart and image a Linux-only v2 or add-on install does not use', () => {
+    const i = parse({ 'virtual-node-kind': 'v2', 'chart-url': 'https://example.com/c.tgz', 'chart-sha256': 'a'.repeat(64), 'image-tag': '1.6.4' })
+    expect(i.unused).toEqual([
+      'chart-url is not used: virtual-node-kind: v2 with os-type: Linux installs no ACI connector, whose chart and image it sets.',
+      'chart-sha256 is not used: virtual-node-kind: v2 with os-type: Linux installs no ACI connector, whose chart and image it sets.',
+      'image-tag is not used: virtual-node-kind: v2 with os-type: Linux installs no ACI connector, whose chart and image it sets.'
+    ])
+    expect(parse({ 'virtual-node-kind': 'v2', 'os-type': 'Both', 'image-tag': '1.6.4' }).unused).toEqual([])
+    expect(parse({ 'virtual-node-kind': 'addon', 'chart-url': DEFAULT_CHART_URL }).unused).toEqual([])
+  })
+
+  it.each([
+    ['aci-resource-group', 'rg-aci'],
+    ['connector-identity', 'managed']
+  ])('refuses %s with a Linux-only v2 or add-on install, naming the fix', (name, value) => {
+    for (const kind of ['v2', 'addon']) {
+      const problems = problemsOf({ 'virtual-node-kind': kind, [name]: value })
+      expect(problems.some(p => p.startsWith(`${name}: "${value}" is not valid; it applies to the ACI connector`) && p.includes('use os-type: Both'))).toBe(
+        true
+      )
+    }
+    // With Windows from the connector it applies; told to remove, it narrows.
+    expect(() => parse({ 'virtual-node-kind': 'v2', 'os-type': 'Both', [name]: value })).not.toThrow()
+    expect(() => parse({ 'virtual-node-kind': 'v2', command: 'remove', [name]: value })).not.toThrow()
+  })
+
+  it('never echoes a connector secret it refuses', () => {
+    const problems = problemsOf({ 'virtual-node-kind': 'v2', 'connector-client-id': SP, 'connector-client-secret': 's3cr3t-value' })
+    expect(problems.join('\n')).not.toContain('s3cr3t-value')
+    expect(problems).toContain(
+      'connector-client-secret: "(set)" is not valid; it applies to the ACI connector, and virtual-node-kind: v2 with os-type: Linux installs none (its nodes run in the cluster\'s region, as its identity); leave it empty, or use os-type: Both to also get Windows nodes from the connector.'
+    )
+  })
+})
+
 describe('location', () => {
   it('refuses a region the connector does not run in, listing those it does', () => {
     const [problem] = problemsOf({ location: 'antarctica' })
@@ -347,11 +393,22 @@ describe('inputs that validate must not break later', () => {
 describe('chart-sha256', () => {
   it('takes 64 hex digits for an https:// or local chart, and refuses other values and oci:// charts', () => {
     const digest = 'a'.repeat(64)
-    expect(parse({ 'chart-sha256': digest }).chartSha256).toBe(digest)
+    expect(parse({ 'chart-sha256': digest, 'chart-url': 'https://example.com/vk-1.0.0.tgz' }).chartSha256).toBe(digest)
     expect(problemsOf({ 'chart-sha256': 'abc' })[0]).toBe('chart-sha256: "abc" is not valid; use the 64 hex digits `sha256sum <chart>.tgz` prints.')
     expect(problemsOf({ 'chart-sha256': digest, 'chart-url': 'oci://example.io/charts/vk' })[0]).toContain(
       'an oci:// chart is pinned by its registry reference'
     )
+  })
+
+  it("pins the default chart to its published file's digest, and refuses another digest for it", () => {
+    const published = '10461acdb8c730bf45504257e182d7503649b0126442f1778ea6a768a06e6f81'
+    expect(parse().chartSha256).toBe(published)
+    expect(parse({ 'chart-url': DEFAULT_CHART_URL, 'chart-sha256': published.toUpperCase() }).chartSha256).toBe(published.toUpperCase())
+    expect(problemsOf({ 'chart-sha256': 'a'.repeat(64) })[0]).toBe(
+      `chart-sha256: "${'a'.repeat(64)}" is not valid; chart-url is the default chart, whose published file is pinned to ${published}; leave chart-sha256 empty, or set chart-url to the chart this digest is of.`
+    )
+    // A chart of the user's own is pinned only when they pin it.
+    expect(parse({ 'chart-url': 'https://example.com/vk-1.0.0.tgz' }).chartSha256).toBeUndefined()
   })
 
   it('warns about a plain http:// chart unless it is pinned', async () => {

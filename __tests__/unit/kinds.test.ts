@@ -7,7 +7,8 @@ describe('inputs of the kinds of virtual node', () => {
   it('reads virtual-node-kind and virtual-nodes, refusing what does not fit', () => {
     const read = (extra: Record<string, string>) => (name: string) => ({ 'resource-group': 'rg', 'cluster-name': 'c', ...extra })[name] ?? ''
     expect(parseInputs(read({ 'virtual-node-kind': 'v2', 'virtual-nodes': '3' }))).toMatchObject({ virtualNodeKind: 'v2', v2NodeCount: 3 })
-    expect(parseInputs(read({}))).toMatchObject({ virtualNodeKind: 'connector', v2NodeCount: 1 })
+    // Not given: an install uses the connector; v2 keeps an extension's own node count (1 for a new one).
+    expect(parseInputs(read({}))).toMatchObject({ virtualNodeKind: 'connector', virtualNodeKindGiven: false, v2NodeCount: undefined })
     expect(() => parseInputs(read({ 'virtual-node-kind': 'v3' }))).toThrow('virtual-node-kind: "v3" is not valid')
     expect(() => parseInputs(read({ 'virtual-node-kind': 'v2', 'virtual-nodes': '0' }))).toThrow('virtual-nodes: "0" is not valid; use a whole number')
     expect(() => parseInputs(read({ 'virtual-nodes': '2' }))).toThrow('it applies to virtual-node-kind: v2 only')
@@ -30,8 +31,11 @@ describe('kinds of virtual node a step works with', () => {
     expect(kinds({ 'virtual-node-kind': 'v2', 'os-type': 'Windows' })).toEqual(['connector'])
   })
 
-  it('remove and sweep: v2 adds the v2 teardown; os-type Linux with v2 takes no connector', () => {
-    expect(kinds({ command: 'remove' })).toEqual(['connector'])
+  it('remove and sweep not told the kind look for every kind; told, that kind (and the connector for the other OS); os-type narrows', () => {
+    expect(kinds({ command: 'remove' })).toEqual(['v2', 'addon', 'connector'])
+    expect(kinds({ command: 'sweep', 'os-type': 'Windows' })).toEqual(['connector'])
+    expect(kinds({ command: 'remove', 'virtual-node-kind': 'connector' })).toEqual(['connector'])
+    expect(kinds({ command: 'remove', 'virtual-node-kind': 'addon', 'os-type': 'Both' })).toEqual(['addon', 'connector'])
     expect(kinds({ command: 'remove', 'virtual-node-kind': 'v2' })).toEqual(['v2', 'connector'])
     expect(kinds({ command: 'remove', 'virtual-node-kind': 'v2', 'os-type': 'Linux' })).toEqual(['v2'])
     expect(kinds({ command: 'sweep', 'virtual-node-kind': 'v2', 'os-type': 'Windows' })).toEqual(['connector'])

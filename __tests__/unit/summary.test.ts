@@ -82,6 +82,7 @@ describe('job summary', () => {
           id: '/subscriptions/s/resourceGroups/g/providers/Microsoft.Authorization/roleAssignments/r',
           scope: '/subscriptions/s/resourceGroups/g',
           principalId: 'p',
+          role: 'Contributor',
           outcome: 'created'
         }
       ]

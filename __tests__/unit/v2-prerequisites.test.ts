@@ -2,7 +2,11 @@
 // partner_extensions) and the v2 docs state them: each broken one refused with its fix,
 // the ACI subnet reused or placed in the first free /16.
 import { describe, expect, it } from 'vitest'
-import { firstFreeCidr, judgeV2Prerequisites, type V2Facts } from '../../src/virtual-nodes/v2/prerequisites.js'
+import { firstFreeCidr as freeCidr } from '../../src/azure/network.js'
+import { judgeV2Prerequisites, type V2Facts } from '../../src/virtual-nodes/v2/prerequisites.js'
+
+/** v2's subnet is a /16 (VirtualNodes.py ACI_SUBNET_PREFIX). */
+const firstFreeCidr = (vnet: Parameters<typeof freeCidr>[0]): string | undefined => freeCidr(vnet, 16)
 import type { ClusterInfo } from '../../src/kubernetes/cluster.js'
 
 const cluster = (network: Partial<ClusterInfo['network']> = {}): ClusterInfo => ({
@@ -15,7 +19,6 @@ const cluster = (network: Partial<ClusterInfo['network']> = {}): ClusterInfo => 
   nodeResourceGroup: 'MC_rg_c_eastus',
   enableRBAC: true,
   localAccountsDisabled: false,
-  virtualNodeAddon: false,
   network: {
     networkPlugin: 'azure',
     networkPolicy: 'calico',
@@ -59,6 +62,16 @@ describe('Virtual Nodes v2 prerequisites', () => {
     ['no network policy', { networkPolicy: undefined }, '--network-policy calico'],
     ['Azure network policy', { networkPolicy: 'azure' }, 'networkProfile.networkPolicy is azure'],
     ['a small node pool', { agentPools: [{ name: 'small', vmSize: 'Standard_DS2_v2', osType: 'Linux' }] }, 'small (Standard_DS2_v2: 2 cores, 7 GB)'],
+    [
+      'a big pool that is Windows (the v2 nodes run on Linux nodes only)',
+      {
+        agentPools: [
+          { name: 'small', vmSize: 'Standard_DS2_v2', osType: 'Linux' },
+          { name: 'win', vmSize: 'Standard_D4s_v5', osType: 'Windows' }
+        ]
+      },
+      'No Linux node pool has 4 cores and 16 GB (small (Standard_DS2_v2: 2 cores, 7 GB))'
+    ],
     ['authorized IP ranges', { authorizedIpRanges: ['203.0.113.0/24'] }, '--api-server-authorized-ip-ranges ""'],
     ['no workload identity', { workloadIdentity: false }, '--enable-oidc-issuer --enable-workload-identity'],
     [

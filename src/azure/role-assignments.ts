@@ -62,6 +62,15 @@ export function resourceGroupScope(arm: ArmClient, resourceGroup: string): strin
   return arm.subscriptionPath(`/resourceGroups/${resourceGroup}`)
 }
 
+/** The actions of `actions` the signed-in principal may not perform at `scope` (the permissions API). */
+export async function signedInLacks(arm: ArmClient, scope: string, actions: string[]): Promise<string[]> {
+  const result = await arm.get<{ value?: Permission[] }>(`${scope}/providers/Microsoft.Authorization/permissions`, AUTHORIZATION_API_VERSION)
+  return actions.filter(a => !permits(result.value ?? [], a))
+}
+
+/** What grant-connector-role needs of the sign-in identity: making the custom role and assigning it. */
+export const GRANT_ACTIONS = ['Microsoft.Authorization/roleAssignments/write', 'Microsoft.Authorization/roleDefinitions/write']
+
 /** Whether the signed-in principal may create container groups in the resource group. */
 export async function signedInMayCreateGroups(arm: ArmClient, resourceGroup: string): Promise<boolean> {
   const scope = resourceGroupScope(arm, resourceGroup)
@@ -78,17 +87,18 @@ export interface GrantedRole {
   id?: string
   scope: string
   principalId: string
+  /** The role's name. */
+  role: string
   outcome: 'created' | 'existed'
 }
 
 /**
- * Whether `principalId` holds a role at or above the resource group that allows creating
- * container groups, itself or through a group it is in: `assignedTo('<id>')` lists those
- * too, transitively (https://learn.microsoft.com/azure/role-based-access-control/role-assignments-list-rest),
+ * Whether `principalId` holds a role at or above `scope` that allows `action`, itself or
+ * through a group it is in: `assignedTo('<id>')` lists those too, transitively
+ * (https://learn.microsoft.com/azure/role-based-access-control/role-assignments-list-rest),
  * where `principalId eq` lists only its own.
  */
-export async function principalMayCreateGroups(arm: ArmClient, resourceGroup: string, principalId: string): Promise<boolean> {
-  const scope = resourceGroupScope(arm, resourceGroup)
+export async function principalMay(arm: ArmClient, scope: string, principalId: string, action: string): Promise<boolean> {
   const filter = encodeURIComponent(`assignedTo('${principalId}')`)
   const assignments = await arm.get<RoleAssignmentList>(
     `${scope}/providers/Microsoft.Authorization/roleAssignments?$filter=${filter}`,
@@ -101,35 +111,60 @@ export async function principalMayCreateGroups(arm: ArmClient, resourceGroup: st
   for (const id of roles) {
     if (!id) continue
     const definition = await arm.get<{ properties?: { permissions?: Permission[] } }>(id, AUTHORIZATION_API_VERSION)
-    if (permits(definition.properties?.permissions ?? [], CONTAINER_GROUP_WRITE)) return true
+    if (permits(definition.properties?.permissions ?? [], action)) return true
   }
   return false
 }
 
-/**
- * Assigns Contributor on the resource group to `principalId`; 'existed' when it already
- * had it. Needs Microsoft.Authorization/roleAssignments/write there.
- */
-export async function grantContributor(
+/** Whether `principalId` may create container groups in the resource group (principalMay). */
+export async function principalMayCreateGroups(arm: ArmClient, resourceGroup: string, principalId: string): Promise<boolean> {
+  return principalMay(arm, resourceGroupScope(arm, resourceGroup), principalId, CONTAINER_GROUP_WRITE)
+}
+
+/** A role to assign: its full definition id and its name, as a message says it. */
+export interface RoleRef {
+  id: string
+  name: string
+}
+
+export function contributorRole(arm: ArmClient): RoleRef {
+  return { id: arm.subscriptionPath(`/providers/Microsoft.Authorization/roleDefinitions/${CONTRIBUTOR_ROLE_ID}`), name: 'Contributor' }
+}
+
+/** Assigns Contributor at any scope (a VNet's, say); 'existed' when it already had it. */
+export async function grantContributorAt(
   arm: ArmClient,
-  resourceGroup: string,
+  scope: string,
   principalId: string,
   principalType: 'ServicePrincipal',
   description?: string
 ): Promise<GrantedRole> {
-  const scope = resourceGroupScope(arm, resourceGroup)
-  const roleDefinitionId = arm.subscriptionPath(`/providers/Microsoft.Authorization/roleDefinitions/${CONTRIBUTOR_ROLE_ID}`)
-  const body = { properties: { roleDefinitionId, principalId, principalType, description } }
+  return grantRoleAt(arm, scope, contributorRole(arm), principalId, principalType, description)
+}
+
+/**
+ * Assigns `role` at `scope` to `principalId`; 'existed' when it already had it. Needs
+ * Microsoft.Authorization/roleAssignments/write there.
+ */
+export async function grantRoleAt(
+  arm: ArmClient,
+  scope: string,
+  role: RoleRef,
+  principalId: string,
+  principalType: 'ServicePrincipal',
+  description?: string
+): Promise<GrantedRole> {
+  const body = { properties: { roleDefinitionId: role.id, principalId, principalType, description } }
   const id = `${scope}/providers/Microsoft.Authorization/roleAssignments/${randomUUID()}`
   try {
     await arm.put(id, AUTHORIZATION_API_VERSION, body)
-    return { id, scope, principalId, outcome: 'created' }
+    return { id, scope, principalId, role: role.name, outcome: 'created' }
   } catch (err) {
-    if (err instanceof ArmError && err.status === 409 && err.code === 'RoleAssignmentExists') return { scope, principalId, outcome: 'existed' }
+    if (err instanceof ArmError && err.status === 409 && err.code === 'RoleAssignmentExists') return { scope, principalId, role: role.name, outcome: 'existed' }
     if (err instanceof ArmError && err.status === 403) {
       throw new Error(
         `grant-connector-role: the sign-in identity may not assign roles on ${scope} (it needs Microsoft.Authorization/roleAssignments/write there, e.g. as User Access Administrator or Owner). ` +
-          `Ask someone who may to run \`az role assignment create --assignee-object-id ${principalId} --assignee-principal-type ${principalType} --role Contributor --scope ${scope}\`, or sign in with such an identity.\n${err.message}`
+          `Ask someone who may to run \`az role assignment create --assignee-object-id ${principalId} --assignee-principal-type ${principalType} --role "${role.name}" --scope ${scope}\`, or sign in with such an identity.\n${err.message}`
       )
     }
     throw err
@@ -137,10 +172,19 @@ export async function grantContributor(
 }
 
 /** The command that deletes a role assignment. */
-export function roleDeleteCommand(role: { id?: string; scope: string; principalId: string }): string {
+export function roleDeleteCommand(role: { id?: string; scope: string; principalId: string; role: string }): string {
   return role.id
     ? `az role assignment delete --ids ${role.id}`
-    : `az role assignment delete --assignee ${role.principalId} --role Contributor --scope ${role.scope}`
+    : `az role assignment delete --assignee ${role.principalId} --role "${role.role}" --scope ${role.scope}`
+}
+
+/** A role assignment grant-connector-role made, as a teardown finds it. */
+export interface FoundGrant {
+  id?: string
+  scope: string
+  principalId: string
+  /** Contributor, or the custom role's id when it is not (its name is not in the assignment). */
+  role: string
 }
 
 /**
@@ -148,12 +192,12 @@ export function roleDeleteCommand(role: { id?: string; scope: string; principalI
  * description (the connector's, or a Virtual Nodes v2 extension's identity's). Listing them
  * is only a courtesy: a refusal gives none.
  */
-export async function grantedRoles(
-  arm: ArmClient,
-  resourceGroup: string,
-  description: string
-): Promise<Array<{ id?: string; scope: string; principalId: string }>> {
-  const scope = resourceGroupScope(arm, resourceGroup)
+export async function grantedRoles(arm: ArmClient, resourceGroup: string, description: string): Promise<FoundGrant[]> {
+  return grantedRolesAt(arm, resourceGroupScope(arm, resourceGroup), description)
+}
+
+/** grantedRoles at any scope (a VNet's, say). */
+export async function grantedRolesAt(arm: ArmClient, scope: string, description: string): Promise<FoundGrant[]> {
   try {
     const list = await arm.get<RoleAssignmentList>(
       `${scope}/providers/Microsoft.Authorization/roleAssignments?$filter=${encodeURIComponent('atScope()')}`,
@@ -161,7 +205,11 @@ export async function grantedRoles(
     )
     return (list.value ?? [])
       .filter(a => a.properties?.description === description && scopeCovers(scope, a.properties.scope ?? ''))
-      .map(a => ({ id: a.id, scope, principalId: a.properties?.principalId ?? '' }))
+      .map(a => {
+        const definition = a.properties?.roleDefinitionId ?? ''
+        const role = definition.toLowerCase().endsWith(CONTRIBUTOR_ROLE_ID) ? 'Contributor' : definition.slice(definition.lastIndexOf('/') + 1)
+        return { id: a.id, scope, principalId: a.properties?.principalId ?? '', role }
+      })
   } catch (err) {
     core.debug(`Could not list role assignments on ${scope}: ${errorText(err)}`)
     return []

@@ -43,6 +43,8 @@ export interface AccessRequest {
   need: KubernetesPermission
   /** Who signed in, for messages (never a secret). */
   signedInAs: string
+  /** Told the output kubeconfig's path as soon as it is written (it holds credentials: the post step must know it even if a later call fails). */
+  onKubeconfig?: (file: string) => void
 }
 
 /** One Kubernetes permission, as a SelfSubjectAccessReview asks it. */
@@ -136,6 +138,7 @@ export async function openClusterAccess(req: AccessRequest): Promise<ClusterAcce
     const text = await fetchKubeconfig(req.arm, cluster, req.admin)
     maskKubeconfig(text)
     const file = await writeKubeconfig(text, req.runnerTemp, cluster.name)
+    req.onKubeconfig?.(file)
     return { kube: kubeFromString(text), helmKubeconfig: file, outputKubeconfig: file, kubeconfigText: text, close: () => undefined }
   }
   core.info(
@@ -152,6 +155,7 @@ export async function openClusterAccess(req: AccessRequest): Promise<ClusterAcce
     const { kube, helmKubeconfig } = await entraAccess(text, token, req.workDir)
     await checkKubernetesRole(kube, cluster, req.need, req.signedInAs, tokenObjectId(await token.get()))
     const output = await writeKubeconfig(text, req.runnerTemp, cluster.name)
+    req.onKubeconfig?.(output)
     await convertKubeconfig(
       kubelogin,
       output,

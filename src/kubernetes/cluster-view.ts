@@ -1,8 +1,9 @@
-// One view of the cluster's pods and namespaces shared by every removal of a step: a list,
-// then a watch from the list's resourceVersion, kept in memory as state (client-go's
-// reflector, k8s.io/client-go tools/cache/reflector.go ListAndWatch, in small). A removal
-// waits on it for its node's pods and its namespace to go instead of polling the API
-// server itself, so a sweep of twelve connectors costs two watches, not twelve polls.
+// One view of the cluster shared by every removal of a step: the namespaces, and the pods of
+// each node being drained (only those: a busy cluster's other pods are never listed or
+// watched), each a list, then a watch from the list's resourceVersion, kept in memory as state
+// (client-go's reflector, k8s.io/client-go tools/cache/reflector.go ListAndWatch, in small).
+// A removal waits on it for its node's pods and its namespace to go instead of polling the
+// API server itself, so a sweep of twelve connectors costs thirteen watches, not twelve polls.
 import * as core from '@actions/core'
 import { Watch, type KubernetesListObject, type KubernetesObject, type V1Namespace, type V1Pod } from '@kubernetes/client-node'
 import { sleep } from '../util/async.js'
@@ -40,6 +41,8 @@ class Reflector<O extends KubernetesObject, E> {
   constructor(
     private readonly kube: Kube,
     private readonly path: string,
+    /** The list's and the watch's selectors (a field selector narrows both alike). */
+    private readonly query: Record<string, string>,
     private readonly list: () => Promise<KubernetesListObject<O>>,
     private readonly entry: (o: O) => E,
     private readonly changed: () => void
@@ -79,7 +82,7 @@ class Reflector<O extends KubernetesObject, E> {
       const err = await watchOnce(
         watch,
         this.path,
-        { resourceVersion: this.rv ?? '0', allowWatchBookmarks: 'true' },
+        { ...this.query, resourceVersion: this.rv ?? '0', allowWatchBookmarks: 'true' },
         (type, raw) => {
           const obj = raw as O
           // An ERROR event carries a Status (410 Gone when the version is too old): start over from a list.
@@ -124,58 +127,87 @@ export function podEntry(p: V1Pod): PodEntry {
 export class ClusterView {
   private readonly abort = new AbortController()
   private readonly waiters = new Set<() => void>()
-  private readonly pods: Reflector<V1Pod, PodEntry>
+  /** The pods of each node watched, by node name. */
+  private readonly nodes = new Map<string, Reflector<V1Pod, PodEntry>>()
   private readonly namespaces: Reflector<V1Namespace, { name: string; uid: string }>
+  private readonly changed = (): void => {
+    for (const w of [...this.waiters]) w()
+  }
 
-  private constructor(kube: Kube) {
-    const changed = (): void => {
-      for (const w of [...this.waiters]) w()
-    }
+  private constructor(private readonly kube: Kube) {
     // resourceVersion 0: served from the API server's watch cache, so the watch that follows
     // starts at a version the cache has (a quorum list can be ahead of it, and a watch from
     // there waits, then fails with "Too large resource version").
-    this.pods = new Reflector(kube, '/api/v1/pods', () => kube.core.listPodForAllNamespaces({ resourceVersion: '0' }), podEntry, changed)
     this.namespaces = new Reflector(
       kube,
       '/api/v1/namespaces',
+      {},
       () => kube.core.listNamespace({ resourceVersion: '0' }),
       n => ({ name: n.metadata?.name ?? '', uid: n.metadata?.uid ?? '' }),
-      changed
+      this.changed
     )
   }
 
   /**
-   * Starts both reflectors; resolves once each has listed. A view that cannot list within
+   * Starts the view of namespaces; resolves once it has listed. A view that cannot list within
    * `timeoutMs` is refused (a removal waiting on it would wait blind).
    */
   static async start(kube: Kube, timeoutMs = 30_000): Promise<ClusterView> {
     const view = new ClusterView(kube)
-    void view.pods.run(view.abort.signal)
     void view.namespaces.run(view.abort.signal)
-    const synced = await view.until(() => (view.pods.synced && view.namespaces.synced ? true : undefined), Date.now() + timeoutMs)
-    if (!synced) {
-      view.stop()
-      throw new Error(
-        `Could not list the cluster's pods and namespaces within ${timeoutMs / 1000} s to follow the removal; ` +
-          'the credentials need list and watch on pods and namespaces in all namespaces. Nothing was removed; re-run when the API server answers.'
-      )
-    }
+    await view.synced(() => view.namespaces.synced, timeoutMs, 'namespaces')
     return view
   }
 
-  /** Pods bound to `node` now, as far as the view has seen. */
+  private async synced(isSynced: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    if (await this.until(() => (isSynced() ? true : undefined), Date.now() + timeoutMs)) return
+    this.stop()
+    throw new Error(
+      `Could not list the cluster's ${what} within ${timeoutMs / 1000} s to follow the removal; ` +
+        'the credentials need list and watch on pods and namespaces in all namespaces. Nothing was removed; re-run when the API server answers.'
+    )
+  }
+
+  /**
+   * Follows the pods bound to `node` from now on (a list and a watch with the field selector
+   * spec.nodeName, so the API server sends only that node's pods); resolves once listed.
+   */
+  async watchNode(node: string, timeoutMs = 30_000): Promise<void> {
+    let r = this.nodes.get(node)
+    if (!r) {
+      const fieldSelector = `spec.nodeName=${node}`
+      r = new Reflector(
+        this.kube,
+        '/api/v1/pods',
+        { fieldSelector },
+        () => this.kube.core.listPodForAllNamespaces({ fieldSelector, resourceVersion: '0' }),
+        podEntry,
+        this.changed
+      )
+      this.nodes.set(node, r)
+      void r.run(this.abort.signal)
+    }
+    const reflector = r
+    await this.synced(() => reflector.synced, timeoutMs, `pods on ${node}`)
+  }
+
+  /** Pods bound to `node` now, as far as the view has seen (watchNode first). */
   podsOn(node: string): PodEntry[] {
-    return [...this.pods.items.values()].filter(p => p.node === node)
+    return [...(this.nodes.get(node)?.items.values() ?? [])]
   }
 
   /** The pod with this UID as the view has it now. */
   pod(uid: string): PodEntry | undefined {
-    return this.pods.items.get(uid)
+    for (const r of this.nodes.values()) {
+      const p = r.items.get(uid)
+      if (p) return p
+    }
+    return undefined
   }
 
-  /** The pod with this UID is gone (deleted since the view's first list). */
+  /** The pod with this UID is gone (deleted since its node was first watched). */
   podGone(uid: string): boolean {
-    return this.pods.deleted.has(uid)
+    return [...this.nodes.values()].some(r => r.deleted.has(uid))
   }
 
   /** The namespace with this UID is gone. */

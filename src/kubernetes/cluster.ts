@@ -4,15 +4,21 @@ import { promises as fs } from 'node:fs'
 import * as path from 'node:path'
 import { KubeConfig } from '@kubernetes/client-node'
 import { ArmError, type ArmClient } from '../azure/arm.js'
+import { pollUntil } from '../util/async.js'
 import { normalizeLocation } from '../azure/clouds.js'
 
-const AKS_API = '2024-05-01'
+/** An API version of Microsoft.ContainerService that ARM serves in every public cloud. */
+export const AKS_API = '2024-05-01'
 
-interface ManagedCluster {
+export interface ManagedCluster {
   id: string
   name: string
   location: string
+  tags?: Record<string, string>
+  sku?: unknown
+  identity?: unknown
   properties: {
+    servicePrincipalProfile?: unknown
     provisioningState?: string
     kubernetesVersion?: string
     fqdn?: string
@@ -22,12 +28,34 @@ interface ManagedCluster {
     aadProfile?: { managed?: boolean; enableAzureRBAC?: boolean } | null
     disableLocalAccounts?: boolean
     identityProfile?: { kubeletidentity?: { clientId?: string; objectId?: string; resourceId?: string } }
-    addonProfiles?: Record<string, { enabled?: boolean }>
+    addonProfiles?: Record<string, { enabled?: boolean; config?: Record<string, string> | null; identity?: { clientId?: string; objectId?: string } }>
     networkProfile?: { networkPlugin?: string; networkPluginMode?: string; networkPolicy?: string }
     agentPoolProfiles?: Array<{ name?: string; vmSize?: string; osType?: string; count?: number; vnetSubnetID?: string; mode?: string }>
     apiServerAccessProfile?: { authorizedIPRanges?: string[]; enablePrivateCluster?: boolean } | null
     securityProfile?: { workloadIdentity?: { enabled?: boolean } }
     oidcIssuerProfile?: { enabled?: boolean }
+  }
+}
+
+/** The virtual-node add-on's profile: enabled, the subnet it was given, the identity AKS made for it. */
+export interface VirtualNodeAddon {
+  enabled: boolean
+  subnetName?: string
+  identity?: { clientId?: string; objectId?: string }
+}
+
+/** The add-on's key in addonProfiles: azure-cli acs _consts.py CONST_VIRTUAL_NODE_ADDON_NAME "aciConnector" + the OS type "Linux". */
+export const VIRTUAL_NODE_ADDON_KEY = 'aciConnectorLinux'
+
+/** The add-on's profile from addonProfiles (keys compared without case, as az does). */
+export function virtualNodeAddonOf(addons: NonNullable<ManagedCluster['properties']['addonProfiles']>): VirtualNodeAddon | undefined {
+  const key = Object.keys(addons).find(k => k.toLowerCase() === VIRTUAL_NODE_ADDON_KEY.toLowerCase())
+  const p = key ? addons[key] : undefined
+  if (!p) return undefined
+  return {
+    enabled: p.enabled === true,
+    subnetName: p.config?.SubnetName ?? undefined,
+    identity: p.identity ? { clientId: p.identity.clientId, objectId: p.identity.objectId } : undefined
   }
 }
 
@@ -58,8 +86,8 @@ export interface ClusterInfo {
   localAccountsDisabled: boolean
   kubeletIdentityClientId?: string
   kubeletIdentityObjectId?: string
-  /** The managed virtual-node add-on is on (its Linux node is separate from ours). */
-  virtualNodeAddon: boolean
+  /** AKS's virtual-node add-on (addonProfiles.aciConnectorLinux), when the cluster has its profile. */
+  virtualNodeAddon?: VirtualNodeAddon
   network: ClusterNetwork
 }
 
@@ -91,7 +119,7 @@ export function toClusterInfo(raw: ManagedCluster, resourceGroup: string): Clust
     localAccountsDisabled: p.disableLocalAccounts === true,
     kubeletIdentityClientId: p.identityProfile?.kubeletidentity?.clientId,
     kubeletIdentityObjectId: p.identityProfile?.kubeletidentity?.objectId,
-    virtualNodeAddon: Object.entries(addons).some(([k, v]) => k.toLowerCase().startsWith('aciconnector') && v?.enabled === true),
+    virtualNodeAddon: virtualNodeAddonOf(addons),
     network: {
       networkPlugin: p.networkProfile?.networkPlugin ?? undefined,
       networkPluginMode: p.networkProfile?.networkPluginMode ?? undefined,
@@ -133,6 +161,52 @@ export async function getCluster(arm: ArmClient, resourceGroup: string, name: st
     }
     throw err
   }
+}
+
+/** The managed cluster as ARM has it, every property (what a PUT of the whole cluster starts from). */
+export async function getManagedCluster(arm: ArmClient, resourceGroup: string, name: string): Promise<ManagedCluster & Record<string, unknown>> {
+  return arm.get(clusterPath(arm, resourceGroup, name), AKS_API)
+}
+
+/**
+ * Writes the whole managed cluster back with `change` applied, as `az aks enable-addons` and
+ * `disable-addons` do (a GET, the model changed, a PUT: azure-cli acs custom.py
+ * aks_enable_addons / aks_disable_addons). The service principal profile is left out, as az
+ * leaves it out ("null out the SP profile because otherwise validation complains",
+ * addonconfiguration.py update_addons). The PUT is long-running: see waitClusterSucceeded.
+ */
+export async function updateManagedCluster(
+  arm: ArmClient,
+  resourceGroup: string,
+  name: string,
+  change: (properties: ManagedCluster['properties']) => void
+): Promise<void> {
+  const raw = await getManagedCluster(arm, resourceGroup, name)
+  const properties = { ...raw.properties }
+  delete properties.servicePrincipalProfile
+  change(properties)
+  await arm.put(clusterPath(arm, resourceGroup, name), AKS_API, { location: raw.location, tags: raw.tags, sku: raw.sku, identity: raw.identity, properties })
+}
+
+/** How often a cluster update's progress is looked at. */
+const CLUSTER_POLL_MS = 2_000
+
+/** Waits until the cluster's provisioningState is Succeeded again (after an update); Failed or Canceled throws. */
+export async function waitClusterSucceeded(arm: ArmClient, resourceGroup: string, name: string, deadline: number): Promise<void> {
+  let state = 'unknown'
+  const done = await pollUntil(
+    async () => {
+      state = (await getManagedCluster(arm, resourceGroup, name)).properties?.provisioningState ?? 'unknown'
+      if (state === 'Failed' || state === 'Canceled')
+        throw new Error(
+          `Cluster ${name} ended its update ${state}; see the cluster's activity log in the portal (or \`az aks show -g ${resourceGroup} -n ${name}\`).`
+        )
+      return state === 'Succeeded' ? true : undefined
+    },
+    deadline,
+    CLUSTER_POLL_MS
+  )
+  if (!done) throw new Error(`Cluster ${name} was still ${state} at wait-timeout; re-run the step to keep waiting (it converges), or raise wait-timeout.`)
 }
 
 interface CredentialResults {

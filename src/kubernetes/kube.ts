@@ -123,6 +123,23 @@ export async function ignoreNotFound<T>(promise: Promise<T>): Promise<T | undefi
   }
 }
 
+/** Items per page of a list that may be long (a busy cluster's Helm records, say). */
+export const LIST_PAGE_SIZE = 250
+
+/** Every item of a list, a page at a time (limit and continue), so no single response holds them all. */
+export async function listPaged<T>(
+  page: (opts: { limit: number; _continue?: string }) => Promise<{ items: T[]; metadata?: { _continue?: string } }>
+): Promise<T[]> {
+  const items: T[] = []
+  let token: string | undefined
+  do {
+    const r = await page({ limit: LIST_PAGE_SIZE, ...(token ? { _continue: token } : {}) })
+    items.push(...r.items)
+    token = r.metadata?._continue || undefined
+  } while (token)
+  return items
+}
+
 const RESUME_DELAY_MS = 1_000
 /** The server ends each watch after this long; the client gives it a margin, then ends it itself (a dropped connection sends nothing). */
 const WATCH_SERVER_TIMEOUT_S = 60

@@ -6,11 +6,11 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import type { OsType } from '../virtual-nodes/naming.js'
 import { connectorNameProblem } from '../virtual-nodes/connector/names.js'
-import { KIND_NAMES, type KindInputs, type KindName } from '../virtual-nodes/kinds.js'
+import { KIND_NAMES, osSplit, type KindInputs, type KindName } from '../virtual-nodes/kinds.js'
 import type { Command } from '../virtual-nodes/kind.js'
-import type { ConnectorIdentity } from '../virtual-nodes/connector/inputs.js'
+import { DEFAULT_CHART_SHA256, DEFAULT_CHART_URL, type ConnectorIdentity } from '../virtual-nodes/connector/inputs.js'
 import { azConfigDir, cloudIsKnown, normalizeLocation } from '../azure/clouds.js'
-import { regionProblem } from '../virtual-nodes/connector/regions.js'
+import { regionProblem } from '../virtual-nodes/aci-regions.js'
 import { compareVersions, DEFAULT_KUBELOGIN_BASE_URL, DEFAULT_KUBELOGIN_VERSION, MIN_AZURE_CLI_VERSION } from '../tools/versions.js'
 import type { SignIn } from '../azure/azure-login.js'
 
@@ -18,16 +18,18 @@ import type { SignIn } from '../azure/azure-login.js'
 export const MAX_V2_NODES = 100
 
 export interface Inputs extends KindInputs {
+  /** Inputs given that this step does not use (the main step warns about each). */
+  unused: string[]
   command: Command
   resourceGroup: string
   clusterName: string
   subscriptionId?: string
   connectorName: string
   osTypes: OsType[]
-  /** Which kind of virtual node serves Linux: the ACI connector (default), or Virtual Nodes v2 (Windows always comes from the connector). */
+  /** Which kind of virtual node serves Linux: the ACI connector (default), Virtual Nodes v2 or the AKS add-on (Windows always comes from the connector). */
   virtualNodeKind: KindName
-  /** virtual-nodes: how many v2 nodes (the extension's replicaCount). */
-  v2NodeCount: number
+  /** virtual-node-kind was given: a teardown looks only for that kind (and the connector's other OS); without it, for every kind. */
+  virtualNodeKindGiven: boolean
   /** os-type was given: a removal takes only those OS; without it, every OS installed. */
   osTypesGiven: boolean
   aciResourceGroup?: string
@@ -60,12 +62,12 @@ export interface Inputs extends KindInputs {
   dryRun: boolean
   /** remove, sweep, cleanup: fail when ACI could not be checked for container groups left behind. */
   verifyAci: boolean
-  /** install: assign the connector identity Contributor on the ACI resource group when it lacks a role there. */
+  /** install: assign the connector identity (or the v2 extension's, the add-on's) the role it lacks: a custom role with only what a virtual node does in ACI (the add-on: Contributor on its VNet, as az does). */
   grantConnectorRole: boolean
 }
 
 /** The pinned chart: the current `virtual-kubelet-azure-aci` release, published on azure-aci's gh-pages branch. */
-export const DEFAULT_CHART_URL = 'https://github.com/virtual-kubelet/azure-aci/raw/gh-pages/charts/virtual-kubelet-azure-aci-1.6.4.tgz'
+export { DEFAULT_CHART_URL } from '../virtual-nodes/connector/inputs.js'
 export const DEFAULT_WAIT_TIMEOUT = '10m'
 /**
  * The oldest kubectl for this chart: its Deployment is apps/v1 and its ClusterRoleBinding
@@ -93,6 +95,8 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/
 const IMAGE_TAG = /^[\w][\w.-]{0,127}$/
 const SEMVER = /^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/
 const CLOUD_NAME = /^[A-Za-z0-9_-]{1,64}$/
+/** Azure subnet names: 1-80 letters, digits, underscores, periods and hyphens, starting with a letter or digit, ending with a letter, digit or underscore. */
+const SUBNET_NAME = /^[A-Za-z0-9]([-\w.]{0,78}\w)?$/
 /** C0 controls (newline, tab, ...) and DEL: matching them is the point. */
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/
@@ -148,8 +152,10 @@ export function parseInputs(readRaw: Read): Inputs {
   const identity = parseConnectorIdentity(read, signIn, problems, bad)
   const step = parseStepInputs(p)
   const tools = parseToolInputs(p)
+  const unused = checkConnectorInputsApply(p, target.command, kinds)
   if (problems.length > 0) throw new InputError(problems)
   return {
+    unused,
     ...target,
     // The input wins over the creds JSON, as with Azure/login.
     subscriptionId: (target.subscriptionId ?? (signIn.kind === 'secret' ? signIn.subscriptionId : undefined))?.toLowerCase(),
@@ -182,29 +188,77 @@ function parseTarget({ read, bad, problems }: Parse): Pick<Inputs, 'command' | '
   const normalizedLocation = location === undefined ? undefined : normalizeLocation(location)
   if (normalizedLocation !== undefined && !/^[a-z0-9]+$/.test(normalizedLocation)) {
     bad('location', location ?? '', 'use an Azure region such as eastus or "West Europe"')
-  } else if (location !== undefined && command === 'install') {
-    const problem = regionProblem(location)
-    if (problem) bad('location', location, problem)
   }
   return { command, resourceGroup, clusterName, subscriptionId, location: normalizedLocation }
 }
 
-/** Which OS, and which kind of virtual node serves them (with v2's node count). */
-function parseKindInputs({ read, bad }: Parse, command: Command): Pick<Inputs, 'osTypes' | 'osTypesGiven' | 'virtualNodeKind' | 'v2NodeCount'> {
+/** Which OS, and which kind of virtual node serves them (with v2's node count and the add-on's subnet). */
+function parseKindInputs(
+  { read, bad }: Parse,
+  command: Command
+): Pick<Inputs, 'osTypes' | 'osTypesGiven' | 'virtualNodeKind' | 'virtualNodeKindGiven' | 'v2NodeCount' | 'addonSubnetName'> {
   // Empty: an install takes Linux (as az aks install-connector did); a removal every OS it finds.
   const osTypeText = read('os-type')
   const osTypes = parseOsType(osTypeText || 'Linux', bad)
+  const kindText = read('virtual-node-kind')
+  // Empty: an install uses the connector; a teardown looks for every kind.
   const virtualNodeKind = oneOf(read, 'virtual-node-kind', KIND_NAMES, 'connector', bad) as KindName
   const countText = read('virtual-nodes')
-  const v2NodeCount = countText ? Number(countText) : 1
-  if (countText && (!/^\d+$/.test(countText) || v2NodeCount < 1 || v2NodeCount > MAX_V2_NODES))
+  const v2NodeCount = countText ? Number(countText) : undefined
+  if (countText && (!/^\d+$/.test(countText) || v2NodeCount! < 1 || v2NodeCount! > MAX_V2_NODES))
     bad('virtual-nodes', countText, `use a whole number of Virtual Nodes v2 nodes from 1 to ${MAX_V2_NODES}`)
   else if (countText && virtualNodeKind !== 'v2')
     bad('virtual-nodes', countText, 'it applies to virtual-node-kind: v2 only (a connector makes one node per OS)')
   else if (countText && command !== 'install') bad('virtual-nodes', countText, 'it applies to command: install only (a remove takes every v2 node it finds)')
   if (virtualNodeKind === 'v2' && osTypeText && osTypes.length === 1 && osTypes[0] === 'Windows' && countText)
     bad('virtual-nodes', countText, 'os-type: Windows takes no v2 nodes (v2 is Linux only; Windows comes from the connector): use os-type Linux or Both')
-  return { osTypes, osTypesGiven: osTypeText !== '', virtualNodeKind, v2NodeCount }
+  const addonSubnetName = optional(read, 'addon-subnet-name')
+  if (addonSubnetName && !SUBNET_NAME.test(addonSubnetName))
+    bad('addon-subnet-name', addonSubnetName, 'use an Azure subnet name (letters, digits, _ . -, up to 80, starting with a letter or digit)')
+  else if (addonSubnetName && virtualNodeKind !== 'addon') bad('addon-subnet-name', addonSubnetName, 'it applies to virtual-node-kind: addon only')
+  return { osTypes, osTypesGiven: osTypeText !== '', virtualNodeKind, virtualNodeKindGiven: kindText !== '', v2NodeCount, addonSubnetName }
+}
+
+/**
+ * The connector's inputs where an install uses a connector: its region must have ACI's
+ * connector support. An install that uses none (v2 or the add-on for Linux only) would
+ * silently ignore them: those that say where the virtual nodes run or as whom are refused,
+ * with the way to use them; the chart and image only draw a warning (returned), since a
+ * workflow that passes them to every install loses nothing.
+ */
+function checkConnectorInputsApply({ read, bad }: Parse, command: Command, kinds: Pick<Inputs, 'virtualNodeKind' | 'osTypes'>): string[] {
+  if (command !== 'install') return []
+  const location = optional(read, 'location')
+  if (osSplit(kinds.virtualNodeKind, kinds.osTypes).some(u => u.name === 'connector')) {
+    const problem = location !== undefined && /^[a-z0-9]+$/.test(normalizeLocation(location)) ? regionProblem(location) : undefined
+    if (problem) bad('location', location ?? '', problem)
+    return []
+  }
+  const why = `virtual-node-kind: ${kinds.virtualNodeKind} with os-type: Linux installs no ACI connector`
+  const chartUrl = optional(read, 'chart-url')
+  const unused = [
+    ['chart-url', chartUrl === DEFAULT_CHART_URL ? undefined : chartUrl],
+    ['chart-sha256', optional(read, 'chart-sha256')],
+    ['image-tag', optional(read, 'image-tag')]
+  ].flatMap(([name, value]) => (value ? [`${name} is not used: ${why}, whose chart and image it sets.`] : []))
+  const identity = optional(read, 'connector-identity')
+  const given: Array<[string, string | undefined]> = [
+    ['location', location],
+    ['aci-resource-group', optional(read, 'aci-resource-group')],
+    ['connector-identity', identity === 'auto' ? undefined : identity],
+    ['connector-client-id', optional(read, 'connector-client-id')],
+    // A secret is never echoed.
+    ['connector-client-secret', optional(read, 'connector-client-secret') ? '(set)' : undefined]
+  ]
+  for (const [name, value] of given)
+    if (value !== undefined)
+      bad(
+        name,
+        value,
+        `it applies to the ACI connector, and virtual-node-kind: ${kinds.virtualNodeKind} with os-type: Linux installs none (its nodes run in the cluster's region, as its identity); ` +
+          'leave it empty, or use os-type: Both to also get Windows nodes from the connector'
+      )
+  return unused
 }
 
 /** The connector's name, ACI resource group, chart and image. */
@@ -236,10 +290,18 @@ function parseConnectorInputs(
   } else if (!/^(https?|oci):\/\/\S+$/.test(chartUrl) && !/^[./]|^[A-Za-z]:[\\/]/.test(chartUrl)) {
     bad('chart-url', chartUrl, 'use an https://, http:// or oci:// chart URL, or a local chart path')
   }
-  const chartSha256 = optional(read, 'chart-sha256')
-  if (chartSha256 && !/^[0-9a-f]{64}$/i.test(chartSha256)) bad('chart-sha256', chartSha256, 'use the 64 hex digits `sha256sum <chart>.tgz` prints')
-  else if (chartSha256 && /^oci:\/\//.test(chartUrl))
-    bad('chart-sha256', chartSha256, 'it applies to an https:// or local .tgz chart; an oci:// chart is pinned by its registry reference')
+  const givenSha256 = optional(read, 'chart-sha256')
+  if (givenSha256 && !/^[0-9a-f]{64}$/i.test(givenSha256)) bad('chart-sha256', givenSha256, 'use the 64 hex digits `sha256sum <chart>.tgz` prints')
+  else if (givenSha256 && /^oci:\/\//.test(chartUrl))
+    bad('chart-sha256', givenSha256, 'it applies to an https:// or local .tgz chart; an oci:// chart is pinned by its registry reference')
+  else if (givenSha256 && chartUrl === DEFAULT_CHART_URL && givenSha256.toLowerCase() !== DEFAULT_CHART_SHA256)
+    bad(
+      'chart-sha256',
+      givenSha256,
+      `chart-url is the default chart, whose published file is pinned to ${DEFAULT_CHART_SHA256}; leave chart-sha256 empty, or set chart-url to the chart this digest is of`
+    )
+  // The default chart is always checked against its published digest; a chart of the user's own keeps theirs.
+  const chartSha256 = givenSha256 ?? (chartUrl === DEFAULT_CHART_URL ? DEFAULT_CHART_SHA256 : undefined)
   const imageTag = optional(read, 'image-tag')
   if (imageTag && !IMAGE_TAG.test(imageTag)) bad('image-tag', imageTag, 'use a container image tag such as 1.6.4')
   const grantConnectorRole = bool(read, 'grant-connector-role', false, bad)

@@ -6,22 +6,19 @@ import { checkInputsOnRunner, parseInputs, readActionInput, type Inputs } from '
 import { markMainStarted } from './state.js'
 import { errorText } from '../util/async.js'
 import { maskInputSecrets } from './secrets.js'
+import { FALLBACK_KIND, kindLabel, kindUses } from '../virtual-nodes/kinds.js'
 
 /** One line naming what this step will do, as soon as the inputs are known to be good. */
 export function intentLine(inputs: Inputs): string {
+  const uses = kindUses(inputs)
+  const kinds = uses
+    .map(u => `${kindLabel(u.name)}${u.name === FALLBACK_KIND ? ` "${inputs.connectorName}"` : ''} (${u.os?.join(', ') ?? 'every OS'})`)
+    .join(' and ')
   const what =
     inputs.command === 'sweep'
-      ? `sweep connectors matching "${inputs.connectorName}"`
-      : `${inputs.command}${inputs.dryRun ? ' (dry run)' : ''} connector "${inputs.connectorName}" (${
-          inputs.command === 'remove' && !inputs.osTypesGiven ? 'every OS installed' : inputs.osTypes.join(', ')
-        })`
-  const v2 =
-    inputs.virtualNodeKind !== 'v2'
-      ? ''
-      : inputs.command === 'install'
-        ? `, Linux as Virtual Nodes v2 (${inputs.v2NodeCount} node(s))`
-        : ', and Virtual Nodes v2'
-  return `Inputs checked: ${what}${v2} on cluster ${inputs.resourceGroup}/${inputs.clusterName}`
+      ? `sweep what matches "${inputs.connectorName}"${inputs.dryRun ? ' (dry run)' : ''} of ${kinds}`
+      : `${inputs.command}${inputs.dryRun ? ' (dry run)' : ''} ${kinds}`
+  return `Inputs checked: ${what} on cluster ${inputs.resourceGroup}/${inputs.clusterName}`
 }
 
 export async function run(): Promise<void> {
@@ -36,6 +33,7 @@ export async function run(): Promise<void> {
   }
   maskInputSecrets(inputs)
   core.info(intentLine(inputs))
+  for (const note of inputs.unused) core.warning(note)
   const { runPipeline } = await import('./pipeline.js')
   await runPipeline(inputs)
 }

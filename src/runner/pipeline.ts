@@ -165,7 +165,6 @@ async function readCluster(inputs: Inputs, arm: ArmClient, clock: PhaseClock, re
     core.info(
       `Cluster ${info.name}: Kubernetes ${info.kubernetesVersion} in ${info.location}, API server ${info.fqdn}, node resource group ${info.nodeResourceGroup}, RBAC ${info.enableRBAC}`
     )
-    if (info.virtualNodeAddon) core.info('The managed virtual-node add-on is also enabled; its node (virtual-node-aci-linux) is separate and left alone.')
     return info
   })
 }
@@ -192,7 +191,12 @@ async function reachCluster(inputs: Inputs, signedIn: SignedIn, cluster: Cluster
       runnerTemp: runnerTemp(),
       kubelogin: { version: inputs.kubeloginVersion, baseUrl: inputs.kubeloginBaseUrl },
       need: inputs.command === 'install' ? INSTALL_PERMISSION : REMOVE_PERMISSION,
-      signedInAs: `The identity the action signed in as (${signedIn.session.description})`
+      signedInAs: `The identity the action signed in as (${signedIn.session.description})`,
+      // Saved at once: the post step deletes it even when the step fails right after.
+      onKubeconfig: file => {
+        post.kubeconfig = file
+        savePostState(post)
+      }
     })
   )
 }

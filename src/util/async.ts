@@ -1,7 +1,31 @@
 // Small helpers every phase shares: error text, time limits, waiting for parallel work.
 
+/**
+ * An error as one line a user can act on. A Kubernetes API error (client-node's
+ * ApiException: `code` and the API server's Status as `body`) says the server's own message
+ * (an admission policy's reason, say) rather than its HTTP dump.
+ */
 export function errorText(err: unknown): string {
+  const api = err as { code?: unknown; body?: unknown }
+  if (err instanceof Error && typeof api.code === 'number' && api.body !== undefined) {
+    const message = statusMessage(api.body)
+    if (message) return `${message} (HTTP ${api.code})`
+  }
   return err instanceof Error ? err.message : String(err)
+}
+
+/** The message of a Kubernetes Status, given as an object or as its JSON text. */
+function statusMessage(body: unknown): string | undefined {
+  let status = body
+  if (typeof body === 'string') {
+    try {
+      status = JSON.parse(body) as unknown
+    } catch {
+      return undefined
+    }
+  }
+  const message = (status as { message?: unknown } | null)?.message
+  return typeof message === 'string' && message ? message : undefined
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -97,6 +97,8 @@ export async function drainNode(kube: Kube, view: ClusterView, node: string, opt
   const result: DrainResult = { evicted: 0, forced: [] }
   if (!(await ignoreNotFound(kube.core.readNode({ name: node })))) return result
   await kube.core.patchNode({ name: node, body: { spec: { unschedulable: true } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+  // Followed from before the pods are deleted, so no deletion is missed.
+  await view.watchNode(node)
   const bound = await podsBoundTo(kube, node)
   await opts.beforeDelete?.(bound)
   const pods = drainable(bound)

@@ -1,6 +1,7 @@
 // A kind of virtual node: the one seam the install pipeline, the teardown commands and the
 // post step's cleanup drive. Each kind lives in its own folder and is listed once, in
 // kinds.ts, with the operating systems it serves; nothing here names one.
+import * as core from '@actions/core'
 import type { ArmClient } from '../azure/arm.js'
 import type { GrantedRole } from '../azure/role-assignments.js'
 import type { ClusterInfo } from '../kubernetes/cluster.js'
@@ -25,6 +26,8 @@ export interface CommonInputs {
   command: Command
   resourceGroup: string
   clusterName: string
+  /** connector-name: a name; with command: sweep, a glob over the names of what each kind installed. */
+  connectorName: string
   /** os-type was given: a teardown takes only those OS; without it, every OS installed. */
   osTypesGiven: boolean
   /** install: let the action assign a kind's identity the role it lacks. */
@@ -37,6 +40,19 @@ export interface CommonInputs {
   verifyAci: boolean
   /** sweep: only what was installed at least this long ago; undefined = any age. */
   olderThanMs?: number
+  /** location (normalized), when given: a teardown takes only what runs in that region. */
+  location?: string
+}
+
+/**
+ * A remove or sweep narrowed by location to a region other than the cluster's, for a kind
+ * that runs in the cluster's region only (v2, the add-on): it is not looked for (said so).
+ */
+export function outsideGivenLocation(inputs: CommonInputs, cluster: { location: string }, label: string): boolean {
+  const given = inputs.location
+  if (given === undefined || given === cluster.location.toLowerCase().replace(/\s+/g, '')) return false
+  core.info(`location is ${given}; ${label} runs in the cluster's region ${cluster.location}, so it is not looked for.`)
+  return true
 }
 
 /** What a kind adds to the run's report (the runner's RunReport has these). */

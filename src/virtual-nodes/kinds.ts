@@ -2,13 +2,14 @@
 // label, the operating systems it serves and its folder (loaded only when a step uses it).
 // Which kind serves which OS is decided here and nowhere else. A new kind is a folder under
 // virtual-nodes/ and one entry in KINDS.
+import type { AddonInputs } from './addon/inputs.js'
 import type { ConnectorInputs } from './connector/inputs.js'
 import type { CommonInputs, KindContext, KindModule, KindRecord, VirtualNodeKind } from './kind.js'
 import type { OsType } from './naming.js'
 import type { V2Inputs } from './v2/kind.js'
 
 /** Every input any kind reads: the runner's inputs have all of them. */
-export type KindInputs = CommonInputs & ConnectorInputs & V2Inputs
+export type KindInputs = CommonInputs & ConnectorInputs & V2Inputs & AddonInputs
 
 interface KindDefinition {
   label: string
@@ -20,6 +21,7 @@ interface KindDefinition {
 /** Every kind, in the order a step drives them: each teardown runs before the connector's, which serves what the others cannot. */
 export const KINDS = {
   v2: { label: 'Virtual Nodes v2', os: ['Linux'], load: () => import('./v2/kind.js').then(m => m.v2) },
+  addon: { label: "AKS's virtual-node add-on", os: ['Linux'], load: () => import('./addon/kind.js').then(m => m.addon) },
   connector: { label: 'ACI connector', os: ['Linux', 'Windows'], load: () => import('./connector/kind.js').then(m => m.connector) }
 } as const satisfies Record<string, KindDefinition>
 
@@ -52,9 +54,22 @@ export function osSplit(chosen: KindName, os: OsType[] | undefined): KindUse[] {
   return uses.filter(u => u.os === undefined || u.os.length > 0).sort((a, b) => KIND_NAMES.indexOf(a.name) - KIND_NAMES.indexOf(b.name))
 }
 
-/** Which kind serves which OS in a step: an install as the inputs ask; a teardown by kind, and by os-type only when given (else every OS found). */
-export function kindUses(inputs: { command: string; virtualNodeKind: KindName; osTypes: OsType[]; osTypesGiven: boolean }): KindUse[] {
-  return osSplit(inputs.virtualNodeKind, inputs.command === 'install' || inputs.osTypesGiven ? inputs.osTypes : undefined)
+/**
+ * Which kind serves which OS in a step: an install as the inputs ask. A teardown not told the
+ * kind looks for every kind, each for the OS it serves that os-type allows (a remove must find
+ * what is installed, whatever installed it); told, that kind and the connector for the rest.
+ */
+export function kindUses(inputs: {
+  command: string
+  virtualNodeKind: KindName
+  virtualNodeKindGiven: boolean
+  osTypes: OsType[]
+  osTypesGiven: boolean
+}): KindUse[] {
+  const os = inputs.command === 'install' || inputs.osTypesGiven ? inputs.osTypes : undefined
+  if (inputs.command !== 'install' && !inputs.virtualNodeKindGiven)
+    return KIND_NAMES.map(name => ({ name, os: os?.filter(o => (KINDS[name].os as readonly OsType[]).includes(o)) })).filter(u => !u.os || u.os.length > 0)
+  return osSplit(inputs.virtualNodeKind, os)
 }
 
 /** Loads and makes each kind a step uses; `recordOf` gives each its own record for the post step. */

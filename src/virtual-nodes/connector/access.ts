@@ -5,9 +5,10 @@
 // answers the question over ARM).
 import * as core from '@actions/core'
 import type { ArmClient } from '../../azure/arm.js'
+import { checkMayGrant, ensureVirtualNodeRole, roleLabel, VIRTUAL_NODE_ACTIONS } from '../../azure/role-definitions.js'
 import {
   CONTAINER_GROUP_WRITE,
-  grantContributor,
+  grantRoleAt,
   grantedRoles,
   principalMayCreateGroups,
   resourceGroupScope,
@@ -66,6 +67,7 @@ export async function checkConnectorAccess(arm: ArmClient, resourceGroup: string
     return { verdict: 'allowed' }
   }
   if (grant && identity.objectId) {
+    await checkMayGrant(arm, scope)
     core.info(`${identity.description} may not create container groups in ${resourceGroup} yet; the install assigns it the role first (grant-connector-role).`)
     return { verdict: 'grant', objectId: identity.objectId }
   }
@@ -77,7 +79,11 @@ export async function checkConnectorAccess(arm: ArmClient, resourceGroup: string
   )
 }
 
-/** Assigns the connector identity the role checkConnectorAccess found missing (grant-connector-role). */
+/**
+ * Assigns the connector identity the role checkConnectorAccess found missing
+ * (grant-connector-role): the least that works, a custom role with only what the connector
+ * does in ACI (role-definitions.ts), not Contributor on the whole resource group.
+ */
 export async function grantConnectorAccess(
   arm: ArmClient,
   resourceGroup: string,
@@ -85,10 +91,11 @@ export async function grantConnectorAccess(
   objectId: string,
   cluster: string
 ): Promise<GrantedRole> {
-  const role = await grantContributor(arm, resourceGroup, objectId, 'ServicePrincipal', grantDescription(cluster))
+  const scope = resourceGroupScope(arm, resourceGroup)
+  const role = await grantRoleAt(arm, scope, await ensureVirtualNodeRole(arm, resourceGroup), objectId, 'ServicePrincipal', grantDescription(cluster))
   core.info(
-    `${role.outcome === 'created' ? 'Assigned' : 'Found'} Contributor on ${resourceGroupScope(arm, resourceGroup)} for ${identity.description} (grant-connector-role). ` +
-      'It stays after a remove (another connector may use it); the summary says how to delete it.'
+    `${role.outcome === 'created' ? 'Assigned' : 'Found'} role "${role.role}" on ${scope} for ${identity.description} (grant-connector-role): ` +
+      `only ${VIRTUAL_NODE_ACTIONS.join(', ')}. It stays after a remove (another connector may use it); the summary says how to delete it.`
   )
   return role
 }
@@ -103,7 +110,7 @@ export async function grantedRoleItems(arm: ArmClient, resourceGroups: string[],
   const found = await Promise.all(resourceGroups.map(rg => grantedRoles(arm, rg, grantDescription(cluster)).then(roles => roles.map(role => ({ rg, role })))))
   return found.flat().map(({ rg, role }) => ({
     kind: 'role assignment',
-    name: `Contributor on ${rg} for ${role.principalId}`,
+    name: `${roleLabel(arm, rg, role.role)} on ${rg} for ${role.principalId}`,
     detail: `granted by grant-connector-role for this cluster's connector; left in place (another connector or the next install may use it): delete with \`${roleDeleteCommand(role)}\``,
     outcome: 'kept'
   }))

@@ -9,16 +9,16 @@
 //   UID of a pod this cluster has, or had and recorded: a removal records the pods of each
 //   node before it drains it, in a ConfigMap (POD_RECORD) kept until their groups are gone.
 // A group that cannot be proven ours is listed, never deleted.
-import * as core from '@actions/core'
-import type { V1ConfigMap, V1Pod } from '@kubernetes/client-node'
+import type { V1Pod } from '@kubernetes/client-node'
 import { ArmError, distinctResourceGroups, sameResourceGroup, type ArmClient } from '../../azure/arm.js'
 import { listContainerGroups, type ContainerGroupRef } from '../../azure/container-groups.js'
-import { ignoreNotFound, isConflict, type Kube } from '../../kubernetes/kube.js'
+import { ignoreNotFound, type Kube } from '../../kubernetes/kube.js'
+import { readRecord, updateRecord, type RecordRef } from '../../kubernetes/record.js'
 import { errorText } from '../../util/async.js'
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../naming.js'
 
 /** Where the record lives: the namespace Helm keeps the action's releases in (always there). */
-export const POD_RECORD = { namespace: 'default', name: 'aks-aci-connector-action-pods' }
+export const POD_RECORD: RecordRef = { namespace: 'default', name: 'aks-aci-connector-action-pods', labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } }
 
 export interface RecordedPod {
   uid: string
@@ -83,7 +83,9 @@ export async function planGroupCleanup(
   resourceGroups: string[],
   isCandidate: (g: ContainerGroupRef) => boolean,
   nodeResourceGroup: string,
-  knownPods: Map<string, string>
+  knownPods: Map<string, string>,
+  /** Finds a group's pod in the cluster now, by its tags (ns/name when the UID matches). */
+  lookup?: (g: ContainerGroupRef) => Promise<string | undefined>
 ): Promise<GroupPlan> {
   const plan: GroupPlan = { ours: [], notAttributable: [], unchecked: [] }
   const distinct = distinctResourceGroups(resourceGroups)
@@ -99,6 +101,11 @@ export async function planGroupCleanup(
         return
       }
       for (const group of groups.filter(isCandidate)) {
+        // Outside MC_ only a known pod UID proves a group ours: the cluster is asked about each candidate's own pod.
+        if (lookup && group.uid && !knownPods.has(group.uid) && !sameResourceGroup(resourceGroup, nodeResourceGroup)) {
+          const pod = await lookup(group)
+          if (pod) knownPods.set(group.uid, pod)
+        }
         const verdict = attributeGroup(group, resourceGroup, nodeResourceGroup, knownPods)
         ;(verdict.ours ? plan.ours : plan.notAttributable).push({ resourceGroup, group, reason: verdict.reason })
       }
@@ -107,26 +114,25 @@ export async function planGroupCleanup(
   return plan
 }
 
+/** A group's pod as the cluster has it now (its Namespace and PodName tags), when its UID is the group's UID tag. */
+export async function livePodOf(kube: Kube, g: ContainerGroupRef): Promise<string | undefined> {
+  const namespace = g.tags?.Namespace
+  const name = g.tags?.PodName
+  if (!namespace || !name || !g.uid) return undefined
+  const pod = await ignoreNotFound(kube.core.readNamespacedPod({ name, namespace }))
+  return pod?.metadata?.uid === g.uid ? `${namespace}/${name}` : undefined
+}
+
 export function podRef(p: V1Pod): RecordedPod {
   return { uid: p.metadata?.uid ?? '', namespace: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '' }
 }
 
-function parseRecord(cm: V1ConfigMap | undefined): Map<string, NodeRecord> {
-  const records = new Map<string, NodeRecord>()
-  for (const [node, value] of Object.entries(cm?.data ?? {})) {
-    try {
-      const r = JSON.parse(value) as NodeRecord
-      if (typeof r.aciResourceGroup === 'string' && Array.isArray(r.pods)) records.set(node, r)
-    } catch {
-      core.debug(`${POD_RECORD.name}: entry ${node} is not readable; ignored`)
-    }
-  }
-  return records
-}
+const isNodeRecord = (v: unknown): v is NodeRecord =>
+  typeof v === 'object' && v !== null && typeof (v as NodeRecord).aciResourceGroup === 'string' && Array.isArray((v as NodeRecord).pods)
 
 /** The pods removals recorded, per virtual node. */
 export async function readPodRecord(kube: Kube): Promise<Map<string, NodeRecord>> {
-  return parseRecord(await ignoreNotFound(kube.core.readNamespacedConfigMap(POD_RECORD)))
+  return readRecord(kube, POD_RECORD, isNodeRecord)
 }
 
 /** UID -> ns/name of every recorded pod. */
@@ -134,37 +140,10 @@ export function recordedPods(records: Map<string, NodeRecord>): Map<string, stri
   return new Map([...records.values()].flatMap(r => r.pods.map(p => [p.uid, `${p.namespace}/${p.name}`] as const)))
 }
 
-/** Changes the record with `change` (read, modify, write; retried when another writer came first). */
-async function updateRecord(kube: Kube, change: (records: Map<string, NodeRecord>) => void): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const cm = await ignoreNotFound(kube.core.readNamespacedConfigMap(POD_RECORD))
-    const records = parseRecord(cm)
-    change(records)
-    const data = Object.fromEntries([...records].map(([node, r]) => [node, JSON.stringify(r)]))
-    try {
-      if (!cm) {
-        if (records.size === 0) return
-        await kube.core.createNamespacedConfigMap({
-          namespace: POD_RECORD.namespace,
-          body: { metadata: { name: POD_RECORD.name, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } }, data }
-        })
-      } else if (records.size === 0) {
-        await ignoreNotFound(kube.core.deleteNamespacedConfigMap({ ...POD_RECORD, body: { preconditions: { resourceVersion: cm.metadata?.resourceVersion } } }))
-      } else {
-        await kube.core.replaceNamespacedConfigMap({ ...POD_RECORD, body: { ...cm, data } })
-      }
-      return
-    } catch (err) {
-      if (attempt < 5 && isConflict(err)) continue
-      throw err
-    }
-  }
-}
-
 /** Adds the pods of `node` to the record (before they are drained), keeping earlier ones. */
 export async function recordPods(kube: Kube, node: string, aciResourceGroup: string, pods: RecordedPod[]): Promise<void> {
   if (pods.length === 0) return
-  await updateRecord(kube, records => {
+  await updateRecord(kube, POD_RECORD, isNodeRecord, records => {
     const known = records.get(node)?.pods ?? []
     const uids = new Set(known.map(p => p.uid))
     records.set(node, { aciResourceGroup, recordedAt: new Date().toISOString(), pods: [...known, ...pods.filter(p => p.uid && !uids.has(p.uid))] })
@@ -173,7 +152,7 @@ export async function recordPods(kube: Kube, node: string, aciResourceGroup: str
 
 /** Drops what was recorded for `nodes` (once ACI holds no group of theirs). */
 export async function forgetNodes(kube: Kube, nodes: string[]): Promise<void> {
-  await updateRecord(kube, records => {
+  await updateRecord(kube, POD_RECORD, isNodeRecord, records => {
     for (const n of nodes) records.delete(n)
   })
 }

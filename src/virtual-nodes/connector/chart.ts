@@ -1,5 +1,5 @@
-// The chart helm installs, checked first when the user pins it: with `chart-sha256` the
-// action fetches an https:// (or http://) chart itself, or reads a local .tgz, compares its
+// The chart helm installs, checked first when it is pinned (the default chart always is, to
+// its published digest; a chart of the user's own with `chart-sha256`): the action fetches an https:// (or http://) chart itself, or reads a local .tgz, compares its
 // SHA-256 and hands helm the verified file, so helm never sees bytes that were not checked.
 // The chart runs the connector with a cluster-admin binding: what it is matters.
 import { promises as fs } from 'node:fs'
@@ -8,6 +8,7 @@ import * as core from '@actions/core'
 import * as tc from '@actions/tool-cache'
 import { errorText, withTimeout } from '../../util/async.js'
 import { sha256File } from '../../tools/install.js'
+import { DEFAULT_CHART_SHA256, DEFAULT_CHART_URL } from './inputs.js'
 
 /** A chart is a few hundred kB; a download that has not finished in this time has stalled. */
 const CHART_DOWNLOAD_TIMEOUT_MS = 2 * 60_000
@@ -36,12 +37,18 @@ export async function verifiedChart(chartUrl: string, sha256: string | undefined
     )
   }
   const actual = await sha256File(file)
+  if (actual !== expected && chartUrl === DEFAULT_CHART_URL && expected === DEFAULT_CHART_SHA256) {
+    throw new Error(
+      `The default chart ${chartUrl} has SHA-256 ${actual}, not ${expected}, the digest of the file the azure-aci project published (its gh-pages charts/index.yaml). ` +
+        'Nothing was installed. Something on the way from github.com changed it (a proxy, a mirror): find out what, or set chart-url and chart-sha256 to a chart you trust.'
+    )
+  }
   if (actual !== expected) {
     throw new Error(
       `chart-sha256 does not match: ${chartUrl} has SHA-256 ${actual}, chart-sha256 is ${expected}. Nothing was installed. ` +
         'If the chart changed on purpose, put its new digest in chart-sha256 (`sha256sum <chart>.tgz`); otherwise find out who changed it.'
     )
   }
-  core.info(`Chart ${chartUrl} matches chart-sha256 (${actual}).`)
+  core.info(`Chart ${chartUrl} matches ${expected === DEFAULT_CHART_SHA256 ? 'its published digest' : 'chart-sha256'} (${actual}).`)
   return file
 }

@@ -5,7 +5,8 @@
 // resource group than the inputs of the job that removes it is still found.
 import type { V1Node, V1Secret } from '@kubernetes/client-node'
 import { decodeReleaseRecord } from '../../kubernetes/helm-releases.js'
-import type { Kube } from '../../kubernetes/kube.js'
+import { listPaged, type Kube } from '../../kubernetes/kube.js'
+export { globToRegExp } from '../../util/glob.js'
 import { normalizeLocation } from '../../azure/clouds.js'
 import type { OsType } from '../naming.js'
 import { NODE_NAME_PREFIX, type ConnectorNames } from './names.js'
@@ -51,16 +52,6 @@ export function parseNodeName(node: string): { connector: string; os: OsType; re
   if (!node.startsWith(NODE_NAME_PREFIX)) return undefined
   const m = /^(.+)-(linux|windows)-([a-z0-9]+)$/.exec(node.slice(NODE_NAME_PREFIX.length))
   return m ? { connector: m[1]!, os: m[2] === 'windows' ? 'Windows' : 'Linux', region: m[3]! } : undefined
-}
-
-/** `*` any run of characters, `?` one; everything else literal. */
-export function globToRegExp(glob: string): RegExp {
-  return new RegExp(
-    `^${glob
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.')}$`
-  )
 }
 
 /** A string value; one the action passed pre-quoted for an unquoted template slot (release.ts unquotedSlotValue) is read back unquoted. */
@@ -115,7 +106,9 @@ export function isAciConnectorChart(chart: string | undefined, config: Record<st
  * (from the node's azure.json).
  */
 export async function findConnectorReleases(kube: Kube, nodeResourceGroup: string): Promise<InstalledConnector[]> {
-  const secrets = (await kube.core.listSecretForAllNamespaces({ labelSelector: 'owner=helm', fieldSelector: 'type=helm.sh/release.v1' })).items
+  const secrets = await listPaged(page =>
+    kube.core.listSecretForAllNamespaces({ labelSelector: 'owner=helm', fieldSelector: 'type=helm.sh/release.v1', ...page })
+  )
   const newest = new Map<string, V1Secret>()
   for (const s of secrets) {
     const key = `${s.metadata?.namespace}/${s.metadata?.labels?.name}`

@@ -20,7 +20,7 @@ import {
   type VirtualNodeKind
 } from '../kind.js'
 import { clusterLabel, type OsType } from '../naming.js'
-import { logItems, type InstallItemKind, type NodeStatus } from '../report.js'
+import { logItems, type InstallItemKind, type NodeStatus, type TeardownItem } from '../report.js'
 import { checkConnectorAccess, grantConnectorAccess, grantedRoleItems, type AccessVerdict, type ConnectorIdentityRef } from './access.js'
 import { insecureChartWarning, verifiedChart } from './chart.js'
 import { connectorLeftovers } from './cluster-gone.js'
@@ -28,17 +28,20 @@ import type { ConnectorInputs } from './inputs.js'
 import { connectorPlacement } from './placement.js'
 import { connectorNameProblem, connectorNames, REINSTALLED_STATUSES, RELEASE_NAMESPACE, type ConnectorNames } from './names.js'
 import { connectorLogHint, waitForVirtualNode, type DiagnosisContext } from './readiness.js'
-import { regionProblem } from './regions.js'
+import { regionProblem } from '../aci-regions.js'
 import { checkNamespaceFree, connectorRolloutReason, installConnector, recoverPendingRelease, renderValues, type ConnectorSettings } from './release.js'
 import { removeTargets, teardownError, type RemovalResult } from './removal.js'
+import { letGo } from '../installs.js'
+import { CONNECTOR_KIND, forgetRemoved, keepShared, recordConnectorUse } from './sharing.js'
 import { planSweep, runSweep } from './sweep.js'
 import { findRemovalTargets, type RemovalScope, type RemovalTarget } from './targets.js'
 
 type Ctx = KindContext<CommonInputs & ConnectorInputs>
 
-/** What the post step's cleanup takes: the connectors this run created (recorded before helm runs). */
+/** What the post step's cleanup looks at (recorded before helm runs): the connectors this run created, and those it reused that a run with cleanup made. */
 interface ConnectorRecord {
   connectors: ConnectorNames[]
+  shared?: ConnectorNames[]
 }
 
 function settingsFor(ctx: Ctx, location: string, aciResourceGroup: string): ConnectorSettings {
@@ -202,7 +205,9 @@ class ConnectorKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
       // The post step's cleanup removes what this run created, never a connector that was
       // already there (a shared cluster's, or an earlier job's).
       const created = connectors.filter((_c, i) => statuses[i] === undefined || REINSTALLED_STATUSES.includes(statuses[i] ?? ''))
-      this.record.set(created.length > 0 ? { connectors: created } : undefined)
+      // Other runs may use the same releases (sharing.ts): each run's use is recorded.
+      const shared = await recordConnectorUse(ctx.kube, connectors, created, this.inputs.cleanup)
+      this.record.set(created.length + shared.length > 0 ? { connectors: created, shared: shared.length > 0 ? shared : undefined } : undefined)
       await settleAll(connectors.map((c, i) => this.installRelease(c, statuses[i], records[i], chart, created.includes(c))))
     })
   }
@@ -269,29 +274,38 @@ class ConnectorKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
         core.info(
           `Nothing to remove: no Helm release of connector "${inputs.connectorName}" (today's chart or the old CLI's) and no virtual node of it is in the cluster.`
         )
-      return found
+      return keepShared(ctx.kube, found, 'remove')
     })
     return this.removeFound(
-      targets,
-      `${inputs.dryRun ? 'Dry run: what a remove would take' : 'Remove'} (${targets.map(x => x.names.node).join(', ') || 'nothing found'})`,
+      targets.targets,
+      `${inputs.dryRun ? 'Dry run: what a remove would take' : 'Remove'} (${targets.targets.map(x => x.names.node).join(', ') || 'nothing found'})`,
       inputs.dryRun,
-      'Re-run the removal: it finds what is left from the cluster.'
+      'Re-run the removal: it finds what is left from the cluster.',
+      targets.kept
     )
   }
 
   async cleanup(): Promise<KindTeardown> {
-    const created = this.record.get()?.connectors ?? []
-    if (created.length === 0) return { items: [], removals: [], problems: [] }
-    const only = { releases: created.map(c => c.release), nodes: created.map(c => c.node) }
-    const targets = await findRemovalTargets(this.ctx.kube, { only }, this.ctx.cluster.nodeResourceGroup)
+    const used = [...(this.record.get()?.connectors ?? []), ...(this.record.get()?.shared ?? [])]
+    if (used.length === 0) return { items: [], removals: [], problems: [] }
+    await letGo(
+      this.ctx.kube,
+      CONNECTOR_KIND,
+      used.map(c => c.release)
+    )
+    const only = { releases: used.map(c => c.release), nodes: used.map(c => c.node) }
+    const found = await findRemovalTargets(this.ctx.kube, { only }, this.ctx.cluster.nodeResourceGroup)
+    const { targets, kept } = await keepShared(this.ctx.kube, found, 'cleanup')
     for (const t of targets) core.info(`• ${t.names.node}: ${t.reason}`)
-    return this.removeFound(targets, 'Cleanup: remove what this job installed', false, '')
+    return this.removeFound(targets, 'Cleanup: remove what this job installed', false, '', kept)
   }
 
   async sweep(): Promise<KindTeardown> {
     const { ctx, inputs } = this
     const opts = {
       glob: inputs.connectorName,
+      os: inputs.osTypesGiven ? this.os : undefined,
+      location: inputs.location,
       olderThanMs: inputs.olderThanMs,
       dryRun: inputs.dryRun,
       timeoutMs: ctx.deadline.left(),
@@ -299,7 +313,10 @@ class ConnectorKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
       aciResourceGroup: inputs.aciResourceGroup
     }
     const { plan, result } = await ctx.phase(`Sweep${inputs.dryRun ? ' (dry run)' : ''}`, async () => {
-      const planned = await planSweep(ctx.kube, opts)
+      const swept = await planSweep(ctx.kube, opts)
+      // A release another live run uses is kept (its node stays, so its container groups are not orphans).
+      const { targets, kept } = await keepShared(ctx.kube, swept.targets, 'sweep')
+      const planned = { ...swept, targets, kept }
       const releases = planned.targets.filter(x => x.release).length
       core.info(
         `Found ${releases} connector release(s) matching "${inputs.connectorName}"${inputs.olderThanMs ? ` first deployed over ${Math.round(inputs.olderThanMs / 60_000)} min ago` : ''}, ` +
@@ -308,14 +325,18 @@ class ConnectorKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
       for (const x of planned.targets) core.info(`• ${x.names.node}: ${x.reason}`)
       return { plan: planned, result: await runSweep(ctx.kube, ctx.arm, ctx.helm, planned, opts) }
     })
+    if (!inputs.dryRun) await forgetRemoved(ctx.kube, result.items)
+    result.items.push(...plan.kept)
     return teardownResult(ctx, plan.targets, result, 'Re-run the sweep: it finds them again.', false)
   }
 
-  private async removeFound(targets: RemovalTarget[], phase: string, dryRun: boolean, rerun: string): Promise<KindTeardown> {
+  private async removeFound(targets: RemovalTarget[], phase: string, dryRun: boolean, rerun: string, kept: TeardownItem[]): Promise<KindTeardown> {
     const { ctx } = this
     const result = await ctx.phase(phase, () =>
       removeTargets(ctx.kube, ctx.helm, targets, { timeoutMs: ctx.deadline.left(), dryRun, nodeResourceGroup: ctx.cluster.nodeResourceGroup, arm: ctx.arm })
     )
+    if (!dryRun) await forgetRemoved(ctx.kube, result.items)
+    result.items.push(...kept)
     // A role grant-connector-role made stays (the next job's install may use it): say so, and how to delete it.
     result.items.push(...(await grantedRoleItems(ctx.arm, distinctResourceGroups(targets.map(x => x.aciResourceGroup)), clusterLabel(this.inputs))))
     return teardownResult(ctx, targets, result, rerun, true)

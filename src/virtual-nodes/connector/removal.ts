@@ -17,6 +17,7 @@ import { failedItemsError, type RemovalReport, type TeardownItem } from '../repo
 import { deleteSampleDeployment, samplesOnNodes } from '../samples.js'
 import {
   forgetNodes,
+  livePodOf,
   planGroupCleanup,
   podRef,
   readPodRecord,
@@ -133,6 +134,8 @@ export interface RemovalOptions {
    * node the cluster does not have (their node is long gone), under the same attribution.
    */
   orphansIn?: string[]
+  /** A sweep narrowed by name, os-type or location: whether a gone node's groups are in its scope. */
+  orphanOf?: (node: string) => boolean
 }
 
 /**
@@ -260,6 +263,10 @@ interface GroupLook {
   record: Map<string, NodeRecord>
   /** Nodes the cluster keeps. */
   staying: Set<string>
+  /** Virtual nodes the cluster has now. */
+  present: Set<string>
+  /** Groups proven ours but kept: their node's removal failed and their pod may still run (holdBackGroups). */
+  held: GroupFinding[]
 }
 
 /**
@@ -268,21 +275,26 @@ interface GroupLook {
  * (in a dry run, the ones still bound), and those removals recorded before their drain.
  */
 async function lookForGroups(kube: Kube, arm: ArmClient, resourceGroups: string[], targetNodes: Set<string>, opts: RemovalOptions): Promise<GroupLook> {
-  const [record, allPods, clusterNodes] = await settleAll([
+  const [record, virtualNodes] = await settleAll([
     readPodRecord(kube),
-    kube.core.listPodForAllNamespaces().then(l => l.items),
-    kube.core.listNode().then(l => l.items.map(n => n.metadata?.name ?? ''))
+    // Groups are tagged only with virtual nodes' names: the cluster's other nodes need not be listed.
+    kube.core.listNode({ labelSelector: 'type=virtual-kubelet' }).then(l => l.items.map(n => n.metadata?.name ?? ''))
   ])
   const known = recordedPods(record)
-  for (const p of allPods) {
-    const ref = podRef(p)
-    if (ref.uid) known.set(ref.uid, `${ref.namespace}/${ref.name}`)
-  }
   // The target nodes count as going (after a real removal they are gone).
-  const staying = new Set(clusterNodes.filter(n => !targetNodes.has(n)))
+  const staying = new Set(virtualNodes.filter(n => !targetNodes.has(n)))
   const isCandidate = (g: { node?: string }): boolean =>
-    g.node !== undefined && !g.node.startsWith(ADDON_NODE_PREFIX) && (targetNodes.has(g.node) || (opts.orphansIn !== undefined && !staying.has(g.node)))
-  return { plan: await planGroupCleanup(arm, resourceGroups, isCandidate, opts.nodeResourceGroup, known), record, staying }
+    g.node !== undefined &&
+    !g.node.startsWith(ADDON_NODE_PREFIX) &&
+    (targetNodes.has(g.node) || (opts.orphansIn !== undefined && !staying.has(g.node) && (opts.orphanOf?.(g.node) ?? true)))
+  // A live pod proves its group ours too: each candidate's own pod is looked up, never the cluster's every pod.
+  return {
+    plan: await planGroupCleanup(arm, resourceGroups, isCandidate, opts.nodeResourceGroup, known, g => livePodOf(kube, g)),
+    record,
+    staying,
+    present: new Set(virtualNodes),
+    held: []
+  }
 }
 
 /**
@@ -299,7 +311,7 @@ async function cleanUpGroups(
 ): Promise<Set<string | undefined>> {
   const { plan } = after
   const key = (f: GroupFinding): string => `${f.resourceGroup.toLowerCase()}/${f.group.name}`
-  const stillListed = new Set([...plan.ours, ...plan.notAttributable].map(key))
+  const stillListed = new Set([...plan.ours, ...plan.notAttributable, ...after.held].map(key))
   for (const f of before?.plan.ours ?? []) {
     if (stillListed.has(key(f)) || plan.unchecked.some(u => sameResourceGroup(u.resourceGroup, f.resourceGroup))) continue
     result.items.push({
@@ -331,6 +343,25 @@ async function cleanUpGroups(
   for (const f of plan.notAttributable)
     result.items.push({ kind: 'container group', name: `${f.resourceGroup}/${f.group.name}`, detail: `not attributable: ${f.reason}`, outcome: 'left' })
   return new Set(plan.ours.filter((_f, i) => !deletions[i]!.ok).map(f => f.group.node))
+}
+
+/**
+ * The groups of a node whose removal failed while the node is still there: its pods may
+ * still run in them (a removal that fails before its drain leaves them running), so they
+ * are listed as left, never deleted under a running pod; a re-run drains first.
+ */
+function holdBackGroups(look: GroupLook, failedNodes: Set<string>, result: RemovalResult): Set<string | undefined> {
+  const held = (f: GroupFinding): boolean => f.group.node !== undefined && failedNodes.has(f.group.node) && look.present.has(f.group.node)
+  for (const f of look.plan.ours.filter(held))
+    result.items.push({
+      kind: 'container group',
+      name: `${f.resourceGroup}/${f.group.name}`,
+      detail: `its node ${f.group.node ?? ''} is still there and its removal failed before its pods were drained, so its pod may still run in it; re-run the remove`,
+      outcome: 'kept'
+    })
+  look.held = look.plan.ours.filter(held)
+  look.plan.ours = look.plan.ours.filter(f => !held(f))
+  return new Set(look.held.map(f => f.group.node))
 }
 
 /** Drops the pod record of each removed node once ACI was checked and holds no group of it that failed to go. */
@@ -365,7 +396,9 @@ export async function removeTargets(kube: Kube, helmCtx: HelmContext, targets: R
   }
   const after = await look(opts.arm)
   result.unchecked = after.plan.unchecked
-  const stillThere = await cleanUpGroups(opts.arm, after, before, result, opts)
+  const failedNodes = new Set(targets.filter((_t, i) => results[i] && !results[i].ok).map(t => t.names.node))
+  const held = holdBackGroups(after, failedNodes, result)
+  const stillThere = new Set([...held, ...(await cleanUpGroups(opts.arm, after, before, result, opts))])
   if (!opts.dryRun) await forgetRecords(kube, after, resourceGroups, stillThere)
   return result
 }

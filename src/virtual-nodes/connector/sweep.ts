@@ -7,10 +7,11 @@
 import { distinctResourceGroups, type ArmClient } from '../../azure/arm.js'
 import type { HelmContext } from '../../kubernetes/helm.js'
 import type { Kube } from '../../kubernetes/kube.js'
+import type { OsType } from '../naming.js'
 import { readPodRecord } from './attribution.js'
 import { findConnectorReleases, globToRegExp } from './installed.js'
 import { removeTargets, type RemovalResult } from './removal.js'
-import { findRemovalTargets, type RemovalScope, type RemovalTarget } from './targets.js'
+import { findRemovalTargets, nodeInScope, type RemovalScope, type RemovalTarget } from './targets.js'
 
 /**
  * How long a virtual node no release serves must have been NotReady before a sweep takes
@@ -23,6 +24,9 @@ export const NOT_READY_GRACE_MS = 5 * 60_000
 
 export interface SweepOptions {
   glob: string
+  /** os-type and location, when given: they narrow a sweep as they narrow a remove. */
+  os?: OsType[]
+  location?: string
   olderThanMs?: number
   dryRun: boolean
   timeoutMs: number
@@ -32,11 +36,14 @@ export interface SweepOptions {
   now?: number
 }
 
-export function sweepScope(opts: Pick<SweepOptions, 'glob' | 'olderThanMs' | 'now'>): RemovalScope {
+export function sweepScope(opts: Pick<SweepOptions, 'glob' | 'olderThanMs' | 'now' | 'os' | 'location'>): RemovalScope {
   const pattern = globToRegExp(opts.glob)
   return {
     connector: name => pattern.test(name),
-    unnamedNodes: opts.glob === '*',
+    os: opts.os,
+    location: opts.location,
+    // A node whose name does not say its connector, OS and region cannot be narrowed by them.
+    unnamedNodes: opts.glob === '*' && !opts.os && opts.location === undefined,
     olderThanMs: opts.olderThanMs,
     notReadyForMs: NOT_READY_GRACE_MS,
     now: opts.now
@@ -74,6 +81,8 @@ export async function runSweep(
     dryRun: opts.dryRun,
     nodeResourceGroup: opts.nodeResourceGroup,
     arm,
-    orphansIn: plan.resourceGroups
+    orphansIn: plan.resourceGroups,
+    // A gone node's groups go whatever its connector's name (the glob picks live connectors); os-type and location narrow them too.
+    orphanOf: node => nodeInScope({ os: opts.os, location: opts.location, unnamedNodes: !opts.os && opts.location === undefined }, node)
   })
 }

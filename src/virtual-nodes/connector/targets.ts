@@ -52,6 +52,12 @@ function inScope(scope: RemovalScope, connector: string | undefined, os: OsType 
   )
 }
 
+/** Whether a virtual node's name puts it in `scope` (a name that does not parse: only when the scope takes unnamed nodes). */
+export function nodeInScope(scope: RemovalScope, name: string): boolean {
+  const parsed = parseNodeName(name)
+  return parsed ? inScope(scope, parsed.connector, parsed.os, parsed.region) : scope.unnamedNodes === true
+}
+
 const oldEnough = (scope: RemovalScope, since: Date | undefined): boolean =>
   scope.olderThanMs === undefined || (since !== undefined && (scope.now ?? Date.now()) - since.getTime() >= scope.olderThanMs)
 

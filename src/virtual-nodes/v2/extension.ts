@@ -41,20 +41,25 @@ export interface Extension {
   replicaCount?: number
   statuses: ExtensionStatus[]
   error?: string
-  /** The identity AKS gives the extension to act in Azure with (aksAssignedIdentity.principalId). */
+  /** The identity AKS gives the extension to act in Azure with (aksAssignedIdentity.principalId; null right after a PUT). */
   principalId?: string
+  /** Its configuration settings as ARM shows them (protected settings are never shown). */
+  settings: Record<string, string>
+  /** When ARM says it was created (systemData.createdAt), when it says. */
+  createdAt?: string
 }
 
 interface ExtensionResource {
   id?: string
   name?: string
+  systemData?: { createdAt?: string } | null
   properties?: {
     extensionType?: string
     provisioningState?: string
     configurationSettings?: Record<string, string>
     statuses?: ExtensionStatus[]
     errorInfo?: { code?: string; message?: string; details?: Array<{ code?: string; message?: string }> }
-    aksAssignedIdentity?: { principalId?: string }
+    aksAssignedIdentity?: { principalId?: string } | null
   }
 }
 
@@ -82,7 +87,9 @@ export function toExtension(r: ExtensionResource): Extension {
     replicaCount: Number.isInteger(replicas) && replicas > 0 ? replicas : undefined,
     statuses: p.statuses ?? [],
     error: errorInfoText(p.errorInfo),
-    principalId: p.aksAssignedIdentity?.principalId
+    principalId: p.aksAssignedIdentity?.principalId ?? undefined,
+    settings: p.configurationSettings ?? {},
+    createdAt: r.systemData?.createdAt ?? undefined
   }
 }
 
@@ -115,20 +122,27 @@ export async function getExtension(arm: ArmClient, cluster: Pick<ClusterInfo, 'r
  * Helm/virtualnode/values.yaml). No identity: for managedClusters AKS gives the extension its
  * own (aksAssignedIdentity).
  */
-export function extensionBody(replicaCount: number): Record<string, unknown> {
+export function extensionBody(replicaCount: number, kept: Record<string, string> = {}): Record<string, unknown> {
   return {
     properties: {
       extensionType: V2_EXTENSION_TYPE,
       autoUpgradeMinorVersion: true,
       scope: { cluster: { releaseNamespace: V2_NAMESPACE } },
-      // VirtualNodes.py validate_configuration adds aciSubnetName to every create.
-      configurationSettings: { replicaCount: String(replicaCount), aciSubnetName: 'virtualnodes-aci-subnet' }
+      // VirtualNodes.py validate_configuration adds aciSubnetName to every create; an update keeps every setting there is.
+      configurationSettings: { aciSubnetName: 'virtualnodes-aci-subnet', ...kept, replicaCount: String(replicaCount) }
     }
   }
 }
 
-export async function putExtension(arm: ArmClient, cluster: Pick<ClusterInfo, 'resourceGroup' | 'name'>, name: string, replicaCount: number): Promise<void> {
-  await arm.put(`${extensionsPath(arm, cluster)}/${encodeURIComponent(name)}`, EXTENSIONS_API_VERSION, extensionBody(replicaCount))
+/** Creates the extension, or updates its node count keeping its other settings (`kept`: what ARM shows of them). */
+export async function putExtension(
+  arm: ArmClient,
+  cluster: Pick<ClusterInfo, 'resourceGroup' | 'name'>,
+  name: string,
+  replicaCount: number,
+  kept?: Record<string, string>
+): Promise<void> {
+  await arm.put(`${extensionsPath(arm, cluster)}/${encodeURIComponent(name)}`, EXTENSIONS_API_VERSION, extensionBody(replicaCount, kept))
 }
 
 /** The extension's own words on how provisioning goes: its errorInfo, then its status messages. */
@@ -171,20 +185,31 @@ export async function waitForProvisioning(
   )
 }
 
-/** Deletes the extension and waits until ARM no longer has it; one already gone is fine. */
+/**
+ * Deletes the extension and waits until ARM no longer has it; one already gone is fine. One
+ * still Creating or Updating is waited for first (ARM takes one operation at a time), and a
+ * Failed state counts as a failed deletion only once the deletion has been seen under way
+ * (right after the DELETE, ARM may still show the state from before).
+ */
 export async function deleteExtension(arm: ArmClient, cluster: Pick<ClusterInfo, 'resourceGroup' | 'name'>, name: string, deadline: number): Promise<void> {
+  const before = await getExtension(arm, cluster, name)
+  if (before && (before.provisioningState === 'Creating' || before.provisioningState === 'Updating')) {
+    await waitForProvisioning(arm, cluster, name, deadline).catch(() => undefined)
+  }
   try {
     await arm.delete(`${extensionsPath(arm, cluster)}/${encodeURIComponent(name)}`, EXTENSIONS_API_VERSION)
   } catch (err) {
     if (!(err instanceof ArmError && err.status === 404)) throw err
   }
   let latest: Extension | undefined
+  let sawDeleting = false
   const gone = await pollUntil(
     async () => {
       latest = await getExtension(arm, cluster, name).catch((err: unknown) => {
         throw new Error(`Could not read extension ${name} while it was being deleted: ${errorText(err)}`)
       })
-      if (latest?.provisioningState === 'Failed')
+      if (latest?.provisioningState === 'Deleting') sawDeleting = true
+      if (latest?.provisioningState === 'Failed' && sawDeleting)
         throw new Error(
           `Deleting extension ${name} failed:\n${extensionMessages(latest) || '(no message)'}\nRe-run the removal, or \`az k8s-extension delete\` it.`
         )

@@ -4,7 +4,8 @@
 // resource group, where v2 puts container groups.
 import * as core from '@actions/core'
 import type { ArmClient } from '../../azure/arm.js'
-import { grantContributor, principalMayCreateGroups, resourceGroupScope, type GrantedRole } from '../../azure/role-assignments.js'
+import { grantRoleAt, principalMayCreateGroups, resourceGroupScope, type GrantedRole } from '../../azure/role-assignments.js'
+import { ensureVirtualNodeRole, VIRTUAL_NODE_ACTIONS } from '../../azure/role-definitions.js'
 import type { ClusterInfo } from '../../kubernetes/cluster.js'
 import { errorText } from '../../util/async.js'
 import {
@@ -23,7 +24,8 @@ import { checkV2Prerequisites, ensureAciSubnet } from './prerequisites.js'
 export interface V2InstallContext {
   arm: ArmClient
   cluster: ClusterInfo
-  nodeCount: number
+  /** The node count asked for; undefined keeps the extension's own (1 for a new one). */
+  nodeCount?: number
   grantRole: boolean
   clusterLabel: string
   deadline: number
@@ -31,38 +33,60 @@ export interface V2InstallContext {
 
 export interface V2InstallResult {
   extension: Extension
-  /** Whether this run created the extension (cleanup removes only that). */
+  /** Whether this run created the extension. */
   created: boolean
   role?: GrantedRole
 }
 
+/** What the prerequisites found: how to make the subnet, and the extension of this action's name if there is one (and whether it is provably this action's). */
+export interface V2Plan {
+  /** Makes the ACI subnet (when it is not there), waiting no later than `deadline`. */
+  makeSubnet: (deadline: number) => Promise<void>
+  existing?: Extension
+  /** The existing extension is this action's (its record, or a role this action granted its identity). */
+  ours: boolean
+  /** The node count an install ends with. */
+  nodeCount: number
+}
+
 /** Checks what v2 needs; throws with every problem before anything changes. */
-export async function checkV2(arm: ArmClient, cluster: ClusterInfo): Promise<() => Promise<void>> {
+export async function checkV2(
+  arm: ArmClient,
+  cluster: ClusterInfo,
+  nodeCount: number | undefined,
+  isOurs: (e: Extension) => Promise<boolean>
+): Promise<V2Plan> {
   // First: an unregistered Microsoft.KubernetesConfiguration is one of them, and the extensions cannot be listed without it.
   const subnet = await checkV2Prerequisites(arm, cluster)
+  const extensions = await listV2Extensions(arm, cluster)
   // Microsoft Learn articles/aks/virtual-nodes-v2.md limitations: one v2 extension per cluster.
-  const other = (await listV2Extensions(arm, cluster)).find(e => e.name !== V2_EXTENSION_NAME)
+  const other = extensions.find(e => e.name !== V2_EXTENSION_NAME)
   if (other)
     throw new Error(
       `Cluster ${cluster.name} already has a Virtual Nodes v2 extension, ${other.name} (${other.provisioningState}), and v2 supports one per cluster; nothing was changed. ` +
         `Use its nodes as they are (select virtualization: virtualnode2), or remove it first: \`az k8s-extension delete -g ${cluster.resourceGroup} -c ${cluster.name} -t managedClusters -n ${other.name}\`.`
     )
-  return () => ensureAciSubnet(arm, subnet)
+  const existing = extensions.find(e => e.name === V2_EXTENSION_NAME)
+  const ours = existing ? await isOurs(existing) : false
+  if (existing && !ours && nodeCount !== undefined && existing.replicaCount !== nodeCount)
+    throw new Error(
+      `Cluster ${cluster.name} has a Virtual Nodes v2 extension ${existing.name} that this action did not create (${existing.replicaCount ?? '?'} node(s)); virtual-nodes asks for ${nodeCount}, and this action changes only what it installed. ` +
+        'Leave virtual-nodes empty to use its nodes as they are, or ask its owner to scale it. Nothing was changed.'
+    )
+  return { makeSubnet: deadline => ensureAciSubnet(arm, subnet, deadline), existing, ours, nodeCount: nodeCount ?? existing?.replicaCount ?? 1 }
 }
 
 /**
  * Creates (or converges) the extension and waits for its provisioning and for its identity
  * to hold a role that may create container groups in the node resource group. A re-run with
- * the same node count finds it Succeeded and changes nothing.
+ * the same node count (or none asked) finds it Succeeded and changes nothing; an update keeps
+ * every other setting the extension has. An extension this action did not create is used as
+ * it is, never changed.
  */
-export async function installV2(
-  ctx: V2InstallContext,
-  makeSubnet: () => Promise<void>,
-  record: (created: boolean) => void = () => undefined
-): Promise<V2InstallResult> {
+export async function installV2(ctx: V2InstallContext, plan: V2Plan, record: (created: boolean) => Promise<void>): Promise<V2InstallResult> {
   const { arm, cluster } = ctx
   const name = V2_EXTENSION_NAME
-  let existing = await getExtension(arm, cluster, name)
+  let existing = plan.existing
   if (existing?.provisioningState === 'Deleting') {
     // A remove (another job's, or an interrupted one) is taking it away: ARM refuses a PUT until it is gone.
     core.info(`Extension ${name} is being deleted; waiting until it is gone before creating it again.`)
@@ -74,23 +98,27 @@ export async function installV2(
     core.info(`Extension ${name} is ${existing.provisioningState}; waiting for it before deciding what to change.`)
     existing = await waitForProvisioning(arm, cluster, name, ctx.deadline).catch(() => getExtension(arm, cluster, name))
   }
-  const upToDate = existing?.provisioningState === 'Succeeded' && existing.replicaCount === ctx.nodeCount
-  record(existing === undefined)
-  await makeSubnet()
-  if (upToDate) core.info(`Extension ${name} is Succeeded with ${ctx.nodeCount} node(s): no change.`)
+  const count = plan.nodeCount
+  const upToDate = existing?.provisioningState === 'Succeeded' && existing.replicaCount === count
+  const foreign = existing !== undefined && !plan.ours
+  // Recorded before the PUT: a teardown proves the extension this action's by this record.
+  if (!foreign) await record(existing === undefined)
+  if (!existing) await plan.makeSubnet(ctx.deadline)
+  if (foreign) core.info(`Extension ${name} is there, and this action did not create it: its nodes are used as they are; this action's teardown leaves it.`)
+  else if (upToDate) core.info(`Extension ${name} is Succeeded with ${count} node(s): no change.`)
   else {
     core.info(
       existing
-        ? `Extension ${name} is ${existing.provisioningState}${existing.replicaCount ? ` with ${existing.replicaCount} node(s)` : ''}; updating it to ${ctx.nodeCount} node(s).`
-        : `Creating extension ${name} (microsoft.virtualnodes) with ${ctx.nodeCount} node(s) in ${V2_NAMESPACE}.`
+        ? `Extension ${name} is ${existing.provisioningState}${existing.replicaCount ? ` with ${existing.replicaCount} node(s)` : ''}; updating it to ${count} node(s), keeping its other settings.`
+        : `Creating extension ${name} (microsoft.virtualnodes) with ${count} node(s) in ${V2_NAMESPACE}.`
     )
-    await putExtension(arm, cluster, name, ctx.nodeCount)
+    await putExtension(arm, cluster, name, count, existing?.settings)
   }
   const extension = await waitForProvisioning(arm, cluster, name, ctx.deadline, e => {
     const said = extensionMessages(e)
     core.info(`Extension ${name}: ${e.provisioningState}${said ? `\n${said}` : ''}`)
   })
-  const role = await ensureExtensionAccess(ctx, extension)
+  const role = await ensureExtensionAccess({ ...ctx, grantRole: ctx.grantRole && !foreign }, extension)
   return { extension, created: existing === undefined, role }
 }
 
@@ -118,13 +146,23 @@ async function ensureExtensionAccess(ctx: V2InstallContext, e: Extension): Promi
   }
   const scope = resourceGroupScope(ctx.arm, rg)
   if (ctx.grantRole) {
-    const role = await grantContributor(ctx.arm, rg, e.principalId, 'ServicePrincipal', v2GrantDescription(ctx.clusterLabel))
-    core.info(`${role.outcome === 'created' ? 'Assigned' : 'Found'} Contributor on ${scope} for extension ${e.name}'s identity (grant-connector-role).`)
+    // The least that works: v2's documented custom role (Docs/SecurityCustomizations.md), not Contributor on the whole group.
+    const role = await grantRoleAt(
+      ctx.arm,
+      scope,
+      await ensureVirtualNodeRole(ctx.arm, rg),
+      e.principalId,
+      'ServicePrincipal',
+      v2GrantDescription(ctx.clusterLabel)
+    )
+    core.info(
+      `${role.outcome === 'created' ? 'Assigned' : 'Found'} role "${role.role}" on ${scope} for extension ${e.name}'s identity (grant-connector-role): only ${VIRTUAL_NODE_ACTIONS.join(', ')}.`
+    )
     return role
   }
   throw new Error(
     `Extension ${e.name} is installed, but its identity ${e.principalId} may not create container groups in ${rg}: pods on its nodes would stay Pending. ` +
-      `Assign it Contributor there: \`az role assignment create --assignee-object-id ${e.principalId} --assignee-principal-type ServicePrincipal --role Contributor --scope ${scope}\`, ` +
+      `Assign it a role there that allows ${VIRTUAL_NODE_ACTIONS.join(', ')} (v2's virtualnodeCustomRole, or Contributor): \`az role assignment create --assignee-object-id ${e.principalId} --assignee-principal-type ServicePrincipal --role Contributor --scope ${scope}\`, ` +
       'or set grant-connector-role: true; then re-run this step (it converges). To take the extension away instead, run the action with command: remove.'
   )
 }

@@ -3,18 +3,34 @@
 // extension and its identity's role (install.ts), its nodes Ready (nodes.ts); removal,
 // cleanup and sweep find what the cluster and ARM have and take it workloads first (teardown.ts).
 import * as core from '@actions/core'
-import type { CommonInputs, KindContext, KindFactory, KindModule, KindRecord, KindTeardown, PlannedNode, SampleTarget, VirtualNodeKind } from '../kind.js'
+import {
+  outsideGivenLocation,
+  type CommonInputs,
+  type KindContext,
+  type KindFactory,
+  type KindModule,
+  type KindRecord,
+  type KindTeardown,
+  type PlannedNode,
+  type SampleTarget,
+  type VirtualNodeKind
+} from '../kind.js'
+import { globToRegExp } from '../../util/glob.js'
 import { clusterLabel } from '../naming.js'
+import { checkMayGrant } from '../../azure/role-definitions.js'
+import { resourceGroupScope } from '../../azure/role-assignments.js'
+import { currentRun, forgetInstall, judgeUse, letGo, recordUse } from '../installs.js'
 import { failedItemsError, logItems, type InstallItemKind, type NodeStatus, type TeardownItem } from '../report.js'
 import { v2NodeNames, V2_EXTENSION_NAME } from './extension.js'
-import { checkV2, installV2 } from './install.js'
+import { checkV2, installV2, type V2Plan } from './install.js'
+import { V2_KIND, v2Ownership } from './ownership.js'
 import { V2_SAMPLE_REQUESTS, v2Placement, waitForV2Nodes } from './nodes.js'
-import { findV2Targets, removeV2, type V2Findings, type V2Target } from './teardown.js'
+import { findV2Targets, removeV2, type V2Findings, type V2SweepScope, type V2Target } from './teardown.js'
 
 /** The inputs Virtual Nodes v2 reads, beside the common ones. */
 export interface V2Inputs {
-  /** virtual-nodes: how many v2 nodes (the extension's replicaCount). */
-  v2NodeCount: number
+  /** virtual-nodes: how many v2 nodes (the extension's replicaCount); undefined keeps what an extension has (1 for a new one). */
+  v2NodeCount?: number
 }
 
 /** What the post step's cleanup takes: the extension this run created. */
@@ -27,8 +43,8 @@ type Ctx = KindContext<CommonInputs & V2Inputs>
 
 class V2Kind implements Omit<VirtualNodeKind, 'name' | 'label'> {
   readonly installs: InstallItemKind[] = ['extension']
-  private readonly nodes: string[]
-  private makeSubnet: () => Promise<void> = async () => undefined
+  private nodes: string[]
+  private plan?: V2Plan
   /** The extension this run started to install or update, and whether it created it. */
   private touched: { created: boolean } | undefined
 
@@ -36,11 +52,18 @@ class V2Kind implements Omit<VirtualNodeKind, 'name' | 'label'> {
     private readonly ctx: Ctx,
     private readonly record: KindRecord<V2Record>
   ) {
-    this.nodes = v2NodeNames(V2_EXTENSION_NAME, ctx.inputs.v2NodeCount)
+    this.nodes = v2NodeNames(V2_EXTENSION_NAME, ctx.inputs.v2NodeCount ?? 1)
   }
 
   async checkPrerequisites(): Promise<void> {
-    this.makeSubnet = await this.ctx.phase('Virtual Nodes v2 prerequisites', () => checkV2(this.ctx.arm, this.ctx.cluster))
+    const { ctx } = this
+    await ctx.phase('Virtual Nodes v2 prerequisites', async () => {
+      const owner = await v2Ownership(ctx.arm, ctx.cluster, ctx.kube, clusterLabel(ctx.inputs))
+      this.plan = await checkV2(ctx.arm, ctx.cluster, ctx.inputs.v2NodeCount, owner.isOurs)
+      this.nodes = v2NodeNames(V2_EXTENSION_NAME, this.plan.nodeCount)
+      // A new extension's identity has no role yet: a grant that could not be made is refused before the extension is created.
+      if (ctx.inputs.grantConnectorRole && !this.plan.existing) await checkMayGrant(ctx.arm, resourceGroupScope(ctx.arm, ctx.cluster.nodeResourceGroup))
+    })
   }
 
   planned(): PlannedNode[] {
@@ -49,7 +72,10 @@ class V2Kind implements Omit<VirtualNodeKind, 'name' | 'label'> {
 
   async install(): Promise<void> {
     const { ctx } = this
+    const plan = this.plan
+    if (!plan) throw new Error('Virtual Nodes v2: install before its prerequisites were checked.')
     await ctx.phase('Install Virtual Nodes v2', async () => {
+      const run = { run: currentRun(), cleanup: ctx.inputs.cleanup }
       const installed = await installV2(
         {
           arm: ctx.arm,
@@ -59,13 +85,16 @@ class V2Kind implements Omit<VirtualNodeKind, 'name' | 'label'> {
           clusterLabel: clusterLabel(ctx.inputs),
           deadline: ctx.deadline.at
         },
-        this.makeSubnet,
-        created => {
-          // Recorded before the PUT: cleanup removes an extension this run created, never one that was there.
+        plan,
+        async created => {
+          // Recorded before the PUT: cleanup removes an extension this run created; a teardown proves it this action's by the record.
           this.touched = { created }
-          this.record.set(created ? { extension: V2_EXTENSION_NAME, nodes: this.nodes } : undefined)
+          await recordUse(ctx.kube, { kind: V2_KIND, name: V2_EXTENSION_NAME }, run, { created })
+          this.record.set({ extension: V2_EXTENSION_NAME, nodes: this.nodes })
         }
       )
+      if (installed.extension.principalId && (plan.ours || installed.created))
+        await recordUse(ctx.kube, { kind: V2_KIND, name: V2_EXTENSION_NAME, identity: installed.extension.principalId }, run)
       if (installed.role) ctx.report.roles = [...(ctx.report.roles ?? []), installed.role]
     })
   }
@@ -92,38 +121,52 @@ class V2Kind implements Omit<VirtualNodeKind, 'name' | 'label'> {
   }
 
   remove(): Promise<KindTeardown> {
-    return this.teardown(false)
+    return this.teardown('remove')
   }
 
   sweep(): Promise<KindTeardown> {
-    return this.teardown(true)
+    return this.teardown('sweep')
   }
 
-  /** Only this action's extension, when this run created it, with its nodes. */
-  async cleanup(): Promise<KindTeardown> {
-    if (!this.record.get()) return { items: [], removals: [], problems: [] }
-    const { targets } = await findV2Targets(this.ctx.arm, this.ctx.cluster, this.ctx.kube)
-    const items = await this.removeFound(targets, false, 'Cleanup: remove Virtual Nodes v2')
-    logItems(items)
-    const error = failedItemsError(items, '')
-    return { items, removals: [], problems: error ? [error] : [] }
+  /** Only this action's extension, when this run used it and no other run still does, with its nodes. */
+  cleanup(): Promise<KindTeardown> {
+    if (!this.record.get()) return Promise.resolve({ items: [], removals: [], problems: [] })
+    return this.teardown('cleanup')
   }
 
-  private async teardown(sweep: boolean): Promise<KindTeardown> {
+  private async teardown(op: 'remove' | 'sweep' | 'cleanup'): Promise<KindTeardown> {
     const { ctx } = this
-    const dry = ctx.inputs.dryRun
-    const { targets, left }: V2Findings = await ctx.phase('Find Virtual Nodes v2', async () => {
-      const found = await findV2Targets(ctx.arm, ctx.cluster, ctx.kube, sweep ? { now: Date.now() } : undefined)
-      core.info(`Looked for Virtual Nodes v2 (extension ${V2_EXTENSION_NAME} and its nodes): found ${found.targets.length}.`)
+    if (op !== 'cleanup' && outsideGivenLocation(ctx.inputs, ctx.cluster, 'Virtual Nodes v2')) return { items: [], removals: [], problems: [] }
+    if (op === 'cleanup') await letGo(ctx.kube, V2_KIND, [V2_EXTENSION_NAME])
+    const dry = op !== 'cleanup' && ctx.inputs.dryRun
+    const { targets, left, kept }: V2Findings & { kept: TeardownItem[] } = await ctx.phase('Find Virtual Nodes v2', async () => {
+      const owner = await v2Ownership(ctx.arm, ctx.cluster, ctx.kube, clusterLabel(ctx.inputs))
+      const sweep: V2SweepScope | undefined =
+        op === 'sweep'
+          ? { now: Date.now(), olderThanMs: ctx.inputs.olderThanMs, matches: name => globToRegExp(ctx.inputs.connectorName).test(name) }
+          : undefined
+      const found = await findV2Targets(ctx.arm, ctx.cluster, ctx.kube, { isOurs: owner.isOurs, recorded: owner.record !== undefined }, sweep)
+      // Another run that still uses this action's extension keeps it (a cleanup lets go of this run's use first).
+      const verdict = owner.record && found.targets.some(t => t.extension) ? await judgeUse(ctx.kube, owner.record, op, V2_KIND, V2_EXTENSION_NAME) : undefined
+      const keptItems: TeardownItem[] = verdict && !verdict.take ? [{ kind: 'extension', name: V2_EXTENSION_NAME, detail: verdict.why, outcome: 'kept' }] : []
+      core.info(`Looked for Virtual Nodes v2 (this action's extension ${V2_EXTENSION_NAME} and its nodes): found ${found.targets.length}.`)
       for (const x of found.targets) core.info(`• ${x.reason}${x.nodes.length ? `: ${x.nodes.map(n => n.metadata?.name).join(', ')}` : ''}`)
-      return found
+      return { ...found, targets: keptItems.length ? found.targets.filter(t => !t.extension) : found.targets, kept: keptItems }
     })
-    if (left.length > 0) core.warning(`Virtual Nodes v2 this action did not install is left as it is: ${left.map(i => `${i.kind} ${i.name}`).join(', ')}.`)
-    const items = [...(await this.removeFound(targets, dry, dry ? 'Dry run: what removing Virtual Nodes v2 would take' : 'Remove Virtual Nodes v2')), ...left]
+    if (left.length > 0)
+      core.warning(`Virtual Nodes v2 this action cannot prove it installed is left as it is: ${left.map(i => `${i.kind} ${i.name}`).join(', ')}.`)
+    const phase = dry ? 'Dry run: what removing Virtual Nodes v2 would take' : op === 'cleanup' ? 'Cleanup: remove Virtual Nodes v2' : 'Remove Virtual Nodes v2'
+    const removed = await this.removeFound(targets, dry, phase)
+    if (!dry && targets.some(t => t.extension) && !removed.some(i => i.outcome === 'failed')) await forgetInstall(ctx.kube, V2_KIND, V2_EXTENSION_NAME)
+    const items = [...removed, ...kept, ...left]
     logItems(items)
     const error = failedItemsError(
       items,
-      sweep ? 'Re-run the sweep: it finds them again.' : 'Re-run the removal: it finds what is left from the cluster and Azure.'
+      op === 'sweep'
+        ? 'Re-run the sweep: it finds them again.'
+        : op === 'cleanup'
+          ? ''
+          : 'Re-run the removal: it finds what is left from the cluster and Azure.'
     )
     return { items, removals: [], problems: error ? [error] : [] }
   }

@@ -1,9 +1,9 @@
 // Virtual Nodes v2's nodes as the cluster shows them: the label and taint its chart gives
 // them, the placement a pod needs to run on one (and to have its container group tagged for
 // this cluster), the names an extension's nodes get, and the wait until they are Ready.
-import type { V1Node, V1Pod, V1Toleration } from '@kubernetes/client-node'
-import { watchUntil, watchUntilAborted, type Kube } from '../../kubernetes/kube.js'
-import { nodeIsReady, podFailureReason } from '../../kubernetes/pods.js'
+import type { V1Node, V1Toleration } from '@kubernetes/client-node'
+import type { Kube } from '../../kubernetes/kube.js'
+import { waitForNodes } from '../wait.js'
 import type { NodeStatus } from '../report.js'
 import type { SamplePlacement } from '../samples.js'
 import { v2FullName, V2_NAMESPACE } from './extension.js'
@@ -48,60 +48,20 @@ export function nodesOfExtension(extensionName: string, nodes: V1Node[]): V1Node
 /**
  * Waits until every node in `names` is registered with the v2 label and Ready. Each node is
  * the StatefulSet pod of the same name in vn-system (node name = pod name,
- * Helm/virtualnode/templates/deployment.yaml NodeName from metadata.name): one of those that
- * cannot start (CrashLoopBackOff, ImagePullBackOff) fails the wait at once with its reason.
+ * Helm/virtualnode/templates/deployment.yaml NodeName from metadata.name).
  */
-export async function waitForV2Nodes(kube: Kube, names: string[], timeoutMs: number): Promise<NodeStatus[]> {
-  const started = Date.now()
-  const ready = new Map<string, NodeStatus>()
-  const seen = new Map<string, V1Node>()
-  const done = await watchUntil<true | { failure: string; pod: string }>(timeoutMs, (settle, signal) => {
-    void watchUntilAborted<V1Pod>(
-      kube,
-      `/api/v1/namespaces/${V2_NAMESPACE}/pods`,
-      {},
-      (type, pod) => {
-        const name = pod.metadata?.name ?? ''
-        const failure = type === 'DELETED' || !names.includes(name) || ready.has(name) ? undefined : podFailureReason(pod)
-        if (failure) settle({ failure: `the infrastructure pod ${V2_NAMESPACE}/${name} of v2 node ${name} cannot start: ${failure}`, pod: name })
-      },
-      signal
-    )
-    void watchUntilAborted<V1Node>(
-      kube,
-      '/api/v1/nodes',
-      { labelSelector: `${V2_NODE_LABEL}=${V2_NODE_LABEL_VALUE}` },
-      (type, n) => {
-        const name = n.metadata?.name ?? ''
-        if (!names.includes(name) || type === 'DELETED') return
-        seen.set(name, n)
-        if (nodeIsReady(n) && !ready.has(name))
-          ready.set(name, {
-            os: 'Linux',
-            kind: 'v2',
-            node: name,
-            ready: true,
-            waitedMs: Date.now() - started,
-            labels: n.metadata?.labels ?? {},
-            taints: (n.spec?.taints ?? []).map(t => `${t.key}${t.value ? `=${t.value}` : ''}:${t.effect}`)
-          })
-        if (ready.size === names.length) settle(true)
-      },
-      signal
-    )
-  })
-  if (done === true) return names.map(n => ready.get(n)!)
-  if (done)
-    throw new Error(
-      `Virtual Nodes v2: ${done.failure}.\nMore: kubectl -n ${V2_NAMESPACE} describe pod ${done.pod}; kubectl -n ${V2_NAMESPACE} logs ${done.pod} --all-containers. ` +
-        'The extension stays installed: fix the cause and re-run this step (it converges), or run the action with command: remove.'
-    )
-  const missing = names.filter(n => !ready.has(n)).map(n => `${n} (${seen.has(n) ? 'registered, not Ready' : 'not registered'})`)
-  const pods = (await kube.core.listNamespacedPod({ namespace: V2_NAMESPACE }).catch(() => ({ items: [] as V1Pod[] }))).items
-  const podText = pods.map(p => `pod ${p.metadata?.name}: ${p.status?.phase ?? 'unknown'}${p.status?.reason ? ` ${p.status.reason}` : ''}`).join('\n')
-  throw new Error(
-    `Virtual Nodes v2: ${missing.join(', ')} after ${Math.round(timeoutMs / 1000)} s.\n${podText || `no pods in ${V2_NAMESPACE}`}\n` +
-      `More: kubectl -n ${V2_NAMESPACE} get pods,statefulsets; kubectl -n ${V2_NAMESPACE} logs <pod> --all-containers. ` +
-      'The extension stays installed: re-run this step to keep waiting, or run the action with command: remove.'
+export function waitForV2Nodes(kube: Kube, names: string[], timeoutMs: number): Promise<NodeStatus[]> {
+  return waitForNodes(
+    kube,
+    {
+      kind: 'v2',
+      label: 'Virtual Nodes v2',
+      nodeNoun: 'v2 node',
+      names,
+      labelSelector: `${V2_NODE_LABEL}=${V2_NODE_LABEL_VALUE}`,
+      agent: { namespace: V2_NAMESPACE, nodeOf: pod => (names.includes(pod) ? pod : undefined) },
+      stays: 'The extension stays installed: fix the cause and re-run this step (it converges), or run the action with command: remove.'
+    },
+    timeoutMs
   )
 }

@@ -9,6 +9,7 @@
 import * as core from '@actions/core'
 import type { ArmClient } from '../../azure/arm.js'
 import type { ClusterInfo } from '../../kubernetes/cluster.js'
+import { firstFreeCidr, listVirtualNetworks, NETWORK_API_VERSION, resourceGroupOf, type Subnet, type VirtualNetwork } from '../../azure/network.js'
 import { pollUntil, settleAll } from '../../util/async.js'
 
 /** VirtualNodes.py MIN_CPU_CORES / MIN_MEM_GB: some node pool's VM size must have at least these. */
@@ -21,7 +22,6 @@ export const ACI_DELEGATION_SERVICE = 'Microsoft.ContainerInstance/containerGrou
 export const ACI_DELEGATION_NAME = 'aci-delegation'
 export const KUBERNETES_CONFIGURATION_PROVIDER = 'Microsoft.KubernetesConfiguration'
 const COMPUTE_API_VERSION = '2024-07-01'
-const NETWORK_API_VERSION = '2024-05-01'
 const PROVIDERS_API_VERSION = '2021-04-01'
 /** How long a subnet PUT may take to finish. */
 const SUBNET_WAIT_MS = 120_000
@@ -30,22 +30,6 @@ export interface VmSize {
   name: string
   numberOfCores: number
   memoryInMB: number
-}
-
-export interface Subnet {
-  name: string
-  id?: string
-  addressPrefixes: string[]
-  delegations: string[]
-  natGateway: boolean
-}
-
-export interface VirtualNetwork {
-  id: string
-  name: string
-  resourceGroup: string
-  addressPrefixes: string[]
-  subnets: Subnet[]
 }
 
 /** What the checks read from ARM. */
@@ -67,45 +51,6 @@ export interface V2Verdict {
   problems: string[]
   warnings: string[]
   subnet?: SubnetPlan
-}
-
-const ipv4 = (text: string): number | undefined => {
-  const parts = text.split('.').map(Number)
-  if (parts.length !== 4 || parts.some(p => !Number.isInteger(p) || p < 0 || p > 255)) return undefined
-  return ((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!
-}
-
-/** An IPv4 CIDR as [first, last] address; undefined for anything else (an IPv6 range is skipped, as ipaddress would compare it apart). */
-export function cidrRange(cidr: string): [number, number] | undefined {
-  const [addr, bits] = cidr.split('/')
-  const base = addr === undefined ? undefined : ipv4(addr)
-  const len = Number(bits)
-  if (base === undefined || !Number.isInteger(len) || len < 0 || len > 32) return undefined
-  const size = 2 ** (32 - len)
-  const first = base - (base % size)
-  return [first, first + size - 1]
-}
-
-const dotted = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
-
-/** The first /prefix inside the VNet's address space that overlaps no subnet (VirtualNodes.py _find_free_subnet_cidr). */
-export function firstFreeCidr(vnet: Pick<VirtualNetwork, 'addressPrefixes' | 'subnets'>, prefix = ACI_SUBNET_PREFIX): string | undefined {
-  const used = vnet.subnets.flatMap(s => s.addressPrefixes.map(cidrRange).filter((r): r is [number, number] => r !== undefined))
-  const size = 2 ** (32 - prefix)
-  for (const space of vnet.addressPrefixes) {
-    const range = cidrRange(space)
-    if (!range || range[1] - range[0] + 1 < size) continue
-    for (let start = range[0]; start + size - 1 <= range[1]; start += size) {
-      const end = start + size - 1
-      if (!used.some(([a, b]) => a <= end && start <= b)) return `${dotted(start)}/${prefix}`
-    }
-  }
-  return undefined
-}
-
-/** The resource group of an ARM resource id. */
-export function resourceGroupOf(id: string): string | undefined {
-  return /\/resourceGroups\/([^/]+)/i.exec(id)?.[1]
 }
 
 /**
@@ -177,7 +122,9 @@ function poolProblems(f: V2Facts): string[] {
   const problems: string[] = []
   // VirtualNodes.py validate_node_pools: some pool's VM size has >= 4 cores and >= 16 GB.
   const sizes = new Map(f.vmSizes.map(v => [v.name.toLowerCase(), v]))
-  const pools = c.network.agentPools
+  // The v2 nodes' pods run on Linux nodes (the chart's StatefulSet selects kubernetes.io/os: linux,
+  // Helm/virtualnode/templates/_helpers.tpl virtualnode2.aksRequiredAffinity): a Windows pool cannot hold them.
+  const pools = c.network.agentPools.filter(p => p.osType.toLowerCase() !== 'windows')
   const bigEnough = pools.some(p => {
     const v = sizes.get(p.vmSize.toLowerCase())
     return v !== undefined && v.numberOfCores >= MIN_POOL_CORES && v.memoryInMB / 1024 >= MIN_POOL_MEMORY_GB
@@ -188,7 +135,7 @@ function poolProblems(f: V2Facts): string[] {
       return `${p.name} (${p.vmSize}${v ? `: ${v.numberOfCores} cores, ${Math.round(v.memoryInMB / 1024)} GB` : ''})`
     })
     problems.push(
-      `No node pool has ${MIN_POOL_CORES} cores and ${MIN_POOL_MEMORY_GB} GB (${described.join(', ') || 'no pools'}): each v2 virtual node runs as a pod taking 3 cores and 12 GB of an AKS VM. ` +
+      `No Linux node pool has ${MIN_POOL_CORES} cores and ${MIN_POOL_MEMORY_GB} GB (${described.join(', ') || 'no Linux pools'}): each v2 virtual node runs as a pod taking 3 cores and 12 GB of an AKS VM. ` +
         `Fix: \`az aks nodepool add -g ${c.resourceGroup} --cluster-name ${c.name} -n vnpool --node-vm-size Standard_D4s_v5 --node-count 1\`.`
     )
   }
@@ -229,7 +176,7 @@ function subnetPlan(f: V2Facts, problems: string[], warnings: string[]): SubnetP
       )
     else subnet = { vnet, action: 'reuse', subnet: existing }
   } else {
-    const prefix = firstFreeCidr(vnet)
+    const prefix = firstFreeCidr(vnet, ACI_SUBNET_PREFIX)
     if (!prefix)
       problems.push(
         `VNet ${vnet.name} has no free /${ACI_SUBNET_PREFIX} for subnet ${ACI_SUBNET_NAME} (address space ${vnet.addressPrefixes.join(', ')}). ` +
@@ -245,40 +192,6 @@ function subnetPlan(f: V2Facts, problems: string[], warnings: string[]): SubnetP
   return subnet
 }
 
-interface VnetResource {
-  id?: string
-  name?: string
-  properties?: {
-    addressSpace?: { addressPrefixes?: string[] }
-    subnets?: Array<{
-      id?: string
-      name?: string
-      properties?: {
-        addressPrefix?: string
-        addressPrefixes?: string[]
-        delegations?: Array<{ properties?: { serviceName?: string } }>
-        natGateway?: { id?: string } | null
-      }
-    }>
-  }
-}
-
-export function toVirtualNetwork(v: VnetResource): VirtualNetwork {
-  return {
-    id: v.id ?? '',
-    name: v.name ?? '',
-    resourceGroup: resourceGroupOf(v.id ?? '') ?? '',
-    addressPrefixes: v.properties?.addressSpace?.addressPrefixes ?? [],
-    subnets: (v.properties?.subnets ?? []).map(s => ({
-      name: s.name ?? '',
-      id: s.id,
-      addressPrefixes: [...(s.properties?.addressPrefix ? [s.properties.addressPrefix] : []), ...(s.properties?.addressPrefixes ?? [])],
-      delegations: (s.properties?.delegations ?? []).map(d => d.properties?.serviceName ?? ''),
-      natGateway: Boolean(s.properties?.natGateway?.id)
-    }))
-  }
-}
-
 /** Reads what judgeV2Prerequisites needs: VM sizes of the region, provider states, the node resource group's VNets. */
 export async function readV2Facts(arm: ArmClient, cluster: ClusterInfo): Promise<V2Facts> {
   const [vmSizes, providers, vnets] = await settleAll([
@@ -288,12 +201,8 @@ export async function readV2Facts(arm: ArmClient, cluster: ClusterInfo): Promise
     arm
       .get<{ registrationState?: string }>(arm.subscriptionPath(`/providers/${KUBERNETES_CONFIGURATION_PROVIDER}`), PROVIDERS_API_VERSION)
       .then(r => ({ [KUBERNETES_CONFIGURATION_PROVIDER]: r.registrationState })),
-    arm
-      .get<{ value?: VnetResource[] }>(
-        arm.subscriptionPath(`/resourceGroups/${encodeURIComponent(cluster.nodeResourceGroup)}/providers/Microsoft.Network/virtualNetworks`),
-        NETWORK_API_VERSION
-      )
-      .then(r => ({ vnets: (r.value ?? []).map(toVirtualNetwork) }))
+    listVirtualNetworks(arm, cluster.nodeResourceGroup)
+      .then(vnets => ({ vnets }))
       .catch((err: unknown) => ({ vnets: [] as VirtualNetwork[], error: err instanceof Error ? err.message : String(err) }))
   ])
   return { cluster, vmSizes, providers, vnets: vnets.vnets, vnetError: 'error' in vnets ? vnets.error : undefined }
@@ -316,8 +225,8 @@ export async function checkV2Prerequisites(arm: ArmClient, cluster: ClusterInfo)
   return s
 }
 
-/** Makes the ACI subnet as VirtualNodes.py add_and_delegate_aci_subnet does (a PUT of the subnet with its delegation). */
-export async function ensureAciSubnet(arm: ArmClient, plan: SubnetPlan): Promise<void> {
+/** Makes the ACI subnet as VirtualNodes.py add_and_delegate_aci_subnet does; its wait counts against the step's wait-timeout (`deadline`). */
+export async function ensureAciSubnet(arm: ArmClient, plan: SubnetPlan, deadline: number): Promise<void> {
   if (plan.action === 'reuse') return
   const path = `${plan.vnet.id}/subnets/${ACI_SUBNET_NAME}`
   await arm.put(path, NETWORK_API_VERSION, {
@@ -331,12 +240,12 @@ export async function ensureAciSubnet(arm: ArmClient, plan: SubnetPlan): Promise
       if (p === 'Failed') throw new Error(`Creating subnet ${ACI_SUBNET_NAME} in VNet ${plan.vnet.name} failed; see the VNet's activity log, then re-run.`)
       return p === 'Succeeded' ? p : undefined
     },
-    Date.now() + SUBNET_WAIT_MS,
+    Math.min(deadline, Date.now() + SUBNET_WAIT_MS),
     2_000
   )
   if (!state)
     throw new Error(
-      `Subnet ${ACI_SUBNET_NAME} in VNet ${plan.vnet.name} was not Succeeded after ${SUBNET_WAIT_MS / 1000} s; re-run the step (it reuses the subnet once it is there).`
+      `Subnet ${ACI_SUBNET_NAME} in VNet ${plan.vnet.name} was not Succeeded in time (wait-timeout, at most ${SUBNET_WAIT_MS / 1000} s); re-run the step (it reuses the subnet once it is there).`
     )
   core.info(
     `Created subnet ${ACI_SUBNET_NAME} (${plan.prefix}) in VNet ${plan.vnet.name}, delegated to ${ACI_DELEGATION_SERVICE}; a remove leaves it (other v2 installs may use it).`

@@ -8,20 +8,19 @@ import type { V1Node } from '@kubernetes/client-node'
 import { ArmError, type ArmClient } from '../../azure/arm.js'
 import { deleteContainerGroup, GROUP_DELETE_CONCURRENCY, listContainerGroups } from '../../azure/container-groups.js'
 import { AUTHORIZATION_API_VERSION, grantedRoles, roleDeleteCommand } from '../../azure/role-assignments.js'
+import { roleLabel } from '../../azure/role-definitions.js'
 import type { ClusterInfo } from '../../kubernetes/cluster.js'
-import { podEntry, type PodEntry } from '../../kubernetes/cluster-view.js'
+import { podEntry } from '../../kubernetes/cluster-view.js'
 import { ignoreNotFound, type Kube } from '../../kubernetes/kube.js'
 import { forceDeletePods, nodeIsReady, notReadySince, podsBoundTo } from '../../kubernetes/pods.js'
 import { errorText, pool } from '../../util/async.js'
-import { withRemovalContext } from '../drain.js'
+import { drainNode, withRemovalContext } from '../drain.js'
 import type { TeardownItem } from '../report.js'
 import { actionSamples, deleteSampleDeployment } from '../samples.js'
 import { deleteExtension, listV2Extensions, V2_EXTENSION_NAME, type Extension } from './extension.js'
 import { v2GrantDescription } from './install.js'
-import { isV2Node, nodesOfExtension, OWNER_TAG, V2_NODE_LABEL, V2_NODE_LABEL_VALUE } from './nodes.js'
+import { nodesOfExtension, OWNER_TAG, V2_NODE_LABEL, V2_NODE_LABEL_VALUE } from './nodes.js'
 
-/** How long a removal waits for the pods on v2 nodes to go (the agent deletes each one's container group first). */
-const POD_DRAIN_MS = 90_000
 /** A sweep takes an extension only when every node of it has been NotReady this long (as for connector nodes). */
 export const V2_NOT_READY_GRACE_MS = 5 * 60_000
 
@@ -39,38 +38,56 @@ export interface V2Findings {
   left: TeardownItem[]
 }
 
+/** A sweep's limits on what it takes: the grace for NotReady nodes counted from `now`, the age, the name. */
+export interface V2SweepScope {
+  now: number
+  olderThanMs?: number
+  /** The connector-name glob, over the extension's name. */
+  matches?: (name: string) => boolean
+}
+
 /**
- * This action's v2 install as the cluster and ARM have it: the extension it names
- * (V2_EXTENSION_NAME) with its nodes, and nodes of that name that no extension serves and
- * that are NotReady (Node objects the chart leaves after a scale down or an uninstall,
- * Docs/NodeCustomizations.md). Any other microsoft.virtualnodes extension, and v2 nodes of
- * another name, are not provably this action's: listed, left. `sweep` takes the extension
- * only when every node of it has been NotReady for the grace period (stale nodes as long).
- * Reads only.
+ * This action's v2 install as the cluster and ARM have it: its extension (proven by
+ * `isOurs`, never by its name alone) with its nodes, and nodes of it that no extension serves
+ * any more and that are NotReady (Node objects the chart leaves after a scale down or an
+ * uninstall, Docs/NodeCustomizations.md), when the record says the extension was this
+ * action's. Any other microsoft.virtualnodes extension, and v2 nodes of another, are listed,
+ * left. A sweep takes the extension only when every node of it has been NotReady for the
+ * grace period, it is older than older-than, and its name matches the glob. Reads only.
  */
-export async function findV2Targets(arm: ArmClient, cluster: V2Cluster, kube: Kube, sweep?: { now: number }): Promise<V2Findings> {
-  const [extensions, allNodes] = await Promise.all([listV2ExtensionsIfAny(arm, cluster), kube.core.listNode().then(l => l.items)])
-  const v2Nodes = allNodes.filter(isV2Node)
+export async function findV2Targets(
+  arm: ArmClient,
+  cluster: V2Cluster,
+  kube: Kube,
+  owner: { isOurs: (e: Extension) => Promise<boolean>; recorded: boolean },
+  sweep?: V2SweepScope
+): Promise<V2Findings> {
+  const [extensions, v2Nodes] = await Promise.all([
+    listV2ExtensionsIfAny(arm, cluster),
+    kube.core.listNode({ labelSelector: `${V2_NODE_LABEL}=${V2_NODE_LABEL_VALUE}` }).then(l => l.items)
+  ])
   const grace = (n: V1Node): boolean => {
     const since = notReadySince(n)
     return since !== undefined && (!sweep || sweep.now - since.getTime() >= V2_NOT_READY_GRACE_MS)
   }
+  const oldEnough = (e: Extension): boolean =>
+    !sweep?.olderThanMs || (e.createdAt !== undefined && sweep.now - new Date(e.createdAt).getTime() >= sweep.olderThanMs)
   const targets: V2Target[] = []
   const left: TeardownItem[] = []
   const claimed = new Set<string>()
   for (const e of extensions) {
     const nodes = nodesOfExtension(e.name, v2Nodes)
     for (const n of nodes) claimed.add(n.metadata?.name ?? '')
-    if (e.name !== V2_EXTENSION_NAME) {
+    if (!(await owner.isOurs(e))) {
       left.push({
         kind: 'extension',
         name: e.name,
-        detail: `a microsoft.virtualnodes extension this action did not create (it names its own ${V2_EXTENSION_NAME}); remove it with \`az k8s-extension delete -g ${cluster.resourceGroup} -c ${cluster.name} -t managedClusters -n ${e.name}\``,
+        detail: `a microsoft.virtualnodes extension this action cannot prove it created (no record of it${e.name === V2_EXTENSION_NAME ? ' for this instance' : ''}); remove it with \`az k8s-extension delete -g ${cluster.resourceGroup} -c ${cluster.name} -t managedClusters -n ${e.name}\``,
         outcome: 'left'
       })
       continue
     }
-    if (sweep && !(nodes.length > 0 && nodes.every(grace))) continue
+    if (sweep && !(nodes.length > 0 && nodes.every(grace) && oldEnough(e) && (sweep.matches?.(e.name) ?? true))) continue
     targets.push({
       extension: e,
       nodes,
@@ -78,7 +95,7 @@ export async function findV2Targets(arm: ArmClient, cluster: V2Cluster, kube: Ku
     })
   }
   const unclaimed = v2Nodes.filter(n => !claimed.has(n.metadata?.name ?? ''))
-  const ours = new Set(nodesOfExtension(V2_EXTENSION_NAME, unclaimed))
+  const ours = new Set(owner.recorded ? nodesOfExtension(V2_EXTENSION_NAME, unclaimed) : [])
   const stale = unclaimed.filter(n => ours.has(n) && grace(n))
   if (stale.length > 0)
     targets.push({ nodes: stale, reason: `node(s) of extension ${V2_EXTENSION_NAME}, which is gone, NotReady (left after an uninstall or a scale down)` })
@@ -86,7 +103,7 @@ export async function findV2Targets(arm: ArmClient, cluster: V2Cluster, kube: Ku
     left.push({
       kind: 'node',
       name: n.metadata?.name ?? '',
-      detail: 'a v2 node this action did not install (another extension or a Helm install of v2)',
+      detail: 'a v2 node this action cannot prove it installed (another extension or a Helm install of v2)',
       outcome: 'left'
     })
   return { targets, left }
@@ -124,7 +141,7 @@ async function grantedV2Roles(arm: ArmClient, cluster: V2Cluster, principalId: s
     granted.map(async role => {
       const item: TeardownItem = {
         kind: 'role assignment',
-        name: `Contributor on ${cluster.nodeResourceGroup} for ${principalId}`,
+        name: `${roleLabel(arm, cluster.nodeResourceGroup, role.role)} on ${cluster.nodeResourceGroup} for ${principalId}`,
         detail: "granted by grant-connector-role to the v2 extension's identity, which goes with the extension",
         outcome: opts.dryRun ? 'would remove' : 'removed'
       }
@@ -138,52 +155,68 @@ async function grantedV2Roles(arm: ArmClient, cluster: V2Cluster, principalId: s
 }
 
 /**
- * Removes the v2 targets in the order that leaves nothing billing (the v2 docs: removing the
- * extension orphans container groups, so the workloads go first): samples and pods on the
- * nodes, each extension (waited until ARM has it no more), the Node objects, then the
- * container groups tagged for this cluster once no v2 node of it is left. A dry run lists
- * the same and changes nothing.
+ * The samples and the pods on the v2 nodes, gone before the extension (the v2 docs: removing
+ * the extension orphans the container groups of pods still running). Each Ready node is
+ * drained as a connector's is (drain.ts: cordoned first, so a Deployment's replacement pods
+ * cannot land back on it; its pods deleted and waited for while the agent deletes their
+ * container groups, until wait-timeout); a pod on a node that is not Ready has no agent to
+ * confirm it and is deleted without grace. Pods deleted without the agent's confirmation are
+ * said so; their groups are looked for afterwards.
  */
-export async function removeV2(kube: Kube, arm: ArmClient, cluster: V2Cluster, targets: V2Target[], opts: V2RemovalOptions): Promise<TeardownItem[]> {
+async function drainV2Nodes(kube: Kube, arm: ArmClient, cluster: V2Cluster, targets: V2Target[], opts: V2RemovalOptions): Promise<TeardownItem[]> {
   const verb: TeardownItem['outcome'] = opts.dryRun ? 'would remove' : 'removed'
-  const items: TeardownItem[] = []
-  const nodeNames = targets.flatMap(t => t.nodes.map(n => n.metadata?.name ?? ''))
+  const nodes = targets.flatMap(t => t.nodes)
+  const nodeNames = nodes.map(n => n.metadata?.name ?? '')
   const [samples, pods] = await Promise.all([
     nodeNames.length ? actionSamples(kube).then(list => list.filter(d => d.spec?.template.spec?.nodeSelector?.[V2_NODE_LABEL] === V2_NODE_LABEL_VALUE)) : [],
     Promise.all(nodeNames.map(n => podsBoundTo(kube, n))).then(lists => lists.flat())
   ])
-  const sampleItems = samples.map(d => ({
-    kind: 'sample' as const,
-    name: `${d.metadata?.namespace}/${d.metadata?.name}`,
-    detail: 'sample Deployment this action made for Virtual Nodes v2',
-    outcome: verb
-  }))
-  const podItems = pods.map(p => ({
-    kind: 'pod' as const,
-    name: `${p.metadata?.namespace}/${p.metadata?.name}`,
-    detail: `bound to v2 node ${p.spec?.nodeName ?? ''}; deleted first, so the agent deletes its container group`,
-    outcome: verb as TeardownItem['outcome'],
-    error: undefined as string | undefined
-  }))
-  items.push(...sampleItems, ...podItems)
-  if (!opts.dryRun) {
-    await Promise.all(samples.map(d => deleteSampleDeployment(kube, d)))
-    // A pod on a node that is not Ready has no agent to confirm its deletion (nor to delete its
-    // container group): it is deleted without grace, and its group is found by its tag below.
-    const readyNodes = new Set(targets.flatMap(t => t.nodes.filter(nodeIsReady).map(n => n.metadata?.name ?? '')))
-    const onReady = pods.filter(p => readyNodes.has(p.spec?.nodeName ?? ''))
-    await Promise.all([
-      ...onReady.map(p => ignoreNotFound(kube.core.deleteNamespacedPod({ name: p.metadata?.name ?? '', namespace: p.metadata?.namespace ?? '' }))),
-      forceDeletePods(kube, pods.filter(p => !onReady.includes(p)).map(podEntry))
-    ])
-    // Waited for on one watch of the cluster; one still there after the wait is deleted without grace too.
-    const stuck = await withRemovalContext(kube, undefined, undefined, async ({ view }) => {
-      const left = (): PodEntry[] => onReady.map(podEntry).filter(p => view.pod(p.uid) !== undefined)
-      await view.until(() => (left().length === 0 ? true : undefined), Math.min(opts.deadline, Date.now() + POD_DRAIN_MS))
-      return left()
-    })
-    await forceDeletePods(kube, stuck)
-  }
+  const items: TeardownItem[] = [
+    ...samples.map(d => ({
+      kind: 'sample' as const,
+      name: `${d.metadata?.namespace}/${d.metadata?.name}`,
+      detail: 'sample Deployment this action made for Virtual Nodes v2',
+      outcome: verb
+    })),
+    ...pods.map(p => ({
+      kind: 'pod' as const,
+      name: `${p.metadata?.namespace}/${p.metadata?.name}`,
+      detail: `bound to v2 node ${p.spec?.nodeName ?? ''}; deleted first, so the agent deletes its container group`,
+      outcome: verb
+    }))
+  ]
+  if (opts.dryRun) return items
+  await Promise.all(samples.map(d => deleteSampleDeployment(kube, d)))
+  const ready = nodes.filter(nodeIsReady).map(n => n.metadata?.name ?? '')
+  const forced = pods.filter(p => !ready.includes(p.spec?.nodeName ?? '')).map(podEntry)
+  await forceDeletePods(kube, forced)
+  const drained = await withRemovalContext(kube, undefined, arm, ({ view }) =>
+    Promise.all(
+      ready.map(node =>
+        drainNode(kube, view, node, {
+          timeoutMs: Math.max(0, opts.deadline - Date.now()),
+          groupsWhere: `resource group ${cluster.nodeResourceGroup}: check \`az container list -g ${cluster.nodeResourceGroup} -o table\``
+        })
+      )
+    )
+  )
+  const unconfirmed = new Set([...forced.map(p => `${p.namespace}/${p.name}`), ...drained.flatMap(d => d.forced)])
+  for (const item of items)
+    if (item.kind === 'pod' && unconfirmed.has(item.name))
+      item.detail = `${item.detail.split(';')[0]}; deleted without the agent's confirmation: its container group may remain (looked for below)`
+  return items
+}
+
+/**
+ * Removes the v2 targets in the order that leaves nothing billing (the v2 docs: removing the
+ * extension orphans container groups, so the workloads go first): samples and pods on the
+ * nodes (drained), each extension (waited until ARM has it no more), the Node objects, then
+ * the container groups tagged for this cluster once no v2 node of it is left. A dry run lists
+ * the same and changes nothing.
+ */
+export async function removeV2(kube: Kube, arm: ArmClient, cluster: V2Cluster, targets: V2Target[], opts: V2RemovalOptions): Promise<TeardownItem[]> {
+  const verb: TeardownItem['outcome'] = opts.dryRun ? 'would remove' : 'removed'
+  const items = await drainV2Nodes(kube, arm, cluster, targets, opts)
   for (const t of targets) {
     if (t.extension) {
       const item: TeardownItem = { kind: 'extension', name: t.extension.name, detail: t.reason, outcome: verb }
@@ -233,6 +266,11 @@ export async function orphanedV2Groups(kube: Kube, arm: ArmClient, cluster: V2Cl
   try {
     groups = await listContainerGroups(arm, rg)
   } catch (err) {
+    // With nothing of v2 found, a group left by an earlier v2 is only possible, not known: a note, not a failure.
+    if (taken.length === 0) {
+      core.info(`Could not look in ${rg} for container groups an earlier Virtual Nodes v2 left (${errorText(err).split('\n')[0]}).`)
+      return []
+    }
     return [
       {
         kind: 'container group',
@@ -244,22 +282,39 @@ export async function orphanedV2Groups(kube: Kube, arm: ArmClient, cluster: V2Cl
     ]
   }
   const ours = groups.filter(g => g.tags?.[OWNER_TAG] === opts.clusterUid)
-  if (remaining.length > 0)
-    return ours.length > 0 && taken.length > 0
-      ? [
-          {
-            kind: 'container group',
-            name: `${rg}/(${ours.length} tagged ${OWNER_TAG})`,
-            detail: `Virtual Nodes v2 is still there (${remaining.join(', ')}): their pods may own these`,
-            outcome: 'kept'
-          }
-        ]
+  // A pod without the placement annotation gets a group v2 tags with nothing that names this
+  // cluster (v2 documents no such tag): it cannot be proven this cluster's. Each group in the
+  // node resource group that is neither tagged so nor a connector's (NodeName) may be one: listed.
+  const unproven: TeardownItem[] =
+    taken.length > 0
+      ? groups
+          .filter(g => g.tags?.[OWNER_TAG] === undefined && g.node === undefined)
+          .map(g => ({
+            kind: 'container group' as const,
+            name: `${rg}/${g.name}`,
+            detail: `may be the group of a v2 pod that had no placement annotation (it carries neither ${OWNER_TAG} nor a connector's NodeName tag): if it is, \`az container delete -g ${rg} -n ${g.name} --yes\``,
+            outcome: 'left' as const
+          }))
       : []
+  if (remaining.length > 0)
+    return [
+      ...(ours.length > 0 && taken.length > 0
+        ? [
+            {
+              kind: 'container group' as const,
+              name: `${rg}/(${ours.length} tagged ${OWNER_TAG})`,
+              detail: `Virtual Nodes v2 is still there (${remaining.join(', ')}): their pods may own these`,
+              outcome: 'kept' as const
+            }
+          ]
+        : []),
+      ...unproven
+    ]
   const verb: TeardownItem['outcome'] = opts.dryRun ? 'would remove' : 'removed'
   const deletions = opts.dryRun
     ? ours.map(() => ({ ok: true as const }))
     : await pool(ours, GROUP_DELETE_CONCURRENCY, g => deleteContainerGroup(arm, rg, g.name))
-  return ours.map((g, i) => {
+  const deleted = ours.map((g, i): TeardownItem => {
     const d = deletions[i]!
     return {
       kind: 'container group' as const,
@@ -269,4 +324,5 @@ export async function orphanedV2Groups(kube: Kube, arm: ArmClient, cluster: V2Cl
       error: d.ok ? undefined : (d as { error: string }).error
     }
   })
+  return [...deleted, ...unproven]
 }

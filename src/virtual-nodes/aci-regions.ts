@@ -1,8 +1,8 @@
-// Where the connector runs: azure-aci accepts only the regions in its own list and exits at
-// start for any other, so the pod crash-loops
-// (https://github.com/virtual-kubelet/azure-aci/blob/v1.6.4/pkg/provider/aci.go,
+// Where the azure-aci connector runs (the ACI connector kind, and AKS's virtual-node add-on,
+// which runs the same program): it accepts only the regions in its own list and exits at
+// start for any other, so the pod crash-loops (https://github.com/virtual-kubelet/azure-aci/blob/v1.6.4/pkg/provider/aci.go,
 // validAciRegions and "Region ... is invalid"). Checked before anything is installed.
-import { normalizeLocation } from '../../azure/clouds.js'
+import { normalizeLocation } from '../azure/clouds.js'
 
 /** azure-aci v1.6.4 pkg/provider/aci.go validAciRegions, in its order. */
 export const CONNECTOR_REGIONS: readonly string[] = [
