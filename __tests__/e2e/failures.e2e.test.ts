@@ -324,7 +324,7 @@ describe('failures that say what to do', () => {
     expect(result.exitCode).toBe(1)
     expect(result.log).toMatch(
       new RegExp(
-        `The default chart ${DEFAULT_CHART_URL.replace(/[.]/g, '\\.')} has SHA-256 [0-9a-f]{64}, not 10461acdb8c730bf45504257e182d7503649b0126442f1778ea6a768a06e6f81, the digest of the file the azure-aci project published`
+        `The default chart ${DEFAULT_CHART_URL.replace(/[.]/g, '\\.')} has SHA-256 [0-9a-f]{64}, not 10461acdb8c730bf45504257e182d7503649b0126442f1778ea6a768a06e6f81, the digest of the file its publisher lists`
       )
     )
     expect(env.azure.requests.some(r => r.host === 'github.com' && r.status === 200)).toBe(true)

@@ -116,8 +116,14 @@ export interface ArmKnobs {
   setOwnVnet(resourceGroup: string | undefined): void
   /** The virtual-node add-on, enabled as someone else (az, the portal) would have done it. */
   enableAddonAsOther(subnetName: string): void
-  /** A subnet of the cluster's VNet, made as `az network vnet subnet create` makes one (no delegation). */
-  addSubnet(name: string, addressPrefix: string): void
+  /** A subnet of the cluster's VNet, made as `az network vnet subnet create` makes one (`--delegations`: the services it is delegated to). */
+  addSubnet(name: string, addressPrefix: string, delegations?: string[]): void
+  /** Deletes a subnet of the cluster's VNet. */
+  removeSubnet(name: string): void
+  /** The Kubernetes version the cluster runs (default K8S_VERSION: what the local control plane runs). */
+  setKubernetesVersion(version: string): void
+  /** The region the managed cluster reports (default eastus): a test control for the checks that depend on it. */
+  setLocation(location: string): void
   /** A microsoft.virtualnodes extension made by someone else (another team's, with the name they chose). */
   putExtensionAsOther(name: string, replicaCount: number): void
   /** The next extension PUT ends Failed with this message in its statuses (as an extension whose Helm install failed). */
@@ -147,6 +153,8 @@ export interface Arm {
     /** Each extension DELETE with the state the extension was in when it came. */
     extensionDeletes: Array<{ name: string; stateBefore: string }>
     subnets: StoredVnet['subnets']
+    /** Where the cluster's VNet is (the node resource group, or its own). */
+    vnet: { name: string; resourceGroup: string }
     /** The cluster's virtual-node add-on profile; PUTs of the managed cluster so far. */
     addon: { enabled: boolean; subnetName?: string; identity?: AddonIdentity; provisioningState: string }
     clusterPuts: number
@@ -295,7 +303,8 @@ interface Failure {
 export function createArm(opts: ArmOptions): Arm {
   const sub = opts.subscription
   const cluster = opts.cluster
-  const location = normalizeLocation(cluster.location)
+  let location = normalizeLocation(cluster.location)
+  let kubernetesVersion = cluster.kubernetesVersion
   const subscriptionScope = `/subscriptions/${sub.id}`
   const clusterId = `${subscriptionScope}/resourcegroups/${cluster.resourceGroup}/providers/Microsoft.ContainerService/managedClusters/${cluster.name}`
   const failures: Failure[] = []
@@ -337,8 +346,20 @@ export function createArm(opts: ArmOptions): Arm {
       if (rg && !extraGroups.includes(rg)) extraGroups.push(rg)
     },
     enableAddonAsOther: subnetName => startAddonOperation(true, subnetName),
-    addSubnet: (name, addressPrefix) => {
-      vnet.subnets = [...vnet.subnets.filter(x => x.name !== name), { name, addressPrefix, delegations: [] }]
+    addSubnet: (name, addressPrefix, delegations = []) => {
+      vnet.subnets = [
+        ...vnet.subnets.filter(x => x.name !== name),
+        { name, addressPrefix, delegations: delegations.map(serviceName => ({ name: serviceName.replace(/\//g, '.'), serviceName })) }
+      ]
+    },
+    removeSubnet: name => {
+      vnet.subnets = vnet.subnets.filter(x => x.name !== name)
+    },
+    setKubernetesVersion: version => {
+      kubernetesVersion = version
+    },
+    setLocation: l => {
+      location = normalizeLocation(l)
     },
     putExtensionAsOther: (name, replicaCount) => {
       extensions.set(name.toLowerCase(), {
@@ -548,8 +569,8 @@ export function createArm(opts: ArmOptions): Arm {
       properties: {
         provisioningState: addon.op ? 'Updating' : 'Succeeded',
         powerState: { code: 'Running' },
-        kubernetesVersion: cluster.kubernetesVersion,
-        currentKubernetesVersion: cluster.kubernetesVersion,
+        kubernetesVersion,
+        currentKubernetesVersion: kubernetesVersion,
         dnsPrefix,
         fqdn: cluster.fqdn,
         azurePortalFQDN: `${dnsPrefix}-portal.hcp.${location}.azmk8s.io`,
@@ -566,8 +587,8 @@ export function createArm(opts: ArmOptions): Arm {
             enableAutoScaling: false,
             provisioningState: 'Succeeded',
             powerState: { code: 'Running' },
-            orchestratorVersion: cluster.kubernetesVersion,
-            currentOrchestratorVersion: cluster.kubernetesVersion,
+            orchestratorVersion: kubernetesVersion,
+            currentOrchestratorVersion: kubernetesVersion,
             enableNodePublicIP: false,
             mode: 'System',
             osType: 'Linux',
@@ -975,6 +996,7 @@ export function createArm(opts: ArmOptions): Arm {
         extensions: [...extensions.values()].map(e => ({ name: e.name, state: e.state, settings: e.settings })),
         extensionDeletes: [...extensionDeletes],
         subnets: vnet.subnets,
+        vnet: { name: vnet.name, resourceGroup: vnetGroup ?? cluster.nodeResourceGroup },
         addon: { enabled: addon.enabled, subnetName: addon.subnetName, identity: addon.identity, provisioningState: addon.op ? 'Updating' : 'Succeeded' },
         clusterPuts
       }

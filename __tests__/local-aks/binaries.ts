@@ -3,7 +3,9 @@
 // init-validation program and its chart) and kubelogin from the Go module proxy, etcd, openssl,
 // iproute2, zip and unzip from Debian.
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import { homedir } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { delimiter, join } from 'node:path'
 import { runChecked, runCommand } from './proc.js'
 import { pollUntil } from '../../src/util/async.js'
@@ -33,9 +35,13 @@ export interface Binaries {
   /** kubelogin built from its module, and its release zip (bin/linux_amd64/kubelogin, as release.yml zips it). */
   kubelogin: string
   kubeloginZip: string
+  /** stand-ins/pause: what the containers of Virtual Nodes v2's closed images run here. */
+  v2Pause: string
 }
 
 type Log = (msg: string) => void
+
+const here = fileURLToPath(new URL('.', import.meta.url))
 
 const GO_TIMEOUT_MS = 45 * 60_000
 const K8S_CMDS = ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl'] as const
@@ -369,6 +375,25 @@ export async function ensureBinaries(log: Log = () => {}): Promise<Binaries> {
     aciInitValidation: aci.initValidation,
     aciChartDir: aci.chartDir,
     kubelogin: kubelogin.binary,
-    kubeloginZip: kubelogin.zip
+    kubeloginZip: kubelogin.zip,
+    v2Pause: await ensureStandIn('pause', log)
   }
+}
+
+/** A stand-in program of this repository (stand-ins/<name>, no dependencies), built once per source. */
+async function ensureStandIn(name: string, log: Log): Promise<string> {
+  const dir = join(here, 'stand-ins', name)
+  const source = readFileSync(join(dir, 'main.go'))
+  const out = binPath(`standin-${name}`, createHash('sha256').update(source).digest('hex').slice(0, 12), name)
+  if (!existsSync(out)) {
+    await requireGo()
+    await timed(log, `stand-in ${name}`, () =>
+      buildAtomically(out, tmp =>
+        runChecked('go', ['build', '-trimpath', '-o', tmp, '.'], { cwd: dir, env: goEnv({ GOFLAGS: '-mod=mod' }), timeoutMs: GO_TIMEOUT_MS }).then(
+          () => undefined
+        )
+      )
+    )
+  }
+  return out
 }

@@ -278,6 +278,9 @@ async function boot(
     // A loopback advertise address cannot go into the kubernetes Service's endpoints.
     '--endpoint-reconciler-type=none',
     '--allow-privileged=true',
+    // No kube-proxy here: the API server reaches a webhook's Service (Virtual Nodes v2's
+    // admission controller) through its endpoints' pod IPs, as AKS's reaches the pod network.
+    '--enable-aggregator-routing=true',
     '--profiling=false',
     ...(jwt ? [`--authentication-config=${authConfig}`] : []),
     '--v=1'

@@ -56,6 +56,11 @@ export interface AgentNode {
   containers(): Array<{ pod: string; container: string; pid: number }>
   /** As on a fresh node: the next container of each image pulls it again (see knobs.imagePullMs). */
   forgetPulledImages(): void
+  /**
+   * The node's VM size, as a node pool of that size reports it (capacity = allocatable here):
+   * default Standard_DS2_v2's 2 cores and 7 GiB. The status is posted at once.
+   */
+  setMachine(cores: number, memoryGi: number): Promise<void>
   stop(): Promise<void>
 }
 
@@ -68,6 +73,8 @@ const NODE_STATUS_MS = 60_000
 
 class Kubelet implements AgentNode, PodHost {
   readonly nodeName: string
+  /** Standard_DS2_v2, the default VM size of `az aks create`. */
+  private machine = { cores: 2, memoryGi: 7 }
   readonly knobs: AgentNodeKnobs = { imagePullMs: 0 }
   /** Images pulled so far (pull policy IfNotPresent: a later container starts without pulling). */
   readonly pulled = new Set<string>()
@@ -137,7 +144,7 @@ class Kubelet implements AgentNode, PodHost {
       lastHeartbeatTime: now,
       lastTransitionTime: now
     })
-    const resources = { cpu: '2', memory: '7Gi', pods: '110', 'ephemeral-storage': '128Gi' }
+    const resources = { cpu: String(this.machine.cores), memory: `${this.machine.memoryGi}Gi`, pods: '110', 'ephemeral-storage': '128Gi' }
     return {
       conditions: [
         cond('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available'),
@@ -201,6 +208,11 @@ class Kubelet implements AgentNode, PodHost {
       if (errCode(e) !== 409) throw e
       await api(this.kc, 'PATCH', `/api/v1/nodes/${this.nodeName}`, { metadata: { labels } }, MERGE)
     }
+    await this.patchNodeStatus()
+  }
+
+  async setMachine(cores: number, memoryGi: number): Promise<void> {
+    this.machine = { cores, memoryGi }
     await this.patchNodeStatus()
   }
 

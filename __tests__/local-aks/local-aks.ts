@@ -7,6 +7,9 @@
 // get.helm.sh serving real kubectl and helm. Used by the end-to-end tests, the demo and
 // the bench.
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { tmpdir } from 'node:os'
@@ -129,6 +132,8 @@ export interface LocalAks {
   azure: AzureDouble
   mirror: Mirror
   chartUrl: string
+  /** Virtual Nodes v2's chart (charts/virtualnode, packaged here) on the mirror at its release asset's path, and that file's SHA-256 (v2-chart-url, v2-chart-sha256). */
+  v2Chart: { url: string; sha256: string }
   /** Env a step needs on this machine: the runner-level az config (local cloud registered), CA trust, PATH with the recording az. */
   actionEnv: Record<string, string>
   /**
@@ -202,6 +207,49 @@ function images(bins: Binaries, proxyCa: string): ContainerImage[] {
       env: DISTROLESS_ENV
     }
   ]
+}
+
+/** Virtual Nodes v2's chart as its repository publishes it (charts/README.md), its version, and where its releases are served. */
+const V2_CHART_DIR = fileURLToPath(new URL('./charts/virtualnode', import.meta.url))
+const V2_CHART_VERSION = '1.3409.26080501'
+const V2_RELEASES_PATH = '/microsoft/virtualnodesOnAzureContainerInstances/releases/download'
+
+/**
+ * Virtual Nodes v2's closed images (Helm/virtualnode/values.yaml `images.*` at the chart's
+ * tags), each standing in as stand-ins/pause: the containers run, and the v2 stand-in
+ * (virtual-nodes-v2.ts) does their node's work. The init container's args run
+ * /initcontainer/init.sh (templates/deployment.yaml), which ends at once; virtual-csi runs as
+ * its command /go/bin/virtual-csi says. The images' own entrypoints are not published.
+ */
+function v2Images(pause: string): ContainerImage[] {
+  const image = (name: string, tag = 'main_20260805.1'): ContainerImage => ({
+    repository: `mcr.microsoft.com/aci/virtual-node-2-${name}`,
+    tags: [tag],
+    files: { '/standin': pause, '/initcontainer/init.sh': pause, '/go/bin/virtual-csi': pause },
+    entrypoint: name === 'init-config' ? [] : ['/standin'],
+    cmd: [],
+    env: DISTROLESS_ENV
+  })
+  return [
+    ...[
+      'cri-socket-adapter',
+      'spdy-compat',
+      'proxy-cri',
+      'init-config',
+      'kubelet',
+      'virtual-csi',
+      'admission-controller',
+      'aci',
+      'virtual-daemonsets-controller'
+    ].map(n => image(n)),
+    image('mount-host'),
+    image('mount-host', 'main_20250801.1')
+  ]
+}
+
+/** azure.json with the VNet the cluster has (its own resource group when it is a VNet of the user's own). */
+function withVnet(azureJson: string, vnet: { name: string; resourceGroup: string }): string {
+  return JSON.stringify({ ...(JSON.parse(azureJson) as Record<string, unknown>), vnetName: vnet.name, vnetResourceGroup: vnet.resourceGroup }, null, 2)
 }
 
 const PROXY_CA_PATH = '/etc/ssl/certs/aks-proxy-trusted-ca.crt'
@@ -414,8 +462,13 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
     const agent = await startAgentNode({
       cluster,
       network,
-      images: images(bins, azure.caPath),
-      nodeFiles: { '/etc/kubernetes/azure.json': aksAzureJson(), '/etc/kubernetes/certs/ca.crt': cluster.caPem },
+      images: [...images(bins, azure.caPath), ...v2Images(bins.v2Pause)],
+      // What an AKS node has on its disk that the charts mount (hostPath type File).
+      nodeFiles: {
+        '/etc/kubernetes/azure.json': aksAzureJson(),
+        '/etc/kubernetes/certs/ca.crt': cluster.caPem,
+        '/etc/ssl/certs/ca-certificates.crt': readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8')
+      },
       podEnv: podEnv(apiPort, azure.proxyPort, front.host),
       region: REGION,
       nodeResourceGroup: IDS.nodeResourceGroup,
@@ -424,7 +477,15 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
     })
     // Before the network: a pod's containers run in its namespaces.
     stops.push(() => agent.stop())
-    const v2 = startV2Agent({ kc: cluster.kc, aci: azure.aci, nodeResourceGroup: IDS.nodeResourceGroup, location: REGION, azureJson: aksAzureJson(), log })
+    const v2 = startV2Agent({
+      kc: cluster.kc,
+      aci: azure.aci,
+      nodeResourceGroup: IDS.nodeResourceGroup,
+      location: REGION,
+      // The node's azure.json names the VNet; a cluster with a VNet of its own names that one's resource group.
+      azureJson: () => withVnet(aksAzureJson(), azure.state().vnet),
+      log
+    })
     azure.setExtensionEvents(v2)
     stops.push(async () => v2.stop())
     const addon = startAddonManager({ kc: cluster.kc, helm: bins.helm4, chartDir: bins.aciChartDir, masterUri: `https://${front.host}`, log })
@@ -437,6 +498,8 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
     await mkdir(bin, { recursive: true })
     const chart = await packageChart(bins.helm4, bins.aciChartDir, join(dir, 'charts'))
     const chartPath = `${PUBLISHED_CHARTS_PATH}/${chartFileName(AZURE_ACI_VERSION)}`
+    const v2ChartFile = await packageChart(bins.helm4, V2_CHART_DIR, join(dir, 'charts'))
+    const v2ChartPath = `${V2_RELEASES_PATH}/virtualnode-${V2_CHART_VERSION}/virtualnode-${V2_CHART_VERSION}.tgz`
     const mirror = await startMirror({
       kubectl: { [K8S_VERSION]: await writeShim(shims, 'kubectl', 'kubectl', bins.kubectl) },
       helm: {
@@ -444,7 +507,7 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
         [HELM3_VERSION]: await writeShim(shims, 'helm3', 'helm', bins.helm3)
       },
       kubelogin: { [KUBELOGIN_VERSION]: await kubeloginZip(dir, await writeShim(shims, 'kubelogin', 'kubelogin', bins.kubelogin)) },
-      files: { [chartPath]: chart },
+      files: { [chartPath]: chart, [v2ChartPath]: v2ChartFile },
       latest: { kubectl: K8S_VERSION, helm: HELM4_VERSION }
     })
     stops.push(() => mirror.stop())
@@ -467,6 +530,7 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
       azure,
       mirror,
       chartUrl,
+      v2Chart: { url: mirror.url(v2ChartPath), sha256: createHash('sha256').update(readFileSync(v2ChartFile)).digest('hex') },
       actionEnv: {
         ...azEnv,
         PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,

@@ -217,7 +217,11 @@ export class PodWorker {
       // kubernetes pkg/volume/hostpath/host_path.go checkType: the messages are the kubelet's.
       if (type === 'File' && kind !== 'file') throw mountFailed(`hostPath type check failed: ${v.hostPath.path} is not a file`)
       if (type === 'Directory' && kind !== 'directory') throw mountFailed(`hostPath type check failed: ${v.hostPath.path} is not a directory`)
-      if (kind === 'missing') mkdirSync(path, { recursive: true })
+      // FileOrCreate makes an empty file (0644), DirectoryOrCreate and an untyped missing path a directory (host_path.go).
+      if (kind === 'missing' && type === 'FileOrCreate') {
+        mkdirSync(dirname(path), { recursive: true })
+        writeFileSync(path, '', { mode: 0o644 })
+      } else if (kind === 'missing') mkdirSync(path, { recursive: true })
       return path
     }
     if (v.emptyDir) {
@@ -343,7 +347,13 @@ export class PodWorker {
     const containerMounts: Mount[] = (run.spec.volumeMounts ?? []).flatMap(m => {
       const source = mounts.get(m.name)
       if (!source) return []
-      return [{ path: m.mountPath, source: m.subPath ? join(source, m.subPath) : source }]
+      if (!m.subPath) return [{ path: m.mountPath, source }]
+      // A subPath the volume lacks is made, as kubelet does (kubernetes v1.34 pkg/kubelet/kubelet_pods.go
+      // makeMounts: "Create the sub path now because if it's auto-created later when referenced, it may
+      // have an incorrect ownership and mode").
+      const sub = join(source, m.subPath)
+      if (!existsSync(sub)) mkdirSync(sub, { recursive: true })
+      return [{ path: m.mountPath, source: sub }]
     })
     rmSync(root, { recursive: true, force: true })
     prepareRoot(root, image, containerMounts)

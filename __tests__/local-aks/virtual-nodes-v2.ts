@@ -7,9 +7,12 @@
 // articles/aks/virtual-nodes-v2.md; the v2 troubleshooting article (MicrosoftDocs/SupportArticles-docs
 // support/azure/azure-container-instances/management/troubleshoot-microsoft-virtualnodes-extension.md).
 //
-// Not imitated: the StatefulSet and its infrastructure pods (each virtual node runs as a pod
-// on an AKS VM; here the node is registered directly, because the agent's containers cannot
-// run on this machine), the admission controller, kube-proxy, logs and exec.
+// The extension: its StatefulSet and infrastructure pods are not imitated (the extension
+// manager is part of the Azure double; each node is registered directly). The chart installed
+// with Helm: its real objects run, and their containers run stand-ins/pause (the agent's
+// images cannot run here); each running infrastructure pod's node is registered as its pod's
+// env configures it. Not imitated either way: the admission controller's work, kube-proxy,
+// logs and exec.
 import { randomUUID } from 'node:crypto'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Aci } from './aci.js'
@@ -28,8 +31,8 @@ export interface V2AgentOptions {
   /** Where the container groups go: aciResourceGroupName is empty by default (values.yaml), and the agent then uses the cluster's node resource group (README.md, "Update AKS' Managed Identity"). */
   nodeResourceGroup: string
   location: string
-  /** The node's /etc/kubernetes/azure.json, which the chart mounts into the agent (deployment.yaml volume aks-credential, AKS_CREDENTIAL_LOCATION): it names the cluster's VNet. */
-  azureJson: string
+  /** The node's /etc/kubernetes/azure.json as it is now, which the chart mounts into the agent (deployment.yaml volume aks-credential, AKS_CREDENTIAL_LOCATION): it names the cluster's VNet. */
+  azureJson: () => string
   log?: (m: string) => void
 }
 
@@ -54,6 +57,23 @@ function parseTags(text: string | undefined): Record<string, string> {
     if (i > 0) tags[pair.slice(0, i).trim()] = pair.slice(i + 1).trim()
   }
   return tags
+}
+
+/** values.yaml nodeLabels: "Labels must be key=value pairs separated by ','". */
+function parseLabels(text: string | undefined): Record<string, string> {
+  const labels: Record<string, string> = {}
+  for (const pair of (text ?? '').split(',')) {
+    const i = pair.indexOf('=')
+    if (i > 0) labels[pair.slice(0, i).trim()] = pair.slice(i + 1).trim()
+  }
+  return labels
+}
+
+/** An infrastructure pod of the chart's StatefulSet, as far as the stand-in reads it. */
+interface InfraPod {
+  metadata?: { name?: string; deletionTimestamp?: string }
+  spec?: { containers?: Array<{ name: string; env?: Array<{ name: string; value?: string }> }> }
+  status?: { phase?: string }
 }
 
 /** A Kubernetes quantity of CPU in cores, memory in GB. */
@@ -82,7 +102,9 @@ class V2Node {
   constructor(
     readonly name: string,
     private readonly kc: KubeConfig,
-    private readonly log: (m: string) => void
+    private readonly log: (m: string) => void,
+    /** values.yaml nodeLabels (env CustomNodeLabels): "Labels to add when registering the node". */
+    private readonly extraLabels: Record<string, string> = {}
   ) {}
 
   async register(): Promise<void> {
@@ -95,7 +117,13 @@ class V2Node {
         // (README.md "Deploy your first pod to a virtual node"; Learn virtual-nodes-v2.md).
         // `type: virtual-kubelet`: Docs/PodCustomizations.md's confidential-containers example selects it, and the
         // chart keeps its own infrastructure pods off nodes labelled so (_helpers.tpl affinity, type NotIn virtual-kubelet).
-        labels: { virtualization: 'virtualnode2', 'kubernetes.io/os': 'linux', 'kubernetes.io/hostname': this.name, type: 'virtual-kubelet' }
+        labels: {
+          ...this.extraLabels,
+          virtualization: 'virtualnode2',
+          'kubernetes.io/os': 'linux',
+          'kubernetes.io/hostname': this.name,
+          type: 'virtual-kubelet'
+        }
       },
       // Pods tolerate `virtual-kubelet.io/provider` (Exists, NoSchedule) to land on it (same
       // README example); the taint's value is not documented, so it has none.
@@ -157,12 +185,17 @@ export function startV2Agent(opts: V2AgentOptions): V2Agent {
   const groups = new Map<string, string>()
   let busy = false
   const knobs = { registerNodes: true }
-  const azure = JSON.parse(opts.azureJson) as { subscriptionId: string; resourceGroup: string; vnetName: string; vnetResourceGroup?: string }
-  // The ACI subnet of each extension: its aciSubnetName setting, passed to the agent as env Subnets (deployment.yaml).
-  const subnetOf = new Map<string, string>()
-  const subnetId = (extension: string | undefined): string =>
-    `/subscriptions/${azure.subscriptionId}/resourceGroups/${azure.vnetResourceGroup || azure.resourceGroup}/providers/Microsoft.Network/virtualNetworks/${azure.vnetName}/subnets/${subnetOf.get(extension ?? '') ?? 'cg'}`
-  const extensionOfNode = new Map<string, string>()
+  // What each node's agent was configured with: its ACI subnet (aciSubnetName, env Subnets of
+  // proxycri in deployment.yaml; a name is "within the AKS VNET", Docs/NodeCustomizations.md) and
+  // its node-level custom tags (customTags, env VirtualNode_CustomTags).
+  const settingsOf = new Map<string, { subnet: string; tags: Record<string, string> }>()
+  const subnetId = (node: string): string => {
+    const azure = JSON.parse(opts.azureJson()) as { subscriptionId: string; resourceGroup: string; vnetName: string; vnetResourceGroup?: string }
+    const subnet = settingsOf.get(node)?.subnet ?? 'cg'
+    // "If full resource IDs to the subnet are provided, they will be used as is."
+    if (subnet.startsWith('/subscriptions/')) return subnet
+    return `/subscriptions/${azure.subscriptionId}/resourceGroups/${azure.vnetResourceGroup || azure.resourceGroup}/providers/Microsoft.Network/virtualNetworks/${azure.vnetName}/subnets/${subnet}`
+  }
 
   /** Pods bound to a running v2 node get a container group; deleted ones lose it, then go. */
   async function reconcile(): Promise<void> {
@@ -221,9 +254,12 @@ export function startV2Agent(opts: V2AgentOptions): V2Agent {
         group,
         JSON.stringify({
           location: opts.location,
-          // Only the tags the pod's annotation asks for (Docs/PodCustomizations.md
-          // microsoft.containerinstance.virtualnode.customtags); v2's own system tags are not documented.
-          tags: parseTags(pod.metadata?.annotations?.['microsoft.containerinstance.virtualnode.customtags']),
+          // The node's custom tags and the pod's (Docs/PodCustomizations.md microsoft.containerinstance.virtualnode.customtags;
+          // "the value from the pod level will override"); v2's own system tags are not documented.
+          tags: {
+            ...settingsOf.get(pod.spec?.nodeName ?? '')?.tags,
+            ...parseTags(pod.metadata?.annotations?.['microsoft.containerinstance.virtualnode.customtags'])
+          },
           properties: {
             osType: 'Linux',
             containers: sized.map(s => ({
@@ -235,7 +271,7 @@ export function startV2Agent(opts: V2AgentOptions): V2Agent {
               }
             })),
             // In the cluster's VNet, in the delegated ACI subnet (values.yaml aciSubnetName: "this subnet needs to be delegated to Microsoft.ContainerInstance/containerGroups").
-            subnetIds: [{ id: subnetId(extensionOfNode.get(pod.spec?.nodeName ?? '')) }],
+            subnetIds: [{ id: subnetId(pod.spec?.nodeName ?? '') }],
             ipAddress: { type: 'Private', ports }
           }
         })
@@ -281,7 +317,51 @@ export function startV2Agent(opts: V2AgentOptions): V2Agent {
     )
   }
 
-  const poll = setInterval(() => void reconcile().catch(err => log(`v2 agent: ${String(err)}`)), POD_POLL_MS)
+  /**
+   * The chart installed with Helm: each running infrastructure pod of its StatefulSet (pod
+   * labels app.kubernetes.io/name: virtualnode, _helpers.tpl selectorLabels) is the agent of
+   * the node of its own name (env NodeName from metadata.name). Its settings come from its
+   * containers' env (deployment.yaml: proxycri Subnets and VirtualNode_CustomTags, kubelet
+   * CustomNodeLabels). When the pod goes, its agent stops and the Node object stays
+   * (Docs/NodeCustomizations.md: removed replicas "will NOT clean up the 'fake' K8s Nodes").
+   */
+  const helmNodes = new Set<string>()
+  let syncing = false
+  async function syncHelmAgents(): Promise<void> {
+    if (syncing) return
+    syncing = true
+    try {
+      const list = (await api(opts.kc, 'GET', `/api/v1/pods?labelSelector=${encodeURIComponent('app.kubernetes.io/name=virtualnode')}`)) as {
+        items: InfraPod[]
+      }
+      const running = list.items.filter(p => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp)
+      for (const pod of running) {
+        const name = pod.metadata?.name ?? ''
+        if (nodes.has(name) || !knobs.registerNodes) continue
+        const env = (container: string): Record<string, string> =>
+          Object.fromEntries((pod.spec?.containers?.find(c => c.name === container)?.env ?? []).map(e => [e.name, e.value ?? '']))
+        const proxycri = env('proxycri')
+        settingsOf.set(name, { subnet: (proxycri.Subnets ?? 'cg').split(',')[0]!.trim(), tags: parseTags(proxycri.VirtualNode_CustomTags) })
+        const node = new V2Node(name, opts.kc, log, parseLabels(env('kubelet').CustomNodeLabels))
+        nodes.set(name, node)
+        helmNodes.add(name)
+        await node.register().catch(err => log(`v2 node ${name}: ${String(err)}`))
+      }
+      for (const name of [...helmNodes]) {
+        if (running.some(p => p.metadata?.name === name)) continue
+        nodes.get(name)?.stop()
+        nodes.delete(name)
+        helmNodes.delete(name)
+      }
+    } finally {
+      syncing = false
+    }
+  }
+
+  const poll = setInterval(() => {
+    void reconcile().catch(err => log(`v2 agent: ${String(err)}`))
+    void syncHelmAgents().catch(err => log(`v2 agents of Helm releases: ${String(err)}`))
+  }, POD_POLL_MS)
 
   return {
     knobs,
@@ -297,8 +377,7 @@ export function startV2Agent(opts: V2AgentOptions): V2Agent {
       }
       byExtension.set(extension, names)
       // values.yaml default aciSubnetName is cg; the extension's validator sets virtualnodes-aci-subnet.
-      subnetOf.set(extension, settings.aciSubnetName ?? 'cg')
-      for (const n of names) extensionOfNode.set(n, extension)
+      for (const n of names) settingsOf.set(n, { subnet: settings.aciSubnetName ?? 'cg', tags: parseTags(settings.customTags) })
       for (const n of names) {
         if (nodes.has(n) || !knobs.registerNodes) continue
         const node = new V2Node(n, opts.kc, log)

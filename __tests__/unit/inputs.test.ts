@@ -128,7 +128,35 @@ describe('parseInputs', () => {
       /connector-identity is managed, but connector-client-id is set/
     ],
     ['bad identity', { 'connector-identity': 'msi' }, /connector-identity: "msi" is not valid; use one of auto, service-principal, managed/],
-    ['bad samples namespace', { 'samples-namespace': 'Samples' }, /samples-namespace/]
+    ['bad samples namespace', { 'samples-namespace': 'Samples' }, /samples-namespace/],
+    ['unknown kind', { 'virtual-node-kind': 'helm' }, /virtual-node-kind: "helm" is not valid; use one of v2, v2-helm, addon, connector, auto/],
+    ['subnet-name for the connector', { 'subnet-name': 'cg' }, /subnet-name: "cg" is not valid; it applies to virtual-node-kind: addon, v2-helm or auto only/],
+    ['bad subnet name', { 'virtual-node-kind': 'v2-helm', 'subnet-name': 'my subnet' }, /subnet-name: "my subnet" is not valid; use an Azure subnet name/],
+    [
+      'virtual-nodes for the add-on',
+      { 'virtual-node-kind': 'addon', 'virtual-nodes': '2' },
+      /virtual-nodes: "2" is not valid; it applies to virtual-node-kind: v2, v2-helm or auto only/
+    ],
+    [
+      'v2-chart-url for the extension',
+      { 'virtual-node-kind': 'v2', 'v2-chart-url': 'https://x/vn.tgz' },
+      /v2-chart-url: "https:\/\/x\/vn.tgz" is not valid; it applies to virtual-node-kind: v2-helm or auto only/
+    ],
+    [
+      'v2-chart-url an oci:// chart',
+      { 'virtual-node-kind': 'v2-helm', 'v2-chart-url': 'oci://x/vn' },
+      /v2-chart-url: "oci:\/\/x\/vn" is not valid; use an https:\/\/ or http:\/\/ URL/
+    ],
+    [
+      'v2-chart-sha256 alone',
+      { 'virtual-node-kind': 'v2-helm', 'v2-chart-sha256': 'a'.repeat(64) },
+      /v2-chart-sha256: .* it pins v2-chart-url; the published charts are pinned already/
+    ],
+    [
+      'v2-chart-sha256 not hex',
+      { 'virtual-node-kind': 'v2-helm', 'v2-chart-url': 'https://x/vn.tgz', 'v2-chart-sha256': 'abc' },
+      /v2-chart-sha256: "abc" is not valid; use the 64 hex digits/
+    ]
   ]
   it.each(badInputs)('rejects %s, naming the input and the fix', (_label, extra, expected) => {
     const problems = problemsOf(extra)
@@ -412,9 +440,44 @@ describe('chart-sha256', () => {
   })
 
   it('warns about a plain http:// chart unless it is pinned', async () => {
-    const { insecureChartWarning } = await import('../../src/virtual-nodes/connector/chart.js')
-    expect(insecureChartWarning('http://mirror/vk-1.0.0.tgz', undefined)).toContain('is plain http://')
-    expect(insecureChartWarning('http://mirror/vk-1.0.0.tgz', 'a'.repeat(64))).toBeUndefined()
-    expect(insecureChartWarning(DEFAULT_CHART_URL, undefined)).toBeUndefined()
+    const { insecureChartWarning } = await import('../../src/kubernetes/chart-file.js')
+    const names = { urlInput: 'chart-url', shaInput: 'chart-sha256' }
+    expect(insecureChartWarning({ ...names, url: 'http://mirror/vk-1.0.0.tgz' })).toContain('chart-url http://mirror/vk-1.0.0.tgz is plain http://')
+    expect(insecureChartWarning({ ...names, url: 'http://mirror/vk-1.0.0.tgz', sha256: 'a'.repeat(64) })).toBeUndefined()
+    expect(insecureChartWarning({ ...names, url: DEFAULT_CHART_URL })).toBeUndefined()
+  })
+})
+
+describe('virtual-node-kind v2-helm and auto', () => {
+  it('takes v2-helm with its subnet, node count and a chart of the user’s own', () => {
+    expect(
+      parse({
+        'virtual-node-kind': 'v2-helm',
+        'subnet-name': 'aci-subnet',
+        'virtual-nodes': '3',
+        'v2-chart-url': 'https://mirror.example/vn.tgz',
+        'v2-chart-sha256': 'A'.repeat(64)
+      })
+    ).toMatchObject({
+      virtualNodeKind: 'v2-helm',
+      subnetName: 'aci-subnet',
+      v2NodeCount: 3,
+      v2ChartUrl: 'https://mirror.example/vn.tgz',
+      v2ChartSha256: 'A'.repeat(64)
+    })
+  })
+
+  it('takes auto with the inputs of every kind it may choose (auto may choose the connector, so its region is still checked)', () => {
+    expect(parse({ 'virtual-node-kind': 'auto', 'subnet-name': 'cg', 'virtual-nodes': '2', 'os-type': 'Both' })).toMatchObject({
+      virtualNodeKind: 'auto',
+      osTypes: ['Linux', 'Windows'],
+      subnetName: 'cg',
+      v2NodeCount: 2
+    })
+    expect(problemsOf({ 'virtual-node-kind': 'auto', location: 'israelnorthwest' }).join('\n')).toMatch(/^location: "israelnorthwest" is not valid/)
+  })
+
+  it('takes auto for a remove, which looks for every kind', () => {
+    expect(parse({ command: 'remove', 'virtual-node-kind': 'auto' })).toMatchObject({ command: 'remove', virtualNodeKind: 'auto' })
   })
 })

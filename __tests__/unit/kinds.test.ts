@@ -11,7 +11,7 @@ describe('inputs of the kinds of virtual node', () => {
     expect(parseInputs(read({}))).toMatchObject({ virtualNodeKind: 'connector', virtualNodeKindGiven: false, v2NodeCount: undefined })
     expect(() => parseInputs(read({ 'virtual-node-kind': 'v3' }))).toThrow('virtual-node-kind: "v3" is not valid')
     expect(() => parseInputs(read({ 'virtual-node-kind': 'v2', 'virtual-nodes': '0' }))).toThrow('virtual-nodes: "0" is not valid; use a whole number')
-    expect(() => parseInputs(read({ 'virtual-nodes': '2' }))).toThrow('it applies to virtual-node-kind: v2 only')
+    expect(() => parseInputs(read({ 'virtual-nodes': '2' }))).toThrow('it applies to virtual-node-kind: v2, v2-helm or auto only')
   })
 })
 
@@ -29,10 +29,15 @@ describe('kinds of virtual node a step works with', () => {
     expect(connectorOsTypes(both)).toEqual(['Windows'])
     expect(kinds({ 'virtual-node-kind': 'v2', 'os-type': 'Both' })).toEqual(['v2', 'connector'])
     expect(kinds({ 'virtual-node-kind': 'v2', 'os-type': 'Windows' })).toEqual(['connector'])
+    expect(kinds({ 'virtual-node-kind': 'v2-helm', 'os-type': 'Both' })).toEqual(['v2-helm', 'connector'])
+    // auto: none until the cluster has been looked at (virtual-nodes/choose.ts picks them).
+    expect(kinds({ 'virtual-node-kind': 'auto' })).toEqual([])
   })
 
   it('remove and sweep not told the kind look for every kind; told, that kind (and the connector for the other OS); os-type narrows', () => {
-    expect(kinds({ command: 'remove' })).toEqual(['v2', 'addon', 'connector'])
+    expect(kinds({ command: 'remove' })).toEqual(['v2', 'v2-helm', 'addon', 'connector'])
+    expect(kinds({ command: 'remove', 'virtual-node-kind': 'auto' })).toEqual(['v2', 'v2-helm', 'addon', 'connector'])
+    expect(kinds({ command: 'remove', 'virtual-node-kind': 'v2-helm' })).toEqual(['v2-helm', 'connector'])
     expect(kinds({ command: 'sweep', 'os-type': 'Windows' })).toEqual(['connector'])
     expect(kinds({ command: 'remove', 'virtual-node-kind': 'connector' })).toEqual(['connector'])
     expect(kinds({ command: 'remove', 'virtual-node-kind': 'addon', 'os-type': 'Both' })).toEqual(['addon', 'connector'])

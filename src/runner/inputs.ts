@@ -26,8 +26,8 @@ export interface Inputs extends KindInputs {
   subscriptionId?: string
   connectorName: string
   osTypes: OsType[]
-  /** Which kind of virtual node serves Linux: the ACI connector (default), Virtual Nodes v2 or the AKS add-on (Windows always comes from the connector). */
-  virtualNodeKind: KindName
+  /** Which kind of virtual node serves Linux: the ACI connector (default), Virtual Nodes v2 (extension or Helm), the AKS add-on, or auto (chosen from the cluster; Windows always comes from the connector). */
+  virtualNodeKind: KindName | 'auto'
   /** virtual-node-kind was given: a teardown looks only for that kind (and the connector's other OS); without it, for every kind. */
   virtualNodeKindGiven: boolean
   /** os-type was given: a removal takes only those OS; without it, every OS installed. */
@@ -192,31 +192,50 @@ function parseTarget({ read, bad, problems }: Parse): Pick<Inputs, 'command' | '
   return { command, resourceGroup, clusterName, subscriptionId, location: normalizedLocation }
 }
 
-/** Which OS, and which kind of virtual node serves them (with v2's node count and the add-on's subnet). */
+/** The kinds whose input this is (and auto, which may choose one of them). */
+const V2_COUNT_KINDS: ReadonlyArray<KindName | 'auto'> = ['v2', 'v2-helm', 'auto']
+const SUBNET_KINDS: ReadonlyArray<KindName | 'auto'> = ['addon', 'v2-helm', 'auto']
+const V2_CHART_KINDS: ReadonlyArray<KindName | 'auto'> = ['v2-helm', 'auto']
+
+/** Which OS, and which kind of virtual node serves them (with v2's node count, the subnet, v2's chart). */
 function parseKindInputs(
   { read, bad }: Parse,
   command: Command
-): Pick<Inputs, 'osTypes' | 'osTypesGiven' | 'virtualNodeKind' | 'virtualNodeKindGiven' | 'v2NodeCount' | 'addonSubnetName'> {
+): Pick<Inputs, 'osTypes' | 'osTypesGiven' | 'virtualNodeKind' | 'virtualNodeKindGiven' | 'v2NodeCount' | 'subnetName' | 'v2ChartUrl' | 'v2ChartSha256'> {
   // Empty: an install takes Linux (as az aks install-connector did); a removal every OS it finds.
   const osTypeText = read('os-type')
   const osTypes = parseOsType(osTypeText || 'Linux', bad)
   const kindText = read('virtual-node-kind')
-  // Empty: an install uses the connector; a teardown looks for every kind.
-  const virtualNodeKind = oneOf(read, 'virtual-node-kind', KIND_NAMES, 'connector', bad) as KindName
+  // Empty: an install uses the connector; a teardown looks for every kind (so does auto).
+  const virtualNodeKind = oneOf(read, 'virtual-node-kind', [...KIND_NAMES, 'auto'], 'connector', bad) as KindName | 'auto'
   const countText = read('virtual-nodes')
   const v2NodeCount = countText ? Number(countText) : undefined
   if (countText && (!/^\d+$/.test(countText) || v2NodeCount! < 1 || v2NodeCount! > MAX_V2_NODES))
     bad('virtual-nodes', countText, `use a whole number of Virtual Nodes v2 nodes from 1 to ${MAX_V2_NODES}`)
-  else if (countText && virtualNodeKind !== 'v2')
-    bad('virtual-nodes', countText, 'it applies to virtual-node-kind: v2 only (a connector makes one node per OS)')
+  else if (countText && !V2_COUNT_KINDS.includes(virtualNodeKind))
+    bad('virtual-nodes', countText, 'it applies to virtual-node-kind: v2, v2-helm or auto only (a connector makes one node per OS)')
   else if (countText && command !== 'install') bad('virtual-nodes', countText, 'it applies to command: install only (a remove takes every v2 node it finds)')
-  if (virtualNodeKind === 'v2' && osTypeText && osTypes.length === 1 && osTypes[0] === 'Windows' && countText)
+  if (virtualNodeKind !== 'connector' && osTypeText && osTypes.length === 1 && osTypes[0] === 'Windows' && countText)
     bad('virtual-nodes', countText, 'os-type: Windows takes no v2 nodes (v2 is Linux only; Windows comes from the connector): use os-type Linux or Both')
-  const addonSubnetName = optional(read, 'addon-subnet-name')
-  if (addonSubnetName && !SUBNET_NAME.test(addonSubnetName))
-    bad('addon-subnet-name', addonSubnetName, 'use an Azure subnet name (letters, digits, _ . -, up to 80, starting with a letter or digit)')
-  else if (addonSubnetName && virtualNodeKind !== 'addon') bad('addon-subnet-name', addonSubnetName, 'it applies to virtual-node-kind: addon only')
-  return { osTypes, osTypesGiven: osTypeText !== '', virtualNodeKind, virtualNodeKindGiven: kindText !== '', v2NodeCount, addonSubnetName }
+  const subnetName = optional(read, 'subnet-name')
+  if (subnetName && !SUBNET_NAME.test(subnetName))
+    bad('subnet-name', subnetName, 'use an Azure subnet name (letters, digits, _ . -, up to 80, starting with a letter or digit)')
+  else if (subnetName && !SUBNET_KINDS.includes(virtualNodeKind)) bad('subnet-name', subnetName, 'it applies to virtual-node-kind: addon, v2-helm or auto only')
+  const v2Chart = parseV2Chart(read, bad, virtualNodeKind)
+  return { osTypes, osTypesGiven: osTypeText !== '', virtualNodeKind, virtualNodeKindGiven: kindText !== '', v2NodeCount, subnetName, ...v2Chart }
+}
+
+/** v2-chart-url and v2-chart-sha256: a Virtual Nodes v2 chart of the user's own (a private mirror), as chart-url and chart-sha256 are for the connector. */
+function parseV2Chart(read: Read, bad: Bad, kind: KindName | 'auto'): Pick<Inputs, 'v2ChartUrl' | 'v2ChartSha256'> {
+  const text = optional(read, 'v2-chart-url')
+  const v2ChartUrl = text && /^~([/\\]|$)/.test(text) ? path.join(os.homedir(), text.slice(1)) : text
+  const v2ChartSha256 = optional(read, 'v2-chart-sha256')
+  if (v2ChartUrl && !/^https?:\/\/\S+$/.test(v2ChartUrl) && !/^[./]|^[A-Za-z]:[\\/]/.test(v2ChartUrl))
+    bad('v2-chart-url', v2ChartUrl, 'use an https:// or http:// URL of a packaged chart (.tgz), or a local chart path')
+  if (v2ChartSha256 && !/^[0-9a-f]{64}$/i.test(v2ChartSha256)) bad('v2-chart-sha256', v2ChartSha256, 'use the 64 hex digits `sha256sum <chart>.tgz` prints')
+  else if (v2ChartSha256 && !v2ChartUrl) bad('v2-chart-sha256', v2ChartSha256, 'it pins v2-chart-url; the published charts are pinned already')
+  if (v2ChartUrl && !V2_CHART_KINDS.includes(kind)) bad('v2-chart-url', v2ChartUrl, 'it applies to virtual-node-kind: v2-helm or auto only')
+  return { v2ChartUrl, v2ChartSha256 }
 }
 
 /**
@@ -229,7 +248,7 @@ function parseKindInputs(
 function checkConnectorInputsApply({ read, bad }: Parse, command: Command, kinds: Pick<Inputs, 'virtualNodeKind' | 'osTypes'>): string[] {
   if (command !== 'install') return []
   const location = optional(read, 'location')
-  if (osSplit(kinds.virtualNodeKind, kinds.osTypes).some(u => u.name === 'connector')) {
+  if (kinds.virtualNodeKind === 'auto' || osSplit(kinds.virtualNodeKind, kinds.osTypes).some(u => u.name === 'connector')) {
     const problem = location !== undefined && /^[a-z0-9]+$/.test(normalizeLocation(location)) ? regionProblem(location) : undefined
     if (problem) bad('location', location ?? '', problem)
     return []

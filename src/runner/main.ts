@@ -11,9 +11,10 @@ import { FALLBACK_KIND, kindLabel, kindUses } from '../virtual-nodes/kinds.js'
 /** One line naming what this step will do, as soon as the inputs are known to be good. */
 export function intentLine(inputs: Inputs): string {
   const uses = kindUses(inputs)
-  const kinds = uses
-    .map(u => `${kindLabel(u.name)}${u.name === FALLBACK_KIND ? ` "${inputs.connectorName}"` : ''} (${u.os?.join(', ') ?? 'every OS'})`)
-    .join(' and ')
+  const auto = inputs.virtualNodeKind === 'auto' && inputs.command === 'install'
+  const kinds = auto
+    ? `the kind of virtual node the cluster supports (virtual-node-kind: auto, chosen once it is read) (${inputs.osTypes.join(', ')})`
+    : uses.map(u => `${kindLabel(u.name)}${u.name === FALLBACK_KIND ? ` "${inputs.connectorName}"` : ''} (${u.os?.join(', ') ?? 'every OS'})`).join(' and ')
   const what =
     inputs.command === 'sweep'
       ? `sweep what matches "${inputs.connectorName}"${inputs.dryRun ? ' (dry run)' : ''} of ${kinds}`

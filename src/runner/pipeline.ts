@@ -21,6 +21,7 @@ import { kubeloginCacheNote, laterStepAudienceProblem } from '../kubernetes/kube
 import type { KindContext, VirtualNodeKind } from '../virtual-nodes/kind.js'
 import { createKinds, kindLabel, kindUses, type KindUse } from '../virtual-nodes/kinds.js'
 import { runInstall, type StepContext } from './install.js'
+import { chooseKinds } from '../virtual-nodes/choose.js'
 
 /** The post step's copy of the kubeconfig, in the action's work dir. */
 const CLEANUP_KUBECONFIG = 'cleanup.kubeconfig'
@@ -40,7 +41,7 @@ type Prepared = Omit<KindContext, 'report' | 'phase' | 'inputs'>
 export async function runPipeline(inputs: Inputs): Promise<void> {
   const clock = new PhaseClock()
   const deadline = Deadline.after(inputs.waitTimeoutMs)
-  const uses = kindUses(inputs)
+  let uses = kindUses(inputs)
   const report: RunReport = {
     command: inputs.command,
     kinds: uses.map(u => kindLabel(u.name)),
@@ -67,6 +68,7 @@ export async function runPipeline(inputs: Inputs): Promise<void> {
     const prepared = await prepare(inputs, deadline, clock, report, post, uses, c => (closeAccess = c))
     if (!prepared) return
     const ctx: StepContext = { ...prepared, inputs, report, phase: (name, work) => clock.run(name, work) }
+    if (inputs.command === 'install' && inputs.virtualNodeKind === 'auto') uses = await chooseForAuto(ctx)
     kinds = await createKinds(uses, ctx, kindRecords(post))
     if (inputs.command === 'install') await runInstall(kinds, ctx, post)
     else await runTeardown(kinds, report, inputs.command, inputs.dryRun)
@@ -79,6 +81,14 @@ export async function runPipeline(inputs: Inputs): Promise<void> {
     closeAccess?.()
     await writeSummary(report).catch(err => core.warning(`Could not write the job summary: ${errorText(err)}`))
   }
+}
+
+/** virtual-node-kind auto: the kinds the cluster supports, said in the log and the summary. */
+async function chooseForAuto(ctx: StepContext): Promise<KindUse[]> {
+  const choice = await ctx.phase('Choose the kind of virtual node (auto)', () => chooseKinds(ctx, ctx.inputs.osTypes))
+  ctx.report.kinds = choice.uses.map(u => kindLabel(u.name))
+  ctx.report.notes = [...(ctx.report.notes ?? []), choice.reason]
+  return choice.uses
 }
 
 /** What a failed run leaves in the cluster, and how to finish or undo it. */

@@ -158,9 +158,19 @@ export interface VirtualNodeKind {
  */
 export type KindFactory<I extends CommonInputs> = (ctx: KindContext<I>, os: OsType[], record: KindRecord<unknown>) => Omit<VirtualNodeKind, 'name' | 'label'>
 
+/** What a look at a cluster says of a kind, for virtual-node-kind: auto (reads only). */
+export interface KindProbe {
+  /** What of this kind the cluster already has, as a phrase; undefined: none. */
+  installed?: string
+  /** Why this kind cannot be installed on the cluster, each with its fix; empty: it can. */
+  problems: string[]
+}
+
 /** What a kind's folder exports (its kind.ts). */
 export interface KindModule<I extends CommonInputs> {
   create: KindFactory<I>
+  /** For virtual-node-kind: auto: whether the cluster has this kind, or could. Reads only. */
+  probe?: (ctx: KindContext<I>) => Promise<KindProbe>
   /**
    * command: remove on a cluster ARM no longer has (nothing in it can be read): what this kind
    * may have left outside the cluster, listed, never deleted. `clusterGone` says why.

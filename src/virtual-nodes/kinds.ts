@@ -6,10 +6,11 @@ import type { AddonInputs } from './addon/inputs.js'
 import type { ConnectorInputs } from './connector/inputs.js'
 import type { CommonInputs, KindContext, KindModule, KindRecord, VirtualNodeKind } from './kind.js'
 import type { OsType } from './naming.js'
+import type { V2HelmInputs } from './v2/helm-kind.js'
 import type { V2Inputs } from './v2/kind.js'
 
 /** Every input any kind reads: the runner's inputs have all of them. */
-export type KindInputs = CommonInputs & ConnectorInputs & V2Inputs & AddonInputs
+export type KindInputs = CommonInputs & ConnectorInputs & V2Inputs & V2HelmInputs & AddonInputs
 
 interface KindDefinition {
   label: string
@@ -21,6 +22,7 @@ interface KindDefinition {
 /** Every kind, in the order a step drives them: each teardown runs before the connector's, which serves what the others cannot. */
 export const KINDS = {
   v2: { label: 'Virtual Nodes v2', os: ['Linux'], load: () => import('./v2/kind.js').then(m => m.v2) },
+  'v2-helm': { label: 'Virtual Nodes v2 (Helm chart)', os: ['Linux'], load: () => import('./v2/helm-kind.js').then(m => m.v2Helm) },
   addon: { label: "AKS's virtual-node add-on", os: ['Linux'], load: () => import('./addon/kind.js').then(m => m.addon) },
   connector: { label: 'ACI connector', os: ['Linux', 'Windows'], load: () => import('./connector/kind.js').then(m => m.connector) }
 } as const satisfies Record<string, KindDefinition>
@@ -61,15 +63,17 @@ export function osSplit(chosen: KindName, os: OsType[] | undefined): KindUse[] {
  */
 export function kindUses(inputs: {
   command: string
-  virtualNodeKind: KindName
+  virtualNodeKind: KindName | 'auto'
   virtualNodeKindGiven: boolean
   osTypes: OsType[]
   osTypesGiven: boolean
 }): KindUse[] {
   const os = inputs.command === 'install' || inputs.osTypesGiven ? inputs.osTypes : undefined
-  if (inputs.command !== 'install' && !inputs.virtualNodeKindGiven)
+  // An install with auto is decided once the cluster is read (choose.ts).
+  if (inputs.virtualNodeKind === 'auto' && inputs.command === 'install') return []
+  if (inputs.command !== 'install' && (!inputs.virtualNodeKindGiven || inputs.virtualNodeKind === 'auto'))
     return KIND_NAMES.map(name => ({ name, os: os?.filter(o => (KINDS[name].os as readonly OsType[]).includes(o)) })).filter(u => !u.os || u.os.length > 0)
-  return osSplit(inputs.virtualNodeKind, os)
+  return osSplit(inputs.virtualNodeKind as KindName, os)
 }
 
 /** Loads and makes each kind a step uses; `recordOf` gives each its own record for the post step. */

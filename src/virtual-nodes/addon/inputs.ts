@@ -8,6 +8,6 @@
 export const DEFAULT_ADDON_SUBNET = 'myVirtualNodeSubnet'
 
 export interface AddonInputs {
-  /** addon-subnet-name: undefined takes the subnet of an add-on already enabled, else DEFAULT_ADDON_SUBNET. */
-  addonSubnetName?: string
+  /** subnet-name: undefined takes the subnet of an add-on already enabled, else DEFAULT_ADDON_SUBNET. */
+  subnetName?: string
 }

@@ -15,6 +15,7 @@ import {
   type KindContext,
   type KindFactory,
   type KindModule,
+  type KindProbe,
   type KindRecord,
   type KindTeardown,
   type PlannedNode,
@@ -61,7 +62,7 @@ class AddonKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
   async checkPrerequisites(): Promise<void> {
     const { ctx } = this
     const addon = ctx.cluster.virtualNodeAddon?.enabled ? ctx.cluster.virtualNodeAddon : undefined
-    const given = ctx.inputs.addonSubnetName
+    const given = ctx.inputs.subnetName
     this.subnetName = given ?? addon?.subnetName ?? DEFAULT_ADDON_SUBNET
     const [facts, installs] = await ctx.phase('Virtual-node add-on prerequisites', () =>
       Promise.all([readAddonFacts(ctx.arm, ctx.cluster), readInstalls(ctx.kube)])
@@ -70,7 +71,7 @@ class AddonKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
     const verdict = judgeAddonPrerequisites(facts, this.subnetName)
     if (addon && given && addon.subnetName && addon.subnetName !== given)
       verdict.problems.push(
-        `AKS's virtual-node add-on is already enabled with subnet ${addon.subnetName}; addon-subnet-name is ${given}. Set addon-subnet-name: ${addon.subnetName} (or leave it empty), ` +
+        `AKS's virtual-node add-on is already enabled with subnet ${addon.subnetName}; subnet-name is ${given}. Set subnet-name: ${addon.subnetName} (or leave it empty), ` +
           `or disable the add-on first: \`az aks disable-addons -g ${ctx.cluster.resourceGroup} -n ${ctx.cluster.name} --addons virtual-node\`.`
       )
     if (verdict.problems.length > 0)
@@ -232,4 +233,12 @@ class AddonKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
 
 export const addonKind: KindFactory<CommonInputs & AddonInputs> = (ctx, _os, record) => new AddonKind(ctx, record as KindRecord<AddonRecord>)
 
-export const addon: KindModule<CommonInputs & AddonInputs> = { create: addonKind }
+/** For virtual-node-kind auto: the add-on enabled already, or what enabling it needs. Reads only. */
+async function probeAddon(ctx: Ctx): Promise<KindProbe> {
+  const enabled = ctx.cluster.virtualNodeAddon?.enabled ? ctx.cluster.virtualNodeAddon : undefined
+  if (enabled) return { installed: `the add-on is enabled with subnet ${enabled.subnetName ?? '?'}`, problems: [] }
+  const facts = await readAddonFacts(ctx.arm, ctx.cluster)
+  return { problems: judgeAddonPrerequisites(facts, ctx.inputs.subnetName ?? DEFAULT_ADDON_SUBNET).problems }
+}
+
+export const addon: KindModule<CommonInputs & AddonInputs> = { create: addonKind, probe: probeAddon }

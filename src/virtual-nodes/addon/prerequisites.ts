@@ -7,45 +7,18 @@
 // (aci-regions.ts). The connector delegates the subnet to ACI itself when it starts (azure-aci
 // v1.6.4 pkg/network/aci_network.go setupNetwork), so the subnet must be free for that: not a
 // node pool's, delegated to nothing else.
-import type { ArmClient } from '../../azure/arm.js'
-import { firstFreeCidr, getVirtualNetwork, listVirtualNetworks, vnetIdOf, type Subnet, type VirtualNetwork } from '../../azure/network.js'
-import type { ClusterInfo } from '../../kubernetes/cluster.js'
-import { errorText } from '../../util/async.js'
+import { firstFreeCidr, type Subnet, type VirtualNetwork } from '../../azure/network.js'
+import { readClusterVnet, type ClusterVnet } from '../cluster-vnet.js'
 import { regionProblem } from '../aci-regions.js'
 
 const ACI_DELEGATION_SERVICE = 'Microsoft.ContainerInstance/containerGroups'
 /** The size of the subnet the AKS docs make for the add-on (virtual-nodes-cli.md: 10.241.0.0/16). */
 const DOCS_SUBNET_PREFIX = 16
 
-export interface AddonFacts {
-  cluster: ClusterInfo
-  /** The cluster's VNet, when it could be found. */
-  vnet?: VirtualNetwork
-  /** The VNet is the user's own (the node pools name a subnet of it), not the one AKS made in the node resource group. */
-  ownVnet: boolean
-  vnetProblem?: string
-}
+export type AddonFacts = ClusterVnet
 
-/** The cluster's VNet: the node pools' own subnet's, else the one AKS made in the node resource group. Reads only. */
-export async function readAddonFacts(arm: ArmClient, cluster: ClusterInfo): Promise<AddonFacts> {
-  const poolSubnet = cluster.network.agentPools.find(p => p.vnetSubnetId)?.vnetSubnetId
-  try {
-    if (poolSubnet) return { cluster, vnet: await getVirtualNetwork(arm, vnetIdOf(poolSubnet)), ownVnet: true }
-    const vnets = await listVirtualNetworks(arm, cluster.nodeResourceGroup)
-    if (vnets.length === 1) return { cluster, vnet: vnets[0], ownVnet: false }
-    return {
-      cluster,
-      ownVnet: false,
-      vnetProblem: `expected the one VNet AKS makes in the node resource group ${cluster.nodeResourceGroup}, found ${vnets.length}${vnets.length ? ` (${vnets.map(v => v.name).join(', ')})` : ''}`
-    }
-  } catch (err) {
-    return {
-      cluster,
-      ownVnet: Boolean(poolSubnet),
-      vnetProblem: `could not read the cluster's VNet (${errorText(err)}); the sign-in identity needs Reader on it`
-    }
-  }
-}
+/** The cluster's VNet, as the add-on's checks need it (cluster-vnet.ts). */
+export const readAddonFacts = readClusterVnet
 
 export interface AddonVerdict {
   problems: string[]
@@ -84,7 +57,7 @@ export function judgeAddonPrerequisites(f: AddonFacts, subnetName: string): Addo
     problems.push(
       `VNet ${vnet.name} has no subnet ${subnetName} for the virtual nodes. ` +
         (free
-          ? `Fix: \`az network vnet subnet create ${where} --address-prefixes ${free}\`, or set addon-subnet-name to a free subnet of the VNet.`
+          ? `Fix: \`az network vnet subnet create ${where} --address-prefixes ${free}\`, or set subnet-name to a free subnet of the VNet.`
           : `The VNet has no free /${DOCS_SUBNET_PREFIX} left (address space ${vnet.addressPrefixes.join(', ')}): add address space, then create the subnet.`)
     )
     return { problems, vnet }
@@ -92,13 +65,13 @@ export function judgeAddonPrerequisites(f: AddonFacts, subnetName: string): Addo
   const poolSubnets = new Set(c.network.agentPools.map(p => p.vnetSubnetId?.toLowerCase()).filter(Boolean))
   if (subnet.id && poolSubnets.has(subnet.id.toLowerCase()))
     problems.push(
-      `Subnet ${subnetName} is a node pool's subnet; the virtual nodes need a subnet of their own. Set addon-subnet-name to another subnet of VNet ${vnet.name}.`
+      `Subnet ${subnetName} is a node pool's subnet; the virtual nodes need a subnet of their own. Set subnet-name to another subnet of VNet ${vnet.name}.`
     )
   const other = subnet.delegations.filter(d => d.toLowerCase() !== ACI_DELEGATION_SERVICE.toLowerCase())
   if (other.length > 0)
     problems.push(
       `Subnet ${subnetName} is delegated to ${other.join(', ')}, and ACI needs it delegated to ${ACI_DELEGATION_SERVICE} alone. ` +
-        `Set addon-subnet-name to a free subnet, or \`az network vnet subnet update ${where} --remove delegations\`.`
+        `Set subnet-name to a free subnet, or \`az network vnet subnet update ${where} --remove delegations\`.`
     )
   return { problems, vnet, subnet }
 }

@@ -13,6 +13,7 @@ import {
   type KindContext,
   type KindFactory,
   type KindModule,
+  type KindProbe,
   type KindRecord,
   type KindTeardown,
   type PlannedNode,
@@ -22,7 +23,8 @@ import {
 import { clusterLabel, type OsType } from '../naming.js'
 import { logItems, type InstallItemKind, type NodeStatus, type TeardownItem } from '../report.js'
 import { checkConnectorAccess, grantConnectorAccess, grantedRoleItems, type AccessVerdict, type ConnectorIdentityRef } from './access.js'
-import { insecureChartWarning, verifiedChart } from './chart.js'
+import { insecureChartWarning, verifiedChart } from '../../kubernetes/chart-file.js'
+import { connectorChartPin } from './chart.js'
 import { connectorLeftovers } from './cluster-gone.js'
 import type { ConnectorInputs } from './inputs.js'
 import { connectorPlacement } from './placement.js'
@@ -170,10 +172,11 @@ class ConnectorKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
   async checkPrerequisites(): Promise<void> {
     const { ctx, inputs } = this
     ctx.report.chart = inputs.chartUrl
-    const insecure = insecureChartWarning(inputs.chartUrl, inputs.chartSha256)
+    const pin = connectorChartPin(inputs.chartUrl, inputs.chartSha256)
+    const insecure = insecureChartWarning(pin)
     if (insecure) core.warning(insecure)
     // Checked before anything is installed; helm then gets the verified file.
-    this.chartRef = await verifiedChart(inputs.chartUrl, inputs.chartSha256, ctx.helm.workDir)
+    this.chartRef = await verifiedChart(pin, ctx.helm.workDir)
     // A connector that may not create container groups turns Ready anyway, and every pod on it then stays Pending.
     this.access = await ctx.phase('Connector access', () =>
       checkConnectorAccess(ctx.arm, this.aciResourceGroup, connectorIdentityRef(ctx, this.settings), inputs.grantConnectorRole)
@@ -345,4 +348,17 @@ class ConnectorKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
 
 export const connectorKind: KindFactory<CommonInputs & ConnectorInputs> = (ctx, os, record) => new ConnectorKind(ctx, os, record as KindRecord<ConnectorRecord>)
 
-export const connector: KindModule<CommonInputs & ConnectorInputs> = { create: connectorKind, whenClusterGone: connectorLeftovers }
+/** For virtual-node-kind auto: this connector's Linux release, or what installing it needs (its region, its name there). Reads only. */
+async function probeConnector(ctx: Ctx): Promise<KindProbe> {
+  const location = ctx.inputs.location ?? ctx.cluster.location
+  const names = connectorNames(ctx.inputs.connectorName, 'Linux', location)
+  const release = await readRelease(ctx.kube, names.release, RELEASE_NAMESPACE)
+  if (release?.status === 'deployed') return { installed: `release ${names.release} is deployed`, problems: [] }
+  const region = regionProblem(location)
+  const name = connectorNameProblem(ctx.inputs.connectorName, location)
+  return {
+    problems: [...(region ? [`The cluster is in ${location}, but ${region}`] : []), ...(name ? [`connector-name ${ctx.inputs.connectorName}: ${name}`] : [])]
+  }
+}
+
+export const connector: KindModule<CommonInputs & ConnectorInputs> = { create: connectorKind, whenClusterGone: connectorLeftovers, probe: probeConnector }

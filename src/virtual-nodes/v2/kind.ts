@@ -9,6 +9,7 @@ import {
   type KindContext,
   type KindFactory,
   type KindModule,
+  type KindProbe,
   type KindRecord,
   type KindTeardown,
   type PlannedNode,
@@ -21,7 +22,8 @@ import { checkMayGrant } from '../../azure/role-definitions.js'
 import { resourceGroupScope } from '../../azure/role-assignments.js'
 import { currentRun, forgetInstall, judgeUse, letGo, recordUse } from '../installs.js'
 import { failedItemsError, logItems, type InstallItemKind, type NodeStatus, type TeardownItem } from '../report.js'
-import { v2NodeNames, V2_EXTENSION_NAME } from './extension.js'
+import { listV2Extensions, v2NodeNames, V2_EXTENSION_NAME } from './extension.js'
+import { judgeV2Prerequisites, KUBERNETES_CONFIGURATION_PROVIDER, readV2Facts } from './prerequisites.js'
 import { checkV2, installV2, type V2Plan } from './install.js'
 import { V2_KIND, v2Ownership } from './ownership.js'
 import { V2_SAMPLE_REQUESTS, v2Placement, waitForV2Nodes } from './nodes.js'
@@ -186,4 +188,13 @@ class V2Kind implements Omit<VirtualNodeKind, 'name' | 'label'> {
 
 export const v2Kind: KindFactory<CommonInputs & V2Inputs> = (ctx, _os, record) => new V2Kind(ctx, record as KindRecord<V2Record>)
 
-export const v2: KindModule<CommonInputs & V2Inputs> = { create: v2Kind }
+/** For virtual-node-kind auto: a v2 extension the cluster has, or what the extension needs. Reads only. */
+async function probeV2(ctx: Ctx): Promise<KindProbe> {
+  const facts = await readV2Facts(ctx.arm, ctx.cluster)
+  const problems = judgeV2Prerequisites(facts).problems
+  if (facts.providers[KUBERNETES_CONFIGURATION_PROVIDER] !== 'Registered') return { problems }
+  const extension = (await listV2Extensions(ctx.arm, ctx.cluster))[0]
+  return extension ? { installed: `extension ${extension.name} (${extension.provisioningState})`, problems: [] } : { problems }
+}
+
+export const v2: KindModule<CommonInputs & V2Inputs> = { create: v2Kind, probe: probeV2 }

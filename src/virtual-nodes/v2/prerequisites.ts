@@ -116,36 +116,43 @@ function networkProblems(c: ClusterInfo): string[] {
   return problems
 }
 
-/** A pool big enough for the v2 nodes, and every pool's subnet in the node resource group. */
-function poolProblems(f: V2Facts): string[] {
-  const c = f.cluster
-  const problems: string[] = []
-  // VirtualNodes.py validate_node_pools: some pool's VM size has >= 4 cores and >= 16 GB.
-  const sizes = new Map(f.vmSizes.map(v => [v.name.toLowerCase(), v]))
-  // The v2 nodes' pods run on Linux nodes (the chart's StatefulSet selects kubernetes.io/os: linux,
-  // Helm/virtualnode/templates/_helpers.tpl virtualnode2.aksRequiredAffinity): a Windows pool cannot hold them.
+/**
+ * A Linux pool big enough for the v2 nodes (VirtualNodes.py validate_node_pools: some pool's
+ * VM size has >= 4 cores and >= 16 GB; the chart's README: "Nodes selected for AKS must be at
+ * least 4 CPU and 16 GB RAM"), or the problem. The v2 nodes' pods run on Linux nodes only (the
+ * chart's StatefulSet, Helm/virtualnode/templates/_helpers.tpl virtualnode2.aksRequiredAffinity).
+ */
+export function linuxPoolProblem(c: ClusterInfo, vmSizes: VmSize[]): string | undefined {
+  const sizes = new Map(vmSizes.map(v => [v.name.toLowerCase(), v]))
   const pools = c.network.agentPools.filter(p => p.osType.toLowerCase() !== 'windows')
   const bigEnough = pools.some(p => {
     const v = sizes.get(p.vmSize.toLowerCase())
     return v !== undefined && v.numberOfCores >= MIN_POOL_CORES && v.memoryInMB / 1024 >= MIN_POOL_MEMORY_GB
   })
-  if (!bigEnough) {
-    const described = pools.map(p => {
-      const v = sizes.get(p.vmSize.toLowerCase())
-      return `${p.name} (${p.vmSize}${v ? `: ${v.numberOfCores} cores, ${Math.round(v.memoryInMB / 1024)} GB` : ''})`
-    })
-    problems.push(
-      `No Linux node pool has ${MIN_POOL_CORES} cores and ${MIN_POOL_MEMORY_GB} GB (${described.join(', ') || 'no Linux pools'}): each v2 virtual node runs as a pod taking 3 cores and 12 GB of an AKS VM. ` +
-        `Fix: \`az aks nodepool add -g ${c.resourceGroup} --cluster-name ${c.name} -n vnpool --node-vm-size Standard_D4s_v5 --node-count 1\`.`
-    )
-  }
+  if (bigEnough) return undefined
+  const described = pools.map(p => {
+    const v = sizes.get(p.vmSize.toLowerCase())
+    return `${p.name} (${p.vmSize}${v ? `: ${v.numberOfCores} cores, ${Math.round(v.memoryInMB / 1024)} GB` : ''})`
+  })
+  return (
+    `No Linux node pool has ${MIN_POOL_CORES} cores and ${MIN_POOL_MEMORY_GB} GB (${described.join(', ') || 'no Linux pools'}): each v2 virtual node runs as a pod taking 3 cores and 12 GB of an AKS VM. ` +
+    `Fix: \`az aks nodepool add -g ${c.resourceGroup} --cluster-name ${c.name} -n vnpool --node-vm-size Standard_D4s_v5 --node-count 1\`.`
+  )
+}
+
+/** A pool big enough for the v2 nodes, and every pool's subnet in the node resource group. */
+function poolProblems(f: V2Facts): string[] {
+  const c = f.cluster
+  const pool = linuxPoolProblem(c, f.vmSizes)
+  const problems: string[] = pool ? [pool] : []
+  const pools = c.network.agentPools.filter(p => p.osType.toLowerCase() !== 'windows')
   // VirtualNodes.py: every pool's subnet in the node resource group (BYO VNets elsewhere are not supported).
   for (const p of pools) {
     const rg = p.vnetSubnetId ? resourceGroupOf(p.vnetSubnetId) : undefined
     if (rg && rg.toLowerCase() !== c.nodeResourceGroup.toLowerCase())
       problems.push(
         `Node pool ${p.name} uses a subnet in resource group ${rg}: Virtual Nodes v2 (as an AKS extension) needs the cluster's VNet in the node resource group ${c.nodeResourceGroup}. ` +
-          'A BYO VNet elsewhere is not supported; create the cluster with AKS-managed networking (no --vnet-subnet-id), or install v2 with its Helm chart instead.'
+          'A BYO VNet elsewhere is not supported by the extension; install v2 with its Helm chart instead (virtual-node-kind: v2-helm), or create the cluster with AKS-managed networking (no --vnet-subnet-id).'
       )
   }
   return problems
@@ -192,12 +199,16 @@ function subnetPlan(f: V2Facts, problems: string[], warnings: string[]): SubnetP
   return subnet
 }
 
+/** The VM sizes of a region (cores and memory), as the pool check needs them. */
+export async function readVmSizes(arm: ArmClient, location: string): Promise<VmSize[]> {
+  const r = await arm.get<{ value?: VmSize[] }>(arm.subscriptionPath(`/providers/Microsoft.Compute/locations/${location}/vmSizes`), COMPUTE_API_VERSION)
+  return r.value ?? []
+}
+
 /** Reads what judgeV2Prerequisites needs: VM sizes of the region, provider states, the node resource group's VNets. */
 export async function readV2Facts(arm: ArmClient, cluster: ClusterInfo): Promise<V2Facts> {
   const [vmSizes, providers, vnets] = await settleAll([
-    arm
-      .get<{ value?: VmSize[] }>(arm.subscriptionPath(`/providers/Microsoft.Compute/locations/${cluster.location}/vmSizes`), COMPUTE_API_VERSION)
-      .then(r => r.value ?? []),
+    readVmSizes(arm, cluster.location),
     arm
       .get<{ registrationState?: string }>(arm.subscriptionPath(`/providers/${KUBERNETES_CONFIGURATION_PROVIDER}`), PROVIDERS_API_VERSION)
       .then(r => ({ [KUBERNETES_CONFIGURATION_PROVIDER]: r.registrationState })),

@@ -20,13 +20,19 @@ import { actionSamples, deleteSampleDeployment } from '../samples.js'
 import { deleteExtension, listV2Extensions, V2_EXTENSION_NAME, type Extension } from './extension.js'
 import { v2GrantDescription } from './install.js'
 import { nodesOfExtension, OWNER_TAG, V2_NODE_LABEL, V2_NODE_LABEL_VALUE } from './nodes.js'
+import { deleteV2Namespace, V2_HELM_RELEASE } from './helm-release.js'
+import { uninstallRelease, type HelmContext } from '../../kubernetes/helm.js'
+
+/** A node of the Helm route's release (helm-release.ts). */
+const isV2HelmNode = (n: V1Node): boolean => nodesOfExtension(V2_HELM_RELEASE, [n]).length > 0
 
 /** A sweep takes an extension only when every node of it has been NotReady this long (as for connector nodes). */
 export const V2_NOT_READY_GRACE_MS = 5 * 60_000
 
-/** One v2 install a teardown takes: its extension (when ARM still has one) and its nodes. */
+/** One v2 install a teardown takes: its extension (when ARM still has one) or its Helm release (helm-kind.ts), and its nodes. */
 export interface V2Target {
   extension?: Extension
+  release?: { name: string; namespace: string }
   nodes: V1Node[]
   reason: string
 }
@@ -94,7 +100,8 @@ export async function findV2Targets(
       reason: `extension ${e.name} (microsoft.virtualnodes, ${e.provisioningState}) with ${nodes.length} node(s)${sweep ? ', every one NotReady for 5 min or more' : ''}`
     })
   }
-  const unclaimed = v2Nodes.filter(n => !claimed.has(n.metadata?.name ?? ''))
+  // The Helm route's nodes are its own teardown's (helm-kind.ts).
+  const unclaimed = v2Nodes.filter(n => !claimed.has(n.metadata?.name ?? '') && !isV2HelmNode(n))
   const ours = new Set(owner.recorded ? nodesOfExtension(V2_EXTENSION_NAME, unclaimed) : [])
   const stale = unclaimed.filter(n => ours.has(n) && grace(n))
   if (stale.length > 0)
@@ -123,6 +130,8 @@ async function listV2ExtensionsIfAny(arm: ArmClient, cluster: V2Cluster): Promis
 export type V2Cluster = Pick<ClusterInfo, 'resourceGroup' | 'name' | 'nodeResourceGroup'>
 
 export interface V2RemovalOptions {
+  /** helm, for a target with a release. */
+  helm?: HelmContext
   dryRun: boolean
   deadline: number
   clusterUid: string
@@ -232,15 +241,51 @@ export async function removeV2(kube: Kube, arm: ArmClient, cluster: V2Cluster, t
       }
       if (t.extension.principalId) items.push(...(await grantedV2Roles(arm, cluster, t.extension.principalId, opts)))
     }
+    if (t.release && !(await uninstallV2Release(kube, t.release, t.reason, opts, items))) continue
     for (const n of t.nodes) {
       const name = n.metadata?.name ?? ''
-      const item: TeardownItem = { kind: 'node', name, detail: `Virtual Nodes v2 node${t.extension ? ` of extension ${t.extension.name}` : ''}`, outcome: verb }
+      const of = t.extension
+        ? ` of extension ${t.extension.name}`
+        : t.release
+          ? ` of Helm release ${t.release.namespace}/${t.release.name} (the chart leaves its Node objects)`
+          : ''
+      const item: TeardownItem = { kind: 'node', name, detail: `Virtual Nodes v2 node${of}`, outcome: verb }
       items.push(item)
       if (!opts.dryRun) await ignoreNotFound(kube.core.deleteNode({ name })).catch(err => Object.assign(item, { outcome: 'failed', error: errorText(err) }))
     }
   }
   items.push(...(await orphanedV2Groups(kube, arm, cluster, opts, targets)))
   return items
+}
+
+/**
+ * `helm uninstall` of a v2 release, then its namespace when this action made it; false when
+ * the uninstall failed (its nodes are then left: their agent may still run).
+ */
+async function uninstallV2Release(
+  kube: Kube,
+  release: { name: string; namespace: string },
+  reason: string,
+  opts: V2RemovalOptions,
+  items: TeardownItem[]
+): Promise<boolean> {
+  const item: TeardownItem = {
+    kind: 'release',
+    name: `${release.namespace}/${release.name}`,
+    detail: reason,
+    outcome: opts.dryRun ? 'would remove' : 'removed'
+  }
+  items.push(item)
+  if (opts.dryRun) return true
+  try {
+    if (!opts.helm) throw new Error('helm is not at hand')
+    await uninstallRelease(opts.helm, release.name, release.namespace)
+    if (await deleteV2Namespace(kube)) core.info(`Deleted namespace ${release.namespace} (this action made it for the release).`)
+    return true
+  } catch (err) {
+    Object.assign(item, { outcome: 'failed', error: errorText(err) })
+    return false
+  }
 }
 
 /**

@@ -1,0 +1,3 @@
+module localaks/standin/pause
+
+go 1.21

@@ -1,0 +1,320 @@
+// Virtual Nodes v2 through its Helm chart, as a kind of virtual node (kind.ts): the route for
+// clusters the extension cannot serve (a VNet of the user's own). Prerequisites over ARM and
+// from the cluster (helm-prerequisites.ts), the chart of the cluster's Kubernetes minor
+// (helm-chart.ts) verified against its published digest, the kubelet identity's least role,
+// then the release (helm-release.ts) and its nodes Ready; teardown as the extension's
+// (teardown.ts): workloads first, then the release, then the Node objects the chart leaves.
+import * as core from '@actions/core'
+import type { V1Node } from '@kubernetes/client-node'
+import { grantRoleAt, resourceGroupScope, type GrantedRole } from '../../azure/role-assignments.js'
+import { checkMayGrant, ensureVirtualNodeRole } from '../../azure/role-definitions.js'
+import { resourceGroupOf } from '../../azure/network.js'
+import { chartIdentity, upgradeReason } from '../../kubernetes/helm-releases.js'
+import { insecureChartWarning, verifiedChart, type ChartPin } from '../../kubernetes/chart-file.js'
+import { notReadySince } from '../../kubernetes/pods.js'
+import { globToRegExp } from '../../util/glob.js'
+import { currentRun, forgetInstall, installKey, judgeUse, letGo, readInstalls, recordUse, type InstallRecord } from '../installs.js'
+import {
+  outsideGivenLocation,
+  type CommonInputs,
+  type KindContext,
+  type KindFactory,
+  type KindModule,
+  type KindProbe,
+  type KindRecord,
+  type KindTeardown,
+  type PlannedNode,
+  type SampleTarget,
+  type VirtualNodeKind
+} from '../kind.js'
+import { clusterLabel } from '../naming.js'
+import { failedItemsError, logItems, type InstallItemKind, type NodeStatus, type TeardownItem } from '../report.js'
+import { waitForNodes } from '../wait.js'
+import { judgeV2HelmPrerequisites, readV2HelmFacts, type V2HelmVerdict } from './helm-prerequisites.js'
+import {
+  ensureV2Namespace,
+  findV2HelmReleases,
+  installV2Release,
+  v2HelmNodeNames,
+  v2HelmValues,
+  V2_HELM_DEFAULT_SUBNET,
+  V2_HELM_NAMESPACE,
+  V2_HELM_RELEASE
+} from './helm-release.js'
+import { isV2Node, nodesOfExtension, V2_NODE_LABEL, V2_NODE_LABEL_VALUE, V2_SAMPLE_REQUESTS, v2Placement } from './nodes.js'
+import { removeV2, V2_NOT_READY_GRACE_MS, type V2Target } from './teardown.js'
+
+export const V2_HELM_KIND = 'v2-helm'
+const RECORD_NAME = `${V2_HELM_NAMESPACE}/${V2_HELM_RELEASE}`
+
+/** The inputs the Helm route reads, beside the common ones. */
+export interface V2HelmInputs {
+  v2NodeCount?: number
+  /** subnet-name: the ACI subnet in the cluster's VNet; undefined: the chart's `cg`. */
+  subnetName?: string
+  /** v2-chart-url / v2-chart-sha256: a chart of the user's own (a mirror); undefined: the published one for the cluster. */
+  v2ChartUrl?: string
+  v2ChartSha256?: string
+}
+
+type Ctx = KindContext<CommonInputs & V2HelmInputs>
+
+/** What the post step's cleanup looks at: the release this run installed or reused. */
+interface V2HelmRecord {
+  release: string
+}
+
+/** The grant of the least role to the kubelet identity where it lacks one (the node resource group, the VNet's resource group). */
+async function grantKubeletAccess(ctx: Ctx, verdict: V2HelmVerdict): Promise<GrantedRole[]> {
+  const principal = ctx.cluster.kubeletIdentityObjectId ?? ''
+  const groups = [...new Set(verdict.missing.map(m => resourceGroupOf(m.scope) ?? ctx.cluster.nodeResourceGroup))]
+  const roles: GrantedRole[] = []
+  for (const rg of groups) {
+    const role = await grantRoleAt(
+      ctx.arm,
+      resourceGroupScope(ctx.arm, rg),
+      await ensureVirtualNodeRole(ctx.arm, rg),
+      principal,
+      'ServicePrincipal',
+      v2HelmGrantDescription(clusterLabel(ctx.inputs))
+    )
+    core.info(`${role.outcome === 'created' ? 'Assigned' : 'Found'} role "${role.role}" on ${rg} for the cluster's kubelet identity (grant-connector-role).`)
+    roles.push(role)
+  }
+  return roles
+}
+
+export function v2HelmGrantDescription(cluster: string): string {
+  return `Granted by aks-aci-connector-action (grant-connector-role) to Virtual Nodes v2 (Helm) of AKS cluster ${cluster}`
+}
+
+class V2HelmKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
+  readonly installs: InstallItemKind[] = ['release']
+  private nodes: string[]
+  private verdict?: V2HelmVerdict
+  private pin?: ChartPin
+  private touched?: { created: boolean }
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly record: KindRecord<V2HelmRecord>
+  ) {
+    this.nodes = v2HelmNodeNames(ctx.inputs.v2NodeCount ?? 1)
+  }
+
+  private get subnet(): string {
+    return this.ctx.inputs.subnetName ?? V2_HELM_DEFAULT_SUBNET
+  }
+
+  async checkPrerequisites(): Promise<void> {
+    const { ctx } = this
+    const { inputs } = ctx
+    this.verdict = await ctx.phase('Virtual Nodes v2 (Helm) prerequisites', async () => {
+      const userVersion = inputs.v2ChartUrl ? (await chartIdentity(inputs.v2ChartUrl))?.version : undefined
+      const facts = await readV2HelmFacts(ctx.arm, ctx.kube, ctx.cluster, this.subnet, { url: inputs.v2ChartUrl, version: userVersion })
+      const verdict = judgeV2HelmPrerequisites(facts, this.subnet, inputs.grantConnectorRole)
+      if (verdict.problems.length > 0)
+        throw new Error(
+          `Cluster ${ctx.cluster.name} does not meet what Virtual Nodes v2 through its Helm chart needs; nothing was changed:\n${verdict.problems.map(p => `- ${p}`).join('\n')}`
+        )
+      for (const m of verdict.missing) await checkMayGrant(ctx.arm, m.scope.replace(/(\/resourceGroups\/[^/]+).*/i, '$1'))
+      const existing = facts.releases.find(r => r.name === V2_HELM_RELEASE && r.namespace === V2_HELM_NAMESPACE)
+      const replicas = inputs.v2NodeCount ?? Number(existing?.record.config?.replicaCount ?? 1)
+      this.nodes = v2HelmNodeNames(Number.isInteger(replicas) && replicas > 0 ? replicas : 1)
+      core.info(
+        `Virtual Nodes v2 (Helm) prerequisites met: chart ${verdict.chart ? `virtualnode ${verdict.chart.version} (for Kubernetes ${ctx.cluster.kubernetesVersion})` : inputs.v2ChartUrl}, ` +
+          `subnet ${this.subnet} of VNet ${verdict.vnet?.name ?? '?'}, ${this.nodes.length} node(s).`
+      )
+      return verdict
+    })
+    const chart = this.verdict.chart
+    this.pin = chart
+      ? {
+          url: chart.url,
+          sha256: chart.sha256,
+          urlInput: 'v2-chart-url',
+          shaInput: 'v2-chart-sha256',
+          published: { url: chart.url, sha256: chart.sha256, where: 'index.yaml of https://microsoft.github.io/virtualnodesOnAzureContainerInstances/' }
+        }
+      : { url: inputs.v2ChartUrl ?? '', sha256: inputs.v2ChartSha256, urlInput: 'v2-chart-url', shaInput: 'v2-chart-sha256' }
+    const insecure = insecureChartWarning(this.pin)
+    if (insecure) core.warning(insecure)
+  }
+
+  planned(): PlannedNode[] {
+    return this.nodes.map(node => ({ os: 'Linux', node, release: V2_HELM_RELEASE }))
+  }
+
+  async install(): Promise<void> {
+    const { ctx } = this
+    const verdict = this.verdict
+    const pin = this.pin
+    if (!verdict || !pin) throw new Error('Virtual Nodes v2 (Helm): install before its prerequisites were checked.')
+    await ctx.phase('Install Virtual Nodes v2 (Helm)', async () => {
+      const chartFile = await verifiedChart(pin, ctx.helm.workDir)
+      const releases = await findV2HelmReleases(ctx.kube)
+      const existing = releases.find(r => r.name === V2_HELM_RELEASE && r.namespace === V2_HELM_NAMESPACE)
+      // Recorded before anything changes: cleanup takes a release this run created; a teardown proves it this action's by the record.
+      this.touched = { created: !existing }
+      await recordUse(ctx.kube, { kind: V2_HELM_KIND, name: RECORD_NAME }, { run: currentRun(), cleanup: ctx.inputs.cleanup }, { created: !existing })
+      this.record.set({ release: RECORD_NAME })
+      if (verdict.missing.length > 0) ctx.report.roles = [...(ctx.report.roles ?? []), ...(await grantKubeletAccess(ctx, verdict))]
+      const values = v2HelmValues(this.nodes.length, this.subnet, ctx.clusterUid)
+      const reason = upgradeReason(existing?.record, await chartIdentity(chartFile), values)
+      if (!reason) {
+        core.info(`Release ${V2_HELM_NAMESPACE}/${V2_HELM_RELEASE} is up to date (same chart, same values): no helm upgrade.`)
+        return
+      }
+      ctx.report.chart = pin.url
+      await ensureV2Namespace(ctx.kube)
+      core.info(`helm upgrade --install ${V2_HELM_RELEASE} (${reason}) in namespace ${V2_HELM_NAMESPACE}`)
+      await installV2Release(ctx.helm, chartFile, values)
+    })
+  }
+
+  waitReady(): Promise<NodeStatus[]> {
+    return waitForNodes(
+      this.ctx.kube,
+      {
+        kind: V2_HELM_KIND,
+        label: 'Virtual Nodes v2 (Helm)',
+        nodeNoun: 'v2 node',
+        names: this.nodes,
+        labelSelector: `${V2_NODE_LABEL}=${V2_NODE_LABEL_VALUE}`,
+        // Each node is its StatefulSet pod of the same name (node name = pod name).
+        agent: { namespace: V2_HELM_NAMESPACE, nodeOf: pod => (this.nodes.includes(pod) ? pod : undefined) },
+        stays: `The release stays installed: fix the cause and re-run this step (it converges), or run the action with command: remove.`
+      },
+      this.ctx.deadline.left()
+    )
+  }
+
+  samples(): SampleTarget[] {
+    return [{ os: 'Linux', node: this.nodes[0] ?? '', placement: v2Placement(this.ctx.clusterUid), requests: V2_SAMPLE_REQUESTS }]
+  }
+
+  sampleHint(): string | undefined {
+    return undefined
+  }
+
+  placement(): Record<string, unknown> {
+    return { linux: { node: this.nodes[0], nodes: this.nodes, kind: V2_HELM_KIND, ...v2Placement(this.ctx.clusterUid) } }
+  }
+
+  installedSoFar(): string[] {
+    if (!this.touched) return []
+    return [`Virtual Nodes v2 Helm release ${RECORD_NAME}${this.touched.created ? ' (created by this run)' : ''} with node(s) ${this.nodes.join(', ')}`]
+  }
+
+  remove(): Promise<KindTeardown> {
+    return this.teardown('remove')
+  }
+
+  sweep(): Promise<KindTeardown> {
+    return this.teardown('sweep')
+  }
+
+  cleanup(): Promise<KindTeardown> {
+    if (!this.record.get()) return Promise.resolve({ items: [], removals: [], problems: [] })
+    return this.teardown('cleanup')
+  }
+
+  private async teardown(op: 'remove' | 'sweep' | 'cleanup'): Promise<KindTeardown> {
+    const { ctx } = this
+    if (op !== 'cleanup' && outsideGivenLocation(ctx.inputs, ctx.cluster, 'Virtual Nodes v2')) return { items: [], removals: [], problems: [] }
+    if (op === 'cleanup') await letGo(ctx.kube, V2_HELM_KIND, [RECORD_NAME])
+    const dry = op !== 'cleanup' && ctx.inputs.dryRun
+    const { targets, left } = await ctx.phase('Find Virtual Nodes v2 (Helm)', () => this.find(op))
+    if (left.length > 0)
+      core.warning(`Virtual Nodes v2 this action cannot prove it installed is left as it is: ${left.map(i => `${i.kind} ${i.name}`).join(', ')}.`)
+    const removed = await ctx.phase(dry ? 'Dry run: what removing Virtual Nodes v2 (Helm) would take' : 'Remove Virtual Nodes v2 (Helm)', () =>
+      removeV2(ctx.kube, ctx.arm, ctx.cluster, targets, {
+        helm: ctx.helm,
+        dryRun: dry,
+        deadline: ctx.deadline.at,
+        clusterUid: ctx.clusterUid,
+        clusterLabel: clusterLabel(ctx.inputs)
+      })
+    )
+    if (!dry && targets.some(t => t.release) && !removed.some(i => i.outcome === 'failed')) await forgetInstall(ctx.kube, V2_HELM_KIND, RECORD_NAME)
+    const items = [...removed, ...left]
+    logItems(items)
+    const error = failedItemsError(
+      items,
+      op === 'sweep'
+        ? 'Re-run the sweep: it finds them again.'
+        : op === 'cleanup'
+          ? ''
+          : 'Re-run the removal: it finds what is left from the cluster and Azure.'
+    )
+    return { items, removals: [], problems: error ? [error] : [] }
+  }
+
+  /** This action's release (its record proves it) and its nodes; any other release of the chart listed and left. */
+  private async find(op: 'remove' | 'sweep' | 'cleanup'): Promise<{ targets: V2Target[]; left: TeardownItem[] }> {
+    const { ctx } = this
+    const [releases, installs, nodes] = await Promise.all([
+      findV2HelmReleases(ctx.kube),
+      readInstalls(ctx.kube),
+      ctx.kube.core.listNode({ labelSelector: `${V2_NODE_LABEL}=${V2_NODE_LABEL_VALUE}` }).then(l => l.items.filter(isV2Node))
+    ])
+    const record: InstallRecord | undefined = installs.get(installKey(V2_HELM_KIND, RECORD_NAME))
+    const ours = releases.find(r => r.name === V2_HELM_RELEASE && r.namespace === V2_HELM_NAMESPACE && record)
+    const left: TeardownItem[] = releases
+      .filter(r => r !== ours)
+      .map(r => ({
+        kind: 'release',
+        name: `${r.namespace}/${r.name}`,
+        detail: `a Virtual Nodes v2 Helm release this action cannot prove it installed (no record of it); remove it with \`helm uninstall ${r.name} -n ${r.namespace}\``,
+        outcome: 'left'
+      }))
+    const mine = record ? nodesOfExtension(V2_HELM_RELEASE, nodes) : []
+    if (!ours) {
+      // The release is gone and its Node objects stay (the chart leaves them): taken once NotReady.
+      const stale = mine.filter(n => notReadySince(n) !== undefined)
+      core.info(`Looked for Virtual Nodes v2 through Helm (release ${RECORD_NAME}): ${stale.length ? `${stale.length} node(s) it left` : 'not installed'}.`)
+      return { targets: stale.length ? [{ nodes: stale, reason: `node(s) of Helm release ${RECORD_NAME}, which is gone, NotReady` }] : [], left }
+    }
+    const verdict = record ? await judgeUse(ctx.kube, record, op, V2_HELM_KIND, RECORD_NAME) : { take: true as const }
+    if (!verdict.take) return { targets: [], left: [...left, { kind: 'release', name: RECORD_NAME, detail: verdict.why, outcome: 'kept' }] }
+    if (op === 'sweep' && !this.sweepable(ours.record.firstDeployed, mine)) return { targets: [], left }
+    core.info(
+      `Looked for Virtual Nodes v2 through Helm: release ${RECORD_NAME} (chart virtualnode ${ours.record.chartVersion ?? '?'}) with ${mine.length} node(s).`
+    )
+    return {
+      targets: [
+        {
+          release: { name: V2_HELM_RELEASE, namespace: V2_HELM_NAMESPACE },
+          nodes: mine,
+          reason: `Helm release ${RECORD_NAME} of chart virtualnode ${ours.record.chartVersion ?? '?'}`
+        }
+      ],
+      left
+    }
+  }
+
+  /** A sweep takes the release when it matches the glob, is older than older-than, and every node of it has been NotReady for the grace period. */
+  private sweepable(firstDeployed: string | undefined, nodes: V1Node[]): boolean {
+    const { inputs } = this.ctx
+    const now = Date.now()
+    const old = !inputs.olderThanMs || (firstDeployed !== undefined && now - new Date(firstDeployed).getTime() >= inputs.olderThanMs)
+    const dead = nodes.length > 0 && nodes.every(n => (notReadySince(n)?.getTime() ?? now) <= now - V2_NOT_READY_GRACE_MS)
+    return old && dead && globToRegExp(inputs.connectorName).test(V2_HELM_RELEASE)
+  }
+}
+
+export const v2HelmKind: KindFactory<CommonInputs & V2HelmInputs> = (ctx, _os, record) => new V2HelmKind(ctx, record as KindRecord<V2HelmRecord>)
+
+/** For virtual-node-kind auto: this action's release of the chart, or what installing it needs. Reads only. */
+async function probeV2Helm(ctx: Ctx): Promise<KindProbe> {
+  const { inputs } = ctx
+  const [releases, installs] = await Promise.all([findV2HelmReleases(ctx.kube), readInstalls(ctx.kube)])
+  if (installs.has(installKey(V2_HELM_KIND, RECORD_NAME)) && releases.some(r => r.name === V2_HELM_RELEASE && r.namespace === V2_HELM_NAMESPACE))
+    return { installed: `Helm release ${RECORD_NAME}`, problems: [] }
+  const subnet = inputs.subnetName ?? V2_HELM_DEFAULT_SUBNET
+  const version = inputs.v2ChartUrl ? (await chartIdentity(inputs.v2ChartUrl))?.version : undefined
+  const facts = await readV2HelmFacts(ctx.arm, ctx.kube, ctx.cluster, subnet, { url: inputs.v2ChartUrl, version })
+  return { problems: judgeV2HelmPrerequisites(facts, subnet, inputs.grantConnectorRole).problems }
+}
+
+export const v2Helm: KindModule<CommonInputs & V2HelmInputs> = { create: v2HelmKind, probe: probeV2Helm }
