@@ -24,6 +24,7 @@ import { connectorNames } from '../src/virtual-nodes/connector/names.js'
 import { connectorPlacement } from '../src/virtual-nodes/connector/placement.js'
 import { installArgs, renderValues } from '../src/virtual-nodes/connector/release.js'
 import { sampleDeployment } from '../src/virtual-nodes/samples.js'
+import { benchV2Helm, printV2Rows, type V2Rows } from './bench-v2.js'
 import { benchBusyCluster, printBusyRows, type BusyRow } from './bench-busy.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -328,11 +329,22 @@ async function distFirstLine(env: LocalAks): Promise<number> {
   }
 }
 
-/** BENCH_ONLY=busy runs only the busy-cluster rows; BENCH_ACTION_DIR benches another build of the action there (a before/after). */
-const ONLY_BUSY = process.env.BENCH_ONLY === 'busy'
+/**
+ * BENCH_ONLY=busy runs only the busy-cluster rows (BENCH_ACTION_DIR benches another build of
+ * the action there, a before/after); BENCH_ONLY=v2 only the Virtual Nodes v2 (Helm) rows.
+ */
+const ONLY = process.env.BENCH_ONLY
+const ONLY_BUSY = ONLY === 'busy'
+const ONLY_SOME = ONLY === 'busy' || ONLY === 'v2'
 const env = await startLocalAks()
 const f = await fixture(env)
 let busyRows: BusyRow[] = []
+let v2Rows: V2Rows | undefined
+const timedToken = async (): Promise<number> => {
+  const t0 = Date.now()
+  await tokenRequest(env)
+  return Date.now() - t0
+}
 const t = {
   scriptInstall: [] as number[],
   scriptRemove: [] as number[],
@@ -369,7 +381,7 @@ try {
   // Warm-up (not timed): the tool cache, the provider registration, page caches.
   await action('warm-up install', inputs)
   await action('warm-up remove', { ...inputs, command: 'remove' })
-  for (let round = 1; round <= (ONLY_BUSY ? 0 : ROUNDS); round++) {
+  for (let round = 1; round <= (ONLY_SOME ? 0 : ROUNDS); round++) {
     t.scriptInstall.push(await scriptRun(env, f, 'install'))
     t.scriptRemove.push(await scriptRun(env, f, 'remove'))
     t.actionInstall.push((await action(`install round ${round}`, inputs)).durationMs)
@@ -386,7 +398,7 @@ try {
     await scriptRun(env, f, 'remove')
     t.dist.push(await distFirstLine(env))
   }
-  for (let round = 1; round <= (ONLY_BUSY ? 0 : SWEEP_ROUNDS); round++) {
+  for (let round = 1; round <= (ONLY_SOME ? 0 : SWEEP_ROUNDS); round++) {
     for (const n of [1, SWEEP_MANY]) {
       const prefix = `sw${round}n${n}-`
       await installForSweep(env, f, prefix, n)
@@ -401,8 +413,10 @@ try {
       ;(n === 1 ? t.sweepOne : t.sweepMany).push(result.durationMs)
     }
   }
+  // Then v2 through its chart (it reshapes the cluster: Azure CNI in a VNet of its own).
+  if (!ONLY_BUSY) v2Rows = await benchV2Helm(env, env.cluster.adminKubeconfigPath, f.helm, timedToken)
   // Last: it leaves the cluster busy.
-  busyRows = await benchBusyCluster(env, process.env.BENCH_ACTION_DIR)
+  if (ONLY !== 'v2') busyRows = await benchBusyCluster(env, process.env.BENCH_ACTION_DIR)
 } catch (err) {
   failed = true
   console.error(err)
@@ -449,5 +463,6 @@ if (t.actionInstall.length > 0) {
     console.log(`| ${p.run} | ${p.counts.az} | ${p.counts.helm} | ${p.counts.kubectl} | ${p.counts.kubelogin} | ${p.throttled} | ${p.phases} |`)
   console.log('\nThe script starts az 2 times (login, aks get-credentials), helm 2, kubectl 7 per install; az 2, helm 2, kubectl 3 per removal.')
 }
+if (v2Rows) printV2Rows(v2Rows)
 if (busyRows.length > 0) printBusyRows(busyRows)
 process.exit(failed ? 1 : 0)

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { IDS, SUBSCRIPTION_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import type { StepResult } from '../local-aks/runner.js'
+import { runChecked } from '../local-aks/proc.js'
 import { expectSuccess, isReady, mainOnly, namespaceExists, node, releasesIn, useLocalAks, waitFor } from './helpers.js'
 
 const HELM_NODE = 'aci-vn2-virtualnode-0'
@@ -90,10 +91,19 @@ describe('Virtual Nodes v2 through its Helm chart, and virtual-node-kind auto', 
     const removed = await run({ command: 'remove' })
     expectSuccess(removed)
     expect(JSON.parse(removed.outputs.swept)).toMatchObject({ releases: ['vn2/aci-vn2'], nodes: [HELM_NODE] })
+    // The kubelet identity outlives the release: its roles stay, listed with the command that deletes them.
+    expect(removed.log.match(/granted by grant-connector-role to the cluster's kubelet identity for Virtual Nodes v2 \(Helm\); left in place/g)).toHaveLength(2)
+    expect(
+      env.azure.rbac
+        .assignments()
+        .filter(a => a.principalId === kubelet)
+        .map(a => a.scope.split('/').pop())
+    ).toEqual(expect.arrayContaining([IDS.nodeResourceGroup, OWN_VNET_GROUP]))
     expect(await releasesIn(env, 'vn2')).toEqual([])
     expect(await node(env, HELM_NODE)).toBeUndefined()
     expect(env.azure.aci.groups()).toEqual([])
-    await waitFor('namespace vn2 gone', async () => !(await namespaceExists(env, 'vn2')) || undefined)
+    // The remove waits until the namespace is gone: an install right after must not find it terminating.
+    expect(await namespaceExists(env, 'vn2')).toBe(false)
   })
 
   it('a Kubernetes version no published chart supports is refused before anything changes, naming the versions there are', async () => {
@@ -111,6 +121,40 @@ describe('Virtual Nodes v2 through its Helm chart, and virtual-node-kind auto', 
       expect(await helmRuns('')).toBe(helmBefore)
     } finally {
       env.azure.knobs.setKubernetesVersion('v1.34.4'.slice(1))
+    }
+  })
+
+  it('a release of the chart another team made, even under the name this action uses, is listed and left by a remove, and an install does not take it over', async () => {
+    await ownVnetCluster()
+    env.azure.knobs.addSubnet('cg', '10.225.0.0/16', ['Microsoft.ContainerInstance/containerGroups'])
+    const helm = (args: string[]): Promise<string> =>
+      runChecked(env.bins.helm4, [...args, '--kubeconfig', env.cluster.adminKubeconfigPath], {
+        env: { ...process.env, HOME: process.env.HOME ?? '/root' },
+        timeoutMs: 120_000
+      })
+    await helm(['upgrade', '--install', 'aci-vn2', env.v2Chart.file, '--namespace', 'vn2', '--create-namespace', '--set', 'replicaCount=1'])
+    try {
+      await waitFor(`${HELM_NODE} Ready`, async () => isReady(await node(env, HELM_NODE)) || undefined)
+      const removed = await run({ command: 'remove' })
+      expectSuccess(removed)
+      expect(removed.log).toContain(
+        'a Virtual Nodes v2 Helm release this action cannot prove it installed (no record that it made it); remove it with `helm uninstall aci-vn2 -n vn2`'
+      )
+      expect(JSON.parse(removed.outputs.swept)).toMatchObject({ releases: [], nodes: [] })
+      expect(await releasesIn(env, 'vn2')).toEqual(['aci-vn2'])
+      expect(isReady(await node(env, HELM_NODE))).toBe(true)
+
+      const before = writes().length
+      const refused = await run({ 'virtual-node-kind': 'v2-helm', ...chart(), 'grant-connector-role': 'true' })
+      expect(refused.exitCode).toBe(1)
+      expect(refused.log).toContain('already has a Virtual Nodes v2 Helm release this action did not install, vn2/aci-vn2')
+      expect(writes().slice(before)).toEqual([])
+      expect(await releasesIn(env, 'vn2')).toEqual(['aci-vn2'])
+    } finally {
+      await helm(['uninstall', 'aci-vn2', '--namespace', 'vn2'])
+      await env.core.deleteNode({ name: HELM_NODE }).catch(() => undefined)
+      await env.core.deleteNamespace({ name: 'vn2' }).catch(() => undefined)
+      await waitFor('namespace vn2 gone', async () => !(await namespaceExists(env, 'vn2')) || undefined)
     }
   })
 

@@ -252,7 +252,7 @@ describe('Virtual Nodes v2', () => {
   it('a v2 node whose infrastructure pod cannot pull its image fails the wait at once with the reason', async () => {
     env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
     // The nodes' StatefulSet pods (node name = pod name) run on the agent node, whose
-    // kubelet cannot pull v2's closed image: it reports ErrImagePull, then ImagePullBackOff.
+    // kubelet cannot pull an image tag no registry has: it reports ErrImagePull, then ImagePullBackOff.
     env.v2.knobs.registerNodes = false
     try {
       await env.core.createNamespace({ body: { metadata: { name: 'vn-system' } } }).catch(() => undefined)
@@ -260,7 +260,7 @@ describe('Virtual Nodes v2', () => {
         namespace: 'vn-system',
         body: {
           metadata: { name: V2_NODES[0] },
-          spec: { containers: [{ name: 'kubelet', image: 'mcr.microsoft.com/aci/virtual-node-2-kubelet:main_20260805.1' }] }
+          spec: { containers: [{ name: 'kubelet', image: 'mcr.microsoft.com/aci/virtual-node-2-kubelet:no-such-tag' }] }
         }
       })
       const started = Date.now()

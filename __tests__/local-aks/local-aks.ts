@@ -133,7 +133,7 @@ export interface LocalAks {
   mirror: Mirror
   chartUrl: string
   /** Virtual Nodes v2's chart (charts/virtualnode, packaged here) on the mirror at its release asset's path, and that file's SHA-256 (v2-chart-url, v2-chart-sha256). */
-  v2Chart: { url: string; sha256: string }
+  v2Chart: { url: string; sha256: string; /** The packaged chart on this machine. */ file: string }
   /** Env a step needs on this machine: the runner-level az config (local cloud registered), CA trust, PATH with the recording az. */
   actionEnv: Record<string, string>
   /**
@@ -530,7 +530,7 @@ export async function startLocalAks(opts: LocalAksOptions = {}): Promise<LocalAk
       azure,
       mirror,
       chartUrl,
-      v2Chart: { url: mirror.url(v2ChartPath), sha256: createHash('sha256').update(readFileSync(v2ChartFile)).digest('hex') },
+      v2Chart: { url: mirror.url(v2ChartPath), sha256: createHash('sha256').update(readFileSync(v2ChartFile)).digest('hex'), file: v2ChartFile },
       actionEnv: {
         ...azEnv,
         PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,

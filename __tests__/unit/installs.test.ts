@@ -14,6 +14,16 @@ describe('recording the runs that use an installation', () => {
     expect(withUse(undefined, EXTENSION, { run: 'a', cleanup: true }, false, T0).removeWhenUnused).toBe(false)
   })
 
+  it('remembers whether this action made the installation, whoever uses it later', () => {
+    const made = withUse(undefined, EXTENSION, { run: 'a', cleanup: false }, true, T0)
+    expect(made.created).toBe(true)
+    expect(withUse(made, EXTENSION, { run: 'b', cleanup: false }, false, later(1000)).created).toBe(true)
+    // Found there with no record: someone else's, adopted; never proven this action's.
+    const found = withUse(undefined, EXTENSION, { run: 'a', cleanup: false }, false, T0)
+    expect(found.created).toBe(false)
+    expect(withUse(found, EXTENSION, { run: 'b', cleanup: false }, false, later(1000)).created).toBe(false)
+  })
+
   it('a later run adds itself and keeps what the creator decided; a new installation of the same name starts over', () => {
     const first = withUse(undefined, EXTENSION, { run: 'a', cleanup: true }, true, T0)
     const shared = withUse(first, { ...EXTENSION, identity: 'p-1' }, { run: 'b', cleanup: false }, false, later(1000))

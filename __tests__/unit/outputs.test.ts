@@ -21,5 +21,12 @@ describe('outputs', () => {
     })
     expect(Object.keys(nodeOutputs(both, false))).toEqual(['release-names', 'node-names'])
     expect(nodeOutputs([], true)).toEqual({})
+    // One release serving several nodes (v2's chart with replicaCount 2): named once; the first node is the OS's.
+    const v2 = ['aci-vn2-virtualnode-0', 'aci-vn2-virtualnode-1'].map(node => ({ os: 'Linux', node, release: 'aci-vn2' }))
+    expect(nodeOutputs(v2, true)).toEqual({
+      'release-names': '["aci-vn2"]',
+      'node-names': '["aci-vn2-virtualnode-0","aci-vn2-virtualnode-1"]',
+      'linux-node-name': 'aci-vn2-virtualnode-0'
+    })
   })
 })

@@ -84,9 +84,21 @@ describe('job summary', () => {
           principalId: 'p',
           role: 'Contributor',
           outcome: 'created'
+        },
+        {
+          id: '/subscriptions/s/resourceGroups/MC_g/providers/Microsoft.Authorization/roleAssignments/v',
+          scope: '/subscriptions/s/resourceGroups/MC_g',
+          principalId: 'ext',
+          role: 'aks-aci-connector-action virtual nodes (MC_g)',
+          outcome: 'created',
+          removedWith: 'the extension (a remove of it)'
         }
       ]
     })
+    // The role's own name, and what a remove does with it.
+    expect(role).toContain(
+      '| aks-aci-connector-action virtual nodes (MC_g) | `/subscriptions/s/resourceGroups/MC_g` | `ext` | assigned (grant-connector-role) | no: it goes with the extension (a remove of it) |'
+    )
     expect(role).toContain(
       '| Contributor | `/subscriptions/s/resourceGroups/g` | `p` | assigned (grant-connector-role) | yes; delete with `az role assignment delete --ids /subscriptions/s/resourceGroups/g/providers/Microsoft.Authorization/roleAssignments/r` |'
     )

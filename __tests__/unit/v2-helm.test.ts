@@ -55,6 +55,7 @@ const facts = (c: ClusterInfo = cluster(), over: Partial<V2HelmFacts> = {}): V2H
   ],
   extensions: [],
   releases: [],
+  releaseIsOurs: false,
   access: [
     { scope: '/subscriptions/s/resourceGroups/MC_rg_c_eastus', action: 'Microsoft.ContainerInstance/containerGroups/write', allowed: true },
     { scope: CG_SUBNET, action: 'Microsoft.Network/virtualNetworks/subnets/join/action', allowed: true }
@@ -150,13 +151,20 @@ describe('Virtual Nodes v2 (Helm) prerequisites', () => {
     expect(judgeV2HelmPrerequisites(f, 'cg', false).problems).toEqual(["The cluster's VNet: VNet corp-vnet: 403 AuthorizationFailed."])
   })
 
-  it('a v2 extension or another v2 release on the cluster: refused (one admission webhook per cluster); this action’s own release is not a problem', () => {
+  it('a v2 extension or another v2 release on the cluster (also one of this action’s name it did not make): refused (one admission webhook per cluster); this action’s own release is not a problem', () => {
     const ext = facts(cluster(), { extensions: [{ name: 'team-vn2', id: 'x', properties: { extensionType: 'microsoft.virtualnodes' } } as never] })
     expect(judgeV2HelmPrerequisites(ext, 'cg', false).problems.join('\n')).toContain('has the Virtual Nodes v2 extension team-vn2')
     const other = facts(cluster(), { releases: [{ name: 'virtualnode', namespace: 'default', record: {} as never }] })
-    expect(judgeV2HelmPrerequisites(other, 'cg', false).problems.join('\n')).toContain('already has a Virtual Nodes v2 Helm release, default/virtualnode')
-    const ours = facts(cluster(), { releases: [{ name: 'aci-vn2', namespace: 'vn2', record: {} as never }] })
+    expect(judgeV2HelmPrerequisites(other, 'cg', false).problems.join('\n')).toContain(
+      'already has a Virtual Nodes v2 Helm release this action did not install, default/virtualnode'
+    )
+    const ours = facts(cluster(), { releases: [{ name: 'aci-vn2', namespace: 'vn2', record: {} as never }], releaseIsOurs: true })
     expect(judgeV2HelmPrerequisites(ours, 'cg', false).problems).toEqual([])
+    // The same name, not made by this action (no record that it created it): someone else's, not taken over.
+    const sameName = facts(cluster(), { releases: [{ name: 'aci-vn2', namespace: 'vn2', record: {} as never }], releaseIsOurs: false })
+    expect(judgeV2HelmPrerequisites(sameName, 'cg', false).problems.join('\n')).toContain(
+      'already has a Virtual Nodes v2 Helm release this action did not install, vn2/aci-vn2'
+    )
   })
 
   it('what the kubelet identity lacks is refused without grant-connector-role, and listed to grant with it', () => {

@@ -90,6 +90,8 @@ export interface GrantedRole {
   /** The role's name. */
   role: string
   outcome: 'created' | 'existed'
+  /** What a remove takes it with (the extension, the add-on); undefined: a remove leaves it. */
+  removedWith?: string
 }
 
 /**

@@ -30,11 +30,13 @@ export function publishOutputs(values: Outputs): void {
 
 /**
  * The node-names and release-names outputs for the virtual nodes a command acts on (a Helm
- * release only where one serves the node); the per-OS node names only for an install.
+ * release only where one serves the node, each once); the per-OS node names only for an install.
  */
 export function nodeOutputs(nodes: Array<{ os: string; node: string; release?: string }>, install: boolean): Outputs {
   if (nodes.length === 0) return {}
-  const releases = nodes.flatMap(n => (n.release ? [n.release] : []))
-  const perOs: Outputs = install ? Object.fromEntries(nodes.map(n => [`${n.os.toLowerCase()}-node-name`, n.node])) : {}
+  // Each release once: one release may serve several nodes (v2's chart, replicaCount of them).
+  const releases = [...new Set(nodes.flatMap(n => (n.release ? [n.release] : [])))]
+  // The first node of each OS (a v2 install may make several; node-names has them all).
+  const perOs: Outputs = install ? Object.fromEntries([...nodes].reverse().map(n => [`${n.os.toLowerCase()}-node-name`, n.node])) : {}
   return { ...(releases.length ? { 'release-names': JSON.stringify(releases) } : {}), 'node-names': JSON.stringify(nodes.map(n => n.node)), ...perOs }
 }

@@ -100,7 +100,7 @@ export function renderSummary(r: RunReport): string {
     lines.push('| Role | Scope | Principal | By this run | Stays after a remove |', '|---|---|---|---|---|')
     for (const g of r.roles)
       lines.push(
-        `| Contributor | \`${g.scope}\` | \`${g.principalId}\` | ${g.outcome === 'created' ? 'assigned (grant-connector-role)' : 'was already assigned'} | yes; delete with \`${roleDeleteCommand(g)}\` |`
+        `| ${g.role} | \`${g.scope}\` | \`${g.principalId}\` | ${g.outcome === 'created' ? 'assigned (grant-connector-role)' : 'was already assigned'} | ${g.removedWith ? `no: it goes with ${g.removedWith}` : `yes; delete with \`${roleDeleteCommand(g)}\``} |`
       )
     lines.push('')
   }

@@ -46,6 +46,8 @@ export interface InstallRecord {
    * by every cleanup (a remove or sweep takes it).
    */
   removeWhenUnused?: boolean
+  /** This action made the installation (the run that first used it found none); false or missing: it was there before. */
+  created?: boolean
 }
 
 const isInstallRecord = (v: unknown): v is InstallRecord =>
@@ -99,7 +101,8 @@ export function withUse(
     identity: install.identity ?? previous?.identity,
     installedAt: previous?.installedAt ?? now.toISOString(),
     users: [...(previous?.users ?? []).filter(u => u.run !== user.run), { run: user.run, since: now.toISOString(), cleanup: user.cleanup }],
-    removeWhenUnused: previous ? previous.removeWhenUnused === true : created && user.cleanup
+    removeWhenUnused: previous ? previous.removeWhenUnused === true : created && user.cleanup,
+    created: previous ? previous.created === true : created
   }
 }
 

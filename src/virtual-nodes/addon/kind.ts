@@ -138,7 +138,7 @@ class AddonKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
     if (allowed) return
     if (ctx.inputs.grantConnectorRole) {
       const role = await grantContributorAt(ctx.arm, vnet.id, identity, 'ServicePrincipal', addonGrantDescription(clusterLabel(ctx.inputs)))
-      ctx.report.roles = [...(ctx.report.roles ?? []), role]
+      ctx.report.roles = [...(ctx.report.roles ?? []), { ...role, removedWith: 'the add-on (a remove of it)' }]
       core.info(`Assigned Contributor on VNet ${vnet.name} to the add-on's identity ${identity} (grant-connector-role), as az aks enable-addons does.`)
       return
     }

@@ -5,18 +5,17 @@
 // answers the question over ARM).
 import * as core from '@actions/core'
 import type { ArmClient } from '../../azure/arm.js'
-import { checkMayGrant, ensureVirtualNodeRole, roleLabel, VIRTUAL_NODE_ACTIONS } from '../../azure/role-definitions.js'
+import { checkMayGrant, ensureVirtualNodeRole, VIRTUAL_NODE_ACTIONS } from '../../azure/role-definitions.js'
 import {
   CONTAINER_GROUP_WRITE,
   grantRoleAt,
-  grantedRoles,
   principalMayCreateGroups,
   resourceGroupScope,
-  roleDeleteCommand,
   signedInMayCreateGroups,
   type GrantedRole
 } from '../../azure/role-assignments.js'
 import type { TeardownItem } from '../report.js'
+import { grantedRoleItems } from '../granted-roles.js'
 
 /**
  * The description a role assignment made by grant-connector-role carries (a documented
@@ -75,7 +74,8 @@ export async function checkConnectorAccess(arm: ArmClient, resourceGroup: string
     `The connector's identity (${identity.description}) may not create container groups in resource group ${resourceGroup}: it needs ${CONTAINER_GROUP_WRITE} there, ` +
       `and without it the virtual node turns Ready but every pod on it stays Pending (ProviderFailed). Nothing was installed. ` +
       `Assign it the Contributor role there: \`az role assignment create --assignee ${identity.assignee} --role Contributor --scope ${scope}\`, ` +
-      `or set grant-connector-role: true to let this action assign it (the sign-in identity then needs Microsoft.Authorization/roleAssignments/write on that scope).`
+      `or set grant-connector-role: true to let this action assign it the least role that works (${VIRTUAL_NODE_ACTIONS.join(', ')}; the sign-in identity then needs ` +
+      `Microsoft.Authorization/roleAssignments/write and roleDefinitions/write on that scope).`
   )
 }
 
@@ -100,18 +100,12 @@ export async function grantConnectorAccess(
   return role
 }
 
-/**
- * The role assignments grant-connector-role made for `cluster` on these resource groups
- * (found by their description), as teardown items: a remove leaves them (another connector
- * or the next install may need them) and says how to delete them. Listing them is only a
- * courtesy: a refusal leaves the list out.
- */
-export async function grantedRoleItems(arm: ArmClient, resourceGroups: string[], cluster: string): Promise<TeardownItem[]> {
-  const found = await Promise.all(resourceGroups.map(rg => grantedRoles(arm, rg, grantDescription(cluster)).then(roles => roles.map(role => ({ rg, role })))))
-  return found.flat().map(({ rg, role }) => ({
-    kind: 'role assignment',
-    name: `${roleLabel(arm, rg, role.role)} on ${rg} for ${role.principalId}`,
-    detail: `granted by grant-connector-role for this cluster's connector; left in place (another connector or the next install may use it): delete with \`${roleDeleteCommand(role)}\``,
-    outcome: 'kept'
-  }))
+/** The role assignments grant-connector-role made for `cluster`'s connectors on these resource groups: a remove lists and leaves them. */
+export function connectorRoleItems(arm: ArmClient, resourceGroups: string[], cluster: string): Promise<TeardownItem[]> {
+  return grantedRoleItems(
+    arm,
+    resourceGroups,
+    grantDescription(cluster),
+    "granted by grant-connector-role for this cluster's connector; left in place (another connector or the next install may use it)"
+  )
 }

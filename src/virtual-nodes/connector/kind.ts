@@ -22,7 +22,7 @@ import {
 } from '../kind.js'
 import { clusterLabel, type OsType } from '../naming.js'
 import { logItems, type InstallItemKind, type NodeStatus, type TeardownItem } from '../report.js'
-import { checkConnectorAccess, grantConnectorAccess, grantedRoleItems, type AccessVerdict, type ConnectorIdentityRef } from './access.js'
+import { checkConnectorAccess, grantConnectorAccess, connectorRoleItems, type AccessVerdict, type ConnectorIdentityRef } from './access.js'
 import { insecureChartWarning, verifiedChart } from '../../kubernetes/chart-file.js'
 import { connectorChartPin } from './chart.js'
 import { connectorLeftovers } from './cluster-gone.js'
@@ -341,7 +341,7 @@ class ConnectorKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
     if (!dryRun) await forgetRemoved(ctx.kube, result.items)
     result.items.push(...kept)
     // A role grant-connector-role made stays (the next job's install may use it): say so, and how to delete it.
-    result.items.push(...(await grantedRoleItems(ctx.arm, distinctResourceGroups(targets.map(x => x.aciResourceGroup)), clusterLabel(this.inputs))))
+    result.items.push(...(await connectorRoleItems(ctx.arm, distinctResourceGroups(targets.map(x => x.aciResourceGroup)), clusterLabel(this.inputs))))
     return teardownResult(ctx, targets, result, rerun, true)
   }
 }

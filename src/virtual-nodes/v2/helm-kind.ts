@@ -13,7 +13,7 @@ import { chartIdentity, upgradeReason } from '../../kubernetes/helm-releases.js'
 import { insecureChartWarning, verifiedChart, type ChartPin } from '../../kubernetes/chart-file.js'
 import { notReadySince } from '../../kubernetes/pods.js'
 import { globToRegExp } from '../../util/glob.js'
-import { currentRun, forgetInstall, installKey, judgeUse, letGo, readInstalls, recordUse, type InstallRecord } from '../installs.js'
+import { currentRun, installKey, judgeUse, readInstalls, recordUse, type InstallRecord } from '../installs.js'
 import {
   outsideGivenLocation,
   type CommonInputs,
@@ -28,8 +28,10 @@ import {
   type VirtualNodeKind
 } from '../kind.js'
 import { clusterLabel } from '../naming.js'
-import { failedItemsError, logItems, type InstallItemKind, type NodeStatus, type TeardownItem } from '../report.js'
+import type { InstallItemKind, NodeStatus, TeardownItem } from '../report.js'
 import { waitForNodes } from '../wait.js'
+import { readClusterVnet } from '../cluster-vnet.js'
+import { grantedRoleItems } from '../granted-roles.js'
 import { judgeV2HelmPrerequisites, readV2HelmFacts, type V2HelmVerdict } from './helm-prerequisites.js'
 import {
   ensureV2Namespace,
@@ -38,14 +40,16 @@ import {
   v2HelmNodeNames,
   v2HelmValues,
   V2_HELM_DEFAULT_SUBNET,
+  V2_HELM_KIND,
+  V2_HELM_RECORD,
   V2_HELM_NAMESPACE,
   V2_HELM_RELEASE
 } from './helm-release.js'
 import { isV2Node, nodesOfExtension, V2_NODE_LABEL, V2_NODE_LABEL_VALUE, V2_SAMPLE_REQUESTS, v2Placement } from './nodes.js'
-import { removeV2, V2_NOT_READY_GRACE_MS, type V2Target } from './teardown.js'
+import { V2_NOT_READY_GRACE_MS } from './teardown.js'
+import { runV2Teardown, type V2Found, type V2TeardownOp } from './teardown-run.js'
 
-export const V2_HELM_KIND = 'v2-helm'
-const RECORD_NAME = `${V2_HELM_NAMESPACE}/${V2_HELM_RELEASE}`
+const RECORD_NAME = V2_HELM_RECORD
 
 /** The inputs the Helm route reads, beside the common ones. */
 export interface V2HelmInputs {
@@ -166,7 +170,7 @@ class V2HelmKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
         return
       }
       ctx.report.chart = pin.url
-      await ensureV2Namespace(ctx.kube)
+      await ensureV2Namespace(ctx.kube, ctx.deadline.at)
       core.info(`helm upgrade --install ${V2_HELM_RELEASE} (${reason}) in namespace ${V2_HELM_NAMESPACE}`)
       await installV2Release(ctx.helm, chartFile, values)
     })
@@ -219,39 +223,20 @@ class V2HelmKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
     return this.teardown('cleanup')
   }
 
-  private async teardown(op: 'remove' | 'sweep' | 'cleanup'): Promise<KindTeardown> {
+  private teardown(op: V2TeardownOp): Promise<KindTeardown> {
     const { ctx } = this
-    if (op !== 'cleanup' && outsideGivenLocation(ctx.inputs, ctx.cluster, 'Virtual Nodes v2')) return { items: [], removals: [], problems: [] }
-    if (op === 'cleanup') await letGo(ctx.kube, V2_HELM_KIND, [RECORD_NAME])
-    const dry = op !== 'cleanup' && ctx.inputs.dryRun
-    const { targets, left } = await ctx.phase('Find Virtual Nodes v2 (Helm)', () => this.find(op))
-    if (left.length > 0)
-      core.warning(`Virtual Nodes v2 this action cannot prove it installed is left as it is: ${left.map(i => `${i.kind} ${i.name}`).join(', ')}.`)
-    const removed = await ctx.phase(dry ? 'Dry run: what removing Virtual Nodes v2 (Helm) would take' : 'Remove Virtual Nodes v2 (Helm)', () =>
-      removeV2(ctx.kube, ctx.arm, ctx.cluster, targets, {
-        helm: ctx.helm,
-        dryRun: dry,
-        deadline: ctx.deadline.at,
-        clusterUid: ctx.clusterUid,
-        clusterLabel: clusterLabel(ctx.inputs)
-      })
-    )
-    if (!dry && targets.some(t => t.release) && !removed.some(i => i.outcome === 'failed')) await forgetInstall(ctx.kube, V2_HELM_KIND, RECORD_NAME)
-    const items = [...removed, ...left]
-    logItems(items)
-    const error = failedItemsError(
-      items,
-      op === 'sweep'
-        ? 'Re-run the sweep: it finds them again.'
-        : op === 'cleanup'
-          ? ''
-          : 'Re-run the removal: it finds what is left from the cluster and Azure.'
-    )
-    return { items, removals: [], problems: error ? [error] : [] }
+    if (op !== 'cleanup' && outsideGivenLocation(ctx.inputs, ctx.cluster, 'Virtual Nodes v2')) return Promise.resolve({ items: [], removals: [], problems: [] })
+    return runV2Teardown(ctx, op, {
+      kind: V2_HELM_KIND,
+      recordName: RECORD_NAME,
+      label: 'Virtual Nodes v2 (Helm)',
+      isRecorded: t => t.release !== undefined,
+      find: op => this.find(op)
+    })
   }
 
   /** This action's release (its record proves it) and its nodes; any other release of the chart listed and left. */
-  private async find(op: 'remove' | 'sweep' | 'cleanup'): Promise<{ targets: V2Target[]; left: TeardownItem[] }> {
+  private async find(op: V2TeardownOp): Promise<V2Found> {
     const { ctx } = this
     const [releases, installs, nodes] = await Promise.all([
       findV2HelmReleases(ctx.kube),
@@ -259,16 +244,17 @@ class V2HelmKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
       ctx.kube.core.listNode({ labelSelector: `${V2_NODE_LABEL}=${V2_NODE_LABEL_VALUE}` }).then(l => l.items.filter(isV2Node))
     ])
     const record: InstallRecord | undefined = installs.get(installKey(V2_HELM_KIND, RECORD_NAME))
-    const ours = releases.find(r => r.name === V2_HELM_RELEASE && r.namespace === V2_HELM_NAMESPACE && record)
+    // Proven this action's by its record: made by a run of it (a release found there and used is someone else's).
+    const ours = releases.find(r => r.name === V2_HELM_RELEASE && r.namespace === V2_HELM_NAMESPACE && record?.created === true)
     const left: TeardownItem[] = releases
       .filter(r => r !== ours)
       .map(r => ({
         kind: 'release',
         name: `${r.namespace}/${r.name}`,
-        detail: `a Virtual Nodes v2 Helm release this action cannot prove it installed (no record of it); remove it with \`helm uninstall ${r.name} -n ${r.namespace}\``,
+        detail: `a Virtual Nodes v2 Helm release this action cannot prove it installed (no record that it made it); remove it with \`helm uninstall ${r.name} -n ${r.namespace}\``,
         outcome: 'left'
       }))
-    const mine = record ? nodesOfExtension(V2_HELM_RELEASE, nodes) : []
+    const mine = record?.created === true ? nodesOfExtension(V2_HELM_RELEASE, nodes) : []
     if (!ours) {
       // The release is gone and its Node objects stay (the chart leaves them): taken once NotReady.
       const stale = mine.filter(n => notReadySince(n) !== undefined)
@@ -276,12 +262,13 @@ class V2HelmKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
       return { targets: stale.length ? [{ nodes: stale, reason: `node(s) of Helm release ${RECORD_NAME}, which is gone, NotReady` }] : [], left }
     }
     const verdict = record ? await judgeUse(ctx.kube, record, op, V2_HELM_KIND, RECORD_NAME) : { take: true as const }
-    if (!verdict.take) return { targets: [], left: [...left, { kind: 'release', name: RECORD_NAME, detail: verdict.why, outcome: 'kept' }] }
+    if (!verdict.take) return { targets: [], left, kept: [{ kind: 'release', name: RECORD_NAME, detail: verdict.why, outcome: 'kept' }] }
     if (op === 'sweep' && !this.sweepable(ours.record.firstDeployed, mine)) return { targets: [], left }
     core.info(
       `Looked for Virtual Nodes v2 through Helm: release ${RECORD_NAME} (chart virtualnode ${ours.record.chartVersion ?? '?'}) with ${mine.length} node(s).`
     )
     return {
+      kept: await this.grantedKubeletRoles(),
       targets: [
         {
           release: { name: V2_HELM_RELEASE, namespace: V2_HELM_NAMESPACE },
@@ -291,6 +278,19 @@ class V2HelmKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
       ],
       left
     }
+  }
+
+  /** The roles grant-connector-role gave the kubelet identity for this route: listed and left, since the kubelet identity outlives the release. */
+  private async grantedKubeletRoles(): Promise<TeardownItem[]> {
+    const { ctx } = this
+    const net = await readClusterVnet(ctx.arm, ctx.cluster).catch(() => undefined)
+    const groups = [...new Set([ctx.cluster.nodeResourceGroup, net?.vnet?.resourceGroup].filter((g): g is string => g !== undefined))]
+    return grantedRoleItems(
+      ctx.arm,
+      groups,
+      v2HelmGrantDescription(clusterLabel(ctx.inputs)),
+      "granted by grant-connector-role to the cluster's kubelet identity for Virtual Nodes v2 (Helm); left in place (the identity outlives the release, and the next install uses it)"
+    )
   }
 
   /** A sweep takes the release when it matches the glob, is older than older-than, and every node of it has been NotReady for the grace period. */
@@ -309,7 +309,10 @@ export const v2HelmKind: KindFactory<CommonInputs & V2HelmInputs> = (ctx, _os, r
 async function probeV2Helm(ctx: Ctx): Promise<KindProbe> {
   const { inputs } = ctx
   const [releases, installs] = await Promise.all([findV2HelmReleases(ctx.kube), readInstalls(ctx.kube)])
-  if (installs.has(installKey(V2_HELM_KIND, RECORD_NAME)) && releases.some(r => r.name === V2_HELM_RELEASE && r.namespace === V2_HELM_NAMESPACE))
+  if (
+    installs.get(installKey(V2_HELM_KIND, RECORD_NAME))?.created === true &&
+    releases.some(r => r.name === V2_HELM_RELEASE && r.namespace === V2_HELM_NAMESPACE)
+  )
     return { installed: `Helm release ${RECORD_NAME}`, problems: [] }
   const subnet = inputs.subnetName ?? V2_HELM_DEFAULT_SUBNET
   const version = inputs.v2ChartUrl ? (await chartIdentity(inputs.v2ChartUrl))?.version : undefined

@@ -18,7 +18,8 @@ import { settleAll } from '../../util/async.js'
 import { readClusterVnet, type ClusterVnet } from '../cluster-vnet.js'
 import { listV2Extensions, type Extension } from './extension.js'
 import { chartForCluster, kubernetesMinor, minorsOfChartVersion, type V2Chart } from './helm-chart.js'
-import { findV2HelmReleases, V2_HELM_NAMESPACE, V2_HELM_RELEASE, type V2HelmRelease } from './helm-release.js'
+import { findV2HelmReleases, V2_HELM_KIND, V2_HELM_NAMESPACE, V2_HELM_RELEASE, type V2HelmRelease } from './helm-release.js'
+import { installKey, readInstalls } from '../installs.js'
 import { linuxPoolProblem, readVmSizes, type VmSize } from './prerequisites.js'
 
 export const ACI_DELEGATION_SERVICE = 'Microsoft.ContainerInstance/containerGroups'
@@ -38,6 +39,8 @@ export interface V2HelmFacts {
   vmSizes: VmSize[]
   extensions: Extension[]
   releases: V2HelmRelease[]
+  /** This action made the release vn2/aci-vn2 (its use record says so, installs.ts). */
+  releaseIsOurs: boolean
   /** The kubelet identity's access to the node resource group and the subnet. */
   access: AccessNeed[]
   /** The chart the user gave (v2-chart-url), by the version its file name says; undefined: the published one for the cluster. */
@@ -63,7 +66,7 @@ export async function readV2HelmFacts(
   subnetName: string,
   userChart: { url?: string; version?: string }
 ): Promise<V2HelmFacts> {
-  const [net, vmSizes, extensions, releases] = await settleAll([
+  const [net, vmSizes, extensions, releases, installs] = await settleAll([
     readClusterVnet(arm, cluster),
     readVmSizes(arm, cluster.location),
     listV2Extensions(arm, cluster).catch((err: unknown) => {
@@ -71,7 +74,8 @@ export async function readV2HelmFacts(
       if (err instanceof ArmError && err.code === 'MissingSubscriptionRegistration') return []
       throw err
     }),
-    findV2HelmReleases(kube)
+    findV2HelmReleases(kube),
+    readInstalls(kube)
   ])
   const subnetId = net.vnet ? `${net.vnet.id}/subnets/${subnetName}` : undefined
   const principal = cluster.kubeletIdentityObjectId
@@ -82,7 +86,8 @@ export async function readV2HelmFacts(
   const access = await Promise.all(
     needs.map(async n => ({ ...n, allowed: principal ? await principalMay(arm, n.scope, principal, n.action).catch(() => undefined) : undefined }))
   )
-  return { cluster, net, vmSizes, extensions, releases, access, userChart: Boolean(userChart.url), userChartVersion: userChart.version }
+  const releaseIsOurs = installs.get(installKey(V2_HELM_KIND, `${V2_HELM_NAMESPACE}/${V2_HELM_RELEASE}`))?.created === true
+  return { cluster, net, vmSizes, extensions, releases, releaseIsOurs, access, userChart: Boolean(userChart.url), userChartVersion: userChart.version }
 }
 
 /** The cluster's network as the chart needs it: Azure CNI Node Subnet, no authorized IP ranges. */
@@ -132,9 +137,9 @@ function otherV2Problems(f: V2HelmFacts): string[] {
       `Use it (virtual-node-kind: v2), or remove it first: \`az k8s-extension delete -g ${c.resourceGroup} -c ${c.name} -t managedClusters -n ${e.name}\`.`
   )
   for (const r of f.releases)
-    if (r.name !== V2_HELM_RELEASE || r.namespace !== V2_HELM_NAMESPACE)
+    if (r.name !== V2_HELM_RELEASE || r.namespace !== V2_HELM_NAMESPACE || !f.releaseIsOurs)
       problems.push(
-        `Cluster ${c.name} already has a Virtual Nodes v2 Helm release, ${r.namespace}/${r.name}: its chart owns the cluster-wide admission webhook, and Docs/NodeCustomizations.md allows one release with it. ` +
+        `Cluster ${c.name} already has a Virtual Nodes v2 Helm release this action did not install, ${r.namespace}/${r.name}: its chart owns the cluster-wide admission webhook, and Docs/NodeCustomizations.md allows one release with it. ` +
           `Use its nodes as they are (select virtualization: virtualnode2), or \`helm uninstall ${r.name} -n ${r.namespace}\` first.`
       )
   return problems

@@ -5,11 +5,13 @@
 // registers the node of its own name (templates/deployment.yaml: env NodeName from
 // metadata.name; Docs/NodeCustomizations.md "virtual node node names are the same as the pod
 // backing them").
+import * as core from '@actions/core'
 import type { V1Secret } from '@kubernetes/client-node'
 import { helmEnv, HELM_TIMEOUT_MS, withValuesFile, type HelmContext } from '../../kubernetes/helm.js'
 import { decodeReleaseRecord, type ReleaseRecord } from '../../kubernetes/helm-releases.js'
 import { ignoreNotFound, isConflict, listPaged, type Kube } from '../../kubernetes/kube.js'
 import { readableEcho, runChecked } from '../../tools/process.js'
+import { pollUntil } from '../../util/async.js'
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../naming.js'
 import { v2FullName } from './extension.js'
 import { OWNER_TAG } from './nodes.js'
@@ -25,6 +27,9 @@ export const V2_HELM_RELEASE = 'aci-vn2'
  */
 export const V2_HELM_NAMESPACE = 'vn2'
 /** The chart's default ACI subnet (values.yaml `aciSubnetName: cg`; README: "The above subnet name (`cg`) ... must be used exactly, as those are the default values"). */
+/** The kind's name (kinds.ts) and the name its use record has (installs.ts). */
+export const V2_HELM_KIND = 'v2-helm'
+export const V2_HELM_RECORD = `${V2_HELM_NAMESPACE}/${V2_HELM_RELEASE}`
 export const V2_HELM_DEFAULT_SUBNET = 'cg'
 
 /** The nodes of `replicas` virtual nodes of the release. */
@@ -66,20 +71,54 @@ export async function findV2HelmReleases(kube: Kube): Promise<V2HelmRelease[]> {
   })
 }
 
-/** Makes the release's namespace, labelled as this action's (a teardown deletes only such a one); one that is there is used as it is. */
-export async function ensureV2Namespace(kube: Kube): Promise<void> {
-  await kube.core
-    .createNamespace({ body: { metadata: { name: V2_HELM_NAMESPACE, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } } } })
-    .catch((err: unknown) => {
-      if (!isConflict(err)) throw err
-    })
+/** How often the namespace is looked at while it terminates (the namespace controller finishes within seconds). */
+const NAMESPACE_POLL_MS = 250
+
+/**
+ * Makes the release's namespace, labelled as this action's (a teardown deletes only such a
+ * one); one that is there is used as it is. One still terminating (a remove just before) is
+ * waited out first: the API server refuses new objects in it ("is being terminated").
+ */
+export async function ensureV2Namespace(kube: Kube, deadline: number): Promise<void> {
+  const ready = await pollUntil(
+    async () => {
+      const ns = await ignoreNotFound(kube.core.readNamespace({ name: V2_HELM_NAMESPACE }))
+      if (ns?.metadata?.deletionTimestamp) return undefined
+      if (ns) return true
+      const made = await kube.core
+        .createNamespace({ body: { metadata: { name: V2_HELM_NAMESPACE, labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE } } } })
+        .then(() => true)
+        .catch((err: unknown) => {
+          if (!isConflict(err)) throw err
+          return undefined
+        })
+      return made
+    },
+    deadline,
+    NAMESPACE_POLL_MS
+  )
+  if (!ready)
+    throw new Error(
+      `Namespace ${V2_HELM_NAMESPACE} is still terminating from an earlier removal; re-run when it is gone (\`kubectl get namespace ${V2_HELM_NAMESPACE}\`).`
+    )
 }
 
-/** Deletes the namespace when this action made it; true when it did. */
-export async function deleteV2Namespace(kube: Kube): Promise<boolean> {
+/**
+ * Deletes the namespace when this action made it, and waits until it is gone (so that an
+ * install right after finds none terminating); true when it deleted it. Still there at the
+ * deadline: a warning, it goes by itself.
+ */
+export async function deleteV2Namespace(kube: Kube, deadline: number): Promise<boolean> {
   const ns = await ignoreNotFound(kube.core.readNamespace({ name: V2_HELM_NAMESPACE }))
   if (ns?.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) return false
   await ignoreNotFound(kube.core.deleteNamespace({ name: V2_HELM_NAMESPACE }))
+  const uid = ns.metadata?.uid
+  const gone = await pollUntil(
+    async () => ((await ignoreNotFound(kube.core.readNamespace({ name: V2_HELM_NAMESPACE })))?.metadata?.uid === uid ? undefined : true),
+    deadline,
+    NAMESPACE_POLL_MS
+  )
+  if (!gone) core.warning(`Namespace ${V2_HELM_NAMESPACE} is still terminating; it will go by itself (\`kubectl get namespace ${V2_HELM_NAMESPACE}\`).`)
   return true
 }
 

@@ -20,14 +20,15 @@ import { globToRegExp } from '../../util/glob.js'
 import { clusterLabel } from '../naming.js'
 import { checkMayGrant } from '../../azure/role-definitions.js'
 import { resourceGroupScope } from '../../azure/role-assignments.js'
-import { currentRun, forgetInstall, judgeUse, letGo, recordUse } from '../installs.js'
-import { failedItemsError, logItems, type InstallItemKind, type NodeStatus, type TeardownItem } from '../report.js'
+import { currentRun, judgeUse, recordUse } from '../installs.js'
+import type { InstallItemKind, NodeStatus, TeardownItem } from '../report.js'
 import { listV2Extensions, v2NodeNames, V2_EXTENSION_NAME } from './extension.js'
 import { judgeV2Prerequisites, KUBERNETES_CONFIGURATION_PROVIDER, readV2Facts } from './prerequisites.js'
 import { checkV2, installV2, type V2Plan } from './install.js'
 import { V2_KIND, v2Ownership } from './ownership.js'
 import { V2_SAMPLE_REQUESTS, v2Placement, waitForV2Nodes } from './nodes.js'
-import { findV2Targets, removeV2, type V2Findings, type V2SweepScope, type V2Target } from './teardown.js'
+import { findV2Targets, type V2SweepScope } from './teardown.js'
+import { runV2Teardown, type V2Found, type V2TeardownOp } from './teardown-run.js'
 
 /** The inputs Virtual Nodes v2 reads, beside the common ones. */
 export interface V2Inputs {
@@ -97,7 +98,7 @@ class V2Kind implements Omit<VirtualNodeKind, 'name' | 'label'> {
       )
       if (installed.extension.principalId && (plan.ours || installed.created))
         await recordUse(ctx.kube, { kind: V2_KIND, name: V2_EXTENSION_NAME, identity: installed.extension.principalId }, run)
-      if (installed.role) ctx.report.roles = [...(ctx.report.roles ?? []), installed.role]
+      if (installed.role) ctx.report.roles = [...(ctx.report.roles ?? []), { ...installed.role, removedWith: 'the extension (a remove of it)' }]
     })
   }
 
@@ -136,53 +137,31 @@ class V2Kind implements Omit<VirtualNodeKind, 'name' | 'label'> {
     return this.teardown('cleanup')
   }
 
-  private async teardown(op: 'remove' | 'sweep' | 'cleanup'): Promise<KindTeardown> {
+  private teardown(op: V2TeardownOp): Promise<KindTeardown> {
     const { ctx } = this
-    if (op !== 'cleanup' && outsideGivenLocation(ctx.inputs, ctx.cluster, 'Virtual Nodes v2')) return { items: [], removals: [], problems: [] }
-    if (op === 'cleanup') await letGo(ctx.kube, V2_KIND, [V2_EXTENSION_NAME])
-    const dry = op !== 'cleanup' && ctx.inputs.dryRun
-    const { targets, left, kept }: V2Findings & { kept: TeardownItem[] } = await ctx.phase('Find Virtual Nodes v2', async () => {
-      const owner = await v2Ownership(ctx.arm, ctx.cluster, ctx.kube, clusterLabel(ctx.inputs))
-      const sweep: V2SweepScope | undefined =
-        op === 'sweep'
-          ? { now: Date.now(), olderThanMs: ctx.inputs.olderThanMs, matches: name => globToRegExp(ctx.inputs.connectorName).test(name) }
-          : undefined
-      const found = await findV2Targets(ctx.arm, ctx.cluster, ctx.kube, { isOurs: owner.isOurs, recorded: owner.record !== undefined }, sweep)
-      // Another run that still uses this action's extension keeps it (a cleanup lets go of this run's use first).
-      const verdict = owner.record && found.targets.some(t => t.extension) ? await judgeUse(ctx.kube, owner.record, op, V2_KIND, V2_EXTENSION_NAME) : undefined
-      const keptItems: TeardownItem[] = verdict && !verdict.take ? [{ kind: 'extension', name: V2_EXTENSION_NAME, detail: verdict.why, outcome: 'kept' }] : []
-      core.info(`Looked for Virtual Nodes v2 (this action's extension ${V2_EXTENSION_NAME} and its nodes): found ${found.targets.length}.`)
-      for (const x of found.targets) core.info(`• ${x.reason}${x.nodes.length ? `: ${x.nodes.map(n => n.metadata?.name).join(', ')}` : ''}`)
-      return { ...found, targets: keptItems.length ? found.targets.filter(t => !t.extension) : found.targets, kept: keptItems }
+    if (op !== 'cleanup' && outsideGivenLocation(ctx.inputs, ctx.cluster, 'Virtual Nodes v2')) return Promise.resolve({ items: [], removals: [], problems: [] })
+    return runV2Teardown(ctx, op, {
+      kind: V2_KIND,
+      recordName: V2_EXTENSION_NAME,
+      label: 'Virtual Nodes v2',
+      isRecorded: t => t.extension !== undefined,
+      find: op => this.find(op)
     })
-    if (left.length > 0)
-      core.warning(`Virtual Nodes v2 this action cannot prove it installed is left as it is: ${left.map(i => `${i.kind} ${i.name}`).join(', ')}.`)
-    const phase = dry ? 'Dry run: what removing Virtual Nodes v2 would take' : op === 'cleanup' ? 'Cleanup: remove Virtual Nodes v2' : 'Remove Virtual Nodes v2'
-    const removed = await this.removeFound(targets, dry, phase)
-    if (!dry && targets.some(t => t.extension) && !removed.some(i => i.outcome === 'failed')) await forgetInstall(ctx.kube, V2_KIND, V2_EXTENSION_NAME)
-    const items = [...removed, ...kept, ...left]
-    logItems(items)
-    const error = failedItemsError(
-      items,
-      op === 'sweep'
-        ? 'Re-run the sweep: it finds them again.'
-        : op === 'cleanup'
-          ? ''
-          : 'Re-run the removal: it finds what is left from the cluster and Azure.'
-    )
-    return { items, removals: [], problems: error ? [error] : [] }
   }
 
-  private removeFound(targets: V2Target[], dryRun: boolean, phase: string): Promise<TeardownItem[]> {
+  /** This action's extension (proven by its record or its tags) and its nodes; another run that still uses it keeps it. */
+  private async find(op: V2TeardownOp): Promise<V2Found> {
     const { ctx } = this
-    return ctx.phase(phase, () =>
-      removeV2(ctx.kube, ctx.arm, ctx.cluster, targets, {
-        dryRun,
-        deadline: ctx.deadline.at,
-        clusterUid: ctx.clusterUid,
-        clusterLabel: clusterLabel(ctx.inputs)
-      })
-    )
+    const owner = await v2Ownership(ctx.arm, ctx.cluster, ctx.kube, clusterLabel(ctx.inputs))
+    const sweep: V2SweepScope | undefined =
+      op === 'sweep' ? { now: Date.now(), olderThanMs: ctx.inputs.olderThanMs, matches: name => globToRegExp(ctx.inputs.connectorName).test(name) } : undefined
+    const found = await findV2Targets(ctx.arm, ctx.cluster, ctx.kube, { isOurs: owner.isOurs, recorded: owner.record !== undefined }, sweep)
+    // Another run that still uses this action's extension keeps it (a cleanup lets go of this run's use first).
+    const verdict = owner.record && found.targets.some(t => t.extension) ? await judgeUse(ctx.kube, owner.record, op, V2_KIND, V2_EXTENSION_NAME) : undefined
+    const kept: TeardownItem[] = verdict && !verdict.take ? [{ kind: 'extension', name: V2_EXTENSION_NAME, detail: verdict.why, outcome: 'kept' }] : []
+    core.info(`Looked for Virtual Nodes v2 (this action's extension ${V2_EXTENSION_NAME} and its nodes): found ${found.targets.length}.`)
+    for (const x of found.targets) core.info(`• ${x.reason}${x.nodes.length ? `: ${x.nodes.map(n => n.metadata?.name).join(', ')}` : ''}`)
+    return { ...found, targets: kept.length ? found.targets.filter(t => !t.extension) : found.targets, kept }
   }
 }
 

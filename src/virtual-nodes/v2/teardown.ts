@@ -280,7 +280,7 @@ async function uninstallV2Release(
   try {
     if (!opts.helm) throw new Error('helm is not at hand')
     await uninstallRelease(opts.helm, release.name, release.namespace)
-    if (await deleteV2Namespace(kube)) core.info(`Deleted namespace ${release.namespace} (this action made it for the release).`)
+    if (await deleteV2Namespace(kube, opts.deadline)) core.info(`Deleted namespace ${release.namespace} (this action made it for the release).`)
     return true
   } catch (err) {
     Object.assign(item, { outcome: 'failed', error: errorText(err) })
