@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { IDS, SUBSCRIPTION_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import type { StepResult } from '../local-aks/runner.js'
 import { runChecked } from '../local-aks/proc.js'
-import { expectSuccess, isReady, mainOnly, namespaceExists, node, releasesIn, useLocalAks, waitFor } from './helpers.js'
+import { expectSuccess, isReady, job, mainOnly, namespaceExists, node, releasesIn, useLocalAks, waitFor } from './helpers.js'
 
 const HELM_NODE = 'aci-vn2-virtualnode-0'
 const OWN_VNET_GROUP = 'rg-network'
@@ -158,7 +158,7 @@ describe('Virtual Nodes v2 through its Helm chart, and virtual-node-kind auto', 
     }
   })
 
-  it('auto: the connector on a kubenet cluster, the add-on where its subnet is, the extension where v2 fits it, the chart on a VNet of its own; none fits: every kind’s reasons', async () => {
+  it('auto: the connector on a kubenet cluster, the add-on where its subnet is, the extension where v2 fits it, the chart on a VNet of its own (cleanup: true: the post step takes it); none fits: every kind’s reasons', async () => {
     const chose = async (inputs: Record<string, string>, label: string): Promise<StepResult> => {
       const r = await run({ 'virtual-node-kind': 'auto', 'grant-connector-role': 'true', ...chart(), ...inputs })
       expectSuccess(r)
@@ -195,7 +195,19 @@ describe('Virtual Nodes v2 through its Helm chart, and virtual-node-kind auto', 
     env.azure.knobs.setOwnVnet(OWN_VNET_GROUP)
     mayGrantOnVnetGroup()
     env.azure.knobs.addSubnet('cg', '10.225.0.0/16', ['Microsoft.ContainerInstance/containerGroups'])
-    await chose({}, 'Virtual Nodes v2 (Helm chart)')
+    // This time as a pull request's job would run it: cleanup: true, and a later step that fails; the post step takes what auto chose.
+    const { main, post } = await job(
+      env,
+      { ...OIDC, 'virtual-node-kind': 'auto', 'grant-connector-role': 'true', ...chart(), cleanup: 'true' },
+      { failLaterStep: true }
+    )
+    expectSuccess(main)
+    expect(main.log).toContain('virtual-node-kind auto chose Virtual Nodes v2 (Helm chart) for Linux')
+    expect(JSON.parse(main.outputs.nodes)).toEqual([{ node: HELM_NODE, os: 'Linux', kind: 'v2-helm' }])
+    expectSuccess(post)
+    expect(await releasesIn(env, 'vn2')).toEqual([])
+    expect(await node(env, HELM_NODE)).toBeUndefined()
+    expect(await namespaceExists(env, 'vn2')).toBe(false)
 
     // Kubenet in a region the connector does not run in: no kind fits.
     env.azure.knobs.setClusterNetwork({ networkPlugin: 'kubenet', networkPolicy: undefined })
