@@ -219,3 +219,29 @@ export function putContainerGroup(env: LocalAks, resourceGroup: string, name: st
   })
   expect(reply.status).toBe(201)
 }
+
+/** Sign-in with the OIDC principal (GitHub's federated token), as the README's examples do. */
+export const OIDC_SIGN_IN = { 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId }
+
+/** What Virtual Nodes v2's extension and the add-on need: Azure CNI node subnet, Calico, a 4-core 16 GB pool, workload identity. */
+export const V2_READY_CLUSTER = {
+  networkPlugin: 'azure' as const,
+  networkPolicy: 'calico' as const,
+  vmSize: 'Standard_D4s_v5',
+  workloadIdentity: true,
+  authorizedIpRanges: [] as string[]
+}
+
+/** One main step signed in with OIDC; its job's files cleaned up afterwards. */
+export async function oidcStep(env: LocalAks, inputs: Record<string, string>): Promise<StepResult> {
+  const { job: j, result } = await mainOnly(env, { ...OIDC_SIGN_IN, ...inputs })
+  await j.cleanup()
+  return result
+}
+
+/** Every write the action sent ARM so far (PUT, DELETE, and POSTs other than credentials and tokens), to compare before and after a step. */
+export function armWrites(env: LocalAks): string[] {
+  return env.azure.requests
+    .filter(r => r.method === 'PUT' || r.method === 'DELETE' || (r.method === 'POST' && !/listCluster\w*Credential|oauth2|token/i.test(r.path)))
+    .map(r => `${r.method} ${r.path}`)
+}

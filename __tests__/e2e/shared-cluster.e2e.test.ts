@@ -8,19 +8,11 @@ import { AdmissionregistrationV1Api } from '@kubernetes/client-node'
 import { api, SMP } from '../local-aks/kube-raw.js'
 import { IDS, type LocalAks } from '../local-aks/local-aks.js'
 import { runMain, runPost, type StepResult } from '../local-aks/runner.js'
-import { expectSuccess, isReady, mainOnly, node, releasesIn, useLocalAks, waitFor } from './helpers.js'
+import { expectSuccess, isReady, node, OIDC_SIGN_IN, oidcStep, releasesIn, useLocalAks, V2_READY_CLUSTER, waitFor } from './helpers.js'
 
 const V2_NODES = ['aci-virtual-nodes-virtualnode-0', 'aci-virtual-nodes-virtualnode-1']
 const WINDOWS_NODE = 'virtual-kubelet-aci-connector-windows-eastus'
 const LINUX_NODE = 'virtual-kubelet-aci-connector-linux-eastus'
-const OIDC = { 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId }
-const V2_READY_CLUSTER = {
-  networkPlugin: 'azure' as const,
-  networkPolicy: 'calico' as const,
-  vmSize: 'Standard_D4s_v5',
-  workloadIdentity: true,
-  authorizedIpRanges: [] as string[]
-}
 const EXTENSIONS_PATH = `/subscriptions/${IDS.subscriptionId}/resourceGroups/${IDS.resourceGroup}/providers/Microsoft.ContainerService/managedClusters/${IDS.clusterName}/providers/Microsoft.KubernetesConfiguration/extensions`
 const EXTENSION_PATH = `${EXTENSIONS_PATH}/aci-virtual-nodes`
 
@@ -34,11 +26,7 @@ describe('teardown on a shared cluster, and a v2 teardown that drains first', ()
   let env: LocalAks
   useLocalAks({ providerInitiallyRegistered: true }, e => (env = e))
 
-  const run = async (inputs: Record<string, string>): Promise<StepResult> => {
-    const { job: j, result } = await mainOnly(env, { ...OIDC, ...inputs })
-    await j.cleanup()
-    return result
-  }
+  const run = (inputs: Record<string, string>): Promise<StepResult> => oidcStep(env, inputs)
   const v2Nodes = async (): Promise<string[]> =>
     (await env.core.listNode({ labelSelector: 'virtualization=virtualnode2' })).items.map(n => n.metadata?.name ?? '').sort()
   /** A pod of a later test step, placed with the install's placement output. */
@@ -72,7 +60,7 @@ describe('teardown on a shared cluster, and a v2 teardown that drains first', ()
   it("two pull-request jobs on one cluster: the first job's cleanup leaves v2 and the Windows connector to the second, whose cleanup takes them", async () => {
     env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
     // The README's pull-request example: a fixed cluster, v2 for Linux, the connector for Windows, cleanup: true.
-    const inputs = { ...env.baseInputs(), ...OIDC, 'virtual-node-kind': 'v2', 'os-type': 'Both', 'grant-connector-role': 'true', cleanup: 'true' }
+    const inputs = { ...env.baseInputs(), ...OIDC_SIGN_IN, 'virtual-node-kind': 'v2', 'os-type': 'Both', 'grant-connector-role': 'true', cleanup: 'true' }
     const first = await runMain({ inputs, env: env.actionEnv, toolCache: env.toolCache, timeoutMs: 8 * 60_000 })
     expectSuccess(first.result)
     const second = await runMain({ inputs, env: env.actionEnv, toolCache: env.toolCache, timeoutMs: 8 * 60_000 })
@@ -142,7 +130,7 @@ describe('teardown on a shared cluster, and a v2 teardown that drains first', ()
 
   it('the post step goes on to the Windows connector when its v2 part fails, and says what is left', async () => {
     env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
-    const inputs = { ...env.baseInputs(), ...OIDC, 'virtual-node-kind': 'v2', 'os-type': 'Both', 'grant-connector-role': 'true', cleanup: 'true' }
+    const inputs = { ...env.baseInputs(), ...OIDC_SIGN_IN, 'virtual-node-kind': 'v2', 'os-type': 'Both', 'grant-connector-role': 'true', cleanup: 'true' }
     const main = await runMain({ inputs, env: env.actionEnv, toolCache: env.toolCache, timeoutMs: 8 * 60_000 })
     expectSuccess(main.result)
     // ARM refuses every read of the cluster's extensions from here on (a role taken away mid-job): v2's part cannot even look.

@@ -5,40 +5,36 @@
 // Linux from the add-on and Windows from the connector; another team's add-on and v2
 // extension left alone; a remove naming only the cluster taking what each kind installed.
 import { describe, expect, it } from 'vitest'
-import { IDS, type LocalAks } from '../local-aks/local-aks.js'
+import { IDS, SUBSCRIPTION_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import type { StepResult } from '../local-aks/runner.js'
-import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, useLocalAks, waitFor } from './helpers.js'
+import {
+  armWrites,
+  expectNoSecretLeak,
+  expectSuccess,
+  isReady,
+  job,
+  node,
+  OIDC_SIGN_IN,
+  oidcStep,
+  releasesIn,
+  useLocalAks,
+  V2_READY_CLUSTER,
+  waitFor
+} from './helpers.js'
 
 const ADDON_NODE = 'virtual-node-aci-linux'
 const WINDOWS_NODE = 'virtual-kubelet-aci-connector-windows-eastus'
 const V2_NODE = 'aci-virtual-nodes-virtualnode-0'
-const OIDC = { 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId }
 /** The subnet for the add-on, in the cluster VNet's free space (as the AKS docs make one with az network vnet subnet create). */
 const ADDON_SUBNET = { name: 'myVirtualNodeSubnet', prefix: '10.226.0.0/16' }
-/** Azure CNI with Calico, a 4-core pool and workload identity: what the add-on and Virtual Nodes v2 both need. */
-const CNI_CLUSTER = {
-  networkPlugin: 'azure' as const,
-  networkPolicy: 'calico' as const,
-  vmSize: 'Standard_D4s_v5',
-  workloadIdentity: true,
-  authorizedIpRanges: [] as string[]
-}
 
 describe("AKS's virtual-node add-on, and a teardown that finds every kind", () => {
   let env: LocalAks
   useLocalAks({ providerInitiallyRegistered: true }, e => (env = e))
 
-  /** One step of the action, signed in with OIDC; its job's files cleaned up afterwards. */
-  const run = async (inputs: Record<string, string>): Promise<StepResult> => {
-    const { job: j, result } = await mainOnly(env, { ...OIDC, ...inputs })
-    await j.cleanup()
-    return result
-  }
+  const run = (inputs: Record<string, string>): Promise<StepResult> => oidcStep(env, inputs)
   // Changes to Azure: PUT, DELETE, and a POST that is not a read (credentials) or a token request.
-  const writes = (): string[] =>
-    env.azure.requests
-      .filter(r => r.method === 'PUT' || r.method === 'DELETE' || (r.method === 'POST' && !/listCluster\w*Credential|oauth2|token/i.test(r.path)))
-      .map(r => `${r.method} ${r.path}`)
+  const writes = (): string[] => armWrites(env)
   const virtualNodes = async (): Promise<string[]> =>
     (await env.core.listNode()).items
       .map(n => n.metadata?.name ?? '')
@@ -48,14 +44,14 @@ describe("AKS's virtual-node add-on, and a teardown that finds every kind", () =
     (await env.core.readNamespacedConfigMap({ name: 'aks-aci-connector-action-installs', namespace: 'default' }).catch(() => ({ data: {} }))).data ?? {}
 
   it('refuses a cluster the add-on cannot use before any change, every problem with its fix', async () => {
-    env.azure.knobs.setClusterNetwork({ ...CNI_CLUSTER, networkPlugin: 'kubenet', authorizedIpRanges: ['203.0.113.0/24'] })
+    env.azure.knobs.setClusterNetwork({ ...V2_READY_CLUSTER, networkPlugin: 'kubenet', authorizedIpRanges: ['203.0.113.0/24'] })
     const before = writes().length
     const kubenet = await run({ 'virtual-node-kind': 'addon' })
     expect(kubenet.exitCode).toBe(1)
     expect(kubenet.log).toContain("networkProfile.networkPlugin is kubenet: AKS's virtual nodes need Azure CNI networking")
     expect(kubenet.log).toContain(`az aks update -g ${IDS.resourceGroup} -n ${IDS.clusterName} --api-server-authorized-ip-ranges ""`)
 
-    env.azure.knobs.setClusterNetwork(CNI_CLUSTER)
+    env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
     const noSubnet = await run({ 'virtual-node-kind': 'addon' })
     expect(noSubnet.exitCode).toBe(1)
     expect(noSubnet.log).toContain(
@@ -66,8 +62,46 @@ describe("AKS's virtual-node add-on, and a teardown that finds every kind", () =
     expect(env.azure.state().addon.enabled).toBe(false)
   })
 
+  it('on a VNet of your own: grant-connector-role is checked before any write, then Contributor on the VNet (as az assigns it) goes to the add-on identity and with the add-on', async () => {
+    const vnetGroup = 'rg-addon-network'
+    const vnetGroupScope = `${SUBSCRIPTION_SCOPE}/resourceGroups/${vnetGroup}`
+    env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
+    env.azure.knobs.setOwnVnet(vnetGroup)
+    env.azure.knobs.addSubnet(ADDON_SUBNET.name, ADDON_SUBNET.prefix)
+    try {
+      const inputs = { 'virtual-node-kind': 'addon', 'grant-connector-role': 'true' }
+      const before = writes().length
+      const refused = await run(inputs)
+      expect(refused.exitCode).toBe(1)
+      expect(refused.log).toContain(
+        `grant-connector-role: the sign-in identity may not assign roles on ${vnetGroupScope}/providers/Microsoft.Network/virtualNetworks/`
+      )
+      expect(writes().slice(before)).toEqual([])
+      expect(env.azure.state().addon.enabled).toBe(false)
+
+      env.azure.assignRole({ clientId: IDS.oidcClientId, role: 'User Access Administrator', scope: vnetGroupScope })
+      expectSuccess(await run(inputs))
+      const identity = env.azure.state().addon.identity?.objectId
+      const onVnet = (): string[] =>
+        env.azure.rbac
+          .assignments()
+          .filter(a => a.principalId === identity && a.scope.includes('/virtualNetworks/'))
+          .map(a => a.roleName)
+      // Contributor, as az assigns it: the add-on's connector reads and delegates the subnet itself.
+      expect(onVnet()).toEqual(['Contributor'])
+      expect(isReady(await node(env, ADDON_NODE))).toBe(true)
+
+      const removed = await run({ command: 'remove' })
+      expectSuccess(removed)
+      expect(env.azure.state().addon.enabled).toBe(false)
+      expect(onVnet()).toEqual([])
+    } finally {
+      env.azure.knobs.setOwnVnet(undefined)
+    }
+  })
+
   it('enables the add-on: its node Ready, the sample in its subnet; a re-run changes nothing; a remove naming only the cluster takes it, workloads first', async () => {
-    env.azure.knobs.setClusterNetwork(CNI_CLUSTER)
+    env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
     env.azure.knobs.addSubnet(ADDON_SUBNET.name, ADDON_SUBNET.prefix)
     const main = await run({ 'virtual-node-kind': 'addon', 'deploy-samples': 'true' })
     expectSuccess(main)
@@ -104,10 +138,10 @@ describe("AKS's virtual-node add-on, and a teardown that finds every kind", () =
   })
 
   it('os-type Both with the add-on: Linux from it, Windows from the real connector; cleanup: true takes both in the post step', async () => {
-    env.azure.knobs.setClusterNetwork(CNI_CLUSTER)
+    env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
     const { main, post } = await job(
       env,
-      { ...OIDC, 'virtual-node-kind': 'addon', 'os-type': 'Both', 'deploy-samples': 'true', 'grant-connector-role': 'true', cleanup: 'true' },
+      { ...OIDC_SIGN_IN, 'virtual-node-kind': 'addon', 'os-type': 'Both', 'deploy-samples': 'true', 'grant-connector-role': 'true', cleanup: 'true' },
       { failLaterStep: true }
     )
     expectSuccess(main)
@@ -127,7 +161,7 @@ describe("AKS's virtual-node add-on, and a teardown that finds every kind", () =
   })
 
   it('a remove naming only the cluster, after installs of each kind, leaves nothing billing', async () => {
-    env.azure.knobs.setClusterNetwork(CNI_CLUSTER)
+    env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
     expectSuccess(await run({ 'os-type': 'Windows', 'deploy-samples': 'true', 'grant-connector-role': 'true' }))
     expectSuccess(await run({ 'virtual-node-kind': 'v2', 'deploy-samples': 'true', 'grant-connector-role': 'true', 'samples-namespace': 'v2-samples' }))
     expectSuccess(await run({ 'virtual-node-kind': 'addon', 'deploy-samples': 'true', 'samples-namespace': 'addon-samples' }))
@@ -150,7 +184,7 @@ describe("AKS's virtual-node add-on, and a teardown that finds every kind", () =
   })
 
   it("another team's add-on and its v2 extension named as this action names its own are listed and left by remove and sweep; an install uses the add-on without owning it", async () => {
-    env.azure.knobs.setClusterNetwork(CNI_CLUSTER)
+    env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
     env.azure.knobs.enableAddonAsOther(ADDON_SUBNET.name)
     env.azure.knobs.putExtensionAsOther('aci-virtual-nodes', 1)
     // ARM finishes their operations when asked about them (state()), as any client polls.

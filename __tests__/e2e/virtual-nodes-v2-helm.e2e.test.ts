@@ -7,11 +7,10 @@ import { describe, expect, it } from 'vitest'
 import { IDS, SUBSCRIPTION_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import type { StepResult } from '../local-aks/runner.js'
 import { runChecked } from '../local-aks/proc.js'
-import { expectSuccess, isReady, job, mainOnly, namespaceExists, node, releasesIn, useLocalAks, waitFor } from './helpers.js'
+import { armWrites, expectSuccess, isReady, job, namespaceExists, node, OIDC_SIGN_IN, oidcStep, releasesIn, useLocalAks, waitFor } from './helpers.js'
 
 const HELM_NODE = 'aci-vn2-virtualnode-0'
 const OWN_VNET_GROUP = 'rg-network'
-const OIDC = { 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId }
 /** The cluster the chart serves: Azure CNI in a VNet of its own, a 4-core 16 GB pool. */
 const OWN_VNET_CLUSTER = {
   networkPlugin: 'azure' as const,
@@ -25,16 +24,9 @@ describe('Virtual Nodes v2 through its Helm chart, and virtual-node-kind auto', 
   let env: LocalAks
   useLocalAks({ providerInitiallyRegistered: true }, e => (env = e))
 
-  const run = async (inputs: Record<string, string>): Promise<StepResult> => {
-    const { job: j, result } = await mainOnly(env, { ...OIDC, ...inputs })
-    await j.cleanup()
-    return result
-  }
+  const run = (inputs: Record<string, string>): Promise<StepResult> => oidcStep(env, inputs)
   const chart = (): Record<string, string> => ({ 'v2-chart-url': env.v2Chart.url, 'v2-chart-sha256': env.v2Chart.sha256 })
-  const writes = (): string[] =>
-    env.azure.requests
-      .filter(r => r.method === 'PUT' || r.method === 'DELETE' || (r.method === 'POST' && !/listCluster\w*Credential|oauth2|token/i.test(r.path)))
-      .map(r => `${r.method} ${r.path}`)
+  const writes = (): string[] => armWrites(env)
   const helmRuns = async (verb: string): Promise<number> => (await env.argvLog()).split('\n').filter(l => l.startsWith(`helm ${verb}`)).length
   const ownVnetCluster = async (): Promise<void> => {
     env.azure.knobs.setClusterNetwork(OWN_VNET_CLUSTER)
@@ -85,6 +77,9 @@ describe('Virtual Nodes v2 through its Helm chart, and virtual-node-kind auto', 
     const again = await run(inputs)
     expectSuccess(again)
     expect(again.log).toContain('Release vn2/aci-vn2 is up to date (same chart, same values): no helm upgrade.')
+    // Nor a download: the chart's version is in its file name, and the release already has it.
+    expect(installed.log).toContain('matches v2-chart-sha256')
+    expect(again.log).not.toContain('matches v2-chart-sha256')
     expect(await helmRuns('upgrade')).toBe(upgradesBefore)
     expect(writes().slice(writesBefore)).toEqual([])
 
@@ -198,7 +193,7 @@ describe('Virtual Nodes v2 through its Helm chart, and virtual-node-kind auto', 
     // This time as a pull request's job would run it: cleanup: true, and a later step that fails; the post step takes what auto chose.
     const { main, post } = await job(
       env,
-      { ...OIDC, 'virtual-node-kind': 'auto', 'grant-connector-role': 'true', ...chart(), cleanup: 'true' },
+      { ...OIDC_SIGN_IN, 'virtual-node-kind': 'auto', 'grant-connector-role': 'true', ...chart(), cleanup: 'true' },
       { failLaterStep: true }
     )
     expectSuccess(main)

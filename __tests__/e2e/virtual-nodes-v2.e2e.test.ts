@@ -7,7 +7,20 @@ import { describe, expect, it } from 'vitest'
 import { IDS, NODE_RESOURCE_GROUP_SCOPE, type LocalAks } from '../local-aks/local-aks.js'
 import { RbacAuthorizationV1Api } from '@kubernetes/client-node'
 import { api, SMP } from '../local-aks/kube-raw.js'
-import { expectNoSecretLeak, expectSuccess, isReady, job, mainOnly, node, releasesIn, waitFor, useLocalAks } from './helpers.js'
+import {
+  armWrites,
+  expectNoSecretLeak,
+  expectSuccess,
+  isReady,
+  job,
+  node,
+  OIDC_SIGN_IN,
+  oidcStep,
+  releasesIn,
+  useLocalAks,
+  V2_READY_CLUSTER,
+  waitFor
+} from './helpers.js'
 import { sleep } from '../../src/util/async.js'
 import type { StepResult } from '../local-aks/runner.js'
 
@@ -15,26 +28,12 @@ const V2_NODES = ['aci-virtual-nodes-virtualnode-0', 'aci-virtual-nodes-virtualn
 /** The ClusterRoleBinding that gives the user credential ARM hands out cluster-admin (local-aks/cluster.ts). */
 const USER_BINDING = 'local-aks-cluster-user'
 const WINDOWS_NODE = 'virtual-kubelet-aci-connector-windows-eastus'
-const OIDC = { 'client-id': IDS.oidcClientId, 'tenant-id': IDS.tenantId }
-/** What Virtual Nodes v2 needs: Azure CNI node subnet, Calico, a 4-core 16 GB pool, workload identity. */
-const V2_READY_CLUSTER = {
-  networkPlugin: 'azure' as const,
-  networkPolicy: 'calico' as const,
-  vmSize: 'Standard_D4s_v5',
-  workloadIdentity: true,
-  authorizedIpRanges: [] as string[]
-}
 
 describe('Virtual Nodes v2', () => {
   let env: LocalAks
   useLocalAks({ providerInitiallyRegistered: true }, e => (env = e))
 
-  /** One step of the action, signed in with OIDC; its job's files cleaned up afterwards. */
-  const run = async (inputs: Record<string, string>): Promise<StepResult> => {
-    const { job: j, result } = await mainOnly(env, { ...OIDC, ...inputs })
-    await j.cleanup()
-    return result
-  }
+  const run = (inputs: Record<string, string>): Promise<StepResult> => oidcStep(env, inputs)
   /** command: remove with v2 succeeds and leaves no extension. */
   const removeV2 = async (): Promise<StepResult> => {
     const removed = await run({ command: 'remove', 'virtual-node-kind': 'v2' })
@@ -45,10 +44,7 @@ describe('Virtual Nodes v2', () => {
   const v2Nodes = async (): Promise<string[]> =>
     (await env.core.listNode({ labelSelector: 'virtualization=virtualnode2' })).items.map(n => n.metadata?.name ?? '').sort()
   // Changes to Azure: PUT, DELETE, and a POST that is not a read (credentials) or a token request.
-  const writes = (): string[] =>
-    env.azure.requests
-      .filter(r => r.method === 'PUT' || r.method === 'DELETE' || (r.method === 'POST' && !/listCluster\w*Credential|oauth2|token/i.test(r.path)))
-      .map(r => `${r.method} ${r.path}`)
+  const writes = (): string[] => armWrites(env)
 
   it('every prerequisite a cluster breaks is refused before any change, each naming its fix', async () => {
     env.azure.knobs.setClusterNetwork({
@@ -177,7 +173,7 @@ describe('Virtual Nodes v2', () => {
     env.azure.knobs.setClusterNetwork(V2_READY_CLUSTER)
     const { main, post } = await job(
       env,
-      { ...OIDC, 'virtual-node-kind': 'v2', 'os-type': 'Both', 'deploy-samples': 'true', 'grant-connector-role': 'true', cleanup: 'true' },
+      { ...OIDC_SIGN_IN, 'virtual-node-kind': 'v2', 'os-type': 'Both', 'deploy-samples': 'true', 'grant-connector-role': 'true', cleanup: 'true' },
       { failLaterStep: true }
     )
     expectSuccess(main)

@@ -5,6 +5,10 @@ import type { ArmClient } from './arm.js'
 
 /** An API version of Microsoft.Network that ARM serves in every public cloud. */
 export const NETWORK_API_VERSION = '2024-05-01'
+/** The service a subnet is delegated to for container groups in a VNet (ACI's docs: az network vnet subnet create --delegations). */
+export const ACI_DELEGATION_SERVICE = 'Microsoft.ContainerInstance/containerGroups'
+/** What putting a container group into a subnet takes of its identity. */
+export const SUBNET_JOIN = 'Microsoft.Network/virtualNetworks/subnets/join/action'
 
 export interface Subnet {
   name: string

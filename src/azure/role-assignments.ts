@@ -133,17 +133,6 @@ export function contributorRole(arm: ArmClient): RoleRef {
   return { id: arm.subscriptionPath(`/providers/Microsoft.Authorization/roleDefinitions/${CONTRIBUTOR_ROLE_ID}`), name: 'Contributor' }
 }
 
-/** Assigns Contributor at any scope (a VNet's, say); 'existed' when it already had it. */
-export async function grantContributorAt(
-  arm: ArmClient,
-  scope: string,
-  principalId: string,
-  principalType: 'ServicePrincipal',
-  description?: string
-): Promise<GrantedRole> {
-  return grantRoleAt(arm, scope, contributorRole(arm), principalId, principalType, description)
-}
-
 /**
  * Assigns `role` at `scope` to `principalId`; 'existed' when it already had it. Needs
  * Microsoft.Authorization/roleAssignments/write there.

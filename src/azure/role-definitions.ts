@@ -10,7 +10,17 @@
 // ListLogs, ExecuteContainerCommand). One custom role per resource group, made idempotently.
 import { createHash } from 'node:crypto'
 import { ArmError, type ArmClient } from './arm.js'
-import { AUTHORIZATION_API_VERSION, GRANT_ACTIONS, resourceGroupScope, signedInLacks, type Permission, type RoleRef } from './role-assignments.js'
+import { SUBNET_JOIN } from './network.js'
+import {
+  AUTHORIZATION_API_VERSION,
+  GRANT_ACTIONS,
+  grantRoleAt,
+  resourceGroupScope,
+  signedInLacks,
+  type GrantedRole,
+  type Permission,
+  type RoleRef
+} from './role-assignments.js'
 
 /** The actions a virtual node's identity needs where its container groups go (sources above). */
 export const VIRTUAL_NODE_ACTIONS = [
@@ -19,7 +29,7 @@ export const VIRTUAL_NODE_ACTIONS = [
   'Microsoft.ContainerInstance/containerGroups/delete',
   'Microsoft.ContainerInstance/containerGroups/containers/exec/action',
   'Microsoft.ContainerInstance/containerGroups/containers/logs/read',
-  'Microsoft.Network/virtualNetworks/subnets/join/action'
+  SUBNET_JOIN
 ]
 
 /** A GUID that is the same for the same scope on every run, so a re-run finds the role it made (UUID layout, version 5 bits). */
@@ -94,12 +104,29 @@ export function roleLabel(arm: ArmClient, resourceGroup: string, role: string): 
  * may not is refused here, with what it lacks. A check that cannot be made is left to the
  * grant itself, whose refusal says the same.
  */
-export async function checkMayGrant(arm: ArmClient, scope: string): Promise<void> {
-  const lacks = await signedInLacks(arm, scope, GRANT_ACTIONS).catch(() => [])
+export async function checkMayGrant(arm: ArmClient, scope: string, actions: readonly string[] = GRANT_ACTIONS): Promise<void> {
+  const lacks = await signedInLacks(arm, scope, [...actions]).catch(() => [])
   if (lacks.length === 0) return
+  const builtIn = actions === BUILT_IN_GRANT
   throw new Error(
-    `grant-connector-role: the sign-in identity may not assign roles on ${scope} (it needs Microsoft.Authorization/roleAssignments/write there, and roleDefinitions/write for the ` +
-      `least-privilege role it assigns: e.g. Owner or User Access Administrator; it lacks ${lacks.join(', ')}). Nothing was installed. ` +
-      `Sign in with such an identity, or have someone who may assign the role (${VIRTUAL_NODE_ACTIONS.join(', ')}, or Contributor) and leave grant-connector-role off.`
+    `grant-connector-role: the sign-in identity may not assign roles on ${scope} (it needs Microsoft.Authorization/roleAssignments/write there` +
+      `${builtIn ? '' : ', and roleDefinitions/write for the least-privilege role it assigns'}: e.g. Owner or User Access Administrator; it lacks ${lacks.join(', ')}). Nothing was installed. ` +
+      `Sign in with such an identity, or have someone who may assign the role (${builtIn ? 'Contributor' : `${VIRTUAL_NODE_ACTIONS.join(', ')}, or Contributor`}) and leave grant-connector-role off.`
   )
+}
+
+/** What assigning a built-in role (Contributor) takes: no role definition is made. */
+export const BUILT_IN_GRANT: readonly string[] = [GRANT_ACTIONS[0]!]
+
+/**
+ * grant-connector-role's grant: the least-privilege role of `resourceGroup` (made when
+ * missing) assigned to a service principal at `scope` (the group, or a VNet in it), with the
+ * description by which a teardown finds it again.
+ */
+export async function grantVirtualNodeRole(
+  arm: ArmClient,
+  grant: { resourceGroup: string; scope?: string; principalId: string; description: string }
+): Promise<GrantedRole> {
+  const role = await ensureVirtualNodeRole(arm, grant.resourceGroup)
+  return grantRoleAt(arm, grant.scope ?? resourceGroupScope(arm, grant.resourceGroup), role, grant.principalId, 'ServicePrincipal', grant.description)
 }

@@ -15,8 +15,17 @@ export interface ClusterVnet {
   vnetProblem?: string
 }
 
-/** Reads the cluster's VNet. Reads only. */
-export async function readClusterVnet(arm: ArmClient, cluster: ClusterInfo): Promise<ClusterVnet> {
+/** One read per step: virtual-node-kind auto's probes and the chosen kind's prerequisites look at the same cluster object. */
+const readsOf = new WeakMap<ClusterInfo, Promise<ClusterVnet>>()
+
+/** Reads the cluster's VNet, once per cluster object (a step's). Reads only. */
+export function readClusterVnet(arm: ArmClient, cluster: ClusterInfo): Promise<ClusterVnet> {
+  let read = readsOf.get(cluster)
+  if (!read) readsOf.set(cluster, (read = readVnet(arm, cluster)))
+  return read
+}
+
+async function readVnet(arm: ArmClient, cluster: ClusterInfo): Promise<ClusterVnet> {
   const poolSubnet = cluster.network.agentPools.find(p => p.vnetSubnetId)?.vnetSubnetId
   try {
     if (poolSubnet) return { cluster, vnet: await getVirtualNetwork(arm, vnetIdOf(poolSubnet)), ownVnet: true }

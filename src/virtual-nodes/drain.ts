@@ -5,12 +5,14 @@
 // step's shared view of the cluster; with ARM at hand a drain ends as soon as ACI holds no
 // group of the pods left.
 import * as core from '@actions/core'
-import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node'
+import { PatchStrategy, setHeaderOptions, type V1Deployment, type V1Pod } from '@kubernetes/client-node'
 import type { ArmClient } from '../azure/arm.js'
 import { coalescedLister, type ContainerGroupLister } from '../azure/container-groups.js'
 import { ClusterView, podEntry, type PodEntry } from '../kubernetes/cluster-view.js'
 import { ignoreNotFound, type Kube } from '../kubernetes/kube.js'
 import { drainable, forceDeletePods, podsBoundTo } from '../kubernetes/pods.js'
+import type { TeardownItem } from './report.js'
+import { deleteSampleDeployment } from './samples.js'
 
 /** ARM is asked less and less often while a drain waits (a stuck provider would otherwise cost an ARM read every check). */
 const ACI_CHECK_FIRST_MS = 1_000
@@ -115,4 +117,57 @@ export async function drainNode(kube: Kube, view: ClusterView, node: string, opt
   )
   await forceDeletePods(kube, left.map(podEntry))
   return result
+}
+
+/** What a kind's teardown drains: its nodes (with whether each is Ready), the samples on them, and how to word the items. */
+export interface TeardownDrain {
+  nodes: Array<{ name: string; ready: boolean }>
+  samples: V1Deployment[]
+  /** The kind's label for the sample's detail ("Virtual Nodes v2", "the add-on"). */
+  sampleFor: string
+  /** What deletes a pod's container group ("the agent", "the connector"). */
+  provider: string
+  /** Where its groups run and how to check, per node (for the warning of a drain that ends unconfirmed). */
+  groupsWhere: (node: string) => string
+  dryRun: boolean
+  deadline: number
+}
+
+/**
+ * A teardown's drain, workloads first (the docs of every kind: removing what serves a node
+ * leaves the container groups of pods still on it): the samples and every pod on the nodes
+ * as items; then, unless a dry run, the samples deleted, the pods of a node that is not
+ * Ready deleted without grace (no provider is left to confirm them), each Ready node
+ * drained. A pod its provider did not confirm says its group may remain.
+ */
+export async function drainForTeardown(kube: Kube, arm: ArmClient, d: TeardownDrain): Promise<TeardownItem[]> {
+  const verb: TeardownItem['outcome'] = d.dryRun ? 'would remove' : 'removed'
+  const pods = (await Promise.all(d.nodes.map(n => podsBoundTo(kube, n.name)))).flat()
+  const items: TeardownItem[] = [
+    ...d.samples.map(s => ({
+      kind: 'sample' as const,
+      name: `${s.metadata?.namespace}/${s.metadata?.name}`,
+      detail: `sample Deployment this action made for ${d.sampleFor}`,
+      outcome: verb
+    })),
+    ...pods.map(p => ({
+      kind: 'pod' as const,
+      name: `${p.metadata?.namespace}/${p.metadata?.name}`,
+      detail: `bound to ${p.spec?.nodeName ?? ''}; deleted first, so ${d.provider} deletes its container group`,
+      outcome: verb
+    }))
+  ]
+  if (d.dryRun) return items
+  await Promise.all(d.samples.map(s => deleteSampleDeployment(kube, s)))
+  const ready = d.nodes.filter(n => n.ready).map(n => n.name)
+  const forced = pods.filter(p => !ready.includes(p.spec?.nodeName ?? '')).map(podEntry)
+  await forceDeletePods(kube, forced)
+  const drained = await withRemovalContext(kube, undefined, arm, ({ view }) =>
+    Promise.all(ready.map(node => drainNode(kube, view, node, { timeoutMs: Math.max(0, d.deadline - Date.now()), groupsWhere: d.groupsWhere(node) })))
+  )
+  const unconfirmed = new Set([...forced.map(p => `${p.namespace}/${p.name}`), ...drained.flatMap(r => r.forced)])
+  for (const item of items)
+    if (item.kind === 'pod' && unconfirmed.has(item.name))
+      item.detail = `${item.detail.split(';')[0]}; deleted without ${d.provider}'s confirmation: its container group may remain (looked for below)`
+  return items
 }

@@ -140,22 +140,14 @@ export function holders(record: InstallRecord, now = Date.now()): InstallUser[] 
 export type UseVerdict = { take: true } | { take: false; why: string; usedByOthers: boolean }
 
 /**
- * Whether this teardown takes a recorded installation. A cleanup first lets go of this run's
- * use; then any other holder (a run that keeps it, a run with cleanup still going) keeps it,
- * and so does its not having been made by a run that cleans up. A remove or sweep is how
- * installations kept by runs without cleanup go, so only runs with cleanup still going
- * keep it then.
+ * Whether this teardown takes a recorded installation (pure). A cleanup has let go of its
+ * run's use (letGo) before it read `record`, so reads and writes are serialized: of two jobs
+ * ending at once, the later sees no other user and takes it. Then any other holder (a run that
+ * keeps it, a run with cleanup still going) keeps it, and so does its not having been made by
+ * a run that cleans up. A remove or sweep is how installations kept by runs without cleanup
+ * go, so only runs with cleanup still going keep it then.
  */
-export async function judgeUse(kube: Kube, record: InstallRecord, op: 'remove' | 'sweep' | 'cleanup', kind: string, name: string): Promise<UseVerdict> {
-  const run = currentRun()
-  // A cleanup judges the record its letting go wrote (writes are serialized by resourceVersion):
-  // of two jobs ending at once, the later sees no other user and takes it.
-  const current = op === 'cleanup' ? ((await releaseUse(kube, kind, name, run)) ?? record) : record
-  return useVerdict(current, op, run)
-}
-
-/** useVerdict's judgement of `record` for `run` (pure). */
-export function useVerdict(record: InstallRecord, op: 'remove' | 'sweep' | 'cleanup', run: string, now = Date.now()): UseVerdict {
+export function useVerdict(record: InstallRecord, op: 'remove' | 'sweep' | 'cleanup', run = currentRun(), now = Date.now()): UseVerdict {
   const others = holders(record, now).filter(u => u.run !== run)
   const users = op === 'cleanup' ? others : others.filter(u => u.cleanup)
   if (users.length > 0) return { take: false, why: `still used by ${describeUsers(users)}; it goes when the last of them is done`, usedByOthers: true }

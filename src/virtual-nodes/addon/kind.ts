@@ -6,8 +6,10 @@
 // add-on's identity Contributor on that VNet: add_virtual_node_role_assignment). The node
 // virtual-node-aci-linux is waited for; teardown.ts takes it away only when this action
 // enabled it.
+import { SUBNET_JOIN } from '../../azure/network.js'
 import * as core from '@actions/core'
-import { grantContributorAt, principalMay } from '../../azure/role-assignments.js'
+import { contributorRole, grantRoleAt, principalMay } from '../../azure/role-assignments.js'
+import { BUILT_IN_GRANT, checkMayGrant } from '../../azure/role-definitions.js'
 import { getCluster, updateManagedCluster, VIRTUAL_NODE_ADDON_KEY, waitClusterSucceeded, type VirtualNodeAddon } from '../../kubernetes/cluster.js'
 import {
   outsideGivenLocation,
@@ -22,7 +24,7 @@ import {
   type SampleTarget,
   type VirtualNodeKind
 } from '../kind.js'
-import { currentRun, judgeUse, letGo, readInstalls, recordUse } from '../installs.js'
+import { currentRun, useVerdict, letGo, readInstalls, recordUse } from '../installs.js'
 import { globToRegExp } from '../../util/glob.js'
 import { clusterLabel } from '../naming.js'
 import { failedItemsError, logItems, type InstallItemKind, type NodeStatus, type TeardownItem } from '../report.js'
@@ -41,7 +43,6 @@ interface AddonRecord {
 }
 
 /** What a VNet must let the add-on do: put its container groups into the subnet (Contributor, what az assigns, allows it). */
-const SUBNET_JOIN = 'Microsoft.Network/virtualNetworks/subnets/join/action'
 /** The add-on's connector runs in kube-system as `aci-connector-linux-*` (azure-aci docs/UPGRADE-README.md). */
 const ADDON_NAMESPACE = 'kube-system'
 const ADDON_POD_PREFIX = 'aci-connector-linux'
@@ -78,7 +79,11 @@ class AddonKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
       throw new Error(
         `Cluster ${ctx.cluster.name} does not meet the virtual-node add-on's prerequisites; nothing was changed:\n${verdict.problems.map(p => `- ${p}`).join('\n')}`
       )
+    // The add-on's identity is known only once AKS has made it: whether it will need a grant on a VNet of the user's own cannot be
+    // read before the PUT, so the sign-in identity's right to grant there is checked now, before any write.
+    if (ctx.inputs.grantConnectorRole && facts.ownVnet && facts.vnet) await checkMayGrant(ctx.arm, facts.vnet.id, BUILT_IN_GRANT)
     this.found = { addon, ours: provenOurs(addon, installs.get(ADDON_RECORD_KEY)) }
+
     core.info(
       addon
         ? `AKS's virtual-node add-on is enabled already (subnet ${addon.subnetName ?? '?'})${this.found.ours ? ', by this action' : ", not by this action: it is used as it is, and this action's teardown leaves it"}.`
@@ -137,7 +142,10 @@ class AddonKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
     }
     if (allowed) return
     if (ctx.inputs.grantConnectorRole) {
-      const role = await grantContributorAt(ctx.arm, vnet.id, identity, 'ServicePrincipal', addonGrantDescription(clusterLabel(ctx.inputs)))
+      // Contributor, as az assigns it: the add-on's connector does more with the VNet than join its subnet (azure-aci v1.6.4
+      // init-validation reads the subnet and delegates it to ACI: virtualNetworks/subnets/read and write), so the
+      // least-privilege role of the other kinds does not suffice here.
+      const role = await grantRoleAt(ctx.arm, vnet.id, contributorRole(ctx.arm), identity, 'ServicePrincipal', addonGrantDescription(clusterLabel(ctx.inputs)))
       ctx.report.roles = [...(ctx.report.roles ?? []), { ...role, removedWith: 'the add-on (a remove of it)' }]
       core.info(`Assigned Contributor on VNet ${vnet.name} to the add-on's identity ${identity} (grant-connector-role), as az aks enable-addons does.`)
       return
@@ -202,7 +210,7 @@ class AddonKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
     const record = installs.get(ADDON_RECORD_KEY)
     const { target, left } = await ctx.phase('Find the virtual-node add-on', () => findAddon(ctx.arm, ctx.cluster, ctx.kube, record))
     if (left.length > 0) core.warning(`AKS's virtual-node add-on was not enabled by this action; it is left as it is: ${left.map(i => i.detail).join('; ')}`)
-    const verdict = target && record ? await judgeUse(ctx.kube, record, op, ADDON_KIND, VIRTUAL_NODE_ADDON_KEY) : undefined
+    const verdict = target && record ? useVerdict(record, op) : undefined
     const kept: TeardownItem | undefined =
       verdict && !verdict.take ? { kind: 'add-on', name: VIRTUAL_NODE_ADDON_KEY, detail: verdict.why, outcome: 'kept' } : undefined
     const skip =

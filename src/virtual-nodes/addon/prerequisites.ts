@@ -7,11 +7,10 @@
 // (aci-regions.ts). The connector delegates the subnet to ACI itself when it starts (azure-aci
 // v1.6.4 pkg/network/aci_network.go setupNetwork), so the subnet must be free for that: not a
 // node pool's, delegated to nothing else.
-import { firstFreeCidr, type Subnet, type VirtualNetwork } from '../../azure/network.js'
+import { firstFreeCidr, type Subnet, type VirtualNetwork, ACI_DELEGATION_SERVICE } from '../../azure/network.js'
 import { readClusterVnet, type ClusterVnet } from '../cluster-vnet.js'
 import { regionProblem } from '../aci-regions.js'
 
-const ACI_DELEGATION_SERVICE = 'Microsoft.ContainerInstance/containerGroups'
 /** The size of the subnet the AKS docs make for the add-on (virtual-nodes-cli.md: 10.241.0.0/16). */
 const DOCS_SUBNET_PREFIX = 16
 

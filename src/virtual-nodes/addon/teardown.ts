@@ -10,7 +10,8 @@
 import * as core from '@actions/core'
 import type { ArmClient } from '../../azure/arm.js'
 import { deleteContainerGroup, GROUP_DELETE_CONCURRENCY, listContainerGroups } from '../../azure/container-groups.js'
-import { AUTHORIZATION_API_VERSION, grantedRolesAt, roleDeleteCommand } from '../../azure/role-assignments.js'
+import { resourceGroupOf } from '../../azure/network.js'
+import { removeGrantedRoles } from '../granted-roles.js'
 import {
   getCluster,
   updateManagedCluster,
@@ -20,12 +21,12 @@ import {
   type VirtualNodeAddon
 } from '../../kubernetes/cluster.js'
 import { ignoreNotFound, type Kube } from '../../kubernetes/kube.js'
-import { deleteOrphanedPods, notReadySince, podsBoundTo } from '../../kubernetes/pods.js'
+import { deleteOrphanedPods, notReadySince } from '../../kubernetes/pods.js'
 import { errorText, pool } from '../../util/async.js'
-import { drainNode, withRemovalContext } from '../drain.js'
+import { drainForTeardown } from '../drain.js'
 import { forgetInstall, installKey, type InstallRecord } from '../installs.js'
 import type { TeardownItem } from '../report.js'
-import { deleteSampleDeployment, samplesOnNodes } from '../samples.js'
+import { samplesOnNodes } from '../samples.js'
 import { ADDON_NODE } from './placement.js'
 
 export const ADDON_KIND = 'addon'
@@ -97,35 +98,17 @@ export interface AddonRemoval {
 
 /** The pods on the add-on's node and its samples, gone first (their container groups go with them). */
 async function drainAddonNode(kube: Kube, arm: ArmClient, nodeResourceGroup: string, opts: AddonRemoval): Promise<TeardownItem[]> {
-  const verb: TeardownItem['outcome'] = opts.dryRun ? 'would remove' : 'removed'
-  const [samples, pods] = await Promise.all([samplesOnNodes(kube, [ADDON_NODE]), podsBoundTo(kube, ADDON_NODE)])
-  const items: TeardownItem[] = [
-    ...samples.map(d => ({
-      kind: 'sample' as const,
-      name: `${d.metadata?.namespace}/${d.metadata?.name}`,
-      detail: 'sample Deployment this action made for the add-on',
-      outcome: verb
-    })),
-    ...pods.map(p => ({
-      kind: 'pod' as const,
-      name: `${p.metadata?.namespace}/${p.metadata?.name}`,
-      detail: `bound to ${ADDON_NODE}; deleted first, so the connector deletes its container group`,
-      outcome: verb
-    }))
-  ]
-  if (opts.dryRun) return items
-  await Promise.all(samples.map(d => deleteSampleDeployment(kube, d)))
-  const drained = await withRemovalContext(kube, undefined, arm, ({ view }) =>
-    drainNode(kube, view, ADDON_NODE, {
-      timeoutMs: Math.max(0, opts.deadline - Date.now()),
-      groupsWhere: `resource group ${nodeResourceGroup}: check \`az container list -g ${nodeResourceGroup} --query "[?tags.NodeName=='${ADDON_NODE}'].name" -o table\``
-    })
-  )
-  for (const forced of drained.forced) {
-    const item = items.find(i => i.kind === 'pod' && i.name === forced)
-    if (item) item.detail = `bound to ${ADDON_NODE}; deleted without the connector's confirmation (its container group is looked for below)`
-  }
-  return items
+  return drainForTeardown(kube, arm, {
+    // Drained whatever its state: the add-on's connector still runs until the add-on is disabled.
+    nodes: [{ name: ADDON_NODE, ready: true }],
+    samples: await samplesOnNodes(kube, [ADDON_NODE]),
+    sampleFor: 'the add-on',
+    provider: 'the connector',
+    groupsWhere: (node: string) =>
+      `resource group ${nodeResourceGroup}: check \`az container list -g ${nodeResourceGroup} --query "[?tags.NodeName=='${node}'].name" -o table\``,
+    dryRun: opts.dryRun,
+    deadline: opts.deadline
+  })
 }
 
 /** Disables the add-on as az does (enabled false, config null) and waits for the cluster's update. */
@@ -174,23 +157,13 @@ async function addonGroups(arm: ArmClient, nodeResourceGroup: string, dryRun: bo
 }
 
 /** The role grant-connector-role gave the add-on's identity on the cluster's own VNet: it goes with the add-on. */
-async function addonRoles(arm: ArmClient, vnetId: string | undefined, principalId: string | undefined, opts: AddonRemoval): Promise<TeardownItem[]> {
-  if (!vnetId || !principalId) return []
-  const granted = (await grantedRolesAt(arm, vnetId, addonGrantDescription(opts.clusterLabel))).filter(r => r.principalId === principalId && r.id)
-  return Promise.all(
-    granted.map(async role => {
-      const item: TeardownItem = {
-        kind: 'role assignment',
-        name: `Contributor on ${vnetId} for ${principalId}`,
-        detail: "granted by grant-connector-role to the add-on's identity, which goes with the add-on",
-        outcome: opts.dryRun ? 'would remove' : 'removed'
-      }
-      if (!opts.dryRun)
-        await arm
-          .delete(role.id!, AUTHORIZATION_API_VERSION)
-          .catch((err: unknown) => Object.assign(item, { outcome: 'failed', error: `${errorText(err)}; delete it with \`${roleDeleteCommand(role)}\`` }))
-      return item
-    })
+function addonRoles(arm: ArmClient, vnetId: string | undefined, principalId: string | undefined, opts: AddonRemoval): Promise<TeardownItem[]> {
+  if (!vnetId || !principalId) return Promise.resolve([])
+  return removeGrantedRoles(
+    arm,
+    { scope: vnetId, rg: resourceGroupOf(vnetId) ?? '', description: addonGrantDescription(opts.clusterLabel), principalId },
+    "granted by grant-connector-role to the add-on's identity, which goes with the add-on",
+    opts.dryRun
   )
 }
 

@@ -5,15 +5,8 @@
 // answers the question over ARM).
 import * as core from '@actions/core'
 import type { ArmClient } from '../../azure/arm.js'
-import { checkMayGrant, ensureVirtualNodeRole, VIRTUAL_NODE_ACTIONS } from '../../azure/role-definitions.js'
-import {
-  CONTAINER_GROUP_WRITE,
-  grantRoleAt,
-  principalMayCreateGroups,
-  resourceGroupScope,
-  signedInMayCreateGroups,
-  type GrantedRole
-} from '../../azure/role-assignments.js'
+import { checkMayGrant, grantVirtualNodeRole, VIRTUAL_NODE_ACTIONS } from '../../azure/role-definitions.js'
+import { CONTAINER_GROUP_WRITE, principalMayCreateGroups, resourceGroupScope, signedInMayCreateGroups, type GrantedRole } from '../../azure/role-assignments.js'
 import type { TeardownItem } from '../report.js'
 import { grantedRoleItems } from '../granted-roles.js'
 
@@ -92,7 +85,7 @@ export async function grantConnectorAccess(
   cluster: string
 ): Promise<GrantedRole> {
   const scope = resourceGroupScope(arm, resourceGroup)
-  const role = await grantRoleAt(arm, scope, await ensureVirtualNodeRole(arm, resourceGroup), objectId, 'ServicePrincipal', grantDescription(cluster))
+  const role = await grantVirtualNodeRole(arm, { resourceGroup, principalId: objectId, description: grantDescription(cluster) })
   core.info(
     `${role.outcome === 'created' ? 'Assigned' : 'Found'} role "${role.role}" on ${scope} for ${identity.description} (grant-connector-role): ` +
       `only ${VIRTUAL_NODE_ACTIONS.join(', ')}. It stays after a remove (another connector may use it); the summary says how to delete it.`

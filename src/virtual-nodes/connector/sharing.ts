@@ -3,7 +3,7 @@
 // connector-name install the same release: the first creates it, the others find it. Each
 // run records its use (installs.ts); a teardown keeps a release another live run still uses,
 // and the last user's cleanup takes one a run that cleans up made.
-import { forgetInstall, judgeUse, readInstalls, recordUse, installKey, currentRun } from '../installs.js'
+import { forgetInstall, useVerdict, readInstalls, recordUse, installKey, currentRun } from '../installs.js'
 import type { Kube } from '../../kubernetes/kube.js'
 import type { TeardownItem } from '../report.js'
 import type { ConnectorNames } from './names.js'
@@ -41,7 +41,7 @@ export async function keepShared(
   const kept: TeardownItem[] = []
   for (const t of targets) {
     const record = t.release ? installs.get(installKey(CONNECTOR_KIND, t.names.release)) : undefined
-    const verdict = record ? await judgeUse(kube, record, op, CONNECTOR_KIND, t.names.release) : { take: true as const }
+    const verdict = record ? useVerdict(record, op) : { take: true as const }
     if (verdict.take) taken.push(t)
     else kept.push({ kind: 'release', name: `${t.names.helmNamespace ?? 'default'}/${t.names.release}`, detail: verdict.why, outcome: 'kept' })
   }

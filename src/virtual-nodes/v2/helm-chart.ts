@@ -20,15 +20,14 @@ const release = (version: string, sha256: string): V2Chart => ({
 })
 
 /**
- * The newest published chart of each series (index.yaml digests), with the AKS minors its
- * series is verified with (✅ in Docs/VersionCompatibility.md; ❓ is not taken): the 1.30
- * series 1.29–1.32, the 1.33 series 1.32–1.33 and, from 1.3307.26033004, 1.34, the 1.34
- * series 1.33–1.34. A minor is served by the newest chart that supports it.
+ * The newest published chart of each series (index.yaml digests), newest first; the AKS
+ * minors each serves come from its version (minorsOfChartVersion). A minor is served by the
+ * newest chart that supports it.
  */
-export const V2_CHARTS: Array<{ chart: V2Chart; minors: number[] }> = [
-  { chart: release('1.3409.26080501', '97b43376a6cfc01b6ac329605adbc4851ad72dc1ee8ac850834f6095a47f8c03'), minors: [33, 34] },
-  { chart: release('1.3307.26033004', '0c1d7dc4b81df62dab258c655bf34f2fc960939cfa917c22fc159a3107093c0a'), minors: [32, 33, 34] },
-  { chart: release('1.3012.25080101', 'fea6abfc5839469808cd54c37e86b38feeefcae19477aee89f77a1595cead2de'), minors: [29, 30, 31, 32] }
+export const V2_CHARTS: V2Chart[] = [
+  release('1.3409.26080501', '97b43376a6cfc01b6ac329605adbc4851ad72dc1ee8ac850834f6095a47f8c03'),
+  release('1.3307.26033004', '0c1d7dc4b81df62dab258c655bf34f2fc960939cfa917c22fc159a3107093c0a'),
+  release('1.3012.25080101', 'fea6abfc5839469808cd54c37e86b38feeefcae19477aee89f77a1595cead2de')
 ]
 
 /** The Kubernetes minor of a version such as 1.34.4 or v1.33.2. */
@@ -37,7 +36,11 @@ export function kubernetesMinor(version: string): number | undefined {
   return m ? Number(m[1]) : undefined
 }
 
-/** The AKS minors Docs/VersionCompatibility.md verifies a chart version with, by its series (1.<k8s minor><patch>.<build>). */
+/**
+ * The AKS minors Docs/VersionCompatibility.md verifies a chart version with, by its series
+ * (1.<k8s minor><patch>.<build>; ✅ in the table, ❓ not taken): the 1.30 series 1.29–1.32,
+ * the 1.33 series 1.32–1.33 and, from 1.3307.26033004, 1.34, the 1.34 series 1.33–1.34.
+ */
 export function minorsOfChartVersion(version: string): number[] {
   const m = /^1\.(\d\d)\d\d\./.exec(version)
   const series = m ? Number(m[1]) : undefined
@@ -52,13 +55,13 @@ export function minorsOfChartVersion(version: string): number[] {
 /** The published chart for the cluster's Kubernetes version, or why there is none (naming what there is). */
 export function chartForCluster(kubernetesVersion: string): { chart: V2Chart } | { problem: string } {
   const minor = kubernetesMinor(kubernetesVersion)
-  const found = V2_CHARTS.find(c => minor !== undefined && c.minors.includes(minor))
-  if (found) return { chart: found.chart }
-  const supported = [...new Set(V2_CHARTS.flatMap(c => c.minors))].sort((a, b) => a - b)
+  const found = V2_CHARTS.find(c => minor !== undefined && minorsOfChartVersion(c.version).includes(minor))
+  if (found) return { chart: found }
+  const supported = [...new Set(V2_CHARTS.flatMap(c => minorsOfChartVersion(c.version)))].sort((a, b) => a - b)
   return {
     problem:
       `the cluster runs Kubernetes ${kubernetesVersion}, and no published Virtual Nodes v2 chart is verified with it: the charts support AKS 1.${supported[0]} to 1.${supported[supported.length - 1]} ` +
-      `(${V2_CHARTS.map(c => `${c.chart.version}: 1.${c.minors.join(', 1.')}`).join('; ')}; Docs/VersionCompatibility.md of github.com/microsoft/virtualnodesOnAzureContainerInstances). ` +
+      `(${V2_CHARTS.map(c => `${c.version}: 1.${minorsOfChartVersion(c.version).join(', 1.')}`).join('; ')}; Docs/VersionCompatibility.md of github.com/microsoft/virtualnodesOnAzureContainerInstances). ` +
       `Upgrade or choose a supported Kubernetes version (\`az aks get-upgrades\`), or give v2-chart-url for a chart that supports ${kubernetesVersion}`
   }
 }

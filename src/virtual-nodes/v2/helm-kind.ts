@@ -6,16 +6,15 @@
 // (teardown.ts): workloads first, then the release, then the Node objects the chart leaves.
 import * as core from '@actions/core'
 import type { V1Node } from '@kubernetes/client-node'
-import { grantRoleAt, resourceGroupScope, type GrantedRole } from '../../azure/role-assignments.js'
-import { checkMayGrant, ensureVirtualNodeRole } from '../../azure/role-definitions.js'
+import type { GrantedRole } from '../../azure/role-assignments.js'
+import { checkMayGrant, grantVirtualNodeRole } from '../../azure/role-definitions.js'
 import { resourceGroupOf } from '../../azure/network.js'
 import { chartIdentity, upgradeReason } from '../../kubernetes/helm-releases.js'
 import { insecureChartWarning, verifiedChart, type ChartPin } from '../../kubernetes/chart-file.js'
 import { notReadySince } from '../../kubernetes/pods.js'
 import { globToRegExp } from '../../util/glob.js'
-import { currentRun, installKey, judgeUse, readInstalls, recordUse, type InstallRecord } from '../installs.js'
+import { currentRun, installKey, useVerdict, readInstalls, recordUse, type InstallRecord } from '../installs.js'
 import {
-  outsideGivenLocation,
   type CommonInputs,
   type KindContext,
   type KindFactory,
@@ -43,7 +42,8 @@ import {
   V2_HELM_KIND,
   V2_HELM_RECORD,
   V2_HELM_NAMESPACE,
-  V2_HELM_RELEASE
+  V2_HELM_RELEASE,
+  type V2HelmRelease
 } from './helm-release.js'
 import { isV2Node, nodesOfExtension, V2_NODE_LABEL, V2_NODE_LABEL_VALUE, V2_SAMPLE_REQUESTS, v2Placement } from './nodes.js'
 import { V2_NOT_READY_GRACE_MS } from './teardown.js'
@@ -74,14 +74,11 @@ async function grantKubeletAccess(ctx: Ctx, verdict: V2HelmVerdict): Promise<Gra
   const groups = [...new Set(verdict.missing.map(m => resourceGroupOf(m.scope) ?? ctx.cluster.nodeResourceGroup))]
   const roles: GrantedRole[] = []
   for (const rg of groups) {
-    const role = await grantRoleAt(
-      ctx.arm,
-      resourceGroupScope(ctx.arm, rg),
-      await ensureVirtualNodeRole(ctx.arm, rg),
-      principal,
-      'ServicePrincipal',
-      v2HelmGrantDescription(clusterLabel(ctx.inputs))
-    )
+    const role = await grantVirtualNodeRole(ctx.arm, {
+      resourceGroup: rg,
+      principalId: principal,
+      description: v2HelmGrantDescription(clusterLabel(ctx.inputs))
+    })
     core.info(`${role.outcome === 'created' ? 'Assigned' : 'Found'} role "${role.role}" on ${rg} for the cluster's kubelet identity (grant-connector-role).`)
     roles.push(role)
   }
@@ -96,6 +93,8 @@ class V2HelmKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
   readonly installs: InstallItemKind[] = ['release']
   private nodes: string[]
   private verdict?: V2HelmVerdict
+  /** This action's release as the prerequisites read it (undefined: none yet). */
+  private existing?: V2HelmRelease
   private pin?: ChartPin
   private touched?: { created: boolean }
 
@@ -123,6 +122,7 @@ class V2HelmKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
         )
       for (const m of verdict.missing) await checkMayGrant(ctx.arm, m.scope.replace(/(\/resourceGroups\/[^/]+).*/i, '$1'))
       const existing = facts.releases.find(r => r.name === V2_HELM_RELEASE && r.namespace === V2_HELM_NAMESPACE)
+      this.existing = existing
       const replicas = inputs.v2NodeCount ?? Number(existing?.record.config?.replicaCount ?? 1)
       this.nodes = v2HelmNodeNames(Number.isInteger(replicas) && replicas > 0 ? replicas : 1)
       core.info(
@@ -155,20 +155,20 @@ class V2HelmKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
     const pin = this.pin
     if (!verdict || !pin) throw new Error('Virtual Nodes v2 (Helm): install before its prerequisites were checked.')
     await ctx.phase('Install Virtual Nodes v2 (Helm)', async () => {
-      const chartFile = await verifiedChart(pin, ctx.helm.workDir)
-      const releases = await findV2HelmReleases(ctx.kube)
-      const existing = releases.find(r => r.name === V2_HELM_RELEASE && r.namespace === V2_HELM_NAMESPACE)
+      const existing = this.existing
       // Recorded before anything changes: cleanup takes a release this run created; a teardown proves it this action's by the record.
       this.touched = { created: !existing }
       await recordUse(ctx.kube, { kind: V2_HELM_KIND, name: RECORD_NAME }, { run: currentRun(), cleanup: ctx.inputs.cleanup }, { created: !existing })
       this.record.set({ release: RECORD_NAME })
       if (verdict.missing.length > 0) ctx.report.roles = [...(ctx.report.roles ?? []), ...(await grantKubeletAccess(ctx, verdict))]
       const values = v2HelmValues(this.nodes.length, this.subnet, ctx.clusterUid)
-      const reason = upgradeReason(existing?.record, await chartIdentity(chartFile), values)
+      // The chart's name and version come from its file name (or Chart.yaml): a release that is up to date needs no download.
+      const reason = upgradeReason(existing?.record, await chartIdentity(pin.url), values)
       if (!reason) {
         core.info(`Release ${V2_HELM_NAMESPACE}/${V2_HELM_RELEASE} is up to date (same chart, same values): no helm upgrade.`)
         return
       }
+      const chartFile = await verifiedChart(pin, ctx.helm.workDir)
       ctx.report.chart = pin.url
       await ensureV2Namespace(ctx.kube, ctx.deadline.at)
       core.info(`helm upgrade --install ${V2_HELM_RELEASE} (${reason}) in namespace ${V2_HELM_NAMESPACE}`)
@@ -224,9 +224,7 @@ class V2HelmKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
   }
 
   private teardown(op: V2TeardownOp): Promise<KindTeardown> {
-    const { ctx } = this
-    if (op !== 'cleanup' && outsideGivenLocation(ctx.inputs, ctx.cluster, 'Virtual Nodes v2')) return Promise.resolve({ items: [], removals: [], problems: [] })
-    return runV2Teardown(ctx, op, {
+    return runV2Teardown(this.ctx, op, {
       kind: V2_HELM_KIND,
       recordName: RECORD_NAME,
       label: 'Virtual Nodes v2 (Helm)',
@@ -261,7 +259,7 @@ class V2HelmKind implements Omit<VirtualNodeKind, 'name' | 'label'> {
       core.info(`Looked for Virtual Nodes v2 through Helm (release ${RECORD_NAME}): ${stale.length ? `${stale.length} node(s) it left` : 'not installed'}.`)
       return { targets: stale.length ? [{ nodes: stale, reason: `node(s) of Helm release ${RECORD_NAME}, which is gone, NotReady` }] : [], left }
     }
-    const verdict = record ? await judgeUse(ctx.kube, record, op, V2_HELM_KIND, RECORD_NAME) : { take: true as const }
+    const verdict = record ? useVerdict(record, op) : { take: true as const }
     if (!verdict.take) return { targets: [], left, kept: [{ kind: 'release', name: RECORD_NAME, detail: verdict.why, outcome: 'kept' }] }
     if (op === 'sweep' && !this.sweepable(ours.record.firstDeployed, mine)) return { targets: [], left }
     core.info(
@@ -308,15 +306,11 @@ export const v2HelmKind: KindFactory<CommonInputs & V2HelmInputs> = (ctx, _os, r
 /** For virtual-node-kind auto: this action's release of the chart, or what installing it needs. Reads only. */
 async function probeV2Helm(ctx: Ctx): Promise<KindProbe> {
   const { inputs } = ctx
-  const [releases, installs] = await Promise.all([findV2HelmReleases(ctx.kube), readInstalls(ctx.kube)])
-  if (
-    installs.get(installKey(V2_HELM_KIND, RECORD_NAME))?.created === true &&
-    releases.some(r => r.name === V2_HELM_RELEASE && r.namespace === V2_HELM_NAMESPACE)
-  )
-    return { installed: `Helm release ${RECORD_NAME}`, problems: [] }
   const subnet = inputs.subnetName ?? V2_HELM_DEFAULT_SUBNET
   const version = inputs.v2ChartUrl ? (await chartIdentity(inputs.v2ChartUrl))?.version : undefined
   const facts = await readV2HelmFacts(ctx.arm, ctx.kube, ctx.cluster, subnet, { url: inputs.v2ChartUrl, version })
+  if (facts.releaseIsOurs && facts.releases.some(r => r.name === V2_HELM_RELEASE && r.namespace === V2_HELM_NAMESPACE))
+    return { installed: `Helm release ${RECORD_NAME}`, problems: [] }
   return { problems: judgeV2HelmPrerequisites(facts, subnet, inputs.grantConnectorRole).problems }
 }
 

@@ -9,7 +9,7 @@
 // (the custom role that suffices) and Docs/VersionCompatibility.md (helm-chart.ts). Unlike the
 // extension, the chart serves a VNet of the user's own.
 import { ArmError, type ArmClient } from '../../azure/arm.js'
-import { firstFreeCidr, resourceGroupOf, type Subnet, type VirtualNetwork } from '../../azure/network.js'
+import { firstFreeCidr, resourceGroupOf, type Subnet, type VirtualNetwork, ACI_DELEGATION_SERVICE, SUBNET_JOIN } from '../../azure/network.js'
 import { CONTAINER_GROUP_WRITE, principalMay, resourceGroupScope } from '../../azure/role-assignments.js'
 import { VIRTUAL_NODE_ACTIONS } from '../../azure/role-definitions.js'
 import type { ClusterInfo } from '../../kubernetes/cluster.js'
@@ -21,9 +21,6 @@ import { chartForCluster, kubernetesMinor, minorsOfChartVersion, type V2Chart } 
 import { findV2HelmReleases, V2_HELM_KIND, V2_HELM_NAMESPACE, V2_HELM_RELEASE, type V2HelmRelease } from './helm-release.js'
 import { installKey, readInstalls } from '../installs.js'
 import { linuxPoolProblem, readVmSizes, type VmSize } from './prerequisites.js'
-
-export const ACI_DELEGATION_SERVICE = 'Microsoft.ContainerInstance/containerGroups'
-const SUBNET_JOIN = 'Microsoft.Network/virtualNetworks/subnets/join/action'
 
 /** Where the kubelet identity must be allowed what, and whether it is. */
 export interface AccessNeed {

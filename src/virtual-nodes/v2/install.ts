@@ -4,8 +4,8 @@
 // resource group, where v2 puts container groups.
 import * as core from '@actions/core'
 import type { ArmClient } from '../../azure/arm.js'
-import { grantRoleAt, principalMayCreateGroups, resourceGroupScope, type GrantedRole } from '../../azure/role-assignments.js'
-import { ensureVirtualNodeRole, VIRTUAL_NODE_ACTIONS } from '../../azure/role-definitions.js'
+import { principalMayCreateGroups, resourceGroupScope, type GrantedRole } from '../../azure/role-assignments.js'
+import { grantVirtualNodeRole, VIRTUAL_NODE_ACTIONS } from '../../azure/role-definitions.js'
 import type { ClusterInfo } from '../../kubernetes/cluster.js'
 import { errorText } from '../../util/async.js'
 import {
@@ -147,14 +147,7 @@ async function ensureExtensionAccess(ctx: V2InstallContext, e: Extension): Promi
   const scope = resourceGroupScope(ctx.arm, rg)
   if (ctx.grantRole) {
     // The least that works: v2's documented custom role (Docs/SecurityCustomizations.md), not Contributor on the whole group.
-    const role = await grantRoleAt(
-      ctx.arm,
-      scope,
-      await ensureVirtualNodeRole(ctx.arm, rg),
-      e.principalId,
-      'ServicePrincipal',
-      v2GrantDescription(ctx.clusterLabel)
-    )
+    const role = await grantVirtualNodeRole(ctx.arm, { resourceGroup: rg, principalId: e.principalId, description: v2GrantDescription(ctx.clusterLabel) })
     core.info(
       `${role.outcome === 'created' ? 'Assigned' : 'Found'} role "${role.role}" on ${scope} for extension ${e.name}'s identity (grant-connector-role): only ${VIRTUAL_NODE_ACTIONS.join(', ')}.`
     )

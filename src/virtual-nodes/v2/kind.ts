@@ -4,7 +4,6 @@
 // cleanup and sweep find what the cluster and ARM have and take it workloads first (teardown.ts).
 import * as core from '@actions/core'
 import {
-  outsideGivenLocation,
   type CommonInputs,
   type KindContext,
   type KindFactory,
@@ -20,7 +19,7 @@ import { globToRegExp } from '../../util/glob.js'
 import { clusterLabel } from '../naming.js'
 import { checkMayGrant } from '../../azure/role-definitions.js'
 import { resourceGroupScope } from '../../azure/role-assignments.js'
-import { currentRun, judgeUse, recordUse } from '../installs.js'
+import { currentRun, useVerdict, recordUse } from '../installs.js'
 import type { InstallItemKind, NodeStatus, TeardownItem } from '../report.js'
 import { listV2Extensions, v2NodeNames, V2_EXTENSION_NAME } from './extension.js'
 import { judgeV2Prerequisites, KUBERNETES_CONFIGURATION_PROVIDER, readV2Facts } from './prerequisites.js'
@@ -138,9 +137,7 @@ class V2Kind implements Omit<VirtualNodeKind, 'name' | 'label'> {
   }
 
   private teardown(op: V2TeardownOp): Promise<KindTeardown> {
-    const { ctx } = this
-    if (op !== 'cleanup' && outsideGivenLocation(ctx.inputs, ctx.cluster, 'Virtual Nodes v2')) return Promise.resolve({ items: [], removals: [], problems: [] })
-    return runV2Teardown(ctx, op, {
+    return runV2Teardown(this.ctx, op, {
       kind: V2_KIND,
       recordName: V2_EXTENSION_NAME,
       label: 'Virtual Nodes v2',
@@ -157,7 +154,7 @@ class V2Kind implements Omit<VirtualNodeKind, 'name' | 'label'> {
       op === 'sweep' ? { now: Date.now(), olderThanMs: ctx.inputs.olderThanMs, matches: name => globToRegExp(ctx.inputs.connectorName).test(name) } : undefined
     const found = await findV2Targets(ctx.arm, ctx.cluster, ctx.kube, { isOurs: owner.isOurs, recorded: owner.record !== undefined }, sweep)
     // Another run that still uses this action's extension keeps it (a cleanup lets go of this run's use first).
-    const verdict = owner.record && found.targets.some(t => t.extension) ? await judgeUse(ctx.kube, owner.record, op, V2_KIND, V2_EXTENSION_NAME) : undefined
+    const verdict = owner.record && found.targets.some(t => t.extension) ? useVerdict(owner.record, op) : undefined
     const kept: TeardownItem[] = verdict && !verdict.take ? [{ kind: 'extension', name: V2_EXTENSION_NAME, detail: verdict.why, outcome: 'kept' }] : []
     core.info(`Looked for Virtual Nodes v2 (this action's extension ${V2_EXTENSION_NAME} and its nodes): found ${found.targets.length}.`)
     for (const x of found.targets) core.info(`• ${x.reason}${x.nodes.length ? `: ${x.nodes.map(n => n.metadata?.name).join(', ')}` : ''}`)

@@ -9,7 +9,15 @@
 import * as core from '@actions/core'
 import type { ArmClient } from '../../azure/arm.js'
 import type { ClusterInfo } from '../../kubernetes/cluster.js'
-import { firstFreeCidr, listVirtualNetworks, NETWORK_API_VERSION, resourceGroupOf, type Subnet, type VirtualNetwork } from '../../azure/network.js'
+import {
+  firstFreeCidr,
+  listVirtualNetworks,
+  NETWORK_API_VERSION,
+  resourceGroupOf,
+  type Subnet,
+  type VirtualNetwork,
+  ACI_DELEGATION_SERVICE
+} from '../../azure/network.js'
 import { pollUntil, settleAll } from '../../util/async.js'
 
 /** VirtualNodes.py MIN_CPU_CORES / MIN_MEM_GB: some node pool's VM size must have at least these. */
@@ -18,7 +26,6 @@ export const MIN_POOL_MEMORY_GB = 16
 /** VirtualNodes.py ACI_SUBNET_NAME, ACI_SUBNET_PREFIX, ACI_DELEGATION_SERVICE_NAME and the delegation's name. */
 export const ACI_SUBNET_NAME = 'virtualnodes-aci-subnet'
 export const ACI_SUBNET_PREFIX = 16
-export const ACI_DELEGATION_SERVICE = 'Microsoft.ContainerInstance/containerGroups'
 export const ACI_DELEGATION_NAME = 'aci-delegation'
 export const KUBERNETES_CONFIGURATION_PROVIDER = 'Microsoft.KubernetesConfiguration'
 const COMPUTE_API_VERSION = '2024-07-01'

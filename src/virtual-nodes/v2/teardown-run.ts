@@ -3,7 +3,7 @@
 // teardown.ts's order (or list them in a dry run), forget this action's record once all of
 // it went, and say what failed with the way on.
 import * as core from '@actions/core'
-import type { CommonInputs, KindContext, KindTeardown } from '../kind.js'
+import { outsideGivenLocation, type CommonInputs, type KindContext, type KindTeardown } from '../kind.js'
 import { forgetInstall, letGo } from '../installs.js'
 import { clusterLabel } from '../naming.js'
 import { failedItemsError, logItems, type TeardownItem } from '../report.js'
@@ -33,6 +33,8 @@ export interface V2TeardownRoute {
 
 /** The teardown of one v2 route: a cleanup first lets go of this run's use, so another run's keeps what it needs. */
 export async function runV2Teardown(ctx: KindContext<CommonInputs>, op: V2TeardownOp, route: V2TeardownRoute): Promise<KindTeardown> {
+  // A location given to a remove or sweep narrows it: v2 runs in the cluster's region only.
+  if (op !== 'cleanup' && outsideGivenLocation(ctx.inputs, ctx.cluster, 'Virtual Nodes v2')) return { items: [], removals: [], problems: [] }
   if (op === 'cleanup') await letGo(ctx.kube, route.kind, [route.recordName])
   const dry = op !== 'cleanup' && ctx.inputs.dryRun
   const { targets, left, kept = [] } = await ctx.phase(`Find ${route.label}`, () => route.find(op))

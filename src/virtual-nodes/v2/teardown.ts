@@ -7,16 +7,15 @@ import * as core from '@actions/core'
 import type { V1Node } from '@kubernetes/client-node'
 import { ArmError, type ArmClient } from '../../azure/arm.js'
 import { deleteContainerGroup, GROUP_DELETE_CONCURRENCY, listContainerGroups } from '../../azure/container-groups.js'
-import { AUTHORIZATION_API_VERSION, grantedRoles, roleDeleteCommand } from '../../azure/role-assignments.js'
-import { roleLabel } from '../../azure/role-definitions.js'
+import { resourceGroupScope } from '../../azure/role-assignments.js'
+import { removeGrantedRoles } from '../granted-roles.js'
 import type { ClusterInfo } from '../../kubernetes/cluster.js'
-import { podEntry } from '../../kubernetes/cluster-view.js'
 import { ignoreNotFound, type Kube } from '../../kubernetes/kube.js'
-import { forceDeletePods, nodeIsReady, notReadySince, podsBoundTo } from '../../kubernetes/pods.js'
+import { nodeIsReady, notReadySince } from '../../kubernetes/pods.js'
 import { errorText, pool } from '../../util/async.js'
-import { drainNode, withRemovalContext } from '../drain.js'
+import { drainForTeardown } from '../drain.js'
 import type { TeardownItem } from '../report.js'
-import { actionSamples, deleteSampleDeployment } from '../samples.js'
+import { actionSamples } from '../samples.js'
 import { deleteExtension, listV2Extensions, V2_EXTENSION_NAME, type Extension } from './extension.js'
 import { v2GrantDescription } from './install.js'
 import { nodesOfExtension, OWNER_TAG, V2_NODE_LABEL, V2_NODE_LABEL_VALUE } from './nodes.js'
@@ -144,22 +143,17 @@ export interface V2RemovalOptions {
  * goes with the extension, whose identity AKS deletes with it (a dry run lists it). Found by
  * its principal and the description this action gives it.
  */
-async function grantedV2Roles(arm: ArmClient, cluster: V2Cluster, principalId: string, opts: V2RemovalOptions): Promise<TeardownItem[]> {
-  const granted = (await grantedRoles(arm, cluster.nodeResourceGroup, v2GrantDescription(opts.clusterLabel))).filter(r => r.principalId === principalId && r.id)
-  return Promise.all(
-    granted.map(async role => {
-      const item: TeardownItem = {
-        kind: 'role assignment',
-        name: `${roleLabel(arm, cluster.nodeResourceGroup, role.role)} on ${cluster.nodeResourceGroup} for ${principalId}`,
-        detail: "granted by grant-connector-role to the v2 extension's identity, which goes with the extension",
-        outcome: opts.dryRun ? 'would remove' : 'removed'
-      }
-      if (!opts.dryRun)
-        await arm
-          .delete(role.id!, AUTHORIZATION_API_VERSION)
-          .catch((err: unknown) => Object.assign(item, { outcome: 'failed', error: `${errorText(err)}; delete it with \`${roleDeleteCommand(role)}\`` }))
-      return item
-    })
+function grantedV2Roles(arm: ArmClient, cluster: V2Cluster, principalId: string, opts: V2RemovalOptions): Promise<TeardownItem[]> {
+  return removeGrantedRoles(
+    arm,
+    {
+      scope: resourceGroupScope(arm, cluster.nodeResourceGroup),
+      rg: cluster.nodeResourceGroup,
+      description: v2GrantDescription(opts.clusterLabel),
+      principalId
+    },
+    "granted by grant-connector-role to the v2 extension's identity, which goes with the extension",
+    opts.dryRun
   )
 }
 
@@ -169,51 +163,20 @@ async function grantedV2Roles(arm: ArmClient, cluster: V2Cluster, principalId: s
  * drained as a connector's is (drain.ts: cordoned first, so a Deployment's replacement pods
  * cannot land back on it; its pods deleted and waited for while the agent deletes their
  * container groups, until wait-timeout); a pod on a node that is not Ready has no agent to
- * confirm it and is deleted without grace. Pods deleted without the agent's confirmation are
- * said so; their groups are looked for afterwards.
+ * confirm it and is deleted without grace.
  */
 async function drainV2Nodes(kube: Kube, arm: ArmClient, cluster: V2Cluster, targets: V2Target[], opts: V2RemovalOptions): Promise<TeardownItem[]> {
-  const verb: TeardownItem['outcome'] = opts.dryRun ? 'would remove' : 'removed'
   const nodes = targets.flatMap(t => t.nodes)
-  const nodeNames = nodes.map(n => n.metadata?.name ?? '')
-  const [samples, pods] = await Promise.all([
-    nodeNames.length ? actionSamples(kube).then(list => list.filter(d => d.spec?.template.spec?.nodeSelector?.[V2_NODE_LABEL] === V2_NODE_LABEL_VALUE)) : [],
-    Promise.all(nodeNames.map(n => podsBoundTo(kube, n))).then(lists => lists.flat())
-  ])
-  const items: TeardownItem[] = [
-    ...samples.map(d => ({
-      kind: 'sample' as const,
-      name: `${d.metadata?.namespace}/${d.metadata?.name}`,
-      detail: 'sample Deployment this action made for Virtual Nodes v2',
-      outcome: verb
-    })),
-    ...pods.map(p => ({
-      kind: 'pod' as const,
-      name: `${p.metadata?.namespace}/${p.metadata?.name}`,
-      detail: `bound to v2 node ${p.spec?.nodeName ?? ''}; deleted first, so the agent deletes its container group`,
-      outcome: verb
-    }))
-  ]
-  if (opts.dryRun) return items
-  await Promise.all(samples.map(d => deleteSampleDeployment(kube, d)))
-  const ready = nodes.filter(nodeIsReady).map(n => n.metadata?.name ?? '')
-  const forced = pods.filter(p => !ready.includes(p.spec?.nodeName ?? '')).map(podEntry)
-  await forceDeletePods(kube, forced)
-  const drained = await withRemovalContext(kube, undefined, arm, ({ view }) =>
-    Promise.all(
-      ready.map(node =>
-        drainNode(kube, view, node, {
-          timeoutMs: Math.max(0, opts.deadline - Date.now()),
-          groupsWhere: `resource group ${cluster.nodeResourceGroup}: check \`az container list -g ${cluster.nodeResourceGroup} -o table\``
-        })
-      )
-    )
-  )
-  const unconfirmed = new Set([...forced.map(p => `${p.namespace}/${p.name}`), ...drained.flatMap(d => d.forced)])
-  for (const item of items)
-    if (item.kind === 'pod' && unconfirmed.has(item.name))
-      item.detail = `${item.detail.split(';')[0]}; deleted without the agent's confirmation: its container group may remain (looked for below)`
-  return items
+  const samples = nodes.length ? (await actionSamples(kube)).filter(d => d.spec?.template.spec?.nodeSelector?.[V2_NODE_LABEL] === V2_NODE_LABEL_VALUE) : []
+  return drainForTeardown(kube, arm, {
+    nodes: nodes.map(n => ({ name: n.metadata?.name ?? '', ready: nodeIsReady(n) })),
+    samples,
+    sampleFor: 'Virtual Nodes v2',
+    provider: 'the agent',
+    groupsWhere: () => `resource group ${cluster.nodeResourceGroup}: check \`az container list -g ${cluster.nodeResourceGroup} -o table\``,
+    dryRun: opts.dryRun,
+    deadline: opts.deadline
+  })
 }
 
 /**
